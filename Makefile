@@ -1,0 +1,97 @@
+# flashline — build, test, bench, fuzz.
+#
+#   make          build ./flashline (installs missing Debian packages first)
+#   make test     build with ASan+UBSan and run the whole suite
+#   make bench    wire-time benchmarks against the simulator (timescale 1)
+#   make fuzz     run the parser fuzzers (clang libFuzzer)
+#   make deps     install the Debian packages the build and tests need
+
+CC      ?= cc
+# BUILD / BIN let several people build in one tree without sharing objects.
+BUILD   ?= build
+BIN     ?= flashline
+PKGS    := lua5.4 libserialport libusb-1.0 jansson sqlite3 yaml-0.1 zlib libcrypto
+DEB_PKGS := build-essential pkg-config clang liblua5.4-dev libserialport-dev libusb-1.0-0-dev \
+            libjansson-dev libsqlite3-dev libyaml-dev zlib1g-dev libssl-dev python3
+
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) -pthread
+OPT     ?= -O2 -g
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# pkg-config is resolved lazily so that `make deps` can run before it exists.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lutil -lm
+
+LIB_SRCS  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+REL_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/rel/%.o)
+SAN_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/san/%.o)
+REL_CLI   := $(CLI_SRCS:src/%.c=$(BUILD)/rel/%.o)
+SAN_CLI   := $(CLI_SRCS:src/%.c=$(BUILD)/san/%.o)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/san/tests/%)
+
+.PHONY: all deps test unit-tests cli-tests bench fuzz clean
+.DEFAULT_GOAL := all
+
+all: deps $(BIN)
+
+# --- dependencies -----------------------------------------------------------
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "flashline: installing missing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || \
+	    { echo "flashline: apt-get failed; install by hand:$$missing" >&2; exit 1; }; \
+	fi
+
+# --- release build ----------------------------------------------------------
+$(BUILD)/rel/%.o: src/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/rel/libflashline.a: $(REL_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(REL_CLI) $(BUILD)/rel/libflashline.a
+	$(CC) $(BASE_CFLAGS) $(OPT) $(REL_CLI) $(BUILD)/rel/libflashline.a $(PKG_LIBS) -o $@
+
+# --- sanitizer build (tests) -------------------------------------------------
+$(BUILD)/san/%.o: src/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/san/libflashline.a: $(SAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/san/flashline: $(SAN_CLI) $(BUILD)/san/libflashline.a
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(SAN_CLI) $(BUILD)/san/libflashline.a $(PKG_LIBS) -o $@
+
+$(BUILD)/san/tests/%: tests/%.c tests/testlib.h $(BUILD)/san/libflashline.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(PKG_CFLAGS) -Itests $< $(BUILD)/san/libflashline.a $(PKG_LIBS) -o $@
+
+# Unit tests are C programs (tests/test_*.c); CLI tests are shell scripts
+# (tests/cli/*.sh) that drive the sanitizer build of the binary against the
+# simulator.  tests/run collects every result into one "N passed, N failed".
+test: deps $(BUILD)/san/flashline $(TEST_BINS) $(BIN)
+	@FLASHLINE_BIN=$(CURDIR)/$(BUILD)/san/flashline bash tests/run $(TEST_BINS)
+
+bench: deps $(BIN)
+	@bash tests/bench/run
+
+fuzz: deps
+	@bash tests/fuzz/run
+
+clean:
+	rm -rf $(BUILD) $(BIN)
+
+-include $(REL_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(REL_CLI:.o=.d) $(SAN_CLI:.o=.d)

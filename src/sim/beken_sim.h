@@ -1,0 +1,89 @@
+/* beken_sim.h — the Beken BK72xx bootloader simulator (a product feature:
+ * `flashline sim`, `sim:CHIP` links, rehearsal and the test suite).
+ *
+ * It serves RFC 2217 on a TCP listener and models, per spec beken-uart.md §12:
+ * both loader personalities (ROM: bk7231n bk7231m bk7238 bk7252n bk7236 bk7258;
+ * flash loader: bk7231t bk7231u bk7252), the reset / boot-window / app state
+ * machine (DTR/RTS via RFC 2217 SET-CONTROL, `reboot` text to the app,
+ * power-cycle on the control channel), the device frame parsers of §5, a NOR
+ * flash with status-register protection, per-personality CRC, baud switching
+ * and wire time at the current baud rate, plus injectable faults. */
+#ifndef FL_SIM_BEKEN_SIM_H
+#define FL_SIM_BEKEN_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+typedef struct fl_sim_options {
+    const char *chip;        /* e.g. "bk7231n" (required) */
+    const char *flash_path;  /* load from and save back to this file (NULL: in memory) */
+    uint32_t flash_size;     /* bytes; 0 = file size, else chip default */
+    const char *listen_host; /* default "127.0.0.1" */
+    int listen_port;         /* 0 = pick a free port */
+    double timescale;        /* scales every modelled delay; 1 = real time, 0 = none */
+    double drop_rate;        /* probability a byte (either direction) is lost */
+    double corrupt_rate;     /* probability a byte (either direction) is garbled */
+    int stall_ms;            /* hold a reply back this long ... */
+    double stall_rate;       /* ... with this probability per reply (default 0.02 when stall_ms > 0) */
+    int64_t disconnect_after; /* drop the TCP connection after this many bytes from the host (-1 = never) */
+    int64_t brownout_at;     /* reset the chip when this many bytes from the host have arrived,
+                                in the middle of an erase or write (-1 = never) */
+    bool manual_reset;       /* DTR/RTS and `reboot` do nothing: only power-cycle opens the window */
+    bool pty;                /* also serve a pseudo-terminal */
+    bool quiet_app;          /* no application log text while in APP state */
+    uint32_t seed;           /* fault RNG seed (0 = fixed default) */
+} fl_sim_options;
+
+void fl_sim_options_init(fl_sim_options *o);
+
+/* Parse "key=val&key=val" (the part after '?' of a sim: URL) into o.
+ * Keys: flash, size (2M, 4M, 0x200000), timescale, drop, corrupt, stall,
+ * disconnect, brownout, manual, seed, quiet.  Strings point into `query`,
+ * which must outlive o. */
+fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err);
+
+typedef struct fl_sim fl_sim;
+
+/* Create the simulator and bind its listeners (nothing runs yet). */
+fl_status fl_sim_create(const fl_sim_options *opts, fl_sim **out, fl_error *err);
+/* "rfc2217://127.0.0.1:PORT" */
+const char *fl_sim_url(const fl_sim *sim);
+/* Control channel, "tcp://127.0.0.1:PORT": text lines "power-cycle", "power-off",
+ * "power-on", "cen-low", "cen-high", "state" (answers one line per command). */
+const char *fl_sim_control_url(const fl_sim *sim);
+/* Path of the pseudo-terminal when opts->pty, else NULL. */
+const char *fl_sim_pty_path(const fl_sim *sim);
+
+/* Run the simulator on a background thread / in the calling thread until
+ * fl_sim_stop() (from another thread or a signal handler). */
+fl_status fl_sim_start(fl_sim *sim, fl_error *err);
+fl_status fl_sim_run(fl_sim *sim, fl_error *err);
+void fl_sim_stop(fl_sim *sim);
+
+/* Power-cycle the simulated unit (same as "power-cycle" on the control channel). */
+void fl_sim_power_cycle(fl_sim *sim);
+
+/* Counters for benchmarks and tests (thread-safe snapshot). */
+typedef struct fl_sim_stats {
+    uint64_t bytes_from_host;   /* data bytes received (after telnet decoding) */
+    uint64_t bytes_to_host;     /* data bytes sent */
+    double erase_busy_s;        /* modelled erase time spent, at timescale 1 */
+    double program_busy_s;      /* modelled program time not hidden behind reception */
+    double crc_busy_s;          /* modelled CRC computation time */
+    unsigned resets;            /* times the chip (re)entered the boot window */
+    unsigned frames_ok, frames_bad; /* frames dispatched / discarded or answered with an error */
+    uint32_t baud;              /* device UART rate now */
+    char state[16];             /* "off", "boot", "download", "app" */
+} fl_sim_stats;
+
+void fl_sim_get_stats(fl_sim *sim, fl_sim_stats *out);
+
+/* Stop (if running), save the flash back to its file and free everything. */
+void fl_sim_destroy(fl_sim *sim);
+
+/* Names of the simulated chips, NULL-terminated. */
+const char *const *fl_sim_chip_names(void);
+
+#endif
