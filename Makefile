@@ -2,6 +2,7 @@
 #
 #   make          build ./flashline (installs missing Debian packages first)
 #   make test     build with ASan+UBSan and run the whole suite
+#   make demo     the main job on the built-in simulator: back up, flash, verify a unit
 #   make bench    wire-time benchmarks against the simulator (timescale 1)
 #   make fuzz     run the parser fuzzers (clang libFuzzer)
 #   make deps     install the Debian packages the build and tests need
@@ -27,6 +28,8 @@ LIB_SRCS  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRCS := $(sort $(wildcard tests/bench/bench_*.c))
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/rel/bench/%)
 
 REL_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/rel/%.o)
 SAN_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/san/%.o)
@@ -34,7 +37,7 @@ REL_CLI   := $(CLI_SRCS:src/%.c=$(BUILD)/rel/%.o)
 SAN_CLI   := $(CLI_SRCS:src/%.c=$(BUILD)/san/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/san/tests/%)
 
-.PHONY: all deps test unit-tests cli-tests bench fuzz clean
+.PHONY: all deps test demo bench fuzz clean
 .DEFAULT_GOAL := all
 
 all: deps $(BIN)
@@ -85,8 +88,15 @@ $(BUILD)/san/tests/%: tests/%.c tests/testlib.h $(BUILD)/san/libflashline.a
 test: deps $(BUILD)/san/flashline $(TEST_BINS) $(BIN)
 	@FLASHLINE_BIN=$(CURDIR)/$(BUILD)/san/flashline bash tests/run $(TEST_BINS)
 
-bench: deps $(BIN)
-	@bash tests/bench/run
+$(BUILD)/rel/bench/%: tests/bench/%.c $(BUILD)/rel/libflashline.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT) $(PKG_CFLAGS) $< $(BUILD)/rel/libflashline.a $(PKG_LIBS) -o $@
+
+demo: all
+	@bash tests/demo.sh
+
+bench: deps $(BIN) $(BENCH_BINS)
+	@BUILD=$(BUILD) bash tests/bench/run
 
 fuzz: deps
 	@bash tests/fuzz/run

@@ -27,8 +27,9 @@ static const char *tl_current;
     CHECK((unsigned long long)(a) == (unsigned long long)(b), "%s = 0x%llx, expected 0x%llx", \
           #a, (unsigned long long)(a), (unsigned long long)(b))
 
+static inline int tl_streq(const char *a, const char *b) { return a && b && !strcmp(a, b); }
 #define CHECK_STR(a, b)                                                                   \
-    CHECK((a) && !strcmp((a), (b)), "%s = \"%s\", expected \"%s\"", #a, (a) ? (a) : "(null)", (b))
+    CHECK(tl_streq((a), (b)), "%s = \"%s\", expected \"%s\"", #a, tl_streq((a), (a)) ? (a) : "(null)", (b))
 
 #define RUN(fn)                                                                           \
     do {                                                                                  \

@@ -85,5 +85,8 @@ int cmd_erase(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_ports(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
+int cmd_lua(int argc, char **argv);
+int cmd_tuya(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 
 #endif

@@ -42,7 +42,8 @@ struct fl_link {
     bool has_baud;  /* transport can change the baud rate */
     bool has_lines; /* transport can drive DTR/RTS */
     char url[256];
-    void *owned_sim; /* sim: URLs own an in-process simulator (stopped on close) */
+    void *owned_sim;      /* sim: URLs own an in-process simulator (stopped on close) */
+    char *owned_sim_spec; /* and the option text it was created from */
 };
 
 fl_status fl_link_open(const char *url, fl_link **out, fl_error *err);

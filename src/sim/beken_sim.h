@@ -7,11 +7,18 @@
  * machine (DTR/RTS via RFC 2217 SET-CONTROL, `reboot` text to the app,
  * power-cycle on the control channel), the device frame parsers of §5, a NOR
  * flash with status-register protection, per-personality CRC, baud switching
- * and wire time at the current baud rate, plus injectable faults. */
+ * and wire time at the current baud rate, plus injectable faults.
+ *
+ * Reset wiring (an assumption, spec §6.2): RTS asserted = CEN held low (chip off);
+ * RTS released = chip runs and opens its boot window at 115200.  DTR alone does
+ * nothing.  With manual_reset only the control channel resets the chip.  A chip
+ * powers up when the simulator is created, so a host that connects later finds the
+ * application running and has to reset it (RTS pulse, `reboot`, power-cycle). */
 #ifndef FL_SIM_BEKEN_SIM_H
 #define FL_SIM_BEKEN_SIM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/error.h"
@@ -34,14 +41,18 @@ typedef struct fl_sim_options {
     bool pty;                /* also serve a pseudo-terminal */
     bool quiet_app;          /* no application log text while in APP state */
     uint32_t seed;           /* fault RNG seed (0 = fixed default) */
+    /* additions */
+    uint32_t jedec;          /* flash JEDEC ID as id0<<16|id1<<8|id2 (0 = chip default, its
+                                capacity byte adjusted to the flash size) */
+    int control_port;        /* control channel port on listen_host (0 = pick a free one) */
 } fl_sim_options;
 
 void fl_sim_options_init(fl_sim_options *o);
 
 /* Parse "key=val&key=val" (the part after '?' of a sim: URL) into o.
  * Keys: flash, size (2M, 4M, 0x200000), timescale, drop, corrupt, stall,
- * disconnect, brownout, manual, seed, quiet.  Strings point into `query`,
- * which must outlive o. */
+ * disconnect, brownout, manual, seed, quiet; also stallrate, jedec (C84015), pty,
+ * control (port).  Strings point into `query`, which must outlive o. */
 fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err);
 
 typedef struct fl_sim fl_sim;
@@ -75,7 +86,14 @@ typedef struct fl_sim_stats {
     unsigned resets;            /* times the chip (re)entered the boot window */
     unsigned frames_ok, frames_bad; /* frames dispatched / discarded or answered with an error */
     uint32_t baud;              /* device UART rate now */
-    char state[16];             /* "off", "boot", "download", "app" */
+    char state[16];             /* "off", "boot", "download", "app", "resetting", "hung", "dead" */
+    /* additions */
+    uint32_t status_reg;        /* flash SR3<<16 | SR2<<8 | SR1 */
+    unsigned brownouts;         /* injected brown-outs that happened */
+    bool loader_damaged;        /* flash loader overwritten: the chip is dead after a reset */
+    bool client_connected;      /* an RFC 2217 client is connected now */
+    uint64_t bytes_dropped;     /* bytes lost to injected drops or baud mismatch (both ways) */
+    uint64_t bytes_corrupted;   /* bytes garbled by injected corruption or baud mismatch */
 } fl_sim_stats;
 
 void fl_sim_get_stats(fl_sim *sim, fl_sim_stats *out);
@@ -85,5 +103,33 @@ void fl_sim_destroy(fl_sim *sim);
 
 /* Names of the simulated chips, NULL-terminated. */
 const char *const *fl_sim_chip_names(void);
+
+/* --- additions ------------------------------------------------------------ */
+
+/* What a simulated chip looks like by default (for tests and benchmarks). */
+typedef struct fl_sim_chip_info {
+    const char *name;
+    bool rom_loader;          /* ROM personality (else flash loader) */
+    uint32_t chip_id_reg;     /* 0x800000, 0x44010004, or 0 (no ReadReg) */
+    uint32_t chip_id;
+    uint32_t jedec_id;        /* id0<<16 | id1<<8 | id2 */
+    uint32_t flash_size;
+    uint32_t status_reg;      /* SR2<<8 | SR1 fresh from the factory */
+    const char *boot_version; /* short 0x11 answer, or NULL */
+    uint32_t protected_limit; /* flash loader: raw addresses below are refused; 0 for ROM */
+} fl_sim_chip_info;
+
+fl_status fl_sim_get_chip_info(const char *chip, fl_sim_chip_info *out, fl_error *err);
+
+/* Copy flash content out / in directly (no NOR semantics, no protection), thread-safe.
+ * Addresses are physical (0 .. size-1); the size is returned by fl_sim_flash_size. */
+uint32_t fl_sim_flash_size(fl_sim *sim);
+fl_status fl_sim_flash_read(fl_sim *sim, uint32_t addr, void *buf, uint32_t len, fl_error *err);
+fl_status fl_sim_flash_load(fl_sim *sim, uint32_t addr, const void *data, uint32_t len,
+                            fl_error *err);
+
+/* Control-channel actions from the API: "power-cycle", "power-off", "power-on", "cen-low",
+ * "cen-high", "state".  Writes the one-line answer (without newline) to answer. */
+void fl_sim_control(fl_sim *sim, const char *command, char *answer, size_t cap);
 
 #endif

@@ -26,7 +26,13 @@ fl_status fl_fail_prefix(fl_error *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* prefix + ": " + old message, truncated to fit */
+    size_t p = strnlen(prefix, sizeof err->msg - 3);
+    memcpy(err->msg, prefix, p);
+    memcpy(err->msg + p, ": ", 2);
+    size_t room = sizeof err->msg - p - 3, o = strnlen(old, room);
+    memcpy(err->msg + p + 2, old, o);
+    err->msg[p + 2 + o] = '\0';
     return err->code;
 }
 

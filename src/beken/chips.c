@@ -1,0 +1,78 @@
+#include "beken/chips.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* Offsets: spec tuya-config-and-beken-images.md B5.1 (RF TLV, OBK config);
+ * guards and QIO placement: B5.3 / B6; loader kinds and IDs: beken-uart.md §11. */
+static const fl_chip chips[] = {
+    {"bk7231t", "BK7231T", FL_LOADER_FLASH, FL_GUARD_BRICK, true, 0, NULL, true, 0x200000,
+     0x1E0000, 0x1E1000},
+    {"bk7231u", "BK7231U", FL_LOADER_FLASH, FL_GUARD_BRICK, true, 0, NULL, false, 0x200000,
+     0x1E0000, 0x1E1000},
+    {"bk7252", "BK7252", FL_LOADER_FLASH, FL_GUARD_BRICK, true, 0, NULL, false, 0x200000,
+     0x1E0000, 0x1E1000},
+    {"bk7231n", "BK7231N", FL_LOADER_ROM, FL_GUARD_OPT_IN, true, 0x800000, "7231c", false,
+     0x200000, 0x1D0000, 0x1D1000},
+    {"bk7231m", "BK7231M", FL_LOADER_ROM, FL_GUARD_OPT_IN, true, 0x800000, "7231c", false,
+     0x200000, 0x1D0000, 0x1D1000},
+    {"bk7238", "BK7238", FL_LOADER_ROM, FL_GUARD_NONE, false, 0x800000, "7238", false, 0x200000,
+     0x1E0000, 0x1E1000},
+    {"bk7252n", "BK7252N", FL_LOADER_ROM, FL_GUARD_NONE, false, 0x800000, "7252a", false,
+     0x200000, 0x1E0000, 0x1E1000},
+    {"bk7236", "BK7236", FL_LOADER_ROM, FL_GUARD_NONE, false, 0x44010004, "7236", false,
+     0x400000, 0x3FE000, 0},
+    {"bk7258", "BK7258", FL_LOADER_ROM, FL_GUARD_NONE, false, 0x44010004, "7236", false,
+     0x800000, 0x7FE000, 0},
+};
+
+static const fl_chip *const chip_list[] = {&chips[0], &chips[1], &chips[2], &chips[3], &chips[4],
+                                           &chips[5], &chips[6], &chips[7], &chips[8], NULL};
+
+const fl_chip *fl_chip_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < sizeof chips / sizeof chips[0]; i++)
+        if (!strcasecmp(chips[i].name, name))
+            return &chips[i];
+    return NULL;
+}
+
+const fl_chip *const *fl_chip_all(void)
+{
+    return chip_list;
+}
+
+const char *fl_chip_names(void)
+{
+    return "bk7231t bk7231u bk7252 bk7231n bk7231m bk7238 bk7252n bk7236 bk7258";
+}
+
+void fl_chip_id_normalise(uint32_t value, char out[16])
+{
+    uint8_t b[4] = {(uint8_t)(value >> 24), (uint8_t)(value >> 16), (uint8_t)(value >> 8),
+                    (uint8_t)value};
+    int i = 0;
+    while (i < 3 && b[i] == 0)
+        i++;
+    if (i < 3 && b[i] == 0x01)
+        i++;
+    size_t o = 0;
+    for (; i < 4; i++)
+        o += (size_t)snprintf(out + o, 16 - o, "%02x", b[i]);
+    /* "07231c" → "7231c", "007236" → "7236": no leading zeros in the GUI's strings */
+    size_t z = 0;
+    while (out[z] == '0' && out[z + 1])
+        z++;
+    memmove(out, out + z, strlen(out + z) + 1);
+}
+
+const fl_chip *fl_chip_by_id(const char *norm)
+{
+    for (size_t i = 0; i < sizeof chips / sizeof chips[0]; i++)
+        if (chips[i].chip_id_norm && !strcmp(chips[i].chip_id_norm, norm))
+            return &chips[i];
+    return NULL;
+}

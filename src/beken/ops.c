@@ -1,0 +1,470 @@
+/* ops.c — verified flash operations on a connected session: read, erase,
+ * write (skipping blocks that already match) and verify, all checked with the
+ * loader's CRC and retried after resynchronising (spec beken-uart.md §8, §9). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "beken/session.h"
+#include "util/clock.h"
+#include "util/crc32.h"
+
+#define WINDOW 0x10000u      /* CRC / 64 KiB-erase unit */
+#define BLOCK BK_BLOCK
+#define MAX_TRIES 8          /* per command before giving up on a block */
+#define MAX_VERIFY_REWRITES 3
+
+static uint32_t align_down(uint32_t v, uint32_t a) { return v & ~(a - 1); }
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+
+/* Flash loaders refuse raw addresses below their own end; the flash ignores
+ * address bits above its size, so logical + size reaches the same byte (§9.2). */
+static uint32_t wire_addr(const fl_beken *s, uint32_t logical)
+{
+    if (s->chip->loader == FL_LOADER_FLASH && logical < FL_BOOTLOADER_SIZE)
+        return logical + s->flash_size;
+    return logical;
+}
+
+static bool all_ff(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0xFF)
+            return false;
+    return true;
+}
+
+static bool fatal_status(fl_status st)
+{
+    return st == FL_ERR_LINK || st == FL_ERR_REFUSED || st == FL_ERR_CANCELLED ||
+           st == FL_ERR_INTERNAL || st == FL_ERR_RESET;
+}
+
+/* After a failed command: let the line go quiet, then see whether the loader
+ * still answers.  If it no longer does — at our rate or at 115200 — the unit
+ * has reset or lost power, and whatever was being written is incomplete. */
+static fl_status recover(fl_beken *s, const char *what, uint32_t addr, const fl_error *cause,
+                         fl_error *err)
+{
+    s->retries++;
+    fl_logf(s->ev, FL_LOG_DEBUG, "%s at 0x%06X failed (%s); resynchronising", what, addr,
+            cause->msg);
+    if (fatal_status(cause->code)) {
+        *err = *cause;
+        return cause->code;
+    }
+    if (fl_cancelled(s->ev))
+        return fl_fail(err, FL_ERR_CANCELLED, "cancelled during %s at 0x%06X", what, addr);
+    bk_drain_quiet(&s->wire, 0.02 + bk_wire_time(&s->wire, 64), 1.0);
+    for (int i = 0; i < 4; i++) {
+        fl_error e;
+        fl_status st = bk_link_check(&s->wire, 0.05 + bk_wire_time(&s->wire, 32), &e);
+        if (st == FL_OK) {
+            s->needs_arm = false; /* a link check re-arms the flash loader's unprotect */
+            return FL_OK;
+        }
+        if (st == FL_ERR_LINK) {
+            *err = e;
+            return st;
+        }
+    }
+    /* Silent at our rate.  A chip that reset is back at 115200. */
+    const char *state = "does not answer at all";
+    if (s->baud != 115200) {
+        fl_error e;
+        if (fl_link_set_baud(s->wire.link, 115200, &e) == FL_OK) {
+            s->baud = 115200;
+            bk_drain_quiet(&s->wire, 0.02, 0.2);
+            for (int i = 0; i < 10; i++)
+                if (bk_link_check(&s->wire, 0.03, &e) == FL_OK) {
+                    state = "came back at 115200 baud in its boot window";
+                    break;
+                }
+        }
+    }
+    return fl_fail(err, FL_ERR_RESET,
+                   "the unit reset during %s at 0x%06X and %s - brown-out or loose power? Check "
+                   "the 3.3 V supply (it must hold up under flash writes) and GND, then rerun: "
+                   "flash from 0x%06X on may be incomplete",
+                   what, addr, state, addr);
+}
+
+/* Run one command with retries.  `op` returns FL_OK or a failure. */
+typedef fl_status (*block_op)(fl_beken *s, uint32_t addr, void *arg, fl_error *err);
+
+static fl_status with_retries(fl_beken *s, const char *what, uint32_t addr, block_op op, void *arg,
+                              fl_error *err)
+{
+    fl_error e = {0};
+    for (int attempt = 0; attempt < MAX_TRIES; attempt++) {
+        fl_status st = op(s, addr, arg, &e);
+        if (st == FL_OK)
+            return FL_OK;
+        if ((st = recover(s, what, addr, &e, err)))
+            return st;
+    }
+    return fl_fail(err, FL_ERR_PROTOCOL, "%s at 0x%06X failed %d times; last error: %s", what,
+                   addr, MAX_TRIES, e.msg);
+}
+
+static fl_status op_read(fl_beken *s, uint32_t addr, void *buf, fl_error *err)
+{
+    return bk_read_4k(&s->wire, wire_addr(s, addr), buf, err);
+}
+
+struct crc_arg { uint32_t len; uint32_t *crc; };
+
+static fl_status op_crc(fl_beken *s, uint32_t addr, void *arg, fl_error *err)
+{
+    struct crc_arg *a = arg;
+    fl_status st = bk_crc(&s->wire, wire_addr(s, addr), a->len, a->crc, err);
+    if (s->chip->loader == FL_LOADER_FLASH)
+        s->needs_arm = true; /* the flash loader re-protects everything after a CRC (§10.4) */
+    return st;
+}
+
+static fl_status device_crc(fl_beken *s, uint32_t addr, uint32_t len, uint32_t *crc,
+                            fl_error *err)
+{
+    struct crc_arg a = {len, crc};
+    return with_retries(s, "CRC", addr, op_crc, &a, err);
+}
+
+static fl_status op_erase(fl_beken *s, uint32_t addr, void *arg, fl_error *err)
+{
+    uint8_t size_op = *(uint8_t *)arg;
+    if (s->needs_arm) { /* flash loader: unprotect happens on the first erase after a link check */
+        fl_status st = bk_link_check(&s->wire, 0.05 + bk_wire_time(&s->wire, 32), err);
+        if (st)
+            return st;
+        s->needs_arm = false;
+    }
+    return bk_erase(&s->wire, size_op, wire_addr(s, addr), err);
+}
+
+static fl_status erase_unit(fl_beken *s, uint32_t addr, uint8_t size_op, fl_error *err)
+{
+    return with_retries(s, "erase", addr, op_erase, &size_op, err);
+}
+
+static fl_status op_write(fl_beken *s, uint32_t addr, void *data, fl_error *err)
+{
+    return bk_write_4k(&s->wire, wire_addr(s, addr), data, err);
+}
+
+/* ---- read ------------------------------------------------------------------ */
+
+/* Read whole blocks [addr, addr+len) (block-aligned) and prove them with the
+ * device CRC; blocks that fail are re-read on their own. */
+static fl_status read_window(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *buf,
+                             uint64_t *done, uint64_t total, fl_error *err)
+{
+    fl_status st;
+    for (uint32_t off = 0; off < len; off += BLOCK) {
+        if ((st = with_retries(s, "read", addr + off, op_read, buf + off, err)))
+            return st;
+        *done += BLOCK;
+        fl_progress(s->ev, "read", *done > total ? total : *done, total);
+    }
+    uint32_t crc;
+    if ((st = device_crc(s, addr, len, &crc, err)))
+        return st;
+    if (crc == fl_beken_crc(buf, len))
+        return FL_OK;
+    for (uint32_t off = 0; off < len; off += BLOCK) {
+        for (int attempt = 0;; attempt++) {
+            if ((st = device_crc(s, addr + off, BLOCK, &crc, err)))
+                return st;
+            if (crc == fl_beken_crc(buf + off, BLOCK))
+                break;
+            if (attempt == MAX_TRIES)
+                return fl_fail(err, FL_ERR_VERIFY,
+                               "block 0x%06X reads differently every time (CRC never matches)",
+                               addr + off);
+            s->retries++;
+            fl_logf(s->ev, FL_LOG_DEBUG, "block 0x%06X: CRC mismatch, reading again", addr + off);
+            if ((st = with_retries(s, "read", addr + off, op_read, buf + off, err)))
+                return st;
+        }
+    }
+    return FL_OK;
+}
+
+fl_status fl_beken_read(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *out, fl_error *err)
+{
+    fl_status st = fl_beken_check_range(s, addr, len, false, err);
+    if (st || len == 0)
+        return st;
+    uint32_t start = align_down(addr, BLOCK);
+    uint32_t end = (uint32_t)align_up((uint64_t)addr + len, BLOCK);
+    uint8_t *win = malloc(WINDOW);
+    if (!win)
+        return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+    uint64_t done = 0, total = end - start;
+    for (uint32_t w = start; w < end && !st;) {
+        uint32_t wlen = WINDOW - (w % WINDOW);
+        if (wlen > end - w)
+            wlen = end - w;
+        st = read_window(s, w, wlen, win, &done, total, err);
+        if (!st) { /* copy the part of this window the caller asked for */
+            uint32_t from = w > addr ? w : addr;
+            uint32_t to = w + wlen < addr + len ? w + wlen : addr + len;
+            memcpy(out + (from - addr), win + (from - w), to - from);
+        }
+        w += wlen;
+    }
+    free(win);
+    return st;
+}
+
+/* ---- erase ----------------------------------------------------------------- */
+
+fl_status fl_beken_erase(fl_beken *s, uint32_t addr, uint32_t len, fl_error *err)
+{
+    if (addr % BLOCK || len % BLOCK)
+        return fl_fail(err, FL_ERR_USAGE,
+                       "erase works on whole 4 KiB sectors: offset and size must be multiples "
+                       "of 0x1000 (got 0x%X + 0x%X)",
+                       addr, len);
+    fl_status st = fl_beken_check_range(s, addr, len, true, err);
+    if (st || len == 0)
+        return st;
+    if ((st = fl_beken_unprotect(s, err)))
+        return st;
+    uint32_t end = addr + len;
+    for (uint32_t a = addr; a < end;) {
+        bool big = a % WINDOW == 0 && end - a >= WINDOW;
+        if ((st = erase_unit(s, a, big ? BK_ERASE_64K : BK_ERASE_4K, err)))
+            return st;
+        a += big ? WINDOW : BLOCK;
+        fl_progress(s->ev, "erase", a - addr, len);
+    }
+    /* Prove it: a protected flash ignores erases while the loader says OK. */
+    for (uint32_t w = addr; w < end;) {
+        uint32_t wlen = WINDOW - (w % WINDOW), crc;
+        if (wlen > end - w)
+            wlen = end - w;
+        if ((st = device_crc(s, w, wlen, &crc, err)))
+            return st;
+        if (crc != fl_beken_crc_ff(wlen))
+            return fl_fail(err, FL_ERR_VERIFY,
+                           "0x%06X..0x%06X is not blank after erasing: the flash is "
+                           "write-protected or failing",
+                           w, w + wlen);
+        w += wlen;
+    }
+    return FL_OK;
+}
+
+/* ---- write ----------------------------------------------------------------- */
+
+/* Erase (unless known blank) and program one block, retrying from the erase
+ * when a write fails: a half-received write may have programmed garbage. */
+static fl_status program_block(fl_beken *s, uint32_t a, const uint8_t *data, bool erased,
+                               fl_error *err)
+{
+    fl_error e = {0};
+    for (int attempt = 0; attempt < MAX_TRIES; attempt++) {
+        fl_status st;
+        if (!erased && (st = erase_unit(s, a, BK_ERASE_4K, err)))
+            return st;
+        if (all_ff(data, BLOCK))
+            return FL_OK;
+        st = op_write(s, a, (void *)data, &e);
+        if (st == FL_OK) {
+            s->blocks_written++;
+            return FL_OK;
+        }
+        if ((st = recover(s, "write", a, &e, err)))
+            return st;
+        erased = false;
+    }
+    return fl_fail(err, FL_ERR_PROTOCOL, "write at 0x%06X failed %d times; last error: %s", a,
+                   MAX_TRIES, e.msg);
+}
+
+/* Compare each block's device CRC with the target: same[i] / blank[i]. */
+static fl_status classify_blocks(fl_beken *s, uint32_t w, uint32_t n, const uint8_t *target,
+                                 bool *same, bool *blank, uint32_t *ndiff, fl_error *err)
+{
+    const uint32_t ff = fl_beken_crc_ff(BLOCK);
+    *ndiff = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t crc;
+        fl_status st = device_crc(s, w + i * BLOCK, BLOCK, &crc, err);
+        if (st)
+            return st;
+        same[i] = crc == fl_beken_crc(target + i * BLOCK, BLOCK);
+        blank[i] = crc == ff;
+        *ndiff += !same[i];
+    }
+    return FL_OK;
+}
+
+static fl_status verify_window_written(fl_beken *s, uint32_t w, uint32_t n,
+                                       const uint8_t *target, fl_error *err)
+{
+    uint32_t crc;
+    fl_status st = device_crc(s, w, n * BLOCK, &crc, err);
+    if (st || crc == fl_beken_crc(target, n * BLOCK))
+        return st;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *blk = target + i * BLOCK;
+        for (int rewrite = 0;; rewrite++) {
+            if ((st = device_crc(s, w + i * BLOCK, BLOCK, &crc, err)))
+                return st;
+            if (crc == fl_beken_crc(blk, BLOCK))
+                break;
+            if (rewrite == MAX_VERIFY_REWRITES)
+                return fl_fail(err, FL_ERR_VERIFY,
+                               "block 0x%06X does not hold the data after %d rewrites: "
+                               "write-protected or worn-out flash",
+                               w + i * BLOCK, MAX_VERIFY_REWRITES);
+            s->retries++;
+            fl_logf(s->ev, FL_LOG_DEBUG, "block 0x%06X failed verification; rewriting",
+                    w + i * BLOCK);
+            if ((st = program_block(s, w + i * BLOCK, blk, false, err)))
+                return st;
+        }
+    }
+    return FL_OK;
+}
+
+static fl_status write_window(fl_beken *s, uint32_t w, uint32_t n, const uint8_t *target,
+                              fl_error *err)
+{
+    bool same[WINDOW / BLOCK], blank[WINDOW / BLOCK];
+    uint32_t ndiff;
+    fl_status st = classify_blocks(s, w, n, target, same, blank, &ndiff, err);
+    if (st)
+        return st;
+    s->blocks_skipped += n - ndiff;
+    if (ndiff == 0)
+        return FL_OK;
+    /* Flash loaders re-protect after every CRC and unprotect on an erase, so
+     * there a write always follows an erase, even into blank flash. */
+    bool may_skip_erase = s->chip->loader == FL_LOADER_ROM;
+    if (n == WINDOW / BLOCK && ndiff >= n / 2) {
+        if ((st = erase_unit(s, w, BK_ERASE_64K, err)))
+            return st;
+        for (uint32_t i = 0; i < n && !st; i++)
+            st = program_block(s, w + i * BLOCK, target + i * BLOCK, true, err);
+    } else {
+        for (uint32_t i = 0; i < n && !st; i++)
+            if (!same[i])
+                st = program_block(s, w + i * BLOCK, target + i * BLOCK,
+                                   may_skip_erase && blank[i], err);
+    }
+    if (st)
+        return st;
+    return verify_window_written(s, w, n, target, err);
+}
+
+/* The 4 KiB-aligned image of [a0, a1) with data placed at addr; partial head
+ * and tail sectors are filled from flash so their other bytes survive. */
+static fl_status build_target(fl_beken *s, uint32_t addr, const uint8_t *data, uint32_t len,
+                              uint32_t a0, uint32_t a1, uint8_t **out, fl_error *err)
+{
+    uint8_t *t = malloc(a1 - a0);
+    if (!t)
+        return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+    fl_status st = FL_OK;
+    if (addr != a0)
+        st = fl_beken_read(s, a0, BLOCK, t, err);
+    if (!st && addr + len != a1 && (a1 - BLOCK != a0 || addr == a0))
+        st = fl_beken_read(s, a1 - BLOCK, BLOCK, t + (a1 - BLOCK - a0), err);
+    if (st) {
+        free(t);
+        return fl_fail_prefix(err, "reading the partial sectors around the image");
+    }
+    memcpy(t + (addr - a0), data, len);
+    *out = t;
+    return FL_OK;
+}
+
+fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32_t len,
+                         fl_error *err)
+{
+    fl_status st = fl_beken_check_range(s, addr, len, true, err);
+    if (st || len == 0)
+        return st;
+    uint32_t a0 = align_down(addr, BLOCK), a1 = (uint32_t)align_up((uint64_t)addr + len, BLOCK);
+    uint8_t *target = NULL;
+    if ((st = build_target(s, addr, data, len, a0, a1, &target, err)))
+        return st;
+    st = fl_beken_unprotect(s, err);
+    for (uint32_t w = a0; w < a1 && !st;) {
+        uint32_t wlen = WINDOW - (w % WINDOW);
+        if (wlen > a1 - w)
+            wlen = a1 - w;
+        st = write_window(s, w, wlen / BLOCK, target + (w - a0), err);
+        w += wlen;
+        if (!st)
+            fl_progress(s->ev, "write", w - a0, a1 - a0);
+    }
+    free(target);
+    return st;
+}
+
+/* ---- verify ---------------------------------------------------------------- */
+
+static fl_status verify_partial_block(fl_beken *s, uint32_t from, uint32_t to,
+                                      const uint8_t *expect, bool *ok, fl_error *err)
+{
+    uint8_t *blk = malloc(BLOCK);
+    if (!blk)
+        return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+    uint32_t b = align_down(from, BLOCK);
+    fl_status st = fl_beken_read(s, b, BLOCK, blk, err);
+    if (!st)
+        *ok = !memcmp(blk + (from - b), expect, to - from);
+    free(blk);
+    return st;
+}
+
+fl_status fl_beken_verify(fl_beken *s, uint32_t addr, const uint8_t *data, uint32_t len,
+                          uint32_t *bad_addr, fl_error *err)
+{
+    fl_status st = fl_beken_check_range(s, addr, len, false, err);
+    if (st || len == 0)
+        return st;
+    uint32_t end = addr + len;
+    for (uint32_t a = addr; a < end;) {
+        uint32_t next = (uint32_t)align_up((uint64_t)a + 1, BLOCK);
+        bool ok = true;
+        if (a % BLOCK || next > end) { /* partial sector: compare bytes */
+            uint32_t to = next < end ? next : end;
+            if ((st = verify_partial_block(s, a, to, data + (a - addr), &ok, err)))
+                return st;
+            next = to;
+        } else { /* whole sectors up to the next window boundary: one CRC */
+            next = (uint32_t)align_up((uint64_t)a + 1, WINDOW);
+            uint32_t last = align_down(end, BLOCK);
+            if (next > last)
+                next = last;
+            uint32_t crc;
+            if ((st = device_crc(s, a, next - a, &crc, err)))
+                return st;
+            ok = crc == fl_beken_crc(data + (a - addr), next - a);
+            if (!ok) { /* find the first bad sector for the report */
+                for (uint32_t b = a; b < next; b += BLOCK) {
+                    if ((st = device_crc(s, b, BLOCK, &crc, err)))
+                        return st;
+                    if (crc != fl_beken_crc(data + (b - addr), BLOCK)) {
+                        a = b;
+                        break;
+                    }
+                }
+            }
+        }
+        if (!ok) {
+            if (bad_addr)
+                *bad_addr = a;
+            return fl_fail(err, FL_ERR_VERIFY, "flash differs from the file in the sector at 0x%06X",
+                           align_down(a, BLOCK));
+        }
+        fl_progress(s->ev, "verify", next - addr, len);
+        a = next;
+    }
+    return FL_OK;
+}

@@ -1,0 +1,473 @@
+/* session.c — getting the bus, baud switching, identification, protection
+ * (spec beken-uart.md §6, §7, §9.7, §10, §11). */
+#include "beken/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/clock.h"
+
+#define LINK_CHECK_WAIT_S 0.015 /* per attempt: frame + reply take ~1.2 ms at 115200 */
+#define BAUD_DELAY_MS 20
+
+bool fl_reset_mode_parse(const char *s, fl_reset_mode *out)
+{
+    static const struct { const char *name; fl_reset_mode mode; } modes[] = {
+        {"auto", FL_RESET_AUTO},     {"pulse", FL_RESET_PULSE}, {"reboot", FL_RESET_REBOOT},
+        {"manual", FL_RESET_MANUAL}, {"none", FL_RESET_NONE},
+    };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (s && !strcmp(s, modes[i].name)) {
+            *out = modes[i].mode;
+            return true;
+        }
+    return false;
+}
+
+void fl_connect_opts_init(fl_connect_opts *o)
+{
+    o->reset = FL_RESET_AUTO;
+    o->link_timeout_s = 20.0;
+    o->baud = 921600;
+}
+
+fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev, fl_beken **out,
+                        fl_error *err)
+{
+    fl_beken *s = calloc(1, sizeof *s);
+    if (!s)
+        return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+    s->wire.link = link;
+    s->wire.loader = chip->loader;
+    s->chip = chip;
+    s->ev = ev;
+    s->flash_size = chip->default_flash_size;
+    s->baud = link->baud;
+    *out = s;
+    return FL_OK;
+}
+
+void fl_beken_close(fl_beken *s)
+{
+    free(s);
+}
+
+/* ---- getting the bus ------------------------------------------------------ */
+
+/* Link-check repeatedly for `seconds`; true once the loader answers. */
+static bool spam_link_check(fl_beken *s, double seconds, fl_status *fatal, fl_error *err)
+{
+    double end = fl_now() + seconds;
+    while (fl_now() < end) {
+        fl_error e;
+        fl_status st = bk_link_check(&s->wire, LINK_CHECK_WAIT_S, &e);
+        if (st == FL_OK)
+            return true;
+        if (st == FL_ERR_LINK) { /* the transport itself died */
+            *err = e;
+            *fatal = st;
+            return false;
+        }
+        if (fl_cancelled(s->ev)) {
+            *fatal = fl_fail(err, FL_ERR_CANCELLED, "cancelled while waiting for the chip");
+            return false;
+        }
+    }
+    return false;
+}
+
+/* RTS low → CEN low holds the chip in reset; releasing it starts the ROM /
+ * bootloader window.  Same order as bk7231tools (§6.2). */
+static fl_status pulse_reset(fl_beken *s, fl_error *err)
+{
+    fl_status st = fl_link_set_lines(s->wire.link, 1, 1, err);
+    if (!st) {
+        fl_sleep(0.1);
+        st = fl_link_set_lines(s->wire.link, 0, -1, err);
+    }
+    if (!st) {
+        fl_sleep(0.05);
+        st = fl_link_set_lines(s->wire.link, -1, 0, err);
+    }
+    return st;
+}
+
+static fl_status send_reboot_text(fl_beken *s, fl_error *err)
+{
+    static const char text[] = "reboot\r\n";
+    return fl_link_write(s->wire.link, text, sizeof text - 1, err);
+}
+
+typedef enum { STAGE_CHECK, STAGE_REBOOT, STAGE_PULSE, STAGE_PROMPT } stage_kind;
+
+/* One attempt of a strategy: what to do, then how long to link-check. */
+static fl_status run_stage(fl_beken *s, stage_kind kind, double listen_s, bool *linked,
+                           fl_error *err)
+{
+    fl_status st = FL_OK;
+    switch (kind) {
+    case STAGE_CHECK: break;
+    case STAGE_REBOOT:
+        fl_logf(s->ev, FL_LOG_DEBUG, "sending 'reboot' to a running OpenBeken");
+        st = send_reboot_text(s, err);
+        break;
+    case STAGE_PULSE:
+        if (!s->wire.link->has_lines)
+            return FL_OK;
+        fl_logf(s->ev, FL_LOG_DEBUG, "pulsing RTS/DTR (CEN) to reset the chip");
+        st = pulse_reset(s, err);
+        break;
+    case STAGE_PROMPT:
+        fl_prompt(s->ev, "Power-cycle the unit now (or briefly short CEN to GND) - waiting for "
+                         "its bootloader on %s",
+                  s->wire.link->url);
+        break;
+    }
+    if (st)
+        return st;
+    fl_status fatal = FL_OK;
+    *linked = spam_link_check(s, listen_s, &fatal, err);
+    return fatal;
+}
+
+fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
+{
+    fl_status st = fl_link_set_baud(s->wire.link, 115200, err);
+    if (st)
+        return st;
+    s->baud = 115200;
+    double start = fl_now(), limit = o->link_timeout_s > 0 ? o->link_timeout_s : 20.0;
+    bool linked = false;
+    bool can_pulse = s->wire.link->has_lines;
+    fl_logf(s->ev, FL_LOG_INFO, "waiting for the %s bootloader on %s", s->chip->display,
+            s->wire.link->url);
+    /* The staged default, like ltchiptool's: maybe it is already listening,
+     * maybe OpenBeken runs and takes `reboot`, maybe CEN is wired to RTS;
+     * otherwise only a human can reset it. */
+    for (int round = 0; !linked && fl_now() - start < limit; round++) {
+        double left = limit - (fl_now() - start);
+        stage_kind kind;
+        double listen;
+        switch (o->reset) {
+        case FL_RESET_NONE: kind = STAGE_CHECK, listen = left; break;
+        case FL_RESET_PULSE: kind = can_pulse ? STAGE_PULSE : STAGE_CHECK, listen = 2.0; break;
+        case FL_RESET_REBOOT: kind = STAGE_REBOOT, listen = 2.0; break;
+        case FL_RESET_MANUAL: kind = STAGE_PROMPT, listen = 10.0; break;
+        case FL_RESET_AUTO:
+        default:
+            if (round == 0)
+                kind = STAGE_CHECK, listen = 0.5;
+            else if (round == 1)
+                kind = STAGE_REBOOT, listen = 1.0;
+            else if (round <= 3 && can_pulse)
+                kind = STAGE_PULSE, listen = 1.2;
+            else if ((round - 4) % 2 == 0)
+                kind = STAGE_PROMPT, listen = 5.0;
+            else
+                kind = can_pulse ? STAGE_PULSE : STAGE_REBOOT, listen = 2.0;
+            break;
+        }
+        if (listen > left)
+            listen = left;
+        if ((st = run_stage(s, kind, listen, &linked, err)))
+            return st;
+    }
+    if (!linked)
+        return fl_fail(err, FL_ERR_NO_BUS,
+                       "no answer from the %s bootloader on %s within %.0f s: check TX/RX wiring "
+                       "(crossed), 3.3 V power and GND, then reset the unit (CEN to GND or "
+                       "power-cycle) while flashline waits",
+                       s->chip->display, s->wire.link->url, limit);
+    bk_drain_quiet(&s->wire, 0.02, 0.3); /* replies to the link-check burst */
+    s->needs_arm = false;
+    fl_logf(s->ev, FL_LOG_INFO, "bootloader answered after %.2f s", fl_now() - start);
+    return FL_OK;
+}
+
+/* ---- baud switching ------------------------------------------------------- */
+
+static bool link_check_retry(fl_beken *s, int tries, double wait)
+{
+    for (int i = 0; i < tries; i++) {
+        fl_error e;
+        if (bk_link_check(&s->wire, wait, &e) == FL_OK)
+            return true;
+    }
+    return false;
+}
+
+fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
+{
+    if (baud == s->baud)
+        return FL_OK;
+    fl_error e;
+    fl_status st = bk_set_baud(&s->wire, baud, BAUD_DELAY_MS, &e);
+    if (st == FL_ERR_LINK) {
+        *err = e;
+        return st;
+    }
+    if (st == FL_OK || link_check_retry(s, 3, 0.05)) { /* tyutool: a lost echo is no failure */
+        s->baud = baud;
+        fl_logf(s->ev, FL_LOG_INFO, "switched to %u baud", baud);
+        return FL_OK;
+    }
+    /* Fall back to 115200: first assume the chip never switched, then re-link. */
+    fl_logf(s->ev, FL_LOG_WARN, "switching to %u baud failed (%s); falling back to 115200", baud,
+            e.msg);
+    if ((st = fl_link_set_baud(s->wire.link, 115200, err)))
+        return st;
+    s->baud = 115200;
+    bk_drain_quiet(&s->wire, 0.05, 0.5);
+    if (link_check_retry(s, 5, 0.05))
+        return FL_OK;
+    fl_connect_opts o;
+    fl_connect_opts_init(&o);
+    o.link_timeout_s = 10;
+    return fl_beken_get_bus(s, &o, err);
+}
+
+/* ---- identification ------------------------------------------------------- */
+
+static fl_status identify_rom(fl_beken *s, fl_error *err)
+{
+    fl_error e;
+    fl_status st = bk_read_reg(&s->wire, s->chip->chip_id_reg, &s->chip_id, 0.3, &e);
+    if (st == FL_ERR_TIMEOUT && link_check_retry(s, 3, 0.05))
+        return fl_fail(err, FL_ERR_CHIP,
+                       "the loader does not answer ReadReg: this is a flash-loader chip "
+                       "(BK7231T/U or BK7252), not %s - check --chip",
+                       s->chip->name);
+    if (st) {
+        *err = e;
+        return fl_fail_prefix(err, "reading the chip ID");
+    }
+    s->have_chip_id = true;
+    fl_chip_id_normalise(s->chip_id, s->chip_id_norm);
+    if (s->chip->chip_id_norm && strcmp(s->chip_id_norm, s->chip->chip_id_norm) != 0) {
+        const fl_chip *other = fl_chip_by_id(s->chip_id_norm);
+        return fl_fail(err, FL_ERR_CHIP, "chip ID 0x%X (%s) is not a %s%s%s - check --chip",
+                       s->chip_id, other ? other->display : "unknown chip", s->chip->display,
+                       other ? "; use --chip " : "", other ? other->name : "");
+    }
+    if ((st = bk_get_jedec(&s->wire, s->jedec, err)))
+        return fl_fail_prefix(err, "reading the flash JEDEC ID");
+    s->have_jedec = true;
+    s->part = fl_flash_part_find(s->jedec);
+    uint8_t cap = s->jedec[2];
+    if (cap >= 0x10 && cap <= 0x1A)
+        s->flash_size = 1u << cap;
+    else if (s->part)
+        s->flash_size = s->part->size;
+    else
+        fl_logf(s->ev, FL_LOG_WARN, "flash ID %02X %02X %02X has no usable size; assuming %u KiB",
+                s->jedec[0], s->jedec[1], s->jedec[2], s->flash_size / 1024);
+    return FL_OK;
+}
+
+static fl_status read_sr(fl_beken *s, uint16_t *sr, fl_error *err)
+{
+    const uint8_t defaults[2] = {0x05, 0x35};
+    int n = s->part ? s->part->sr_bytes : 2;
+    if (n > 2)
+        n = 2; /* the third register holds no protection bits we clear */
+    uint16_t v = 0;
+    for (int i = 0; i < n; i++) {
+        uint8_t op = s->part ? s->part->sr_read[i] : defaults[i], b;
+        fl_status st = bk_read_sr(&s->wire, op, &b, err);
+        if (st)
+            return st;
+        v |= (uint16_t)b << (8 * i);
+    }
+    *sr = v;
+    return FL_OK;
+}
+
+/* Flash loaders cannot report their flash size; the 2 MiB default is checked
+ * on BK7252 (2 or 4 MiB) with the wraparound probe of §9.4. */
+static fl_status probe_flash_size(fl_beken *s, fl_error *err)
+{
+    uint8_t *blk_a = malloc(BK_BLOCK), *blk_b = malloc(BK_BLOCK);
+    if (!blk_a || !blk_b) {
+        free(blk_a), free(blk_b);
+        return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+    }
+    fl_status st = bk_read_4k(&s->wire, 0x11000, blk_a, err);
+    if (!st)
+        st = bk_read_4k(&s->wire, 0x11000 + 0x200000, blk_b, err);
+    if (!st) {
+        bool same = !memcmp(blk_a, blk_b, BK_BLOCK);
+        s->flash_size = same ? 0x200000 : 0x400000;
+        fl_logf(s->ev, FL_LOG_DEBUG, "wraparound probe: flash is %u MiB", s->flash_size >> 20);
+    }
+    free(blk_a), free(blk_b);
+    return st;
+}
+
+static fl_status identify_flash_loader(fl_beken *s, fl_error *err)
+{
+    fl_error e;
+    uint32_t v;
+    /* A ROM loader answers ReadReg; a flash loader stays silent. */
+    if (bk_read_reg(&s->wire, 0x800000, &v, 0.15, &e) == FL_OK) {
+        char norm[16];
+        fl_chip_id_normalise(v, norm);
+        const fl_chip *other = fl_chip_by_id(norm);
+        return fl_fail(err, FL_ERR_CHIP,
+                       "this chip has a ROM loader (chip ID 0x%X, %s), not the flash loader of a "
+                       "%s - check --chip",
+                       v, other ? other->display : "unknown", s->chip->display);
+    }
+    if (!link_check_retry(s, 3, 0.1))
+        return fl_fail(err, FL_ERR_PROTOCOL, "the bootloader stopped answering after ReadReg");
+    if (s->chip->tuya_boot_version) {
+        if (bk_boot_version(&s->wire, s->boot_version, sizeof s->boot_version, 0.2, &e) != FL_OK)
+            fl_logf(s->ev, FL_LOG_WARN, "the bootloader did not report its version (%s)", e.msg);
+    }
+    if (!strcmp(s->chip->name, "bk7252"))
+        return probe_flash_size(s, err);
+    return FL_OK;
+}
+
+fl_status fl_beken_identify(fl_beken *s, fl_error *err)
+{
+    fl_status st = s->chip->loader == FL_LOADER_ROM ? identify_rom(s, err)
+                                                    : identify_flash_loader(s, err);
+    if (st)
+        return st;
+    if (s->chip->loader == FL_LOADER_ROM) {
+        fl_error e;
+        if (read_sr(s, &s->sr, &e) == FL_OK)
+            s->have_sr = true;
+        else
+            fl_logf(s->ev, FL_LOG_WARN, "cannot read the flash status register: %s", e.msg);
+    }
+    return FL_OK;
+}
+
+fl_status fl_beken_connect(fl_beken *s, const fl_connect_opts *o, fl_error *err)
+{
+    fl_status st = fl_beken_get_bus(s, o, err);
+    if (!st && o->baud && o->baud != 115200)
+        st = fl_beken_set_baud(s, o->baud, err);
+    if (!st)
+        st = fl_beken_identify(s, err);
+    return st;
+}
+
+/* ---- protection (ROM loaders) ---------------------------------------------- */
+
+static fl_status write_sr_verified(fl_beken *s, uint16_t want, uint16_t mask, fl_error *err)
+{
+    int nbytes = s->part && s->part->sr_bytes == 1 ? 1 : 2;
+    fl_status st = FL_OK;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        uint16_t now;
+        if ((st = read_sr(s, &now, err)))
+            continue;
+        if ((now & mask) == (want & mask)) {
+            s->sr = now;
+            s->have_sr = true;
+            return FL_OK;
+        }
+        uint16_t next = (uint16_t)((now & ~mask) | (want & mask));
+        uint8_t v[2] = {(uint8_t)next, (uint8_t)(next >> 8)};
+        st = bk_write_sr(&s->wire, v, (size_t)nbytes, err);
+        fl_sleep(0.01); /* SR writes take up to ~15 ms in the flash chip */
+    }
+    if (st)
+        return st;
+    return fl_fail(err, FL_ERR_PROTOCOL,
+                   "flash status register did not take the value 0x%04X (mask 0x%04X) after 5 "
+                   "tries: the flash may be hardware write-protected",
+                   want, mask);
+}
+
+fl_status fl_beken_unprotect(fl_beken *s, fl_error *err)
+{
+    if (s->chip->loader != FL_LOADER_ROM || s->unprotected)
+        return FL_OK;
+    uint16_t mask = s->part ? s->part->sr_mask : 0x407C;
+    if (s->part && s->part->sr_bytes == 0) {
+        s->unprotected = true;
+        return FL_OK;
+    }
+    if (!s->part)
+        fl_logf(s->ev, FL_LOG_WARN,
+                "flash %02X %02X %02X is not in the table; clearing BP0-BP4 and CMP (0x407C)",
+                s->jedec[0], s->jedec[1], s->jedec[2]);
+    fl_status st = write_sr_verified(s, 0, mask, err);
+    if (st)
+        return fl_fail_prefix(err, "removing flash write protection");
+    s->unprotected = true;
+    return FL_OK;
+}
+
+fl_status fl_beken_protect(fl_beken *s, fl_error *err)
+{
+    if (s->chip->loader != FL_LOADER_ROM)
+        return FL_OK;
+    uint16_t mask = s->part ? s->part->sr_mask : 0x407C;
+    if (s->part && s->part->sr_bytes == 0)
+        return FL_OK;
+    fl_status st = write_sr_verified(s, 0x001C, mask, err); /* BP0-BP2: the table's protect value */
+    if (st)
+        return fl_fail_prefix(err, "restoring flash write protection");
+    s->unprotected = false;
+    return FL_OK;
+}
+
+/* ---- misc ------------------------------------------------------------------ */
+
+fl_status fl_beken_read_mac(fl_beken *s, uint8_t mac[6], fl_error *err)
+{
+    static const uint8_t tag[8] = {0x02, 0x11, 0x11, 0x11, 0x06, 0x00, 0x00, 0x00};
+    if (!s->chip->rf_offset || s->chip->rf_offset + BK_BLOCK > s->flash_size)
+        return fl_fail(err, FL_ERR_FORMAT, "no RF calibration sector known for %s",
+                       s->chip->display);
+    uint8_t *blk = malloc(BK_BLOCK);
+    if (!blk)
+        return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+    fl_status st = fl_beken_read(s, s->chip->rf_offset, BK_BLOCK, blk, err);
+    if (!st && (memcmp(blk, "TLV", 4) != 0 || memcmp(blk + 0x1C, tag, 8) != 0))
+        st = fl_fail(err, FL_ERR_FORMAT, "no MAC record in the RF calibration sector at 0x%06X",
+                     s->chip->rf_offset);
+    if (!st)
+        memcpy(mac, blk + 0x24, 6);
+    free(blk);
+    return st;
+}
+
+fl_status fl_beken_reboot(fl_beken *s, fl_error *err)
+{
+    static const uint8_t a5 = 0xA5;
+    for (int i = 0; i < 3; i++) {
+        fl_status st = bk_send_short(&s->wire, BK_REBOOT, &a5, 1, err);
+        if (st)
+            return st;
+        fl_sleep(0.01);
+    }
+    return FL_OK;
+}
+
+fl_status fl_beken_check_range(const fl_beken *s, uint32_t addr, uint32_t len, bool modifies,
+                               fl_error *err)
+{
+    if ((uint64_t)addr + len > s->flash_size)
+        return fl_fail(err, FL_ERR_REFUSED,
+                       "0x%06X..0x%06llX is past the end of the %u KiB flash", addr,
+                       (unsigned long long)addr + len, s->flash_size / 1024);
+    if (!modifies || addr >= FL_BOOTLOADER_SIZE || s->allow_bootloader ||
+        s->chip->guard == FL_GUARD_NONE)
+        return FL_OK;
+    if (s->chip->guard == FL_GUARD_BRICK)
+        return fl_fail(err, FL_ERR_REFUSED,
+                       "refusing to modify 0x%06X: 0x0-0x11000 holds the %s's only UART "
+                       "bootloader, overwriting it bricks the chip (SPI recovery only); pass "
+                       "--allow-bootloader if you really mean it",
+                       addr, s->chip->display);
+    return fl_fail(err, FL_ERR_REFUSED,
+                   "refusing to modify 0x%06X: 0x0-0x11000 holds the %s's flash bootloader (keys "
+                   "and partition table); pass --allow-bootloader to overwrite it",
+                   addr, s->chip->display);
+}

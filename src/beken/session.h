@@ -1,0 +1,109 @@
+/* session.h — one Beken chip on one link: getting the bus, baud switching,
+ * identification, protection, and the verified flash operations.
+ *
+ * Typical use:
+ *   fl_beken *s; fl_beken_open(link, chip, &events, &s, &err);
+ *   fl_beken_connect(s, &connect_opts, &err);   // bus + baud + identify
+ *   fl_beken_read(s, 0, s->flash_size, buf, &err);
+ *   fl_beken_close(s);                           // does not close the link
+ */
+#ifndef FL_BEKEN_SESSION_H
+#define FL_BEKEN_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "beken/chips.h"
+#include "beken/flash_parts.h"
+#include "beken/proto.h"
+#include "link/link.h"
+#include "util/error.h"
+#include "util/events.h"
+
+typedef enum fl_reset_mode {
+    FL_RESET_AUTO,   /* staged: link check, `reboot` text, DTR/RTS pulses, then ask for a power-cycle */
+    FL_RESET_PULSE,  /* DTR/RTS pulse (CEN on RTS) every couple of seconds */
+    FL_RESET_REBOOT, /* `reboot` text to a running OpenBeken every couple of seconds */
+    FL_RESET_MANUAL, /* ask the operator to power-cycle, keep link-checking */
+    FL_RESET_NONE,   /* chip is already in download mode: only link-check */
+} fl_reset_mode;
+
+/* "auto", "pulse", "reboot", "manual", "none" → mode; false when unknown. */
+bool fl_reset_mode_parse(const char *s, fl_reset_mode *out);
+
+typedef struct fl_connect_opts {
+    fl_reset_mode reset;
+    double link_timeout_s; /* overall limit for getting the bus (default 20 s) */
+    uint32_t baud;         /* wanted rate after linking (115200 = no switch) */
+} fl_connect_opts;
+
+void fl_connect_opts_init(fl_connect_opts *o);
+
+typedef struct fl_beken {
+    bk_wire wire;
+    const fl_chip *chip;
+    const fl_events *ev;
+    bool allow_bootloader; /* caller's explicit opt-in to touch 0x0–0x11000 */
+
+    /* identity, filled by fl_beken_connect */
+    uint32_t flash_size;
+    bool have_jedec;
+    uint8_t jedec[3];
+    const fl_flash_part *part;
+    bool have_chip_id;
+    uint32_t chip_id;
+    char chip_id_norm[16];
+    char boot_version[48];
+    bool have_sr;
+    uint16_t sr;      /* composed status register as read at connect */
+    uint32_t baud;    /* rate in use */
+
+    /* protocol state */
+    bool needs_arm;   /* flash loader: a CRC re-protected the flash; LinkCheck before erasing */
+    bool unprotected; /* ROM: block protection cleared this session */
+
+    /* counters for logs and the audit trail */
+    unsigned retries;
+    unsigned blocks_skipped;
+    unsigned blocks_written;
+} fl_beken;
+
+fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev, fl_beken **out,
+                        fl_error *err);
+void fl_beken_close(fl_beken *s);
+
+/* Get the bus, switch baud (falling back to 115200), identify the chip. */
+fl_status fl_beken_connect(fl_beken *s, const fl_connect_opts *o, fl_error *err);
+
+/* Pieces of connect, for engineers' own flows. */
+fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err);
+fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err);
+fl_status fl_beken_identify(fl_beken *s, fl_error *err);
+
+/* ROM loaders: clear / set block protection from the flash table.  Flash
+ * loaders manage protection themselves; these are no-ops there. */
+fl_status fl_beken_unprotect(fl_beken *s, fl_error *err);
+fl_status fl_beken_protect(fl_beken *s, fl_error *err);
+
+/* Reads the RF calibration sector and returns the MAC stored there. */
+fl_status fl_beken_read_mac(fl_beken *s, uint8_t mac[6], fl_error *err);
+
+/* Verified flash operations (addresses are logical flash offsets). */
+fl_status fl_beken_read(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *out, fl_error *err);
+fl_status fl_beken_erase(fl_beken *s, uint32_t addr, uint32_t len, fl_error *err);
+/* Erase + write + CRC-verify; blocks whose CRC already matches are skipped.
+ * Partial head/tail sectors keep their other bytes (read, merged, rewritten). */
+fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32_t len,
+                         fl_error *err);
+/* CRC-compare flash with data; on mismatch *bad_addr is the first bad block. */
+fl_status fl_beken_verify(fl_beken *s, uint32_t addr, const uint8_t *data, uint32_t len,
+                          uint32_t *bad_addr, fl_error *err);
+/* Leave download mode and start the firmware (Reboot 0x0E A5, sent 3 times). */
+fl_status fl_beken_reboot(fl_beken *s, fl_error *err);
+
+/* Range policy shared by the verbs: past the end → FL_ERR_REFUSED; below
+ * 0x11000 when the chip's guard says so and allow_bootloader is off → FL_ERR_REFUSED. */
+fl_status fl_beken_check_range(const fl_beken *s, uint32_t addr, uint32_t len, bool modifies,
+                               fl_error *err);
+
+#endif

@@ -1,0 +1,146 @@
+/* beken_cli.c — shared set-up for the flash verbs. */
+#include "cli/beken_cli.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static int is_cancelled(void *ctx)
+{
+    (void)ctx;
+    return interrupted;
+}
+
+const char beken_common_help[] =
+    "  --port URL          /dev/ttyUSB0, serial:NAME, rfc2217://HOST:PORT, tcp://HOST:PORT,\n"
+    "                      or sim:CHIP[?flash=FILE&timescale=0] for the built-in simulator\n"
+    "  --chip CHIP         bk7231t bk7231u bk7252 bk7231n bk7231m bk7238 bk7252n bk7236 bk7258\n"
+    "  --baud N            rate after linking (default 921600; falls back to 115200 if the\n"
+    "                      switch fails; 115200 = never switch)\n"
+    "  --reset MODE        how to get the bootloader: auto (default: link check, `reboot` text\n"
+    "                      to OpenBeken, RTS/DTR pulses, then asks you to power-cycle),\n"
+    "                      pulse, reboot, manual (ask for a power-cycle), none\n"
+    "  --link-timeout S    give up getting the bootloader after S seconds (default 20)\n"
+    "  --json              one JSON event per line on stdout instead of human output\n";
+
+int beken_cli_number(const char *verb, const char *opt, const char *text, uint32_t *out)
+{
+    if (cli_parse_u32(text, out))
+        return 0;
+    fprintf(stderr, "flashline %s: --%s '%s' is not a number (use e.g. 0x11000, 69632, 2M)\n",
+            verb, opt, text);
+    return EXIT_USAGE;
+}
+
+int beken_cli_connect(const char *verb, beken_cli *c)
+{
+    if (!c->port || !c->chip) {
+        fprintf(stderr, "flashline %s: --port and --chip are required (see 'flashline %s --help')\n",
+                verb, verb);
+        return EXIT_USAGE;
+    }
+    const fl_chip *chip = fl_chip_find(c->chip);
+    if (!chip) {
+        fprintf(stderr, "flashline %s: unknown chip '%s' (known: %s)\n", verb, c->chip,
+                fl_chip_names());
+        return EXIT_USAGE;
+    }
+    fl_connect_opts co;
+    fl_connect_opts_init(&co);
+    if (c->baud && beken_cli_number(verb, "baud", c->baud, &co.baud))
+        return EXIT_USAGE;
+    if (co.baud < 9600 || co.baud > 6000000) {
+        fprintf(stderr, "flashline %s: --baud %u is out of range (9600..6000000)\n", verb, co.baud);
+        return EXIT_USAGE;
+    }
+    if (c->reset && !fl_reset_mode_parse(c->reset, &co.reset)) {
+        fprintf(stderr, "flashline %s: --reset must be auto, pulse, reboot, manual or none\n", verb);
+        return EXIT_USAGE;
+    }
+    if (c->link_timeout) {
+        char *end;
+        co.link_timeout_s = strtod(c->link_timeout, &end);
+        if (*end || co.link_timeout_s <= 0) {
+            fprintf(stderr, "flashline %s: --link-timeout needs seconds > 0\n", verb);
+            return EXIT_USAGE;
+        }
+    }
+    cli_output_init(&c->out, c->json, c->port);
+    c->events = cli_output_events(&c->out);
+    c->events.cancelled = is_cancelled;
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+
+    fl_error err = {0};
+    fl_status st = fl_link_open(c->port, &c->link, &err);
+    if (!st)
+        st = fl_beken_open(c->link, chip, &c->events, &c->session, &err);
+    if (!st) {
+        c->session->allow_bootloader = c->allow_bootloader;
+        st = fl_beken_connect(c->session, &co, &err);
+    }
+    if (st) {
+        int code = cli_report_error(&c->out, verb, &err);
+        beken_cli_close(c);
+        return code;
+    }
+    return 0;
+}
+
+void beken_cli_close(beken_cli *c)
+{
+    if (c->session)
+        fl_beken_close(c->session);
+    if (c->link)
+        fl_link_close(c->link);
+    c->session = NULL;
+    c->link = NULL;
+}
+
+void beken_cli_print_identity(beken_cli *c)
+{
+    fl_beken *s = c->session;
+    char jedec[16] = "", part[64] = "";
+    if (s->have_jedec)
+        snprintf(jedec, sizeof jedec, "%02X%02X%02X", s->jedec[0], s->jedec[1], s->jedec[2]);
+    if (s->part)
+        snprintf(part, sizeof part, "%s %s", s->part->vendor, s->part->name);
+    const char *loader = s->chip->loader == FL_LOADER_ROM ? "rom" : "flash";
+    if (c->json) {
+        char f[800], bv[100], id[16] = "null";
+        cli_json_escape(bv, sizeof bv, s->boot_version);
+        if (s->have_chip_id)
+            snprintf(id, sizeof id, "%u", s->chip_id);
+        snprintf(f, sizeof f,
+                 "\"chip\":\"%s\",\"loader\":\"%s\",\"chip_id\":%s,\"chip_id_norm\":\"%s\","
+                 "\"jedec_id\":\"%s\",\"flash_part\":\"%s\",\"flash_size\":%u,\"boot_version\":"
+                 "\"%s\",\"status_register\":%d,\"baud\":%u",
+                 s->chip->name, loader, id, s->chip_id_norm, jedec, part, s->flash_size, bv,
+                 s->have_sr ? s->sr : -1, s->baud);
+        cli_json_event(&c->out, "identity", f);
+        return;
+    }
+    printf("chip:          %s (%s loader)\n", s->chip->display,
+           s->chip->loader == FL_LOADER_ROM ? "ROM" : "flash");
+    if (s->have_chip_id)
+        printf("chip ID:       0x%X (%s)\n", s->chip_id, s->chip_id_norm);
+    if (s->boot_version[0])
+        printf("bootloader:    %s\n", s->boot_version);
+    if (s->have_jedec)
+        printf("flash ID:      %02X %02X %02X%s%s\n", s->jedec[0], s->jedec[1], s->jedec[2],
+               part[0] ? "  " : "  (not in the flash table)", part);
+    printf("flash size:    %u KiB%s\n", s->flash_size / 1024,
+           s->have_jedec ? "" : " (flash loaders cannot report it: assumed / probed)");
+    if (s->have_sr)
+        printf("status reg:    0x%04X%s\n", s->sr,
+               (s->sr & (s->part ? s->part->sr_mask : 0x407C)) ? " (write-protected)" : "");
+    printf("baud:          %u\n", s->baud);
+}

@@ -1,0 +1,41 @@
+/* beken_cli.h — what the flash verbs (info/read/write/erase/verify) share:
+ * the common options and the open-link → connect sequence. */
+#ifndef FL_CLI_BEKEN_CLI_H
+#define FL_CLI_BEKEN_CLI_H
+
+#include "beken/session.h"
+#include "cli/cli.h"
+#include "link/link.h"
+
+typedef struct beken_cli {
+    const char *port, *chip, *baud, *reset, *link_timeout, *offset, *size, *output;
+    bool json, allow_bootloader, force, all, reprotect, reboot, help;
+    cli_output out;
+    fl_events events;
+    fl_link *link;
+    fl_beken *session;
+} beken_cli;
+
+/* The options every flash verb takes, spliced into each verb's table. */
+#define BEKEN_COMMON_OPTS(c)                                   \
+    {"port", OPT_STRING, &(c).port, NULL},                     \
+    {"chip", OPT_STRING, &(c).chip, NULL},                     \
+    {"baud", OPT_STRING, &(c).baud, NULL},                     \
+    {"reset", OPT_STRING, &(c).reset, NULL},                   \
+    {"link-timeout", OPT_STRING, &(c).link_timeout, NULL},     \
+    {"json", OPT_FLAG, NULL, &(c).json}
+
+extern const char beken_common_help[];
+
+/* Validate the common options, open the link, get the bus and identify.
+ * On failure prints the error and returns the exit code (non-zero). */
+int beken_cli_connect(const char *verb, beken_cli *c);
+/* Close session and link. */
+void beken_cli_close(beken_cli *c);
+/* Print the identity block (human) or an "identity" JSON event. */
+void beken_cli_print_identity(beken_cli *c);
+
+/* Parse --offset/--size style numbers or print a usage error. */
+int beken_cli_number(const char *verb, const char *opt, const char *text, uint32_t *out);
+
+#endif

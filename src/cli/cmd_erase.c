@@ -1,0 +1,69 @@
+/* flashline erase — erase a range, or everything but the bootloader. */
+#include <stdio.h>
+
+#include "cli/beken_cli.h"
+
+static void usage(void)
+{
+    printf("usage: flashline erase --port URL --chip CHIP (--offset A --size N | --all)\n\n"
+           "Erases whole 4 KiB sectors (64 KiB blocks where aligned) and proves the range is\n"
+           "blank by CRC.  --all erases from 0x11000 to the end (the bootloader is kept;\n"
+           "with --allow-bootloader on a ROM-loader chip, from 0x0).\n\n"
+           "Options:\n"
+           "  --offset A --size N  the range (multiples of 0x1000)\n"
+           "  --all               the whole flash except the bootloader\n"
+           "  --allow-bootloader  permit erasing 0x0-0x11000\n"
+           "%s\n%s",
+           beken_common_help, cli_exit_codes_help);
+}
+
+int cmd_erase(int argc, char **argv)
+{
+    beken_cli c = {0};
+    const cli_opt opts[] = {BEKEN_COMMON_OPTS(c),
+                            {"offset", OPT_STRING, &c.offset, NULL},
+                            {"size", OPT_STRING, &c.size, NULL},
+                            {"all", OPT_FLAG, NULL, &c.all},
+                            {"allow-bootloader", OPT_FLAG, NULL, &c.allow_bootloader},
+                            {0}};
+    const char *pos[1];
+    int npos;
+    int rc = cli_parse("erase", argc, argv, opts, pos, 0, &npos, &c.help);
+    if (rc)
+        return rc;
+    if (c.help) {
+        usage();
+        return EXIT_OK;
+    }
+    uint32_t offset = 0, size = 0;
+    if (c.all == (c.offset || c.size) || (!c.all && (!c.offset || !c.size))) {
+        fprintf(stderr, "flashline erase: give either --offset A --size N, or --all\n");
+        return EXIT_USAGE;
+    }
+    if ((c.offset && beken_cli_number("erase", "offset", c.offset, &offset)) ||
+        (c.size && beken_cli_number("erase", "size", c.size, &size)))
+        return EXIT_USAGE;
+    if ((rc = beken_cli_connect("erase", &c)))
+        return rc;
+    fl_beken *s = c.session;
+    if (c.all) {
+        bool keep = !c.allow_bootloader || s->chip->guard == FL_GUARD_BRICK;
+        offset = keep ? FL_BOOTLOADER_SIZE : 0;
+        size = s->flash_size - offset;
+    }
+    fl_error err = {0};
+    fl_status st = fl_beken_erase(s, offset, size, &err);
+    cli_output_end_phase(&c.out);
+    if (st) {
+        rc = cli_report_error(&c.out, "erase", &err);
+    } else if (c.json) {
+        char f[128];
+        snprintf(f, sizeof f, "\"verb\":\"erase\",\"offset\":%u,\"size\":%u", offset, size);
+        cli_json_event(&c.out, "done", f);
+    } else {
+        fprintf(stderr, "erased 0x%06X..0x%06X (%u KiB), verified blank\n", offset, offset + size,
+                size / 1024);
+    }
+    beken_cli_close(&c);
+    return rc;
+}

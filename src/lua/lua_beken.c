@@ -1,0 +1,498 @@
+/* flashline.beken — a Beken chip on a link: bus, identity, verified flash ops.
+ *
+ *   local beken = require "flashline.beken"
+ *   local s <close> = assert(beken.connect("sim:bk7231n", "bk7231n", {baud = 921600}))
+ *   local info = s:info()                      -- chip, loader, jedec, flash_size, ...
+ *   local data = assert(s:read(0, info.flash_size, function(phase, done, total) end))
+ *   assert(s:write(0x11000, image:sub(0x11001)))
+ *
+ * Expected failures (no answer, verify mismatch, refused range) return
+ * nil, message; wrong argument types raise. */
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "beken/placement.h"
+#include "beken/session.h"
+#include "lua/lua_binding.h"
+#include "util/crc32.h"
+
+typedef struct lua_session {
+    fl_beken *s;       /* NULL once closed */
+    lua_link *link;    /* kept alive through the user value */
+    fl_events ev;      /* routes to the Lua progress callback or the host sink */
+    lua_State *L;
+    int progress_ref;  /* callback of the operation in progress, or LUA_NOREF */
+    bool cb_failed;
+    char cb_error[512];
+} lua_session;
+
+static lua_session *check_session(lua_State *L, int idx)
+{
+    lua_session *ud = luaL_checkudata(L, idx, LUA_SESSION_MT);
+    if (!ud->s)
+        luaL_error(L, "session is closed");
+    if (!ud->link->link)
+        luaL_error(L, "the session's link was closed");
+    return ud;
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+static void ev_log(void *ctx, fl_log_level level, const char *msg)
+{
+    lua_session *ud = ctx;
+    const fl_events *host = fl_lua_events(ud->L);
+    if (host && host->log)
+        host->log(host->ctx, level, msg);
+}
+
+static void ev_prompt(void *ctx, const char *msg)
+{
+    lua_session *ud = ctx;
+    const fl_events *host = fl_lua_events(ud->L);
+    if (host && host->prompt)
+        host->prompt(host->ctx, msg);
+}
+
+static void ev_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    lua_session *ud = ctx;
+    lua_State *L = ud->L;
+    if (ud->progress_ref == LUA_NOREF || ud->cb_failed) {
+        fl_progress(fl_lua_events(L), phase, done, total);
+        return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ud->progress_ref);
+    lua_pushstring(L, phase);
+    lua_pushinteger(L, (lua_Integer)done);
+    lua_pushinteger(L, (lua_Integer)total);
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) { /* stop the operation, re-raise afterwards */
+        snprintf(ud->cb_error, sizeof ud->cb_error, "%s", lua_tostring(L, -1));
+        ud->cb_failed = true;
+        lua_pop(L, 1);
+    }
+}
+
+static int ev_cancelled(void *ctx)
+{
+    lua_session *ud = ctx;
+    return ud->cb_failed || fl_cancelled(fl_lua_events(ud->L));
+}
+
+/* Arm the optional progress callback at stack index idx for one operation. */
+static void begin_op(lua_State *L, lua_session *ud, int idx)
+{
+    ud->L = L;
+    ud->cb_failed = false;
+    if (!lua_isnoneornil(L, idx)) {
+        luaL_checktype(L, idx, LUA_TFUNCTION);
+        lua_pushvalue(L, idx);
+        ud->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+}
+
+/* Finish an operation: release the callback, raise its error, or return
+ * true / nil+message. */
+static int end_op(lua_State *L, lua_session *ud, fl_status st, const fl_error *err)
+{
+    if (ud->progress_ref != LUA_NOREF) {
+        luaL_unref(L, LUA_REGISTRYINDEX, ud->progress_ref);
+        ud->progress_ref = LUA_NOREF;
+    }
+    if (ud->cb_failed)
+        return luaL_error(L, "progress callback failed: %s", ud->cb_error);
+    if (st)
+        return fl_lua_fail(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- construction -------------------------------------------------------- */
+
+static const fl_chip *check_chip(lua_State *L, int idx)
+{
+    const char *name = luaL_checkstring(L, idx);
+    const fl_chip *chip = fl_chip_find(name);
+    if (!chip)
+        luaL_argerror(L, idx, lua_pushfstring(L, "unknown chip '%s' (known: %s)", name,
+                                              fl_chip_names()));
+    return chip;
+}
+
+/* Pushes a new session on the link at idx. */
+static lua_session *new_session(lua_State *L, int link_idx, const fl_chip *chip)
+{
+    lua_link *link = fl_lua_check_link(L, link_idx);
+    lua_session *ud = lua_newuserdatauv(L, sizeof *ud, 1);
+    memset(ud, 0, sizeof *ud);
+    ud->link = link;
+    ud->L = L;
+    ud->progress_ref = LUA_NOREF;
+    ud->ev.log = ev_log;
+    ud->ev.progress = ev_progress;
+    ud->ev.prompt = ev_prompt;
+    ud->ev.cancelled = ev_cancelled;
+    ud->ev.ctx = ud;
+    luaL_setmetatable(L, LUA_SESSION_MT);
+    lua_pushvalue(L, link_idx);
+    lua_setiuservalue(L, -2, 1);
+    fl_error err;
+    if (fl_beken_open(link->link, chip, &ud->ev, &ud->s, &err))
+        luaL_error(L, "%s", err.msg);
+    return ud;
+}
+
+static void read_connect_opts(lua_State *L, int idx, fl_connect_opts *o)
+{
+    fl_connect_opts_init(o);
+    if (lua_isnoneornil(L, idx))
+        return;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    if (lua_getfield(L, idx, "baud") != LUA_TNIL)
+        o->baud = (uint32_t)luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "link_timeout") != LUA_TNIL)
+        o->link_timeout_s = luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "reset") != LUA_TNIL &&
+        !fl_reset_mode_parse(luaL_checkstring(L, -1), &o->reset))
+        luaL_error(L, "opts.reset must be auto, pulse, reboot, manual or none");
+    lua_pop(L, 1);
+}
+
+static int b_open(lua_State *L)
+{
+    const fl_chip *chip = check_chip(L, 2);
+    new_session(L, 1, chip);
+    return 1;
+}
+
+/* beken.connect(link_or_url, chip, opts) → session | nil, msg */
+static int b_connect(lua_State *L)
+{
+    const fl_chip *chip = check_chip(L, 2);
+    fl_connect_opts o;
+    read_connect_opts(L, 3, &o);
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        fl_error err = {0};
+        fl_link *link;
+        if (fl_link_open(lua_tostring(L, 1), &link, &err))
+            return fl_lua_fail(L, &err);
+        lua_link *lu = lua_newuserdatauv(L, sizeof *lu, 0);
+        lu->link = link;
+        luaL_setmetatable(L, LUA_LINK_MT);
+        lua_replace(L, 1);
+    }
+    lua_session *ud = new_session(L, 1, chip);
+    fl_error err = {0};
+    if (fl_beken_connect(ud->s, &o, &err))
+        return fl_lua_fail(L, &err);
+    return 1;
+}
+
+/* ---- methods ------------------------------------------------------------- */
+
+static void push_info(lua_State *L, const fl_beken *s)
+{
+    lua_newtable(L);
+    lua_pushstring(L, s->chip->name);
+    lua_setfield(L, -2, "chip");
+    lua_pushstring(L, s->chip->loader == FL_LOADER_ROM ? "rom" : "flash");
+    lua_setfield(L, -2, "loader");
+    lua_pushinteger(L, s->flash_size);
+    lua_setfield(L, -2, "flash_size");
+    lua_pushinteger(L, s->baud);
+    lua_setfield(L, -2, "baud");
+    if (s->have_chip_id) {
+        lua_pushinteger(L, s->chip_id);
+        lua_setfield(L, -2, "chip_id");
+    }
+    if (s->have_jedec) {
+        lua_pushfstring(L, "%02X%02X%02X", s->jedec[0], s->jedec[1], s->jedec[2]);
+        lua_setfield(L, -2, "jedec");
+    }
+    if (s->part) {
+        lua_pushfstring(L, "%s %s", s->part->vendor, s->part->name);
+        lua_setfield(L, -2, "flash_part");
+    }
+    if (s->boot_version[0]) {
+        lua_pushstring(L, s->boot_version);
+        lua_setfield(L, -2, "boot_version");
+    }
+    if (s->have_sr) {
+        lua_pushinteger(L, s->sr);
+        lua_setfield(L, -2, "status_register");
+    }
+}
+
+static int s_connect(lua_State *L)
+{
+    lua_session *ud = check_session(L, 1);
+    fl_connect_opts o;
+    read_connect_opts(L, 2, &o);
+    fl_error err = {0};
+    begin_op(L, ud, 3);
+    return end_op(L, ud, fl_beken_connect(ud->s, &o, &err), &err);
+}
+
+static int s_get_bus(lua_State *L)
+{
+    lua_session *ud = check_session(L, 1);
+    fl_connect_opts o;
+    read_connect_opts(L, 2, &o);
+    fl_error err = {0};
+    begin_op(L, ud, 3);
+    return end_op(L, ud, fl_beken_get_bus(ud->s, &o, &err), &err);
+}
+
+static int s_set_baud(lua_State *L)
+{
+    lua_session *ud = check_session(L, 1);
+    lua_Integer baud = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, baud >= 9600 && baud <= 6000000, 2, "baud rate out of range");
+    fl_error err = {0};
+    begin_op(L, ud, 3);
+    return end_op(L, ud, fl_beken_set_baud(ud->s, (uint32_t)baud, &err), &err);
+}
+
+static int s_identify(lua_State *L)
+{
+    lua_session *ud = check_session(L, 1);
+    fl_error err = {0};
+    if (fl_beken_identify(ud->s, &err))
+        return fl_lua_fail(L, &err);
+    push_info(L, ud->s);
+    return 1;
+}
+
+static int s_info(lua_State *L)
+{
+    push_info(L, check_session(L, 1)->s);
+    return 1;
+}
+
+static uint32_t check_u32(lua_State *L, int idx, const char *what)
+{
+    lua_Integer v = luaL_checkinteger(L, idx);
+    luaL_argcheck(L, v >= 0 && v <= 0xFFFFFFFF, idx, what);
+    return (uint32_t)v;
+}
+
+static int s_read(lua_State *L)
+{
+    lua_session *ud = check_session(L, 1);
+    uint32_t addr = check_u32(L, 2, "address out of range");
+    uint32_t len = check_u32(L, 3, "length out of range");
+    luaL_argcheck(L, len <= 64u << 20, 3, "length above 64 MiB");
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return luaL_error(L, "out of memory");
+    fl_error err = {0};
+    begin_op(L, ud, 4);
+    fl_status st = fl_beken_read(ud->s, addr, len, buf, &err);
+    if (st == FL_OK && !ud->cb_failed)
+        lua_pushlstring(L, (const char *)buf, len);
+    free(buf);
+    int n = end_op(L, ud, st, &err);
+    if (st == FL_OK) {
+        lua_pop(L, n); /* drop `true`, keep the data */
+        return 1;
+    }
+    return n;
+}
+
+static int s_write(lua_State *L)
+{
+    lua_session *ud = check_session(L, 1);
+    uint32_t addr = check_u32(L, 2, "address out of range");
+    size_t len;
+    const char *data = luaL_checklstring(L, 3, &len);
+    fl_error err = {0};
+    begin_op(L, ud, 4);
+    return end_op(L, ud, fl_beken_write(ud->s, addr, (const uint8_t *)data, (uint32_t)len, &err),
+                  &err);
+}
+
+static int s_erase(lua_State *L)
+{
+    lua_session *ud = check_session(L, 1);
+    uint32_t addr = check_u32(L, 2, "address out of range");
+    uint32_t len = check_u32(L, 3, "length out of range");
+    fl_error err = {0};
+    begin_op(L, ud, 4);
+    return end_op(L, ud, fl_beken_erase(ud->s, addr, len, &err), &err);
+}
+
+static int s_verify(lua_State *L)
+{
+    lua_session *ud = check_session(L, 1);
+    uint32_t addr = check_u32(L, 2, "address out of range");
+    size_t len;
+    const char *data = luaL_checklstring(L, 3, &len);
+    fl_error err = {0};
+    uint32_t bad = 0;
+    begin_op(L, ud, 4);
+    fl_status st = fl_beken_verify(ud->s, addr, (const uint8_t *)data, (uint32_t)len, &bad, &err);
+    int n = end_op(L, ud, st, &err);
+    if (st == FL_ERR_VERIFY) {
+        lua_pushinteger(L, bad);
+        return n + 1;
+    }
+    return n;
+}
+
+static int s_read_mac(lua_State *L)
+{
+    lua_session *ud = check_session(L, 1);
+    uint8_t mac[6];
+    fl_error err = {0};
+    if (fl_beken_read_mac(ud->s, mac, &err))
+        return fl_lua_fail(L, &err);
+    lua_pushfstring(L, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3], mac[4],
+                    mac[5]);
+    return 1;
+}
+
+typedef fl_status (*simple_op)(fl_beken *, fl_error *);
+
+static int run_simple(lua_State *L, simple_op op)
+{
+    lua_session *ud = check_session(L, 1);
+    fl_error err = {0};
+    if (op(ud->s, &err))
+        return fl_lua_fail(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int s_unprotect(lua_State *L) { return run_simple(L, fl_beken_unprotect); }
+static int s_protect(lua_State *L) { return run_simple(L, fl_beken_protect); }
+static int s_reboot(lua_State *L) { return run_simple(L, fl_beken_reboot); }
+
+static int s_allow_bootloader(lua_State *L)
+{
+    lua_session *ud = check_session(L, 1);
+    luaL_checktype(L, 2, LUA_TBOOLEAN);
+    ud->s->allow_bootloader = lua_toboolean(L, 2);
+    return 0;
+}
+
+static int s_stats(lua_State *L)
+{
+    fl_beken *s = check_session(L, 1)->s;
+    lua_newtable(L);
+    lua_pushinteger(L, s->retries);
+    lua_setfield(L, -2, "retries");
+    lua_pushinteger(L, s->blocks_written);
+    lua_setfield(L, -2, "blocks_written");
+    lua_pushinteger(L, s->blocks_skipped);
+    lua_setfield(L, -2, "blocks_skipped");
+    return 1;
+}
+
+static int s_close(lua_State *L)
+{
+    lua_session *ud = luaL_checkudata(L, 1, LUA_SESSION_MT);
+    if (ud->s) {
+        fl_beken_close(ud->s);
+        ud->s = NULL;
+    }
+    if (ud->progress_ref != LUA_NOREF) {
+        luaL_unref(L, LUA_REGISTRYINDEX, ud->progress_ref);
+        ud->progress_ref = LUA_NOREF;
+    }
+    return 0;
+}
+
+static int s_tostring(lua_State *L)
+{
+    lua_session *ud = luaL_checkudata(L, 1, LUA_SESSION_MT);
+    lua_pushfstring(L, "flashline.beken session(%s)", ud->s ? ud->s->chip->name : "closed");
+    return 1;
+}
+
+/* ---- module functions ---------------------------------------------------- */
+
+static int b_crc(lua_State *L)
+{
+    size_t len;
+    const char *data = luaL_checklstring(L, 1, &len);
+    lua_pushinteger(L, fl_beken_crc(data, len));
+    return 1;
+}
+
+static int b_chips(lua_State *L)
+{
+    lua_newtable(L);
+    int i = 1;
+    for (const fl_chip *const *c = fl_chip_all(); *c; c++) {
+        lua_newtable(L);
+        lua_pushstring(L, (*c)->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, (*c)->loader == FL_LOADER_ROM ? "rom" : "flash");
+        lua_setfield(L, -2, "loader");
+        lua_pushinteger(L, (*c)->rf_offset);
+        lua_setfield(L, -2, "rf_offset");
+        lua_pushinteger(L, (*c)->obk_config_offset);
+        lua_setfield(L, -2, "obk_config_offset");
+        lua_rawseti(L, -2, i++);
+    }
+    return 1;
+}
+
+/* beken.place(chip, path, file_len, flash_size, [offset], [allow_bootloader], [force]) */
+static int b_place(lua_State *L)
+{
+    const fl_chip *chip = check_chip(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    lua_Integer file_len = luaL_checkinteger(L, 3);
+    uint32_t flash_size = check_u32(L, 4, "flash size out of range");
+    int64_t offset = lua_isnoneornil(L, 5) ? -1 : (int64_t)check_u32(L, 5, "offset out of range");
+    fl_placement p;
+    fl_error err = {0};
+    if (fl_place_image(chip, path, (size_t)file_len, flash_size, offset, lua_toboolean(L, 6),
+                       lua_toboolean(L, 7), &p, &err))
+        return fl_lua_fail(L, &err);
+    lua_newtable(L);
+    lua_pushinteger(L, p.flash_offset);
+    lua_setfield(L, -2, "offset");
+    lua_pushinteger(L, p.file_skip);
+    lua_setfield(L, -2, "skip");
+    lua_pushstring(L, p.why);
+    lua_setfield(L, -2, "why");
+    return 1;
+}
+
+static const luaL_Reg session_methods[] = {
+    {"connect", s_connect},     {"get_bus", s_get_bus},   {"set_baud", s_set_baud},
+    {"identify", s_identify},   {"info", s_info},         {"read", s_read},
+    {"write", s_write},         {"erase", s_erase},       {"verify", s_verify},
+    {"read_mac", s_read_mac},   {"unprotect", s_unprotect}, {"protect", s_protect},
+    {"reboot", s_reboot},       {"allow_bootloader", s_allow_bootloader},
+    {"stats", s_stats},         {"close", s_close},       {NULL, NULL},
+};
+
+static const luaL_Reg session_meta[] = {
+    {"__gc", s_close}, {"__close", s_close}, {"__tostring", s_tostring}, {NULL, NULL},
+};
+
+static const luaL_Reg beken_funcs[] = {
+    {"open", b_open}, {"connect", b_connect}, {"crc", b_crc},
+    {"chips", b_chips}, {"place", b_place},   {NULL, NULL},
+};
+
+int luaopen_flashline_beken(lua_State *L)
+{
+    luaL_requiref(L, "flashline.link", luaopen_flashline_link, 0); /* Link metatable */
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, LUA_SESSION_MT)) {
+        luaL_setfuncs(L, session_meta, 0);
+        luaL_newlib(L, session_methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, beken_funcs);
+    return 1;
+}

@@ -1,0 +1,42 @@
+/* lua_host.h — the Lua 5.4 host: a lua_State with the flashline modules.
+ *
+ * `require "flashline"` gives a table with the submodules link, beken, log,
+ * util (and db, tuya, image where built).  One state per worker/port; a state
+ * carries its own event sink (log and progress lines tagged with its port),
+ * so several workers never share mutable state. */
+#ifndef FL_LUA_HOST_H
+#define FL_LUA_HOST_H
+
+#include <lua.h>
+
+#include "util/error.h"
+#include "util/events.h"
+
+/* A new state with the standard libraries and the flashline modules
+ * preloaded; package.path also searches the project's lua/ directory.
+ * `ev` must outlive the state (may be NULL). */
+lua_State *fl_lua_new(const fl_events *ev, fl_error *err);
+void fl_lua_close(lua_State *L);
+
+/* The events sink a state was created with (for bindings). */
+const fl_events *fl_lua_events(lua_State *L);
+
+/* Run a script file with `arg` set like the standalone interpreter
+ * (arg[0] = script, arg[1..] = args) and ... = args.  A Lua error becomes
+ * FL_ERR_USAGE with the traceback in err. */
+fl_status fl_lua_run_file(lua_State *L, const char *path, int argc, char **argv, fl_error *err);
+
+/* The lua/ directory of this installation (for stock steps and examples). */
+const char *fl_lua_dir(void);
+
+/* Module openers (each in its own file: lua_<name>.c). */
+int luaopen_flashline(lua_State *L);
+int luaopen_flashline_link(lua_State *L);
+int luaopen_flashline_beken(lua_State *L);
+int luaopen_flashline_log(lua_State *L);
+int luaopen_flashline_util(lua_State *L);
+
+/* Shared helpers for bindings: push nil + message and return 2. */
+int fl_lua_fail(lua_State *L, const fl_error *err);
+
+#endif

@@ -1,0 +1,102 @@
+/* flashline.util — hashing, CRC and durable files for scripts.
+ *
+ *   local util = require "flashline.util"
+ *   util.sha256(data) → hex;  util.crc(data) → device CRC (Beken);  util.crc32(data) → zlib CRC
+ *   util.save(path, data) → true | nil, msg   (temp file + fsync + rename)
+ *   util.load(path) → data | nil, msg;        util.hex(data) → "a1b2..." */
+#include <lauxlib.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+#include "lua/lua_host.h"
+#include "util/crc32.h"
+#include "util/fileio.h"
+
+static void to_hex(const unsigned char *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int u_sha256(lua_State *L)
+{
+    size_t len;
+    const char *data = luaL_checklstring(L, 1, &len);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
+        return luaL_error(L, "SHA-256 failed");
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    to_hex(md, mdlen, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int u_crc(lua_State *L)
+{
+    size_t len;
+    const char *data = luaL_checklstring(L, 1, &len);
+    lua_pushinteger(L, fl_beken_crc(data, len));
+    return 1;
+}
+
+static int u_crc32(lua_State *L)
+{
+    size_t len;
+    const char *data = luaL_checklstring(L, 1, &len);
+    lua_pushinteger(L, (lua_Integer)crc32(0, (const Bytef *)data, (uInt)len));
+    return 1;
+}
+
+static int u_save(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    fl_error err = {0};
+    if (fl_write_file_durable(path, data, len, &err))
+        return fl_lua_fail(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int u_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer max = luaL_optinteger(L, 2, 64 << 20);
+    uint8_t *data;
+    size_t len;
+    fl_error err = {0};
+    if (fl_read_file(path, &data, &len, (size_t)max, &err))
+        return fl_lua_fail(L, &err);
+    lua_pushlstring(L, (const char *)data, len);
+    free(data);
+    return 1;
+}
+
+static int u_hex(lua_State *L)
+{
+    size_t len;
+    const char *data = luaL_checklstring(L, 1, &len);
+    luaL_Buffer b;
+    char *out = luaL_buffinitsize(L, &b, 2 * len + 1);
+    to_hex((const unsigned char *)data, len, out);
+    luaL_pushresultsize(&b, 2 * len);
+    return 1;
+}
+
+static const luaL_Reg util_funcs[] = {
+    {"sha256", u_sha256}, {"crc", u_crc},   {"crc32", u_crc32}, {"save", u_save},
+    {"load", u_load},     {"hex", u_hex},   {NULL, NULL},
+};
+
+int luaopen_flashline_util(lua_State *L)
+{
+    luaL_newlib(L, util_funcs);
+    return 1;
+}

@@ -1,0 +1,154 @@
+/* sim_options.c — simulator option defaults and the `sim:CHIP?key=val&...` query. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/sim_internal.h"
+
+void fl_sim_options_init(fl_sim_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->listen_host = "127.0.0.1";
+    o->listen_port = 0;
+    o->timescale = 1.0;
+    o->stall_rate = 0; /* 0 with stall_ms > 0 means the default, 0.02 */
+    o->disconnect_after = -1;
+    o->brownout_at = -1;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static void url_decode(char *s)
+{
+    char *o = s;
+    for (; *s; s++) {
+        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+            *o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+            s += 2;
+        } else {
+            *o++ = *s == '+' ? ' ' : *s;
+        }
+    }
+    *o = '\0';
+}
+
+static bool parse_u64(const char *v, uint64_t *out, int base)
+{
+    if (!v || !*v || *v == '-')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, base);
+    if (errno || end == v)
+        return false;
+    uint64_t mult = 1;
+    if (*end == 'K' || *end == 'k')
+        mult = 1024, end++;
+    else if (*end == 'M' || *end == 'm')
+        mult = 1024 * 1024, end++;
+    if (mult > 1 && (*end == 'i' || *end == 'I'))
+        end++;
+    if (mult > 1 && (*end == 'B' || *end == 'b'))
+        end++;
+    if (*end)
+        return false;
+    *out = (uint64_t)x * mult;
+    return true;
+}
+
+static bool parse_double(const char *v, double *out)
+{
+    if (!v || !*v)
+        return false;
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || !isfinite(x))
+        return false;
+    *out = x;
+    return true;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    if (!v || !*v || !strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+        !strcasecmp(v, "on"))
+        return *out = true, true;
+    if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+        return *out = false, true;
+    return false;
+}
+
+fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err)
+{
+    static const char known[] = "flash size timescale drop corrupt stall stallrate disconnect "
+                                "brownout manual seed quiet jedec pty control";
+    char *save = NULL;
+    for (char *kv = strtok_r(query, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+        char *v = strchr(kv, '=');
+        if (v)
+            *v++ = '\0';
+        url_decode(kv);
+        if (v)
+            url_decode(v);
+        uint64_t u = 0;
+        double d = 0;
+        bool b = false, ok = true;
+        if (!strcmp(kv, "flash")) {
+            ok = v && *v;
+            if (ok)
+                o->flash_path = v;
+        } else if (!strcmp(kv, "size")) {
+            ok = parse_u64(v, &u, 0) && u <= 0xFFFFFFFFu;
+            if (ok)
+                o->flash_size = (uint32_t)u;
+        } else if (!strcmp(kv, "timescale")) {
+            ok = parse_double(v, &d) && d >= 0;
+            if (ok)
+                o->timescale = d;
+        } else if (!strcmp(kv, "drop") || !strcmp(kv, "corrupt") || !strcmp(kv, "stallrate")) {
+            ok = parse_double(v, &d) && d >= 0 && d <= 1;
+            if (ok)
+                *(kv[0] == 'd' ? &o->drop_rate : kv[0] == 'c' ? &o->corrupt_rate : &o->stall_rate) = d;
+        } else if (!strcmp(kv, "stall")) {
+            ok = parse_u64(v, &u, 10) && u <= 600000;
+            if (ok)
+                o->stall_ms = (int)u;
+        } else if (!strcmp(kv, "disconnect") || !strcmp(kv, "brownout")) {
+            ok = parse_u64(v, &u, 0) && u <= (uint64_t)INT64_MAX;
+            if (ok)
+                *(kv[0] == 'd' ? &o->disconnect_after : &o->brownout_at) = (int64_t)u;
+        } else if (!strcmp(kv, "manual") || !strcmp(kv, "quiet") || !strcmp(kv, "pty")) {
+            ok = parse_bool(v, &b);
+            if (ok)
+                *(kv[0] == 'm' ? &o->manual_reset : kv[0] == 'q' ? &o->quiet_app : &o->pty) = b;
+        } else if (!strcmp(kv, "seed")) {
+            ok = parse_u64(v, &u, 0) && u <= 0xFFFFFFFFu;
+            if (ok)
+                o->seed = (uint32_t)u;
+        } else if (!strcmp(kv, "jedec")) {
+            ok = parse_u64(v, &u, 16) && u > 0 && u <= 0xFFFFFF;
+            if (ok)
+                o->jedec = (uint32_t)u;
+        } else if (!strcmp(kv, "control")) {
+            ok = parse_u64(v, &u, 10) && u <= 65535;
+            if (ok)
+                o->control_port = (int)u;
+        } else {
+            return fl_fail(err, FL_ERR_USAGE, "unknown simulator option '%s' (known: %s)", kv, known);
+        }
+        if (!ok)
+            return fl_fail(err, FL_ERR_USAGE, "bad value '%s' for simulator option '%s'",
+                           v ? v : "", kv);
+    }
+    return FL_OK;
+}

@@ -1,0 +1,84 @@
+/* auditdb_query.h — named, read-only audit queries over the log.
+ *
+ * The canned queries are db/queries/NAME.sql, compiled into the binary.  A
+ * query file is one SELECT with :named parameters, headed by comments:
+ *
+ *   -- description: one line shown by `flashline query --list`
+ *   -- param: mac            MAC of the unit (required: no "=")
+ *   -- param: limit=20       how many rows (optional, default 20)
+ *   -- param: from=          optional, default "" (the query treats "" as "no bound")
+ *
+ * Every :name the SQL uses must be declared by a "-- param:" line.
+ *
+ * Read-only is enforced, not trusted: the log is opened with
+ * SQLITE_OPEN_READONLY and PRAGMA query_only, ATTACH/PRAGMA/writes are
+ * denied by an authorizer, the statement must be sqlite3_stmt_readonly and
+ * there must be exactly one.  A query that breaks any of these fails with
+ * FL_ERR_REFUSED before returning a row. */
+#ifndef FL_STATION_AUDITDB_QUERY_H
+#define FL_STATION_AUDITDB_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+typedef struct fl_query_param {
+    char *name;
+    char *default_value; /* NULL = required */
+    char *description;
+} fl_query_param;
+
+typedef struct fl_query {
+    char *name;
+    char *description;
+    char *sql;
+    fl_query_param *params;
+    size_t nparams;
+} fl_query;
+
+/* The built-in queries, sorted by name. */
+size_t fl_query_builtin_count(void);
+const char *fl_query_builtin_name(size_t i);
+/* Parse built-in query `name`; FL_ERR_USAGE naming the known ones if absent. */
+fl_status fl_query_builtin(const char *name, fl_query **out, fl_error *err);
+
+/* Parse a query from text (name is used in messages) or from a file. */
+fl_status fl_query_parse(const char *name, const char *text, fl_query **out, fl_error *err);
+fl_status fl_query_load_file(const char *path, fl_query **out, fl_error *err);
+void fl_query_free(fl_query *q);
+
+/* One argument: --param name=value. */
+typedef struct fl_query_arg {
+    const char *name;
+    const char *value;
+} fl_query_arg;
+
+typedef enum fl_qtype { FL_QT_NULL, FL_QT_INT, FL_QT_REAL, FL_QT_TEXT } fl_qtype;
+
+typedef struct fl_qvalue {
+    fl_qtype type;
+    int64_t i;
+    double r;
+    char *text; /* the value as text for every type but NULL (NULL then) */
+} fl_qvalue;
+
+typedef struct fl_query_result {
+    int ncols;
+    char **cols;
+    size_t nrows;
+    fl_qvalue *cells; /* row-major: cells[row * ncols + col] */
+} fl_query_result;
+
+/* Run q against the log at db_path (opened read-only; never created).
+ * Argument values that are whole decimal numbers bind as integers, other
+ * numbers as reals, the rest as text.  A missing required or unknown
+ * parameter is FL_ERR_USAGE with a message listing the query's parameters. */
+fl_status fl_query_run(const char *db_path, const fl_query *q, const fl_query_arg *args,
+                       size_t nargs, fl_query_result **out, fl_error *err);
+void fl_query_result_free(fl_query_result *r);
+
+/* "mac, from=, limit=20" — the parameter list as shown in messages. */
+void fl_query_params_text(const fl_query *q, char *buf, size_t cap);
+
+#endif

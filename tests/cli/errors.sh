@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Bad input gets a one-line error that says what to do, and the documented
+# exit code — before any unit is touched.
+source "$(dirname "$0")/lib.sh"
+
+expect_exit 4 "missing serial port exits 4" "$FL" info --port /dev/ttyNOPE0 --chip bk7231n 2>"$T/err"
+check "missing port: says it does not exist and how to list ports" \
+    grep -q "does not exist.*flashline ports" "$T/err"
+check "missing port: one line" [ "$(wc -l <"$T/err")" -eq 1 ]
+
+expect_exit 4 "refused TCP connection exits 4" "$FL" info --port rfc2217://127.0.0.1:1 --chip bk7231n 2>"$T/err"
+check "refused connection: names the URL" grep -q "cannot connect to rfc2217://127.0.0.1:1" "$T/err"
+
+expect_exit 2 "unknown chip exits 2" "$FL" info --port sim:bk7231n --chip bk9999 2>"$T/err"
+check "unknown chip: lists the known ones" grep -q "known: .*bk7231n" "$T/err"
+expect_exit 2 "unknown verb exits 2" "$FL" frobnicate 2>/dev/null
+expect_exit 2 "unknown option exits 2" "$FL" read --port sim:bk7231n --chip bk7231n --bogus 2>/dev/null
+expect_exit 2 "read without -o exits 2" "$FL" read --port sim:bk7231n --chip bk7231n 2>/dev/null
+expect_exit 2 "bad number exits 2" "$FL" read --port sim:bk7231n --chip bk7231n -o x --offset 12zz 2>/dev/null
+expect_exit 2 "erase needs a range or --all" "$FL" erase --port sim:bk7231n --chip bk7231n 2>/dev/null
+expect_exit 2 "unknown --reset mode" "$FL" info --port sim:bk7231n --chip bk7231n --reset sometimes 2>/dev/null
+expect_exit 2 "unknown port scheme" "$FL" info --port ftp://x:1 --chip bk7231n 2>/dev/null
+expect_exit 3 "missing firmware file exits 3 before connecting" \
+    "$FL" write /nonexistent/fw.bin --port rfc2217://127.0.0.1:1 --chip bk7231n 2>"$T/err"
+check "missing firmware: names the file" grep -q "/nonexistent/fw.bin" "$T/err"
+: >"$T/empty.bin"
+expect_exit 3 "empty firmware file exits 3" "$FL" write "$T/empty.bin" --port rfc2217://127.0.0.1:1 --chip bk7231n 2>/dev/null
+
+for verb in info read write erase verify ports sim; do
+    "$FL" $verb --help >"$T/help" 2>&1
+    check "$verb --help exits 0 and shows usage" grep -q "usage: flashline $verb" "$T/help"
+done
+"$FL" --help >"$T/help"
+check "--help documents exit codes" grep -q "Exit codes" "$T/help"
+finish
