@@ -15,7 +15,7 @@ PKGS    := lua5.4 libserialport libusb-1.0 jansson sqlite3 yaml-0.1 zlib libcryp
 DEB_PKGS := build-essential pkg-config clang liblua5.4-dev libserialport-dev libusb-1.0-0-dev \
             libjansson-dev libsqlite3-dev libyaml-dev zlib1g-dev libssl-dev python3
 
-WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) -pthread
 OPT     ?= -O2 -g
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -36,6 +36,28 @@ SAN_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/san/%.o)
 REL_CLI   := $(CLI_SRCS:src/%.c=$(BUILD)/rel/%.o)
 SAN_CLI   := $(CLI_SRCS:src/%.c=$(BUILD)/san/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/san/tests/%)
+
+# --- embedded SQL (audit log: db/) --------------------------------------------
+# The schema, migrations and canned queries are compiled into the library as
+# one generated C file, so the binary runs from any directory.  The db/
+# directories are prerequisites so that adding or removing a file regenerates.
+DB_SQL    := db/schema.sql $(sort $(wildcard db/migrations/*.sql)) $(sort $(wildcard db/queries/*.sql))
+DB_SQL_C  := $(BUILD)/gen/db_sql.c
+REL_OBJS  += $(BUILD)/rel/gen/db_sql.o
+SAN_OBJS  += $(BUILD)/san/gen/db_sql.o
+
+$(DB_SQL_C): db/embed.sh $(DB_SQL) db/migrations db/queries
+	@mkdir -p $(dir $@)
+	sh db/embed.sh $(DB_SQL) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/rel/gen/db_sql.o: $(DB_SQL_C) src/station/auditdb_sql.h | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT) -c $< -o $@
+
+$(BUILD)/san/gen/db_sql.o: $(DB_SQL_C) src/station/auditdb_sql.h | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -c $< -o $@
+# --- end of embedded SQL ------------------------------------------------------
 
 .PHONY: all deps test demo bench fuzz clean
 .DEFAULT_GOAL := all

@@ -445,6 +445,51 @@ static void test_identify_obk_images(void)
     CHECK(seen == 7, "saw %d OBK images, expected 7", seen);
 }
 
+/* Re-encrypt the N QIO with a key nobody knows: still recognised by its
+ * CRC blocks and RBL headers, with the key reported unknown. */
+static void test_unknown_key(void)
+{
+    size_t len;
+    uint8_t *data = load(OBK_DIR "/OpenBK7231N_QIO_1.18.300.bin", &len);
+    if (!data)
+        return;
+    fl_image_info in;
+    fl_error e;
+    uint8_t *l;
+    size_t ll;
+    uint32_t base;
+    fl_image_identify(data, len, NULL, &in, &e);
+    CHECK(fl_image_code_logical(data, len, &in, &l, &ll, &base, &e) == FL_OK, "logical: %s", e.msg);
+    fl_image_info_free(&in);
+    if (!l) {
+        free(data);
+        return;
+    }
+    fl_bk_key custom = {{0x11223344, 0x55667788, 0x99AABBCC, 0x12345670}};
+    fl_code_plan plan;
+    fl_code_plan_make(l, ll, base, &plan);
+    fl_code_plan_apply(&plan, &fl_bk_key_tuya, l, ll, base);
+    fl_code_plan_apply(&plan, &custom, l, ll, base);
+    uint8_t *phys = malloc(fl_bk_crc_added_size(ll));
+    for (size_t b = 0; b * 32 < ll; b++)
+        fl_bk_crc_add_block(l + b * 32, phys + b * 34, !fl_code_plan_covers(&plan, (uint32_t)(b * 32), 32));
+    size_t pl = fl_bk_crc_added_size(ll);
+    CHECK(fl_image_identify(phys, pl, NULL, &in, &e) == FL_OK, "identify: %s", e.msg);
+    CHECK(in.kind == FL_IMAGE_QIO && in.have_boot && in.have_app && !in.code_key_known, "kind %s, key known %d",
+          fl_image_kind_name(in.kind), in.code_key_known);
+    CHECK(has_item(&in.notes, "unknown key"), "unknown key noted");
+    CHECK(in.n_rbl == 2 && in.rbl[0].h.hdr_crc_ok && in.rbl[1].h.hdr_crc_ok && in.have_fal, "headers and table in clear");
+    CHECK(in.boot_crc.bad == 0 && in.app_crc.bad == 0, "CRC blocks");
+    fl_image_info_free(&in);
+    /* The app alone (a _UA_ file) under the unknown key. */
+    CHECK(fl_image_identify(phys + 0x11000, pl - 0x11000, NULL, &in, &e) == FL_OK && in.kind == FL_IMAGE_UA &&
+              !in.code_key_known, "UA with unknown key: %s", fl_image_kind_name(in.kind));
+    fl_image_info_free(&in);
+    free(phys);
+    free(l);
+    free(data);
+}
+
 static void test_identify_synthetic(void)
 {
     fl_image_info in;
@@ -561,6 +606,7 @@ int main(void)
     RUN(test_upk_parse);
     RUN(test_obk_rules);
     RUN(test_identify_obk_images);
+    RUN(test_unknown_key);
     RUN(test_identify_synthetic);
     RUN(test_ota_packages);
     return testlib_finish();

@@ -86,7 +86,9 @@ int cmd_verify(int argc, char **argv);
 int cmd_ports(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_lua(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_tuya(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_query(int argc, char **argv);
 
 #endif

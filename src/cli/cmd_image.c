@@ -34,7 +34,8 @@ static void usage(FILE *f)
             "         logical image (CRC removed; bootloader at 0x0, app at 0x10000; a _UA_ file\n"
             "         starts at 0x10000) with the code decrypted.  RBL headers and the partition\n"
             "         table stay as stored (clear); data partitions of a dump are not included.\n"
-            "         With --addr: FILE is raw data at logical ADDR (--crc: strip CRC16 first).\n"
+            "         With --addr: FILE is raw data at logical ADDR (--crc: strip CRC16 first);\n"
+            "         RBL headers and a partition table found in it are kept in clear too.\n"
             "encrypt  FILE is a logical image at --addr (default 0x0 if it holds a bootloader RBL\n"
             "         header, else 0x10000); encrypts the code the same way and adds the CRC16\n"
             "         blocks (padding outside the code stays erased 0xFF) unless --no-crc.\n"
@@ -610,6 +611,10 @@ int cmd_image(int argc, char **argv)
         }
         sub = argv[2];
         skip = 2;
+        if (strcmp(sub, "check") && strcmp(sub, "strip") && strcmp(sub, "add")) {
+            fprintf(stderr, "flashline image crc: unknown action '%s' (check, strip or add)\n", sub);
+            return EXIT_USAGE;
+        }
     }
     img_cli c = {0};
     const cli_opt opts[] = {

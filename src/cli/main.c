@@ -18,10 +18,12 @@ static const command commands[] = {
     {"verify", cmd_verify, "compare flash with a file by CRC"},
     {"erase", cmd_erase, "erase a range or the whole flash (bootloader kept)"},
     {"ports", cmd_ports, "list local serial ports with USB VID:PID and serial number"},
+    {"run", cmd_run, "run a YAML recipe on a unit and log it in the audit DB"},
     {"lua", cmd_lua, "run a Lua script with the flashline modules (see lua/API.md)"},
     {"sim", cmd_sim, "run the Beken bootloader simulator (serves rfc2217://)"},
     {"tuya", cmd_tuya, "tuya extract DUMP: Tuya config, secrets redacted; --obk for OpenBeken pins"},
     {"image", cmd_image, "image info|decrypt|encrypt|crc FILE: identify and convert Beken images"},
+    {"query", cmd_query, "query NAME: canned read-only audit-log queries (--list shows them)"},
 };
 
 static void usage(FILE *f)

@@ -19,14 +19,20 @@ static void crc_table_init(void)
     }
 }
 
-uint16_t fl_crc16_cms(const void *data, size_t len)
+/* The table must be ready (callers run pthread_once first, once per buffer
+ * rather than once per 32-byte block). */
+static uint16_t crc16(const uint8_t *p, size_t len)
 {
-    pthread_once(&crc_table_once, crc_table_init);
-    const uint8_t *p = data;
     uint16_t crc = 0xFFFF;
     for (size_t i = 0; i < len; i++)
         crc = (uint16_t)((crc << 8) ^ crc_table[((crc >> 8) ^ p[i]) & 0xFF]);
     return crc;
+}
+
+uint16_t fl_crc16_cms(const void *data, size_t len)
+{
+    pthread_once(&crc_table_once, crc_table_init);
+    return crc16(data, len);
 }
 
 uint32_t fl_bk_logical_to_phys(uint32_t logical)
@@ -53,11 +59,12 @@ static bool all_ff(const uint8_t *p, size_t n)
 static bool block_crc_matches(const uint8_t *b)
 {
     uint16_t stored = (uint16_t)(b[32] << 8 | b[33]);
-    return fl_crc16_cms(b, FL_BK_CRC_DATA) == stored;
+    return crc16(b, FL_BK_CRC_DATA) == stored;
 }
 
 bool fl_bk_crc_block_ok(const uint8_t *phys34)
 {
+    pthread_once(&crc_table_once, crc_table_init);
     return block_crc_matches(phys34) || all_ff(phys34, FL_BK_CRC_PHYS);
 }
 
@@ -77,6 +84,7 @@ static void account(fl_bk_crc_report *rep, const uint8_t *b, size_t index)
 
 static void report_init(fl_bk_crc_report *rep, size_t len)
 {
+    pthread_once(&crc_table_once, crc_table_init);
     memset(rep, 0, sizeof *rep);
     rep->first_bad = SIZE_MAX;
     rep->tail = len % FL_BK_CRC_PHYS;

@@ -109,6 +109,42 @@ static bool code_start(const uint8_t *buf, size_t len, size_t off, uint32_t logi
     return false;
 }
 
+/* Eight CRC-valid blocks (not all erased) at `off`: CRC-wrapped content,
+ * whatever key encrypts it. */
+static bool crc_grid(const uint8_t *buf, size_t len, size_t off)
+{
+    if (off > len || len - off < 8 * FL_BK_CRC_PHYS)
+        return false;
+    bool data = false;
+    for (int i = 0; i < 8; i++) {
+        const uint8_t *b = buf + off + (size_t)i * FL_BK_CRC_PHYS;
+        if (!fl_bk_crc_block_ok(b))
+            return false;
+        data |= !fl_all_bytes(b, FL_BK_CRC_PHYS, 0xFF);
+    }
+    return data;
+}
+
+/* Is there a CRC-wrapped RBL header named `name`? */
+static bool wrapped_rbl_named(const uint8_t *buf, size_t len, const char *name)
+{
+    const uint8_t *s = buf, *end = buf + len;
+    while (s + 3 * FL_BK_CRC_PHYS <= end) {
+        const uint8_t *hit = memmem(s, (size_t)(end - s), "RBL\0", 4);
+        if (!hit || (size_t)(end - hit) < 3 * FL_BK_CRC_PHYS)
+            return false;
+        s = hit + 1;
+        if (!fl_bk_crc_block_ok(hit) || !fl_bk_crc_block_ok(hit + 34) || !fl_bk_crc_block_ok(hit + 68))
+            continue;
+        uint8_t h[96];
+        fl_rbl_header r;
+        fl_bk_crc_strip(hit, 3 * FL_BK_CRC_PHYS, h, NULL);
+        if (fl_rbl_parse(h, sizeof h, &r, NULL) == FL_OK && r.hdr_crc_ok && !strcmp(r.name, name))
+            return true;
+    }
+    return false;
+}
+
 /* --- RBL headers -------------------------------------------------------------- */
 
 static void check_package(const uint8_t *buf, size_t len, size_t start, fl_image_rbl *r)
@@ -305,6 +341,10 @@ static void analyse_boot(fl_image_info *info, const uint8_t *buf, size_t len, co
         return;
     fl_bk_crc_strip(buf + info->boot_file, avail, l, NULL);
     info->have_fal = fl_fal_find(l, ll, &info->fal);
+    if (!info->code_key_known) {
+        free(l);
+        return; /* strings and the key copy need the key */
+    }
     fl_bk_crypt(&info->code_key, 0, l, ll);
     *chip = boot_chip(l, ll, info->boot_version, sizeof info->boot_version);
     if (*chip && !strcmp(*chip, "BK7231N") && fl_bk_key_is_bypass(&info->code_key))
@@ -357,6 +397,8 @@ static void analyse_app(fl_image_info *info, const uint8_t *buf, size_t len)
 {
     size_t phys = app_phys_len(info, len);
     fl_bk_crc_check(buf + info->app_file, phys, &info->app_crc);
+    if (!info->code_key_known)
+        return;
     size_t ll = fl_bk_crc_stripped_size(phys);
     uint8_t *l = malloc(ll ? ll : 1);
     if (!l)
@@ -583,7 +625,8 @@ fl_status fl_image_identify(const uint8_t *buf, size_t len, const char *name, fl
         return FL_OK;
     }
 
-    fl_bk_key kb, ka, ke;
+    fl_bk_key kb, ka = {{0}}, ke;
+    bool unknown_key = false;
     bool boot0 = code_start(buf, len, 0, 0, &kb);
     bool app11 = len > BOOT_PHYS && code_start(buf, len, BOOT_PHYS, FL_BK_APP_LOGICAL, &ka);
     bool app0 = code_start(buf, len, 0, FL_BK_APP_LOGICAL, &ke);
@@ -611,8 +654,23 @@ fl_status fl_image_identify(const uint8_t *buf, size_t len, const char *name, fl
         info->have_app = true;
         info->app_file = 0;
         info->code_key = ke;
+    } else if (crc_grid(buf, len, 0)) {
+        /* CRC-wrapped code that no known key turns into ARM vectors. */
+        unknown_key = true;
+        if (len > BOOT_PHYS && wrapped_rbl_named(buf, len, "bootloader")) {
+            info->kind = is_pow2(len) && len >= 0x200000 ? FL_IMAGE_FULL_DUMP : FL_IMAGE_QIO;
+            info->have_boot = true;
+            info->have_app = crc_grid(buf, len, BOOT_PHYS);
+            info->app_file = BOOT_PHYS;
+        } else {
+            info->kind = len > UA_MAX_PHYS ? FL_IMAGE_APP_DUMP : FL_IMAGE_UA;
+            info->flash_base = BOOT_PHYS;
+            info->have_app = true;
+        }
+        fl_strlist_addf(&info->notes, "the code is encrypted with an unknown key (not tuya, zero or uascent); "
+                                      "give the coefficients with --key");
     }
-    info->code_key_known = info->have_boot || info->have_app;
+    info->code_key_known = (info->have_boot || info->have_app) && !unknown_key;
     if (info->have_app && info->have_boot && memcmp(&ka, &info->code_key, sizeof ka) != 0 && app11)
         fl_strlist_addf(&info->notes, "bootloader and app use different code keys");
 

@@ -44,8 +44,8 @@ typedef struct fl_obk_map {
     const char *led_driver;           /* I2C LED driver ("SM2135", ...) or NULL */
 } fl_obk_map;
 
-/* Build the map.  Never fails on odd input (bad values become warnings);
- * only FL_ERR_INTERNAL on out-of-memory. */
+/* Build the map.  Odd input never fails (bad values become warnings); the
+ * status is FL_OK today and is there for callers to check all the same. */
 fl_status fl_obk_map_build(const fl_upk *upk, fl_obk_mode mode, fl_obk_map *out, fl_error *err);
 
 void fl_obk_map_free(fl_obk_map *m);

@@ -60,8 +60,10 @@ typedef struct sector_set {
 
 static void sector_set_free(sector_set *ss)
 {
-    for (size_t i = 0; i < ss->n; i++)
+    for (size_t i = 0; i < ss->n; i++) {
+        explicit_bzero(ss->s[i].plain, FL_TUYA_SECTOR); /* decrypted: holds secrets */
         free(ss->s[i].plain);
+    }
     free(ss->s);
     ss->s = NULL;
     ss->n = 0;
@@ -151,6 +153,14 @@ typedef struct candidate {
     uint8_t dev_key[16];
 } candidate;
 
+/* Device keys are secrets: wipe them before the memory goes back. */
+static void free_candidates(candidate *c, size_t n)
+{
+    if (c)
+        explicit_bzero(c, n * sizeof *c);
+    free(c);
+}
+
 typedef struct search {
     candidate *c;
     size_t n;
@@ -186,6 +196,8 @@ static void try_key_block(fl_aes_ecb *master, const uint8_t *buf, size_t len, si
         } else {
             s->bad_checksum++;
         }
+        if (p)
+            explicit_bzero(p, FL_TUYA_SECTOR);
         free(p);
         return;
     }
@@ -237,7 +249,7 @@ size_t fl_tuya_kv_locate(const uint8_t *buf, size_t len, size_t *first)
     size_t n = s.n;
     if (n && first)
         *first = s.c[0].offset;
-    free(s.c);
+    free_candidates(s.c, s.n);
     return n;
 }
 
@@ -264,6 +276,8 @@ static bool printable_name(const uint8_t *p, size_t n)
 static void free_entry(fl_tuya_kv_entry *e)
 {
     free(e->name);
+    if (e->value)
+        explicit_bzero(e->value, e->len);
     free(e->value);
 }
 
@@ -492,7 +506,7 @@ fl_status fl_tuya_kv_read(const uint8_t *buf, size_t len, fl_tuya_kv *kv, fl_err
             st = FL_ERR_FORMAT;
         }
         sector_set_free(&best);
-        free(s.c);
+        free_candidates(s.c, s.n);
         return st;
     }
 
@@ -507,7 +521,7 @@ fl_status fl_tuya_kv_read(const uint8_t *buf, size_t len, fl_tuya_kv *kv, fl_err
     if (s.n > 1)
         fl_strlist_addf(&kv->warnings, "%zu key blocks found; used the one at 0x%zx (most data sectors)",
                         s.n, kv->key_block_offset);
-    free(s.c);
+    free_candidates(s.c, s.n);
 
     st = rebuild(kv, &best, err);
     sector_set_free(&best);

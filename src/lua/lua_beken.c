@@ -210,7 +210,9 @@ static void push_info(lua_State *L, const fl_beken *s)
         lua_setfield(L, -2, "chip_id");
     }
     if (s->have_jedec) {
-        lua_pushfstring(L, "%02X%02X%02X", s->jedec[0], s->jedec[1], s->jedec[2]);
+        char hex[8]; /* lua_pushfstring has no width flags */
+        snprintf(hex, sizeof hex, "%02X%02X%02X", s->jedec[0], s->jedec[1], s->jedec[2]);
+        lua_pushstring(L, hex);
         lua_setfield(L, -2, "jedec");
     }
     if (s->part) {
@@ -350,8 +352,10 @@ static int s_read_mac(lua_State *L)
     fl_error err = {0};
     if (fl_beken_read_mac(ud->s, mac, &err))
         return fl_lua_fail(L, &err);
-    lua_pushfstring(L, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3], mac[4],
-                    mac[5]);
+    char text[20];
+    snprintf(text, sizeof text, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3],
+             mac[4], mac[5]);
+    lua_pushstring(L, text);
     return 1;
 }
 

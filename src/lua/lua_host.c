@@ -52,7 +52,8 @@ int fl_lua_fail(lua_State *L, const fl_error *err)
 {
     lua_pushnil(L);
     lua_pushstring(L, err->msg);
-    return 2;
+    lua_pushstring(L, fl_status_name(err->code));
+    return 3;
 }
 
 const fl_events *fl_lua_events(lua_State *L)
@@ -96,6 +97,7 @@ lua_State *fl_lua_new(const fl_events *ev, fl_error *err)
     preload(L, "flashline.beken", luaopen_flashline_beken);
     preload(L, "flashline.log", luaopen_flashline_log);
     preload(L, "flashline.util", luaopen_flashline_util);
+    preload(L, "flashline.db", luaopen_flashline_db);
     extend_path(L);
     return L;
 }

@@ -35,8 +35,14 @@ int luaopen_flashline_link(lua_State *L);
 int luaopen_flashline_beken(lua_State *L);
 int luaopen_flashline_log(lua_State *L);
 int luaopen_flashline_util(lua_State *L);
+int luaopen_flashline_db(lua_State *L);
 
-/* Shared helpers for bindings: push nil + message and return 2. */
+/* Shared helpers for bindings: push nil, message, kind (the status name:
+ * "verify", "no-bus", ...) and return 3. */
 int fl_lua_fail(lua_State *L, const fl_error *err);
+
+/* Push the station's audit-log handle as a borrowed flashline.db object. */
+struct fl_auditdb;
+void fl_lua_push_db(lua_State *L, struct fl_auditdb *db);
 
 #endif

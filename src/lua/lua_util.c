@@ -3,10 +3,15 @@
  *   local util = require "flashline.util"
  *   util.sha256(data) → hex;  util.crc(data) → device CRC (Beken);  util.crc32(data) → zlib CRC
  *   util.save(path, data) → true | nil, msg   (temp file + fsync + rename)
- *   util.load(path) → data | nil, msg;        util.hex(data) → "a1b2..." */
+ *   util.load(path) → data | nil, msg;        util.hex(data) → "a1b2..."
+ *   util.mkdir(path) → true | nil, msg        (like mkdir -p) */
 #include <lauxlib.h>
 #include <openssl/evp.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "lua/lua_host.h"
@@ -90,7 +95,33 @@ static int u_hex(lua_State *L)
     return 1;
 }
 
+static int u_mkdir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return luaL_argerror(L, 1, "path too long");
+    for (char *p = buf + 1;; p++) { /* each prefix, then the whole path */
+        char c = *p;
+        if (c != '/' && c != '\0')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "cannot create directory %s: %s", buf, strerror(errno));
+            lua_pushstring(L, "file");
+            return 3;
+        }
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg util_funcs[] = {
+    {"mkdir", u_mkdir},
     {"sha256", u_sha256}, {"crc", u_crc},   {"crc32", u_crc32}, {"save", u_save},
     {"load", u_load},     {"hex", u_hex},   {NULL, NULL},
 };

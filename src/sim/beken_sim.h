@@ -29,17 +29,23 @@ typedef struct fl_sim_options {
     uint32_t flash_size;     /* bytes; 0 = file size, else chip default */
     const char *listen_host; /* default "127.0.0.1" */
     int listen_port;         /* 0 = pick a free port */
-    double timescale;        /* scales every modelled delay; 1 = real time, 0 = none */
+    double timescale;        /* scales every modelled delay (wire time, erase/program/CRC busy
+                                time); 1 = real time, 0 = none.  Deadlines the host must meet
+                                are not scaled: boot window (ROM 0.25 s, flash loader 0.3 s
+                                after the last byte), flash-loader download watchdog (1.5 s
+                                idle), baud-switch delay, ROM partial-frame timeout (20 ms),
+                                and --stall-ms */
     double drop_rate;        /* probability a byte (either direction) is lost */
     double corrupt_rate;     /* probability a byte (either direction) is garbled */
     int stall_ms;            /* hold a reply back this long ... */
     double stall_rate;       /* ... with this probability per reply (default 0.02 when stall_ms > 0) */
     int64_t disconnect_after; /* drop the TCP connection after this many bytes from the host (-1 = never) */
-    int64_t brownout_at;     /* reset the chip when this many bytes from the host have arrived,
-                                in the middle of an erase or write (-1 = never) */
+    int64_t brownout_at;     /* one-shot: once this many host bytes have reached the chip, the
+                                next erase or write is cut in half and the chip resets (-1 =
+                                never); it comes back in its boot window at 115200 */
     bool manual_reset;       /* DTR/RTS and `reboot` do nothing: only power-cycle opens the window */
     bool pty;                /* also serve a pseudo-terminal */
-    bool quiet_app;          /* no application log text while in APP state */
+    bool quiet_app;          /* no application log/boot text and no reset glitch byte */
     uint32_t seed;           /* fault RNG seed (0 = fixed default) */
     /* additions */
     uint32_t jedec;          /* flash JEDEC ID as id0<<16|id1<<8|id2 (0 = chip default, its
@@ -68,7 +74,7 @@ const char *fl_sim_control_url(const fl_sim *sim);
 const char *fl_sim_pty_path(const fl_sim *sim);
 
 /* Run the simulator on a background thread / in the calling thread until
- * fl_sim_stop() (from another thread or a signal handler). */
+ * fl_sim_stop() (from another thread or a signal handler: it is async-signal-safe). */
 fl_status fl_sim_start(fl_sim *sim, fl_error *err);
 fl_status fl_sim_run(fl_sim *sim, fl_error *err);
 void fl_sim_stop(fl_sim *sim);
@@ -79,11 +85,11 @@ void fl_sim_power_cycle(fl_sim *sim);
 /* Counters for benchmarks and tests (thread-safe snapshot). */
 typedef struct fl_sim_stats {
     uint64_t bytes_from_host;   /* data bytes received (after telnet decoding) */
-    uint64_t bytes_to_host;     /* data bytes sent */
+    uint64_t bytes_to_host;     /* data bytes the chip transmitted (before faults) */
     double erase_busy_s;        /* modelled erase time spent, at timescale 1 */
     double program_busy_s;      /* modelled program time not hidden behind reception */
-    double crc_busy_s;          /* modelled CRC computation time */
-    unsigned resets;            /* times the chip (re)entered the boot window */
+    double crc_busy_s;          /* modelled CRC computation time (all *_busy_s at timescale 1) */
+    unsigned resets;            /* chip resets/power-ups (boot window entries) */
     unsigned frames_ok, frames_bad; /* frames dispatched / discarded or answered with an error */
     uint32_t baud;              /* device UART rate now */
     char state[16];             /* "off", "boot", "download", "app", "resetting", "hung", "dead" */

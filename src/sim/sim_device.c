@@ -138,6 +138,7 @@ static void enter_app(fl_sim *s, double t)
 {
     sim_dev *d = &s->dev;
     d->state = DEV_APP;
+    d->baud = 115200; /* the application sets up its own console */
     d->app_lines = 0;
     d->line_len = 0;
     if (s->o.quiet_app) {

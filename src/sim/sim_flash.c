@@ -173,6 +173,7 @@ fl_status sim_flash_open(sim_flash *f, const char *path, uint32_t size_opt, uint
     f->map_len = size;
     f->size = size;
     f->mapped = true;
+    f->created = created;
     return FL_OK;
 }
 

@@ -82,6 +82,7 @@ typedef struct sim_flash {
     uint8_t *mem;
     uint32_t size;            /* power of two */
     bool mapped;              /* mem is a MAP_SHARED mapping of the flash file */
+    bool created;             /* the file did not exist and was created blank */
     size_t map_len;
     uint32_t jedec;
     uint8_t sr[3];            /* SR1, SR2, SR3 (non-volatile, survive resets) */

@@ -534,6 +534,7 @@ static void accept_client(fl_sim *s)
         return;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    pthread_mutex_lock(&s->lock);
     sim_ep *ep = &s->ep[EP_TCP];
     uint8_t *keep = ep->out;
     size_t keep_cap = ep->out_cap;
@@ -551,32 +552,43 @@ static void accept_client(fl_sim *s)
     s->tn.on_comport = on_comport;
     s->tcp_close_req = false;
     s->stats.client_connected = true;
+    pthread_mutex_unlock(&s->lock);
 }
 
-static void flush_ep(fl_sim *s, int idx, double now)
+/* Write what is pending for one client; false = the client is gone (the caller closes
+ * it, under the lock).  Only the loop thread touches ep->out. */
+static bool flush_ep(fl_sim *s, int idx)
 {
     sim_ep *ep = &s->ep[idx];
     if (ep->fd < 0 || ep->out_len == 0 || ep->suspended)
-        return;
+        return true;
     ssize_t w = idx == EP_TCP ? send(ep->fd, ep->out, ep->out_len, MSG_NOSIGNAL | MSG_DONTWAIT)
                               : write(ep->fd, ep->out, ep->out_len);
     if (w < 0) {
         if (errno == EAGAIN || errno == EINTR) {
             if (idx == EP_PTY && ep->out_len > 65536)
                 ep->out_len = 0; /* nobody reads the pty: the bytes are lost, as on a UART */
-            return;
+            return true;
         }
-        if (idx == EP_TCP) {
-            pthread_mutex_lock(&s->lock);
-            close_tcp(s, now);
-            pthread_mutex_unlock(&s->lock);
-        } else {
+        if (idx == EP_PTY) {
             ep->out_len = 0;
+            return true;
         }
-        return;
+        return false;
     }
     memmove(ep->out, ep->out + w, ep->out_len - (size_t)w);
     ep->out_len -= (size_t)w;
+    return true;
+}
+
+static void flush_all(fl_sim *s)
+{
+    if (!flush_ep(s, EP_TCP)) {
+        pthread_mutex_lock(&s->lock);
+        close_tcp(s, fl_now());
+        pthread_mutex_unlock(&s->lock);
+    }
+    flush_ep(s, EP_PTY);
 }
 
 /* ------------------------------------------------------------------ loop */
@@ -605,7 +617,7 @@ static void read_client(fl_sim *s)
         tn_decode(&s->tn, buf, (size_t)r);
         if (s->tcp_close_req) {
             /* --disconnect-after: flush what the chip already said, then hang up */
-            flush_ep(s, EP_TCP, now);
+            flush_ep(s, EP_TCP);
             close_tcp(s, now);
         }
     }
@@ -644,8 +656,7 @@ static void run_loop(fl_sim *s)
         bool backpressure = s->wire.len > WIRE_BACKPRESSURE;
         pthread_mutex_unlock(&s->lock);
 
-        flush_ep(s, EP_TCP, now);
-        flush_ep(s, EP_PTY, now);
+        flush_all(s);
 
         struct pollfd pf[8 + SIM_MAX_CTL];
         int np = 0, i_wake = -1, i_listen = -1, i_client = -1, i_ctl = -1, i_pty = -1;
@@ -694,7 +705,7 @@ static void run_loop(fl_sim *s)
             if (pf[i_client].revents & (POLLIN | POLLHUP | POLLERR))
                 read_client(s);
             if (s->ep[EP_TCP].fd >= 0 && (pf[i_client].revents & POLLOUT))
-                flush_ep(s, EP_TCP, fl_now());
+                flush_all(s);
         }
         if (i_listen >= 0 && (pf[i_listen].revents & POLLIN))
             accept_client(s);
@@ -801,7 +812,10 @@ fl_status fl_sim_create(const fl_sim_options *opts, fl_sim **out, fl_error *err)
             s->wake_rd = p[0], s->wake_wr = p[1];
     }
     if (st) {
+        bool created = s->flash.created;
         fl_sim_destroy(s);
+        if (created && opts->flash_path)
+            unlink(opts->flash_path); /* do not leave a blank file behind a failed start */
         return st;
     }
     sim_dev_init(s, fl_now());

@@ -175,7 +175,7 @@ static void wire_deliver(fl_sim *s)
             return; /* ring buffer overrun while the loader is busy */
         d->last_rx = e.t;
         fifo_ent f = {.t = e.t, .byte = b};
-        sim_ring_push(&s->fifo, &f, 0);
+        sim_ring_push(&s->fifo, &f, 1u << 20); /* ROM: the ISR parses on; bounded anyway */
         return;
     }
     case W_BAUD:
@@ -215,7 +215,7 @@ double sim_advance(fl_sim *s, double now)
         } else {
             if (td > now)
                 break;
-            if (tt <= tf) {
+            if (tt < tf) { /* ties: a byte that is there counts before any deadline */
                 sim_dev_fire_timers(s, tt);
             } else {
                 fifo_ent f = *(fifo_ent *)sim_ring_peek(&s->fifo, 0);

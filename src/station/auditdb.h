@@ -129,6 +129,10 @@ typedef struct fl_audit_unit {
     const char *loader_kind; /* "rom" / "flash"; may be NULL */
 } fl_audit_unit;
 
+/* "AA-BB-CC-DD-EE-FF", "aabbccddeeff", "aa:bb:…" → "aa:bb:cc:dd:ee:ff" (the
+ * form stored); false if it is not a MAC. */
+bool fl_audit_mac_normalize(const char *in, char out[18]);
+
 /* Record the unit and attach it to the current run (one transaction).
  * May be called again when more is known (e.g. the MAC after a backup);
  * unit_id may be NULL. */

@@ -39,7 +39,8 @@ typedef struct fl_query {
 
 /* The built-in queries, sorted by name. */
 size_t fl_query_builtin_count(void);
-const char *fl_query_builtin_name(size_t i);
+/* Name of the i-th one ("recent_runs") into buf; "" past the end. */
+void fl_query_builtin_name(size_t i, char *buf, size_t cap);
 /* Parse built-in query `name`; FL_ERR_USAGE naming the known ones if absent. */
 fl_status fl_query_builtin(const char *name, fl_query **out, fl_error *err);
 
@@ -71,9 +72,11 @@ typedef struct fl_query_result {
 } fl_query_result;
 
 /* Run q against the log at db_path (opened read-only; never created).
- * Argument values that are whole decimal numbers bind as integers, other
- * numbers as reals, the rest as text.  A missing required or unknown
- * parameter is FL_ERR_USAGE with a message listing the query's parameters. */
+ * Every value binds as text (SQLite converts where a column or LIMIT wants a
+ * number; queries CAST when they compute with one).  A missing required or
+ * unknown parameter is FL_ERR_USAGE with a message listing the query's
+ * parameters.  The SQL function fl_mac(x) normalises a MAC (error if x is
+ * not one).  FL_ERR_REFUSED: the query is not a single read-only SELECT. */
 fl_status fl_query_run(const char *db_path, const fl_query *q, const fl_query_arg *args,
                        size_t nargs, fl_query_result **out, fl_error *err);
 void fl_query_result_free(fl_query_result *r);

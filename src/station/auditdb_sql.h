@@ -1,7 +1,7 @@
 /* auditdb_sql.h — the SQL files compiled into the binary (internal).
  *
- * The Makefile runs db/embed.sh over db/schema.sql, db/migrations/*.sql and
- * db/queries/*.sql and compiles the result into the library, so the binary
+ * The Makefile runs db/embed.sh over db/schema.sql and the .sql files in
+ * db/migrations/ and db/queries/, and compiles the result into the library, so the binary
  * works from any directory and cannot run with SQL that does not match it.
  * Entries are sorted by path ("db/migrations/0001_initial.sql", ...). */
 #ifndef FL_STATION_AUDITDB_SQL_H

@@ -55,6 +55,9 @@ out "$FL" tuya extract --obk "$D/08-ELEGRP-DPR10-Touch-Dimmer-Switch-TuyaMCU.bin
 check "TuyaMCU: baud and hint" bash -c "grep -q 'Baud:        9600' '$T/out' && grep -q 'no pins found: TuyaMCU' '$T/out'"
 out "$FL" tuya extract --json "$D/13-LED-Moon-18W-CCT-Kobi.bin"
 check "rotated dump: flash offset after rotation" json "d['file']['rotated'] and d['storage']['key_block_flash_offset']=='0x1EE000'"
+tail -c +$((0x11001)) "$D/21-Tuya-Generic-DS-101JL-4-Gang-Smart-Switch.bin" >"$T/from11000.bin"
+out "$FL" tuya extract --json --obk "$T/from11000.bin"
+check "dump read from 0x11000: flash offsets and pins" json "d['file']['kind']=='app_dump' and d['storage']['key_block_flash_offset']=='0x1EE000' and d['obk']['pins']['1']=='WifiLED_n;0' and d['chip']=='BK7231T'"
 out "$FL" tuya extract --json "$D/04-BK7231T-TuyaConfig-PC44HA.bin"
 check "config-only dump" json "d['file']['kind']=='tuya_config' and d['chip']=='BK7231T' and len(d['keys'])==11"
 

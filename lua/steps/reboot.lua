@@ -1,0 +1,9 @@
+-- reboot — leave download mode and start the new firmware.
+local M = { params = {} }
+
+function M.run(ctx)
+  if not ctx.session then return nil, "reboot needs a connect step before it", "usage" end
+  return ctx.session:reboot()
+end
+
+return M

@@ -1,0 +1,330 @@
+/* cmd_query.c — `flashline query`: the canned, read-only audit queries.
+ *
+ * Output goes to stdout: an aligned table by default, RFC 4180 CSV with
+ * --csv (header row, CRLF line ends), or JSON Lines with --json (one object
+ * per row, keys in column order, numbers as numbers, NULL as null).
+ * Errors go to stderr with the documented exit codes. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "station/auditdb.h"
+#include "station/auditdb_query.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: flashline query NAME [--param KEY=VALUE ...] [--csv|--json] [--db FILE]\n"
+            "       flashline query --file QUERY.sql [--param KEY=VALUE ...] [--csv|--json] "
+            "[--db FILE]\n"
+            "       flashline query --list [--json]\n"
+            "       flashline query NAME --help       (the query's parameters)\n\n"
+            "Runs a named, read-only query over the station's audit log.\n\n"
+            "  --list           the built-in queries with a one-line description\n"
+            "  --param K=V      a query parameter (repeatable); see NAME --help\n"
+            "  --db FILE        the audit log (default: $FLASHLINE_DB, else ./flashline.db)\n"
+            "  --csv            RFC 4180 CSV: a header row, CRLF line ends, NULL as empty\n"
+            "  --json           JSON Lines: one object per row, keys in column order\n"
+            "  --file FILE      run a query file of your own (same format as db/queries/*.sql:\n"
+            "                   '-- description:' and '-- param:' header, one SELECT)\n\n"
+            "A query can only read: the log is opened read-only and anything but a single\n"
+            "SELECT is refused (exit 7).\n\n%s",
+            cli_exit_codes_help);
+}
+
+/* --- options ------------------------------------------------------------ */
+typedef struct query_cli {
+    bool list, csv, json, help;
+    const char *db, *file, *name;
+    fl_query_arg *args;
+    size_t nargs;
+} query_cli;
+
+/* cli_parse keeps only the last value of an option, so the repeatable
+ * --param is taken out of argv first. */
+static int take_params(int *argc, char **argv, query_cli *q)
+{
+    int out = 1;
+    q->args = calloc((size_t)*argc, sizeof *q->args);
+    if (!q->args)
+        return EXIT_INTERNAL;
+    for (int i = 1; i < *argc; i++) {
+        const char *kv = NULL;
+        if (!strcmp(argv[i], "--param")) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "flashline query: option '--param' needs KEY=VALUE\n");
+                return EXIT_USAGE;
+            }
+            kv = argv[++i];
+        } else if (!strncmp(argv[i], "--param=", 8)) {
+            kv = argv[i] + 8;
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        char *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            fprintf(stderr, "flashline query: --param wants KEY=VALUE, got '%s'\n", kv);
+            return EXIT_USAGE;
+        }
+        *eq = '\0'; /* argv strings are ours to modify */
+        q->args[q->nargs++] = (fl_query_arg){kv, eq + 1};
+    }
+    *argc = out;
+    return 0;
+}
+
+static int parse(int argc, char **argv, query_cli *q)
+{
+    int rc = take_params(&argc, argv, q);
+    if (rc)
+        return rc;
+    const cli_opt opts[] = {
+        {"list", OPT_FLAG, NULL, &q->list}, {"csv", OPT_FLAG, NULL, &q->csv},
+        {"json", OPT_FLAG, NULL, &q->json}, {"db", OPT_STRING, &q->db, NULL},
+        {"file", OPT_STRING, &q->file, NULL}, {NULL, 0, NULL, NULL},
+    };
+    const char *pos[1];
+    int npos = 0;
+    if ((rc = cli_parse("query", argc, argv, opts, pos, 1, &npos, &q->help)))
+        return rc;
+    q->name = npos ? pos[0] : NULL;
+    const char *bad = NULL;
+    if (q->csv && q->json)
+        bad = "--csv and --json exclude each other";
+    else if (!q->help && !q->list && !q->name == !q->file)
+        bad = "give a query NAME or --file FILE (flashline query --list shows the names)";
+    if (bad) {
+        fprintf(stderr, "flashline query: %s\n", bad);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* --- output ------------------------------------------------------------- */
+
+/* Display width: UTF-8 continuation bytes take no column. */
+static size_t text_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+/* Table cells stay on one line: control characters become spaces. */
+static void put_cell(const char *s, size_t width, bool right, bool last)
+{
+    size_t pad = width - text_width(s);
+    if (right)
+        printf("%*s", (int)pad, "");
+    for (; *s; s++)
+        putchar((unsigned char)*s < 0x20 ? ' ' : *s);
+    if (!right && !last)
+        printf("%*s", (int)pad, "");
+}
+
+static void print_table(const fl_query_result *r)
+{
+    size_t nc = (size_t)r->ncols;
+    size_t *w = calloc(nc, sizeof *w);
+    bool *right = calloc(nc, sizeof *right);
+    if (!w || !right) {
+        free(w);
+        free(right);
+        return;
+    }
+    for (size_t c = 0; c < nc; c++) {
+        w[c] = text_width(r->cols[c]);
+        right[c] = r->nrows > 0;
+    }
+    for (size_t i = 0; i < r->nrows; i++)
+        for (size_t c = 0; c < nc; c++) {
+            const fl_qvalue *v = &r->cells[i * nc + c];
+            size_t cw = v->text ? text_width(v->text) : 0;
+            if (cw > w[c])
+                w[c] = cw;
+            if (v->type == FL_QT_TEXT) /* numbers right-aligned, text left */
+                right[c] = false;
+        }
+    for (size_t c = 0; c < nc; c++) {
+        put_cell(r->cols[c], w[c], right[c], c + 1 == nc);
+        fputs(c + 1 == nc ? "\n" : "  ", stdout);
+    }
+    for (size_t c = 0; c < nc; c++) {
+        for (size_t k = 0; k < w[c]; k++)
+            putchar('-');
+        fputs(c + 1 == nc ? "\n" : "  ", stdout);
+    }
+    for (size_t i = 0; i < r->nrows; i++)
+        for (size_t c = 0; c < nc; c++) {
+            const fl_qvalue *v = &r->cells[i * nc + c];
+            put_cell(v->text ? v->text : "", w[c], right[c], c + 1 == nc);
+            fputs(c + 1 == nc ? "\n" : "  ", stdout);
+        }
+    fprintf(stderr, "(%zu row%s)\n", r->nrows, r->nrows == 1 ? "" : "s");
+    free(w);
+    free(right);
+}
+
+/* RFC 4180: quote a field holding a comma, quote, CR or LF; double quotes. */
+static void csv_field(const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_csv(const fl_query_result *r)
+{
+    size_t nc = (size_t)r->ncols;
+    for (size_t c = 0; c < nc; c++) {
+        csv_field(r->cols[c]);
+        fputs(c + 1 == nc ? "\r\n" : ",", stdout);
+    }
+    for (size_t i = 0; i < r->nrows; i++)
+        for (size_t c = 0; c < nc; c++) {
+            const fl_qvalue *v = &r->cells[i * nc + c];
+            csv_field(v->text ? v->text : "");
+            fputs(c + 1 == nc ? "\r\n" : ",", stdout);
+        }
+}
+
+static json_t *json_value(const fl_qvalue *v)
+{
+    switch (v->type) {
+    case FL_QT_NULL: return json_null();
+    case FL_QT_INT: return json_integer((json_int_t)v->i);
+    case FL_QT_REAL: return json_real(v->r);
+    default: return json_string(v->text);
+    }
+}
+
+static int print_json(const fl_query_result *r)
+{
+    size_t nc = (size_t)r->ncols;
+    for (size_t i = 0; i < r->nrows; i++) {
+        json_t *o = json_object();
+        for (size_t c = 0; o && c < nc; c++) {
+            json_t *v = json_value(&r->cells[i * nc + c]);
+            /* text that is not UTF-8 cannot be a JSON string: show it as null */
+            json_object_set_new(o, r->cols[c], v ? v : json_null());
+        }
+        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+        if (!line)
+            return EXIT_INTERNAL;
+        puts(line);
+        free(line);
+    }
+    return EXIT_OK;
+}
+
+/* --- listing and help ------------------------------------------------- */
+static int list_queries(bool json)
+{
+    size_t n = fl_query_builtin_count();
+    fl_error err;
+    for (size_t i = 0; i < n; i++) {
+        char name[256];
+        fl_query *q;
+        fl_query_builtin_name(i, name, sizeof name);
+        if (fl_query_builtin(name, &q, &err) != FL_OK) {
+            fprintf(stderr, "flashline query: error: %s\n", err.msg);
+            return EXIT_INTERNAL;
+        }
+        if (json) {
+            json_t *params = json_array();
+            for (size_t k = 0; k < q->nparams; k++)
+                json_array_append_new(
+                    params, json_pack("{s:s, s:o, s:s}", "name", q->params[k].name, "default",
+                                      q->params[k].default_value
+                                          ? json_string(q->params[k].default_value)
+                                          : json_null(),
+                                      "description", q->params[k].description));
+            json_t *o = json_pack("{s:s, s:s, s:o}", "name", q->name, "description",
+                                  q->description, "params", params);
+            char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            puts(line ? line : "{}");
+            free(line);
+            json_decref(o);
+        } else {
+            printf("%-20s %s\n", q->name, q->description);
+        }
+        fl_query_free(q);
+    }
+    return EXIT_OK;
+}
+
+static void query_help(const fl_query *q)
+{
+    printf("flashline query %s — %s\n\nparameters:\n", q->name, q->description);
+    if (!q->nparams)
+        printf("  (none)\n");
+    for (size_t i = 0; i < q->nparams; i++) {
+        const fl_query_param *p = &q->params[i];
+        char head[128];
+        if (p->default_value)
+            snprintf(head, sizeof head, "%s=%s", p->name, p->default_value[0] ? p->default_value : "\"\"");
+        else
+            snprintf(head, sizeof head, "%s (required)", p->name);
+        printf("  --param %-22s %s\n", head, p->description);
+    }
+}
+
+/* --- the verb ----------------------------------------------------------- */
+static int run_query(const query_cli *o)
+{
+    fl_error err;
+    fl_query *q = NULL;
+    fl_status s = o->file ? fl_query_load_file(o->file, &q, &err)
+                          : fl_query_builtin(o->name, &q, &err);
+    if (s != FL_OK) {
+        fprintf(stderr, "flashline query: error: %s\n", err.msg);
+        return cli_exit_code(s);
+    }
+    if (o->help) {
+        query_help(q);
+        fl_query_free(q);
+        return EXIT_OK;
+    }
+    fl_query_result *r = NULL;
+    s = fl_query_run(o->db ? o->db : fl_auditdb_default_path(), q, o->args, o->nargs, &r, &err);
+    fl_query_free(q);
+    if (s != FL_OK) {
+        fprintf(stderr, "flashline query: error: %s\n", err.msg);
+        return cli_exit_code(s);
+    }
+    int rc = EXIT_OK;
+    if (o->csv)
+        print_csv(r);
+    else if (o->json)
+        rc = print_json(r);
+    else
+        print_table(r);
+    fl_query_result_free(r);
+    return rc;
+}
+
+int cmd_query(int argc, char **argv)
+{
+    query_cli o = {0};
+    int rc = parse(argc, argv, &o);
+    if (!rc && o.list)
+        rc = list_queries(o.json);
+    else if (!rc && o.help && !o.name && !o.file)
+        usage(stdout);
+    else if (!rc)
+        rc = run_query(&o);
+    free(o.args);
+    return rc;
+}

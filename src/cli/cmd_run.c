@@ -1,0 +1,181 @@
+/* flashline run — run a YAML recipe on a port and log it in the audit DB. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "station/run.h"
+
+#define MAX_SETS 64
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int is_cancelled(void *ctx)
+{
+    (void)ctx;
+    return stop_requested;
+}
+
+static void usage(void)
+{
+    printf("usage: flashline run RECIPE.yaml --port URL [--set KEY=VALUE ...] [--db FILE]\n"
+           "                    [--station ID] [--operator NAME] [--json]\n"
+           "       flashline run RECIPE.yaml --check [--set KEY=VALUE ...]\n\n"
+           "Runs the recipe's steps in order on one unit and records the run, every step,\n"
+           "the unit, measurements and artifacts in the audit log.  The recipe is checked\n"
+           "first (unknown steps or arguments, missing firmware files): a bad recipe fails\n"
+           "with FILE:LINE:COLUMN before the unit is touched.  Ctrl-C stops the run and\n"
+           "records it as ABORTED.\n\n"
+           "Options:\n"
+           "  --port URL        the unit's port (see 'flashline info --help')\n"
+           "  --set KEY=VALUE   override a recipe variable (repeatable); a value naming an\n"
+           "                    existing file is taken relative to the working directory\n"
+           "  --db FILE         audit log (default: $FLASHLINE_DB, else ./flashline.db)\n"
+           "  --station ID      station name in the log (default: host name)\n"
+           "  --operator NAME   operator in the log\n"
+           "  --check           only check the recipe; touch nothing\n"
+           "  --json            one JSON event per line on stdout\n\n"
+           "Exit codes:\n"
+           "  0   PASS\n"
+           "  1   FAIL: the unit is bad (verify mismatch, wrong chip, ...)\n"
+           "  2   bad command line\n"
+           "  3   the recipe, a firmware file or the audit log is unusable (nothing was run)\n"
+           "  10  ERROR: station, link or fixture problem (the unit may be fine)\n"
+           "  130 ABORTED by the operator\n");
+}
+
+/* A --set value naming an existing file is made absolute, so recipes can
+ * resolve their own relative paths against the recipe's directory. */
+static char *normalise_set(const char *set)
+{
+    const char *eq = strchr(set, '=');
+    if (!eq || eq[1] == '/' || eq[1] == '\0')
+        return strdup(set);
+    char *real = realpath(eq + 1, NULL);
+    if (!real)
+        return strdup(set);
+    size_t n = (size_t)(eq - set) + 1 + strlen(real) + 1;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%.*s=%s", (int)(eq - set), set, real);
+    free(real);
+    return out;
+}
+
+static int outcome_exit(fl_outcome o)
+{
+    switch (o) {
+    case FL_OUTCOME_PASS: return 0;
+    case FL_OUTCOME_FAIL: return 1;
+    case FL_OUTCOME_ABORTED: return EXIT_CANCELLED;
+    default: return 10;
+    }
+}
+
+static void print_result(cli_output *out, const char *recipe, const fl_run_result *r)
+{
+    if (out->json) {
+        char f[1400], msg[700], unit[140];
+        cli_json_escape(msg, sizeof msg, r->message);
+        cli_json_escape(unit, sizeof unit, r->unit);
+        snprintf(f, sizeof f,
+                 "\"outcome\":\"%s\",\"run_id\":%lld,\"unit\":\"%s\",\"steps_run\":%zu,"
+                 "\"failed_step\":\"%s\",\"message\":\"%s\"",
+                 fl_outcome_name(r->outcome), (long long)r->run_id, unit, r->steps_run,
+                 r->failed_step, msg);
+        cli_json_event(out, "result", f);
+        return;
+    }
+    const char *color = "", *reset = "";
+    if (out->tty) {
+        color = r->outcome == FL_OUTCOME_PASS ? "\033[1;32m"
+                : r->outcome == FL_OUTCOME_FAIL ? "\033[1;31m" : "\033[1;33m";
+        reset = "\033[0m";
+    }
+    printf("%s%s%s  %s  unit %s  run #%lld  (%s)%s%s\n", color, fl_outcome_name(r->outcome), reset,
+           out->port ? out->port : "", r->unit[0] ? r->unit : "?", (long long)r->run_id, recipe,
+           r->message[0] ? ": " : "", r->message);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    const char *port = NULL, *db = NULL, *station = NULL, *op = NULL, *set = NULL;
+    bool json = false, check = false, help = false;
+    char *sets[MAX_SETS];
+    int nsets = 0;
+    /* --set repeats: collect them before the generic parser sees the rest */
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && !strcmp(argv[i], "--set") && i + 1 < argc && nsets < MAX_SETS)
+            sets[nsets++] = normalise_set(argv[++i]);
+        else if (i > 0 && !strncmp(argv[i], "--set=", 6) && nsets < MAX_SETS)
+            sets[nsets++] = normalise_set(argv[i] + 6);
+        else
+            rest[nrest++] = argv[i];
+    }
+    const cli_opt opts[] = {
+        {"port", OPT_STRING, &port, NULL},        {"db", OPT_STRING, &db, NULL},
+        {"station", OPT_STRING, &station, NULL},  {"operator", OPT_STRING, &op, NULL},
+        {"set", OPT_STRING, &set, NULL},          {"json", OPT_FLAG, NULL, &json},
+        {"check", OPT_FLAG, NULL, &check},        {0},
+    };
+    const char *pos[1];
+    int npos, rc = cli_parse("run", nrest, rest, opts, pos, 1, &npos, &help);
+    free(rest);
+    if (!rc && help)
+        usage();
+    else if (!rc && npos != 1)
+        fprintf(stderr, "flashline run: which recipe? (flashline run RECIPE.yaml --port URL)\n"),
+            rc = EXIT_USAGE;
+    else if (!rc && !check && !port)
+        fprintf(stderr, "flashline run: --port is required (or --check)\n"), rc = EXIT_USAGE;
+    if (rc || help) {
+        for (int i = 0; i < nsets; i++)
+            free(sets[i]);
+        return rc;
+    }
+
+    cli_output out;
+    cli_output_init(&out, json, port);
+    fl_events ev = cli_output_events(&out);
+    ev.cancelled = is_cancelled;
+    fl_error err = {0};
+    fl_status st;
+    if (check) {
+        st = fl_station_check(pos[0], (const char *const *)sets, (size_t)nsets, &err);
+        if (!st)
+            fprintf(stderr, "%s: recipe is valid\n", pos[0]);
+        else
+            rc = cli_report_error(&out, "run", &err);
+    } else {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        fl_run_opts o = {.recipe_path = pos[0], .port = port, .db_path = db, .station = station,
+                         .operator_name = op, .sets = (const char *const *)sets,
+                         .nsets = (size_t)nsets, .ev = &ev};
+        fl_run_result r;
+        st = fl_station_run(&o, &r, &err);
+        cli_output_end_phase(&out);
+        if (st && r.run_id == 0) {
+            rc = cli_report_error(&out, "run", &err);
+            if (rc != EXIT_USAGE)
+                rc = EXIT_INPUT;
+        } else {
+            if (st) /* recorded, but the log failed at the end */
+                cli_report_error(&out, "run", &err);
+            print_result(&out, pos[0], &r);
+            rc = outcome_exit(r.outcome);
+        }
+    }
+    for (int i = 0; i < nsets; i++)
+        free(sets[i]);
+    return rc;
+}

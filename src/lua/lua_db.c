@@ -1,0 +1,240 @@
+/* flashline.db — the audit log from Lua.
+ *
+ *   local db = require "flashline.db"
+ *   local d <close> = assert(db.open("flashline.db"))
+ *   local run = assert(d:run_begin{station = "line-1", operator = "ana", recipe = "demo"})
+ *   assert(d:step_begin("backup")); d:measure("bytes", 2097152, "B")
+ *   d:artifact("backup", path, sha256, size); assert(d:step_end("PASS"))
+ *   assert(d:run_end("PASS"))
+ *
+ * Inside a recipe, steps get `ctx.db`: the station's own handle, on which
+ * runs and steps are managed by the station — a step records the unit,
+ * measurements, artifacts and Tuya configs; step_begin/run_end raise there. */
+#include <lauxlib.h>
+#include <string.h>
+
+#include "lua/lua_binding.h"
+#include "station/auditdb.h"
+
+#define LUA_DB_MT "flashline.DB"
+
+typedef struct lua_db {
+    fl_auditdb *db; /* NULL once closed */
+    bool borrowed;  /* the station's handle: not closed or run-managed from Lua */
+} lua_db;
+
+static lua_db *check_db(lua_State *L, int idx)
+{
+    lua_db *ud = luaL_checkudata(L, idx, LUA_DB_MT);
+    if (!ud->db)
+        luaL_error(L, "audit log is closed");
+    return ud;
+}
+
+static lua_db *check_owned(lua_State *L, int idx, const char *what)
+{
+    lua_db *ud = check_db(L, idx);
+    if (ud->borrowed)
+        luaL_error(L, "%s: runs and steps of a recipe are managed by the station", what);
+    return ud;
+}
+
+static int result(lua_State *L, fl_status st, const fl_error *err)
+{
+    if (st)
+        return fl_lua_fail(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static const char *opt_field(lua_State *L, int idx, const char *key)
+{
+    lua_getfield(L, idx, key);
+    const char *v = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+    lua_pop(L, 1); /* strings stay alive: they are owned by the table */
+    return v;
+}
+
+static fl_outcome check_outcome(lua_State *L, int idx)
+{
+    fl_outcome o;
+    if (!fl_outcome_parse(luaL_checkstring(L, idx), &o) || o == FL_OUTCOME_RUNNING)
+        luaL_argerror(L, idx, "outcome must be PASS, FAIL, ERROR or ABORTED");
+    return o;
+}
+
+void fl_lua_push_db(lua_State *L, fl_auditdb *db)
+{
+    lua_db *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+    ud->db = db;
+    ud->borrowed = true;
+    luaL_setmetatable(L, LUA_DB_MT);
+}
+
+static int d_open(lua_State *L)
+{
+    const char *path = luaL_optstring(L, 1, fl_auditdb_default_path());
+    fl_error err = {0};
+    fl_auditdb *db;
+    if (fl_auditdb_open(path, NULL, &db, &err))
+        return fl_lua_fail(L, &err);
+    lua_db *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+    ud->db = db;
+    ud->borrowed = false;
+    luaL_setmetatable(L, LUA_DB_MT);
+    return 1;
+}
+
+static int d_run_begin(lua_State *L)
+{
+    lua_db *ud = check_owned(L, 1, "run_begin");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    fl_audit_run_info info = {
+        .station = opt_field(L, 2, "station"),
+        .operator_name = opt_field(L, 2, "operator"),
+        .recipe_name = opt_field(L, 2, "recipe"),
+        .recipe_sha256 = opt_field(L, 2, "recipe_sha256"),
+        .port = opt_field(L, 2, "port"),
+    };
+    int64_t id;
+    fl_error err = {0};
+    if (fl_auditdb_run_begin(ud->db, &info, &id, &err))
+        return fl_lua_fail(L, &err);
+    lua_pushinteger(L, id);
+    return 1;
+}
+
+static int d_unit(lua_State *L)
+{
+    lua_db *ud = check_db(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    fl_audit_unit u = {
+        .mac = opt_field(L, 2, "mac"),
+        .alt_id = opt_field(L, 2, "alt_id"),
+        .chip = opt_field(L, 2, "chip"),
+        .jedec_id = opt_field(L, 2, "jedec"),
+        .loader_kind = opt_field(L, 2, "loader"),
+    };
+    lua_getfield(L, 2, "flash_size");
+    u.flash_size = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+    int64_t id;
+    fl_error err = {0};
+    if (fl_auditdb_run_unit(ud->db, &u, &id, &err))
+        return fl_lua_fail(L, &err);
+    lua_pushinteger(L, id);
+    return 1;
+}
+
+static int d_step_begin(lua_State *L)
+{
+    lua_db *ud = check_owned(L, 1, "step_begin");
+    int64_t id;
+    fl_error err = {0};
+    if (fl_auditdb_step_begin(ud->db, luaL_checkstring(L, 2), &id, &err))
+        return fl_lua_fail(L, &err);
+    lua_pushinteger(L, id);
+    return 1;
+}
+
+static int d_measure(lua_State *L)
+{
+    lua_db *ud = check_db(L, 1);
+    fl_error err = {0};
+    return result(L, fl_auditdb_measure(ud->db, luaL_checkstring(L, 2), luaL_checknumber(L, 3),
+                                        luaL_optstring(L, 4, NULL), &err),
+                  &err);
+}
+
+static int d_artifact(lua_State *L)
+{
+    lua_db *ud = check_db(L, 1);
+    fl_error err = {0};
+    return result(L, fl_auditdb_artifact(ud->db, luaL_checkstring(L, 2), luaL_checkstring(L, 3),
+                                         luaL_checkstring(L, 4), luaL_checkinteger(L, 5), &err),
+                  &err);
+}
+
+static int d_tuya_config(lua_State *L)
+{
+    lua_db *ud = check_db(L, 1);
+    luaL_checktype(L, 3, LUA_TBOOLEAN);
+    fl_error err = {0};
+    return result(L, fl_auditdb_tuya_config(ud->db, luaL_checkstring(L, 2), lua_toboolean(L, 3),
+                                            luaL_optstring(L, 4, NULL), &err),
+                  &err);
+}
+
+static int d_step_end(lua_State *L)
+{
+    lua_db *ud = check_owned(L, 1, "step_end");
+    fl_error err = {0};
+    return result(L, fl_auditdb_step_end(ud->db, check_outcome(L, 2), luaL_optstring(L, 3, NULL),
+                                         &err),
+                  &err);
+}
+
+static int d_run_end(lua_State *L)
+{
+    lua_db *ud = check_owned(L, 1, "run_end");
+    fl_error err = {0};
+    return result(L, fl_auditdb_run_end(ud->db, check_outcome(L, 2), luaL_optstring(L, 3, NULL),
+                                        &err),
+                  &err);
+}
+
+static int d_current_run(lua_State *L)
+{
+    lua_pushinteger(L, fl_auditdb_current_run(check_db(L, 1)->db));
+    return 1;
+}
+
+static int d_path(lua_State *L)
+{
+    lua_pushstring(L, fl_auditdb_path(check_db(L, 1)->db));
+    return 1;
+}
+
+static int d_close(lua_State *L)
+{
+    lua_db *ud = luaL_checkudata(L, 1, LUA_DB_MT);
+    if (ud->db && !ud->borrowed)
+        fl_auditdb_close(ud->db);
+    ud->db = NULL;
+    return 0;
+}
+
+static int d_tostring(lua_State *L)
+{
+    lua_db *ud = luaL_checkudata(L, 1, LUA_DB_MT);
+    lua_pushfstring(L, "flashline.db(%s)", ud->db ? fl_auditdb_path(ud->db) : "closed");
+    return 1;
+}
+
+static const luaL_Reg db_methods[] = {
+    {"run_begin", d_run_begin}, {"unit", d_unit},       {"step_begin", d_step_begin},
+    {"measure", d_measure},     {"artifact", d_artifact}, {"tuya_config", d_tuya_config},
+    {"step_end", d_step_end},   {"run_end", d_run_end}, {"current_run", d_current_run},
+    {"path", d_path},           {"close", d_close},     {NULL, NULL},
+};
+
+static const luaL_Reg db_meta[] = {
+    {"__gc", d_close}, {"__close", d_close}, {"__tostring", d_tostring}, {NULL, NULL},
+};
+
+static const luaL_Reg db_funcs[] = {
+    {"open", d_open},
+    {NULL, NULL},
+};
+
+int luaopen_flashline_db(lua_State *L)
+{
+    if (luaL_newmetatable(L, LUA_DB_MT)) {
+        luaL_setfuncs(L, db_meta, 0);
+        luaL_newlib(L, db_methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, db_funcs);
+    return 1;
+}

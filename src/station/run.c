@@ -1,0 +1,554 @@
+/* run.c — one recipe on one port: check, record, run the steps in Lua. */
+#include "station/run.h"
+
+#include <lauxlib.h>
+#include <limits.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "beken/chips.h"
+#include "lua/lua_host.h"
+#include "station/recipe.h"
+#include "util/clock.h"
+
+typedef struct worker {
+    const fl_run_opts *o;
+    fl_recipe *r;
+    lua_State *L;
+    int ctx_ref;       /* the ctx table every step receives */
+    int mods_ref;      /* step modules, by step index */
+    bool checking;     /* before the run: unit.* and run.* are not known yet */
+    bool saw_late_var; /* a value used unit.* / run.*: cannot be checked yet */
+    char station[128];
+    char scratch[4][512]; /* lookup results that are not owned elsewhere */
+    int next_scratch;
+} worker;
+
+/* ---- variables ------------------------------------------------------------ */
+
+static const char *set_value(const fl_run_opts *o, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < o->nsets; i++)
+        if (!strncmp(o->sets[i], name, n) && o->sets[i][n] == '=')
+            return o->sets[i] + n + 1;
+    return NULL;
+}
+
+static char *scratch(worker *w)
+{
+    w->next_scratch = (w->next_scratch + 1) % 4;
+    return w->scratch[w->next_scratch];
+}
+
+/* unit.mac, unit.chip, ... and run.id come from the ctx table at run time. */
+static const char *late_value(worker *w, const char *table, const char *field)
+{
+    if (w->checking) {
+        w->saw_late_var = true;
+        return "";
+    }
+    lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->ctx_ref);
+    lua_getfield(w->L, -1, table);
+    const char *v = NULL;
+    if (lua_istable(w->L, -1) && lua_getfield(w->L, -1, field) != LUA_TNIL) {
+        char *buf = scratch(w);
+        snprintf(buf, sizeof w->scratch[0], "%s", luaL_tolstring(w->L, -1, NULL));
+        lua_pop(w->L, 1);
+        v = buf;
+    }
+    lua_pop(w->L, lua_istable(w->L, -1) ? 3 : 2);
+    return v;
+}
+
+static const char *lookup(void *ctx, const char *name)
+{
+    worker *w = ctx;
+    const char *v = set_value(w->o, name);
+    if (!v)
+        v = fl_recipe_get(w->r->vars, w->r->nvars, name);
+    if (v)
+        return v;
+    if (!strcmp(name, "port"))
+        return w->o->port ? w->o->port : "";
+    if (!strcmp(name, "chip"))
+        return w->r->chip;
+    if (!strcmp(name, "recipe"))
+        return w->r->name;
+    if (!strcmp(name, "recipe_dir"))
+        return w->r->dir;
+    if (!strcmp(name, "station"))
+        return w->station;
+    if (!strcmp(name, "operator"))
+        return w->o->operator_name ? w->o->operator_name : "";
+    if (!strncmp(name, "unit.", 5))
+        return late_value(w, "unit", name + 5);
+    if (!strncmp(name, "run.", 4))
+        return late_value(w, "run", name + 4);
+    return NULL;
+}
+
+static fl_status expand(worker *w, const char *text, fl_recipe_pos pos, char **out, fl_error *err)
+{
+    return fl_recipe_expand(w->r, text, pos, lookup, w, out, err);
+}
+
+/* Relative paths in a recipe are relative to the recipe file. */
+static void resolve_path(const worker *w, const char *value, char *out, size_t cap)
+{
+    if (value[0] == '/' || !strcmp(w->r->dir, "."))
+        snprintf(out, cap, "%s", value);
+    else
+        snprintf(out, cap, "%s/%s", w->r->dir, value);
+}
+
+/* ---- step modules ------------------------------------------------------------ */
+
+static const char STOCK_STEPS[] = "connect, identify, backup, extract_tuya, flash, verify, lua";
+
+static fl_status step_fail(worker *w, fl_recipe_pos p, fl_error *err, const char *fmt,
+                           const char *a, const char *b)
+{
+    char msg[600];
+    snprintf(msg, sizeof msg, fmt, a, b);
+    return fl_fail(err, FL_ERR_FORMAT, "%s:%d:%d: %s", w->r->path, p.line, p.column, msg);
+}
+
+/* Push the module of a `lua` step: the file returns a table with run(ctx,
+ * args), or a function (taken as run). */
+static fl_status push_custom_module(worker *w, const fl_recipe_step *st, fl_error *err)
+{
+    lua_State *L = w->L;
+    const fl_recipe_kv *file = NULL;
+    for (size_t i = 0; i < st->nargs; i++)
+        if (!strcmp(st->args[i].key, "file"))
+            file = &st->args[i];
+    if (!file)
+        return step_fail(w, st->pos, err, "step 'lua' needs 'file' (a Lua file returning a table "
+                                          "with run(ctx, args))%s%s", "", "");
+    char *expanded;
+    fl_status s = expand(w, file->value, file->pos, &expanded, err);
+    if (s)
+        return s;
+    char path[PATH_MAX];
+    resolve_path(w, expanded, path, sizeof path);
+    free(expanded);
+    if (luaL_loadfile(L, path) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        s = step_fail(w, file->pos, err, "cannot load custom step %s: %s", path,
+                      lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return s;
+    }
+    if (lua_isfunction(L, -1)) {
+        lua_newtable(L);
+        lua_insert(L, -2);
+        lua_setfield(L, -2, "run");
+    }
+    if (!lua_istable(L, -1) || lua_getfield(L, -1, "run") != LUA_TFUNCTION) {
+        lua_pop(L, lua_istable(L, -1) ? 2 : 1);
+        return step_fail(w, file->pos, err,
+                         "%s must return a table with a run(ctx, args) function (or a function)%s",
+                         path, "");
+    }
+    lua_pop(L, 1);
+    return FL_OK;
+}
+
+static fl_status push_stock_module(worker *w, const fl_recipe_step *st, fl_error *err)
+{
+    lua_State *L = w->L;
+    for (const char *c = st->type; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return step_fail(w, st->pos, err, "unknown step '%s' (stock steps: %s)", st->type,
+                             STOCK_STEPS);
+    lua_getglobal(L, "require");
+    lua_pushfstring(L, "steps.%s", st->type);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        fl_status s = strstr(msg, "not found")
+                          ? step_fail(w, st->pos, err, "unknown step '%s' (stock steps: %s)",
+                                      st->type, STOCK_STEPS)
+                          : step_fail(w, st->pos, err, "step '%s' failed to load: %s", st->type,
+                                      msg);
+        lua_pop(L, 1);
+        return s;
+    }
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return step_fail(w, st->pos, err, "step module '%s' did not return a table%s", st->type,
+                         "");
+    }
+    return FL_OK;
+}
+
+/* With the module on top of the stack: every argument must be a declared
+ * parameter, every required one present, every file parameter an existing
+ * file (unless it depends on the unit). */
+static fl_status check_args(worker *w, const fl_recipe_step *st, fl_error *err)
+{
+    lua_State *L = w->L;
+    if (!strcmp(st->type, "lua"))
+        return FL_OK; /* custom steps take what they like */
+    if (lua_getfield(L, -1, "params") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return FL_OK;
+    }
+    int params = lua_gettop(L);
+    for (size_t i = 0; i < st->nargs; i++) {
+        const fl_recipe_kv *a = &st->args[i];
+        if (lua_getfield(L, params, a->key) != LUA_TTABLE)
+            return step_fail(w, a->key_pos, err, "step '%s' takes no argument '%s'", st->type,
+                             a->key);
+        bool is_file = lua_getfield(L, -1, "file") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+        lua_pop(L, 2);
+        if (!is_file)
+            continue;
+        char *v;
+        w->saw_late_var = false;
+        fl_status s = expand(w, a->value, a->pos, &v, err);
+        if (s)
+            return s;
+        char path[PATH_MAX];
+        resolve_path(w, v, path, sizeof path);
+        free(v);
+        struct stat sb;
+        if (!w->saw_late_var && (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)))
+            return step_fail(w, a->pos, err, "file '%s' for '%s' does not exist", path, a->key);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, params)) { /* key, spec: are the required parameters present? */
+        bool required = false;
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "required");
+            required = lua_toboolean(L, -1);
+            lua_pop(L, 1);
+        }
+        const char *name = lua_tostring(L, -2);
+        if (required && !fl_recipe_get(st->args, st->nargs, name))
+            return step_fail(w, st->pos, err, "step '%s' needs the argument '%s'", st->type, name);
+        lua_pop(L, 1);
+    }
+    lua_settop(L, params - 1); /* leave the module on top */
+    return FL_OK;
+}
+
+/* Load every step's module into mods[i] and check its arguments. */
+static fl_status load_steps(worker *w, fl_error *err)
+{
+    lua_State *L = w->L;
+    lua_createtable(L, (int)w->r->nsteps, 0);
+    int mods = lua_gettop(L);
+    w->checking = true;
+    for (size_t i = 0; i < w->r->nsteps; i++) {
+        const fl_recipe_step *st = &w->r->steps[i];
+        fl_status s = !strcmp(st->type, "lua") ? push_custom_module(w, st, err)
+                                               : push_stock_module(w, st, err);
+        if (!s)
+            s = check_args(w, st, err);
+        if (s) {
+            lua_settop(L, mods - 1);
+            w->checking = false;
+            return s;
+        }
+        lua_rawseti(L, mods, (lua_Integer)i + 1);
+    }
+    w->checking = false;
+    w->mods_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return FL_OK;
+}
+
+/* ---- ctx ------------------------------------------------------------------ */
+
+static void set_str(lua_State *L, const char *key, const char *v)
+{
+    if (!v)
+        return;
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, key);
+}
+
+static void build_ctx(worker *w)
+{
+    lua_State *L = w->L;
+    lua_newtable(L);
+    set_str(L, "port", w->o->port);
+    set_str(L, "chip", w->r->chip);
+    set_str(L, "recipe", w->r->name);
+    set_str(L, "recipe_dir", w->r->dir);
+    set_str(L, "recipe_sha256", w->r->sha256);
+    set_str(L, "station", w->station);
+    set_str(L, "operator", w->o->operator_name);
+    lua_newtable(L); /* link settings */
+    for (size_t i = 0; i < w->r->nlink; i++)
+        set_str(L, w->r->link[i].key, w->r->link[i].value);
+    lua_setfield(L, -2, "link");
+    lua_newtable(L); /* vars after --set */
+    for (size_t i = 0; i < w->r->nvars; i++)
+        set_str(L, w->r->vars[i].key, w->r->vars[i].value);
+    for (size_t i = 0; i < w->o->nsets; i++) {
+        const char *eq = strchr(w->o->sets[i], '=');
+        lua_pushlstring(L, w->o->sets[i], (size_t)(eq - w->o->sets[i]));
+        lua_pushstring(L, eq + 1);
+        lua_settable(L, -3);
+    }
+    lua_setfield(L, -2, "vars");
+    lua_newtable(L);
+    lua_setfield(L, -2, "unit");
+    lua_newtable(L);
+    lua_setfield(L, -2, "run");
+    w->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* ---- running a step ----------------------------------------------------------- */
+
+static int traceback(lua_State *L)
+{
+    luaL_traceback(L, L, lua_tostring(L, 1), 1);
+    return 1;
+}
+
+/* Push args for step i: expanded values, defaults, resolved file paths. */
+static fl_status push_args(worker *w, size_t i, fl_error *err)
+{
+    lua_State *L = w->L;
+    const fl_recipe_step *st = &w->r->steps[i];
+    lua_newtable(L);
+    int args = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->mods_ref);
+    lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    int mod = lua_gettop(L);
+    bool has_params = lua_getfield(L, mod, "params") == LUA_TTABLE;
+    int params = lua_gettop(L);
+    for (size_t k = 0; k < st->nargs; k++) {
+        char *v;
+        fl_status s = expand(w, st->args[k].value, st->args[k].pos, &v, err);
+        if (s) {
+            lua_settop(L, args - 1);
+            return s;
+        }
+        bool is_file = false;
+        if (has_params) {
+            if (lua_getfield(L, params, st->args[k].key) == LUA_TTABLE) {
+                lua_getfield(L, -1, "file");
+                is_file = lua_toboolean(L, -1);
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+        char path[PATH_MAX];
+        if (is_file || (!strcmp(st->type, "lua") && !strcmp(st->args[k].key, "file")))
+            resolve_path(w, v, path, sizeof path);
+        else
+            snprintf(path, sizeof path, "%s", v);
+        free(v);
+        lua_pushstring(L, path);
+        lua_setfield(L, args, st->args[k].key);
+    }
+    if (has_params) { /* defaults for what the recipe did not give */
+        lua_pushnil(L);
+        while (lua_next(L, params)) { /* key, spec */
+            if (lua_istable(L, -1)) {
+                lua_getfield(L, -1, "default");              /* key, spec, default */
+                lua_getfield(L, args, lua_tostring(L, -3));  /* ..., given */
+                bool missing = lua_isnil(L, -1);
+                lua_pop(L, 1);
+                if (missing && !lua_isnil(L, -1)) {
+                    lua_pushvalue(L, -3);
+                    lua_insert(L, -2);                       /* key, spec, key, default */
+                    lua_settable(L, args);
+                } else {
+                    lua_pop(L, 1);
+                }
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_settop(L, args);
+    return FL_OK;
+}
+
+static fl_outcome outcome_from_kind(const char *kind)
+{
+    if (!kind)
+        return FL_OUTCOME_ERROR;
+    if (!strcmp(kind, "verify") || !strcmp(kind, "chip") || !strcmp(kind, "fail") ||
+        !strcmp(kind, "FAIL"))
+        return FL_OUTCOME_FAIL;
+    if (!strcmp(kind, "cancelled") || !strcmp(kind, "ABORTED"))
+        return FL_OUTCOME_ABORTED;
+    return FL_OUTCOME_ERROR;
+}
+
+/* Call mods[i].run(ctx, args); classify what it returned. */
+static fl_outcome call_step(worker *w, size_t i, char *msg, size_t cap)
+{
+    lua_State *L = w->L;
+    fl_error e = {0};
+    msg[0] = '\0';
+    lua_pushcfunction(L, traceback);
+    int base = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->mods_ref);
+    lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    lua_getfield(L, -1, "run");
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
+    if (push_args(w, i, &e)) {
+        lua_settop(L, base - 1);
+        snprintf(msg, cap, "%s", e.msg);
+        return FL_OUTCOME_ERROR;
+    }
+    fl_outcome out;
+    if (lua_pcall(L, 2, 3, base) != LUA_OK) {
+        const char *tb = lua_tostring(L, -1);
+        fl_logf(w->o->ev, FL_LOG_DEBUG, "%s", tb ? tb : "(error without message)");
+        size_t n = tb ? strcspn(tb, "\n") : 0;
+        snprintf(msg, cap, "%.*s", (int)n, tb ? tb : "");
+        out = fl_cancelled(w->o->ev) ? FL_OUTCOME_ABORTED : FL_OUTCOME_ERROR;
+    } else if (lua_toboolean(L, -3) || lua_isnoneornil(L, -2)) {
+        out = lua_toboolean(L, -3) || lua_isnil(L, -3) ? FL_OUTCOME_PASS : FL_OUTCOME_ERROR;
+        if (lua_isstring(L, -2))
+            snprintf(msg, cap, "%s", lua_tostring(L, -2));
+    } else {
+        snprintf(msg, cap, "%s", lua_tostring(L, -2));
+        out = outcome_from_kind(lua_tostring(L, -1));
+    }
+    lua_settop(L, base - 1);
+    return out;
+}
+
+/* ---- the run ------------------------------------------------------------------ */
+
+static void unit_name(worker *w, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *mac = late_value(w, "unit", "mac");
+    const char *id = mac ? mac : late_value(w, "unit", "alt_id");
+    if (id)
+        snprintf(out, cap, "%s", id);
+}
+
+static fl_status run_steps(worker *w, fl_auditdb *db, fl_run_result *res, fl_error *err)
+{
+    fl_status st = FL_OK;
+    res->outcome = FL_OUTCOME_PASS;
+    for (size_t i = 0; i < w->r->nsteps && res->outcome == FL_OUTCOME_PASS; i++) {
+        const char *name = w->r->steps[i].type;
+        if (fl_cancelled(w->o->ev)) {
+            res->outcome = FL_OUTCOME_ABORTED;
+            snprintf(res->message, sizeof res->message, "stopped by the operator before '%s'",
+                     name);
+            break;
+        }
+        int64_t step_id;
+        if ((st = fl_auditdb_step_begin(db, name, &step_id, err)))
+            break;
+        fl_logf(w->o->ev, FL_LOG_INFO, "step %zu/%zu: %s", i + 1, w->r->nsteps, name);
+        res->steps_run++;
+        double t0 = fl_now();
+        char msg[512];
+        fl_outcome out = call_step(w, i, msg, sizeof msg);
+        fl_logf(w->o->ev, out == FL_OUTCOME_PASS ? FL_LOG_INFO : FL_LOG_ERROR,
+                "step %s: %s%s%s (%.1f s)", name, fl_outcome_name(out), msg[0] ? ": " : "", msg,
+                fl_now() - t0);
+        /* The step's records are committed now, before any later step may
+         * erase: if the log refuses them, the run must stop here. */
+        if ((st = fl_auditdb_step_end(db, out, msg[0] ? msg : NULL, err)))
+            break;
+        if (out != FL_OUTCOME_PASS) {
+            res->outcome = out;
+            snprintf(res->failed_step, sizeof res->failed_step, "%s", name);
+            snprintf(res->message, sizeof res->message, "%s: %s", name, msg);
+        }
+    }
+    return st;
+}
+
+static fl_status prepare(worker *w, fl_error *err)
+{
+    const fl_run_opts *o = w->o;
+    fl_status st = fl_recipe_load(o->recipe_path, &w->r, err);
+    if (st)
+        return st;
+    if (!fl_chip_find(w->r->chip))
+        return fl_fail(err, FL_ERR_FORMAT, "%s:%d:%d: unknown chip '%s' (known: %s)", w->r->path,
+                       w->r->chip_pos.line, w->r->chip_pos.column, w->r->chip, fl_chip_names());
+    for (size_t i = 0; i < o->nsets; i++)
+        if (!strchr(o->sets[i], '=') || o->sets[i][0] == '=')
+            return fl_fail(err, FL_ERR_USAGE, "--set %s: expected KEY=VALUE", o->sets[i]);
+    if (o->station && *o->station)
+        snprintf(w->station, sizeof w->station, "%s", o->station);
+    else if (gethostname(w->station, sizeof w->station) != 0)
+        snprintf(w->station, sizeof w->station, "station");
+    w->L = fl_lua_new(o->ev, err);
+    if (!w->L)
+        return err->code;
+    build_ctx(w);
+    return load_steps(w, err);
+}
+
+static void cleanup(worker *w)
+{
+    fl_lua_close(w->L); /* closes the session and link a step left in ctx */
+    fl_recipe_free(w->r);
+}
+
+fl_status fl_station_check(const char *recipe_path, const char *const *sets, size_t nsets,
+                           fl_error *err)
+{
+    fl_run_opts o = {.recipe_path = recipe_path, .sets = sets, .nsets = nsets};
+    worker w = {.o = &o};
+    fl_status st = prepare(&w, err);
+    cleanup(&w);
+    return st;
+}
+
+fl_status fl_station_run(const fl_run_opts *o, fl_run_result *res, fl_error *err)
+{
+    memset(res, 0, sizeof *res);
+    worker w = {.o = o};
+    fl_status st = prepare(&w, err);
+    fl_auditdb *db = NULL;
+    if (!st)
+        st = fl_auditdb_open(o->db_path ? o->db_path : fl_auditdb_default_path(), NULL, &db, err);
+    if (!st && fl_auditdb_recovered_at_open(db) > 0)
+        fl_logf(o->ev, FL_LOG_WARN, "%d earlier run(s) were cut short (crash or kill) and are "
+                                    "now marked ABORTED",
+                fl_auditdb_recovered_at_open(db));
+    fl_audit_run_info info = {w.station, o->operator_name, w.r ? w.r->name : NULL,
+                              w.r ? w.r->sha256 : NULL, o->port};
+    if (!st)
+        st = fl_auditdb_run_begin(db, &info, &res->run_id, err);
+    if (st) {
+        fl_auditdb_close(db);
+        cleanup(&w);
+        return st;
+    }
+    lua_rawgeti(w.L, LUA_REGISTRYINDEX, w.ctx_ref); /* ctx.db, ctx.run.id */
+    fl_lua_push_db(w.L, db);
+    lua_setfield(w.L, -2, "db");
+    lua_getfield(w.L, -1, "run");
+    lua_pushinteger(w.L, res->run_id);
+    lua_setfield(w.L, -2, "id");
+    lua_pop(w.L, 2);
+
+    st = run_steps(&w, db, res, err);
+    unit_name(&w, res->unit, sizeof res->unit);
+    if (st) { /* the audit log failed mid-run: say so in the run if it still can */
+        res->outcome = FL_OUTCOME_ERROR;
+        snprintf(res->message, sizeof res->message, "audit log: %s", err->msg);
+    }
+    fl_error e2 = {0};
+    fl_status end = fl_auditdb_run_end(db, res->outcome, res->message[0] ? res->message : NULL, &e2);
+    if (!st && end) {
+        *err = e2;
+        st = end;
+    }
+    cleanup(&w); /* before the log: steps may hold borrowed handles */
+    fl_auditdb_close(db);
+    return st;
+}

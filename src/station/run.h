@@ -1,0 +1,50 @@
+/* run.h — running one recipe on one port: the station's unit of work.
+ *
+ * fl_station_run loads and checks the recipe (every step known, every
+ * argument expected, firmware files present) before the unit is touched,
+ * opens the audit log, then runs the steps in order in a Lua state of its
+ * own, recording the run, each step (one transaction per step), the unit,
+ * measurements and artifacts.  It keeps no global state: a station runs one
+ * call per port, each on its own thread with its own events sink. */
+#ifndef FL_STATION_RUN_H
+#define FL_STATION_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "station/auditdb.h"
+#include "util/error.h"
+#include "util/events.h"
+
+typedef struct fl_run_opts {
+    const char *recipe_path;
+    const char *port;          /* link URL for this worker */
+    const char *db_path;       /* NULL: fl_auditdb_default_path() */
+    const char *station;       /* NULL: this host's name */
+    const char *operator_name; /* may be NULL */
+    const char *const *sets;   /* "KEY=VALUE" overrides of recipe vars */
+    size_t nsets;
+    const fl_events *ev;       /* log/progress/prompt/cancel for this worker (may be NULL) */
+} fl_run_opts;
+
+typedef struct fl_run_result {
+    fl_outcome outcome;   /* PASS, FAIL, ERROR, ABORTED */
+    int64_t run_id;       /* 0 when nothing was recorded */
+    size_t steps_run;     /* steps started */
+    char failed_step[64]; /* the step that ended the run, "" on PASS */
+    char message[512];    /* why it ended (the failing step's message) */
+    char unit[64];        /* MAC or other unit id, "" if unknown */
+} fl_run_result;
+
+/* FL_OK when the run took place and was recorded: the verdict is in
+ * res->outcome.  Any other status means the run could not start (bad recipe,
+ * missing firmware, unusable audit log): nothing was recorded and the unit
+ * was not touched; err says why, with FILE:LINE:COLUMN for recipe errors. */
+fl_status fl_station_run(const fl_run_opts *o, fl_run_result *res, fl_error *err);
+
+/* Check a recipe as fl_station_run would, without a port or a log. */
+fl_status fl_station_check(const char *recipe_path, const char *const *sets, size_t nsets,
+                           fl_error *err);
+
+#endif
