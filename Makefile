@@ -57,6 +57,9 @@ $(BUILD)/rel/gen/db_sql.o: $(DB_SQL_C) src/station/auditdb_sql.h | deps
 $(BUILD)/san/gen/db_sql.o: $(DB_SQL_C) src/station/auditdb_sql.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -c $< -o $@
+
+# the audit-log tests share a helper header
+$(BUILD)/san/tests/test_auditdb $(BUILD)/san/tests/test_auditdb_query: tests/auditdb_testutil.h
 # --- end of embedded SQL ------------------------------------------------------
 
 .PHONY: all deps test demo bench fuzz clean
@@ -100,7 +103,7 @@ $(BUILD)/san/libflashline.a: $(SAN_OBJS)
 $(BUILD)/san/flashline: $(SAN_CLI) $(BUILD)/san/libflashline.a
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(SAN_CLI) $(BUILD)/san/libflashline.a $(PKG_LIBS) -o $@
 
-$(BUILD)/san/tests/%: tests/%.c tests/testlib.h $(BUILD)/san/libflashline.a
+$(BUILD)/san/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/san/libflashline.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(PKG_CFLAGS) -Itests $< $(BUILD)/san/libflashline.a $(PKG_LIBS) -o $@
 
@@ -108,7 +111,7 @@ $(BUILD)/san/tests/%: tests/%.c tests/testlib.h $(BUILD)/san/libflashline.a
 # (tests/cli/*.sh) that drive the sanitizer build of the binary against the
 # simulator.  tests/run collects every result into one "N passed, N failed".
 test: deps $(BUILD)/san/flashline $(TEST_BINS) $(BIN)
-	@FLASHLINE_BIN=$(CURDIR)/$(BUILD)/san/flashline bash tests/run $(TEST_BINS)
+	@BUILD=$(BUILD) FLASHLINE_BIN=$(CURDIR)/$(BUILD)/san/flashline bash tests/run $(TEST_BINS)
 
 $(BUILD)/rel/bench/%: tests/bench/%.c $(BUILD)/rel/libflashline.a
 	@mkdir -p $(dir $@)

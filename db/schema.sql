@@ -22,7 +22,7 @@
 --   * Connections use WAL, foreign_keys = ON, synchronous = FULL, a busy timeout.
 --   * PRAGMA application_id = 0x464C4C4E ("FLLN") marks a flashline audit log.
 
-PRAGMA application_id = 1179413326;
+PRAGMA application_id = 1179405390;
 
 -- A station: one PC driving one or more ports.  Named by --station (default:
 -- the host name).

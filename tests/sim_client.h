@@ -34,7 +34,7 @@ typedef struct tcli {
     int ncp;
 } tcli;
 
-static void tc_on_data(void *ctx, const uint8_t *d, size_t n)
+static inline void tc_on_data(void *ctx, const uint8_t *d, size_t n)
 {
     tcli *c = ctx;
     if (c->rx_len + n > c->rx_cap) {
@@ -45,14 +45,14 @@ static void tc_on_data(void *ctx, const uint8_t *d, size_t n)
     c->rx_len += n;
 }
 
-static void tc_on_verb(void *ctx, uint8_t verb, uint8_t opt)
+static inline void tc_on_verb(void *ctx, uint8_t verb, uint8_t opt)
 {
     tcli *c = ctx;
     if (c->nverbs < 8)
         c->verbs[c->nverbs][0] = verb, c->verbs[c->nverbs][1] = opt, c->nverbs++;
 }
 
-static void tc_on_comport(void *ctx, uint8_t cmd, const uint8_t *v, size_t n)
+static inline void tc_on_comport(void *ctx, uint8_t cmd, const uint8_t *v, size_t n)
 {
     tcli *c = ctx;
     if (c->ncp < 32) {
@@ -62,7 +62,7 @@ static void tc_on_comport(void *ctx, uint8_t cmd, const uint8_t *v, size_t n)
     }
 }
 
-static bool tc_connect_url(tcli *c, const char *url)
+static inline bool tc_connect_url(tcli *c, const char *url)
 {
     memset(c, 0, sizeof *c);
     c->fd = -1;
@@ -94,7 +94,7 @@ static bool tc_connect_url(tcli *c, const char *url)
     return true;
 }
 
-static void tc_close(tcli *c)
+static inline void tc_close(tcli *c)
 {
     if (c->fd >= 0)
         close(c->fd);
@@ -104,7 +104,7 @@ static void tc_close(tcli *c)
     c->rx_len = c->rx_cap = 0;
 }
 
-static void tc_raw(tcli *c, const uint8_t *p, size_t n)
+static inline void tc_raw(tcli *c, const uint8_t *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
@@ -117,40 +117,40 @@ static void tc_raw(tcli *c, const uint8_t *p, size_t n)
     }
 }
 
-static void tc_send(tcli *c, const void *data, size_t n)
+static inline void tc_send(tcli *c, const void *data, size_t n)
 {
     uint8_t *tmp = malloc(2 * n + 1);
     tc_raw(c, tmp, tn_escape(tmp, data, n));
     free(tmp);
 }
 
-static void tc_comport(tcli *c, uint8_t cmd, const uint8_t *v, size_t n)
+static inline void tc_comport(tcli *c, uint8_t cmd, const uint8_t *v, size_t n)
 {
     uint8_t b[64];
     tc_raw(c, b, tn_subneg(b, cmd, v, n));
 }
 
-static void tc_set_baud(tcli *c, uint32_t baud)
+static inline void tc_set_baud(tcli *c, uint32_t baud)
 {
     uint8_t v[4];
     tn_put_be32(v, baud);
     tc_comport(c, CPO_SET_BAUDRATE, v, 4);
 }
 
-static void tc_rts(tcli *c, bool on)
+static inline void tc_rts(tcli *c, bool on)
 {
     uint8_t v = on ? CPO_CTL_RTS_ON : CPO_CTL_RTS_OFF;
     tc_comport(c, CPO_SET_CONTROL, &v, 1);
 }
 
-static void tc_dtr(tcli *c, bool on)
+static inline void tc_dtr(tcli *c, bool on)
 {
     uint8_t v = on ? CPO_CTL_DTR_ON : CPO_CTL_DTR_OFF;
     tc_comport(c, CPO_SET_CONTROL, &v, 1);
 }
 
 /* Wait up to timeout for socket data; decode it. */
-static void tc_pump(tcli *c, double timeout)
+static inline void tc_pump(tcli *c, double timeout)
 {
     if (c->closed || c->fd < 0)
         return;
@@ -168,7 +168,7 @@ static void tc_pump(tcli *c, double timeout)
 }
 
 /* Read exactly n bytes (or what arrived before the timeout); returns the count. */
-static size_t tc_read(tcli *c, uint8_t *out, size_t n, double timeout)
+static inline size_t tc_read(tcli *c, uint8_t *out, size_t n, double timeout)
 {
     double deadline = fl_now() + timeout;
     while (c->rx_len < n && !c->closed) {
@@ -187,7 +187,7 @@ static size_t tc_read(tcli *c, uint8_t *out, size_t n, double timeout)
 }
 
 /* Collect everything until the line has been quiet for `quiet` seconds. */
-static size_t tc_read_quiet(tcli *c, uint8_t *out, size_t cap, double quiet)
+static inline size_t tc_read_quiet(tcli *c, uint8_t *out, size_t cap, double quiet)
 {
     for (;;) {
         size_t before = c->rx_len;
@@ -198,14 +198,14 @@ static size_t tc_read_quiet(tcli *c, uint8_t *out, size_t cap, double quiet)
     return tc_read(c, out, c->rx_len < cap ? c->rx_len : cap, 0);
 }
 
-static void tc_flush_input(tcli *c, double quiet)
+static inline void tc_flush_input(tcli *c, double quiet)
 {
     tc_read_quiet(c, NULL, (size_t)-1, quiet);
 }
 
 /* ---- frames ---- */
 
-static size_t fr_short(uint8_t *o, uint8_t cmd, const uint8_t *p, size_t n)
+static inline size_t fr_short(uint8_t *o, uint8_t cmd, const uint8_t *p, size_t n)
 {
     o[0] = 0x01, o[1] = 0xE0, o[2] = 0xFC, o[3] = (uint8_t)(1 + n), o[4] = cmd;
     if (n)
@@ -213,7 +213,7 @@ static size_t fr_short(uint8_t *o, uint8_t cmd, const uint8_t *p, size_t n)
     return 5 + n;
 }
 
-static size_t fr_long(uint8_t *o, uint8_t op, const uint8_t *p, size_t n)
+static inline size_t fr_long(uint8_t *o, uint8_t op, const uint8_t *p, size_t n)
 {
     size_t N = 1 + n;
     o[0] = 0x01, o[1] = 0xE0, o[2] = 0xFC, o[3] = 0xFF, o[4] = 0xF4;
@@ -223,12 +223,12 @@ static size_t fr_long(uint8_t *o, uint8_t op, const uint8_t *p, size_t n)
     return 8 + n;
 }
 
-static void le32(uint8_t *p, uint32_t v)
+static inline void le32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
 }
 
-static uint32_t rd32(const uint8_t *p)
+static inline uint32_t rd32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
@@ -237,7 +237,7 @@ static const uint8_t LINKCHECK[] = {0x01, 0xE0, 0xFC, 0x01, 0x00};
 static const uint8_t LINKCHECK_REPLY[] = {0x04, 0x0E, 0x05, 0x01, 0xE0, 0xFC, 0x01, 0x00};
 
 /* Send a frame and read `want` reply bytes; returns the count read. */
-static size_t tc_cmd(tcli *c, const uint8_t *frame, size_t n, uint8_t *reply, size_t want,
+static inline size_t tc_cmd(tcli *c, const uint8_t *frame, size_t n, uint8_t *reply, size_t want,
                      double timeout)
 {
     tc_send(c, frame, n);
@@ -246,7 +246,7 @@ static size_t tc_cmd(tcli *c, const uint8_t *frame, size_t n, uint8_t *reply, si
 
 /* RTS pulse, then LinkCheck until the reply comes (skipping garbage before it, as
  * bk7231tools does), then drain. */
-static bool tc_link(tcli *c)
+static inline bool tc_link(tcli *c)
 {
     tc_rts(c, true);
     tc_rts(c, false);
@@ -271,7 +271,7 @@ typedef struct tsim {
 } tsim;
 
 /* chip + "key=val&..." (timescale=0 and quiet=1 unless the query says otherwise). */
-static bool tsim_start(tsim *t, const char *chip, const char *query, fl_error *err)
+static inline bool tsim_start(tsim *t, const char *chip, const char *query, fl_error *err)
 {
     fl_sim_options o;
     fl_sim_options_init(&o);
@@ -287,7 +287,7 @@ static bool tsim_start(tsim *t, const char *chip, const char *query, fl_error *e
     return fl_sim_start(t->sim, err) == FL_OK;
 }
 
-static void tsim_stop(tsim *t)
+static inline void tsim_stop(tsim *t)
 {
     fl_sim_destroy(t->sim);
     free(t->query);

@@ -535,6 +535,12 @@ static void test_rom_parser(void)
     static const uint8_t zr[] = {0x04, 0x0E, 0x05, 0x01, 0xE0, 0xFC, 0xFF, 0x07};
     n = tc_cmd(&c, z, sizeof z, r, 8, 1);
     CHECK_BYTES(r, n, zr, sizeof zr);
+    /* a long frame whose sub-command is not F4 is dispatched like a short command:
+     * 01 E0 FC FF 00 01 00 xx is a LinkCheck answered with length = bytes received */
+    static const uint8_t lsub[] = {0x01, 0xE0, 0xFC, 0xFF, 0x00, 0x01, 0x00, 0x77};
+    static const uint8_t lsubr[] = {0x04, 0x0E, 0x08, 0x01, 0xE0, 0xFC, 0x01, 0x00};
+    n = tc_cmd(&c, lsub, sizeof lsub, r, 8, 1);
+    CHECK_BYTES(r, n, lsubr, sizeof lsubr);
     /* GUI's WriteReg with three trailing zeros: one reply, then business as usual */
     static const uint8_t wg[] = {0x01, 0xE0, 0xFC, 0x09, 0x01, 0x00, 0x28, 0x80, 0x00,
                                  0x68, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
@@ -841,6 +847,35 @@ static void test_lboot_partial_and_hang(void)
     CHECK(tc_link(&c), "an RTS pulse recovers");
     tc_close(&c);
     tsim_stop(&t);
+}
+
+/* An idle flash loader in download mode reboots through its watchdog; a ROM loader
+ * stays. */
+static void test_download_watchdog(void)
+{
+    tsim t, u;
+    START(t, "bk7231u", "");
+    START(u, "bk7231n", "");
+    tcli c, d;
+    CONNECT(c, t);
+    CONNECT(d, u);
+    CHECK(tc_link(&c), "link lb");
+    CHECK(tc_link(&d), "link rom");
+    fl_sim_stats st0, st;
+    fl_sim_get_stats(t.sim, &st0);
+    fl_sleep(1.6);
+    fl_sim_get_stats(t.sim, &st);
+    CHECK_STR(st.state, "boot");
+    CHECK_EQ_UINT(st.resets, st0.resets + 1);
+    uint8_t r[8];
+    size_t n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 1);
+    CHECK_BYTES(r, n, LINKCHECK_REPLY, 8);
+    fl_sim_get_stats(u.sim, &st);
+    CHECK_STR(st.state, "download");
+    tc_close(&c);
+    tc_close(&d);
+    tsim_stop(&t);
+    tsim_stop(&u);
 }
 
 static void test_lboot_loader_overwritten(void)
@@ -1235,9 +1270,11 @@ static void test_manual_reset_and_control(void)
 {
     tsim t;
     START(t, "bk7231n", "manual=1");
+    fl_sim_stats st;
+    fl_sim_get_stats(t.sim, &st);
+    CHECK_STR(st.state, "app"); /* no window at start: the unit has been running */
     tcli c;
     CONNECT(c, t);
-    fl_sleep(0.3);
     CHECK(!tc_link(&c), "manual: RTS does not reset");
     tcli x;
     CHECK(tc_connect_url(&x, fl_sim_control_url(t.sim)), "control connect");
@@ -1261,7 +1298,6 @@ static void test_manual_reset_and_control(void)
     fl_sleep(0.3);
     tc_send(&c, "reboot\r\n", 8);
     fl_sleep(0.1);
-    fl_sim_stats st;
     fl_sim_get_stats(t.sim, &st);
     CHECK_STR(st.state, "app");
     fl_sim_power_cycle(t.sim);
@@ -1500,6 +1536,7 @@ int main(void)
     RUN(test_lboot_protect_state_machine);
     RUN(test_lboot_partial_and_hang);
     RUN(test_lboot_loader_overwritten);
+    RUN(test_download_watchdog);
     RUN(test_boot_window_and_app);
     RUN(test_baud_switch);
     RUN(test_wire_time);

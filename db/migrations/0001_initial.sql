@@ -2,7 +2,7 @@
 -- Applied by fl_auditdb_open inside one transaction, with user_version set
 -- after it.  See db/schema.sql for the documented current schema.
 
-PRAGMA application_id = 1179413326;  -- 0x464C4C4E "FLLN": marks a flashline audit log
+PRAGMA application_id = 1179405390;  -- 0x464C4C4E "FLLN": marks a flashline audit log
 
 CREATE TABLE stations (
     id          INTEGER PRIMARY KEY,

@@ -39,7 +39,7 @@ log.info("%s", place.why)
 assert(s:write(place.offset, image:sub(place.skip + 1)))
 
 -- 3. verify by CRC
-local ok, err, bad = s:verify(place.offset, image:sub(place.skip + 1))
+local ok, err, _, bad = s:verify(place.offset, image:sub(place.skip + 1))
 if not ok then error(string.format("verify failed at 0x%06X: %s", bad or 0, err), 0) end
 local st = s:stats()
 print(string.format("PASS %s: %d sectors written, %d already matched, %d retries",

@@ -26,7 +26,7 @@ function M.run(ctx, args)
   local info = s:info()
   local unit = ctx.unit
   unit.chip, unit.loader, unit.flash_size = info.chip, info.loader, info.flash_size
-  unit.jedec = info.jedec
+  unit.jedec = info.jedec and info.jedec:lower()
   unit.mac = s:read_mac() -- nil when the RF sector holds none (blank or foreign firmware)
   ctx.db:measure("baud", info.baud, "baud")
   ctx.db:measure("flash_size", info.flash_size, "B")

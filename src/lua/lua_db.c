@@ -65,6 +65,8 @@ static fl_outcome check_outcome(lua_State *L, int idx)
 
 void fl_lua_push_db(lua_State *L, fl_auditdb *db)
 {
+    luaL_requiref(L, "flashline.db", luaopen_flashline_db, 0); /* creates the metatable */
+    lua_pop(L, 1);
     lua_db *ud = lua_newuserdatauv(L, sizeof *ud, 0);
     ud->db = db;
     ud->borrowed = true;

@@ -26,7 +26,9 @@
 typedef struct fl_sim_options {
     const char *chip;        /* e.g. "bk7231n" (required) */
     const char *flash_path;  /* load from and save back to this file (NULL: in memory) */
-    uint32_t flash_size;     /* bytes; 0 = file size, else chip default */
+    uint32_t flash_size;     /* bytes, a power of two; 0 = the file's size, else the chip
+                                default.  A file smaller than this is an error; a larger
+                                one is used for its first flash_size bytes */
     const char *listen_host; /* default "127.0.0.1" */
     int listen_port;         /* 0 = pick a free port */
     double timescale;        /* scales every modelled delay (wire time, erase/program/CRC busy
@@ -43,7 +45,8 @@ typedef struct fl_sim_options {
     int64_t brownout_at;     /* one-shot: once this many host bytes have reached the chip, the
                                 next erase or write is cut in half and the chip resets (-1 =
                                 never); it comes back in its boot window at 115200 */
-    bool manual_reset;       /* DTR/RTS and `reboot` do nothing: only power-cycle opens the window */
+    bool manual_reset;       /* DTR/RTS and `reboot` do nothing: only power-cycle opens the window
+                                (the unit starts with its application already running) */
     bool pty;                /* also serve a pseudo-terminal */
     bool quiet_app;          /* no application log/boot text and no reset glitch byte */
     uint32_t seed;           /* fault RNG seed (0 = fixed default) */

@@ -52,6 +52,8 @@ static void reset_parsers(fl_sim *s)
     s->dev.line_len = 0;
 }
 
+static void enter_app(fl_sim *s, double t);
+
 static bool should_run(const fl_sim *s)
 {
     const sim_dev *d = &s->dev;
@@ -119,6 +121,12 @@ void sim_dev_init(fl_sim *s, double now)
     d->baud = 115200;
     d->reset_at = SIM_INF;
     sim_dev_update_power(s, now);
+    if (s->o.manual_reset && d->state == DEV_BOOT) {
+        /* A unit on a manual-reset fixture has been powered for a while: its window is
+         * long gone, and only a power-cycle from the control channel opens a new one. */
+        sim_tx_cut(s, now);
+        enter_app(s, now);
+    }
 }
 
 void sim_dev_enter_download(fl_sim *s)

@@ -196,7 +196,10 @@ static void diagnose_access(const char *path, char *buf, size_t cap)
 fl_status adb_fail(fl_auditdb *db, int rc, fl_error *err, const char *what)
 {
     const char *path = db->path;
-    const char *msg = db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(rc);
+    /* a code we detected ourselves has no SQLite message ("not an error") */
+    const char *msg = db->sql && (sqlite3_errcode(db->sql) & 0xff) == (rc & 0xff)
+                          ? sqlite3_errmsg(db->sql)
+                          : sqlite3_errstr(rc);
     char diag[600];
     switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -425,8 +428,7 @@ static fl_status set_pragmas(fl_auditdb *db, fl_error *err)
     /* FULL: a committed record (e.g. a backup's hash before the erase that
      * follows) must survive a power cut, not only a crash. */
     rc = sqlite3_exec(db->sql,
-                      "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
-                      "PRAGMA trusted_schema = OFF;",
+                      "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
                       NULL, NULL, NULL);
     return rc == SQLITE_OK ? FL_OK : adb_fail(db, rc, err, "configuring the audit log");
 }

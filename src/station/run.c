@@ -427,6 +427,9 @@ static void unit_name(worker *w, char *out, size_t cap)
 {
     out[0] = '\0';
     const char *mac = late_value(w, "unit", "mac");
+    char norm[18];
+    if (mac && fl_audit_mac_normalize(mac, norm)) /* the form the log stores */
+        mac = norm;
     const char *id = mac ? mac : late_value(w, "unit", "alt_id");
     if (id)
         snprintf(out, cap, "%s", id);

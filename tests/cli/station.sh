@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# End-to-end recipe runs against the simulator with the audit log asserted:
+# PASS, FAIL (unit), ERROR (link), kill -9 mid-run (ABORTED at the next start,
+# finished steps intact), and a locked log (clear error, no partial record).
+source "$(dirname "$0")/lib.sh"
+DUMP=$SHARED/testdata/tuya-dumps/01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin
+IMG=$SHARED/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin
+DB=$T/audit.db
+sql() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print('|'.join('' if v is None else str(v) for v in r)) for r in c.execute(sys.argv[2])]" "$DB" "$1"; }
+unit() { cp "$DUMP" "$T/$1.bin"; chmod u+w "$T/$1.bin"; }
+
+# --- PASS ----------------------------------------------------------------------
+unit a
+"$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/a.bin&timescale=0&quiet=1" --db "$DB" \
+    --station line-1 --operator ana --set backups="$T/backups" >"$T/out" 2>"$T/err"
+rc=$?
+check "demo recipe PASSes (exit $rc)" [ $rc -eq 0 ]
+check "result line says PASS with the unit" grep -q "^PASS .*unit [0-9a-f:]\{17\}" "$T/out"
+check "run recorded PASS with station, operator, recipe and port" \
+    [ "$(sql "select r.outcome, s.name, r.operator, r.recipe_name, r.port like 'sim:bk7231n%' from runs r join stations s on s.id = r.station_id")" = "PASS|line-1|ana|demo|1" ]
+check "recipe SHA-256 logged" [ "$(sql 'select recipe_sha256 from runs')" = "$(sha256sum recipes/demo.yaml | cut -d' ' -f1)" ]
+check "five steps, in order, all PASS" \
+    [ "$(sql "select group_concat(name || ':' || outcome, ' ') from (select * from steps order by idx)")" = "connect:PASS identify:PASS backup:PASS flash:PASS verify:PASS" ]
+backup=$(sql "select path from artifacts where kind = 'backup'")
+check "backup file exists and equals the unit's original flash" cmp -s "$backup" "$DUMP"
+check "backup SHA-256 and size logged" \
+    [ "$(sql "select sha256 || ' ' || size from artifacts where kind = 'backup'")" = "$(sha256sum "$DUMP" | cut -d' ' -f1) 2097152" ]
+check "backup recorded in the backup step, before flash" \
+    [ "$(sql "select s.name from artifacts a join steps s on s.id = a.step_id where a.kind = 'backup'")" = backup ]
+mac=$(python3 -c "d=open('$DUMP','rb').read(); b=d[0x1D0000+0x24:0x1D0000+0x2A]; print(':'.join('%02x'%x for x in b))")
+check "unit recorded with the MAC from the RF sector ($mac), chip, JEDEC, size" \
+    [ "$(sql "select u.mac, u.chip, u.jedec_id, u.flash_size, u.loader_kind from runs r join units u on u.id = r.unit_id")" = "$mac|bk7231n|c84015|2097152|rom" ]
+check "backup file named after the unit" grep -q "$(tr -d : <<<"$mac" | tr a-f A-F)" <<<"$backup"
+check "firmware artifact with the image's SHA-256" \
+    [ "$(sql "select sha256 from artifacts where kind = 'firmware'")" = "$(sha256sum "$IMG" | cut -d' ' -f1)" ]
+check "measurements recorded (baud, sectors written)" \
+    [ "$(sql "select count(*) from measurements where name in ('baud', 'sectors_written', 'backup_bytes')")" -ge 3 ]
+
+# --- FAIL: the unit does not hold what verify expects ----------------------------------
+cat >"$T/mismatch.yaml" <<YAML
+name: mismatch
+chip: bk7231n
+steps:
+  - connect
+  - flash: { image: $IMG }
+  - verify: { image: $DUMP, offset: "0" }
+YAML
+unit b
+"$FL" run "$T/mismatch.yaml" --port "sim:bk7231n?flash=$T/b.bin&timescale=0&quiet=1" --db "$DB" >"$T/out" 2>&1
+check "verify mismatch exits 1 (FAIL)" [ $? -eq 1 ]
+check "run FAIL, verify step FAIL with the sector" \
+    [ "$(sql "select r.outcome, s.name, s.outcome, s.message like '%differs from the file in the sector at 0x%' from runs r join steps s on s.run_id = r.id where r.recipe_name = 'mismatch' and s.outcome != 'PASS'")" = "FAIL|verify|FAIL|1" ]
+
+# --- ERROR: no chip on the port ------------------------------------------------------------
+"$FL" run recipes/demo.yaml --port rfc2217://127.0.0.1:1 --db "$DB" >"$T/out" 2>&1
+check "dead port exits 10 (ERROR)" [ $? -eq 10 ]
+check "run ERROR at connect, later steps not run" \
+    [ "$(sql "select r.outcome || ':' || count(s.id) || ':' || max(s.name) from runs r join steps s on s.run_id = r.id where r.port = 'rfc2217://127.0.0.1:1'")" = "ERROR:1:connect" ]
+
+# --- kill -9 in the middle of a run -------------------------------------------------------
+unit c
+"$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/c.bin&timescale=0.2&quiet=1" --db "$DB" \
+    --set backups="$T/backups" >"$T/kill.out" 2>&1 &
+victim=$!
+for _ in $(seq 600); do
+    [ "$(sql "select count(*) from steps s join runs r on r.id = s.run_id where r.outcome = 'RUNNING' and s.name = 'flash'")" = 1 ] && break
+    sleep 0.1
+done
+kill -9 $victim; wait $victim 2>/dev/null
+check "killed run is still RUNNING in the log" [ "$(sql "select count(*) from runs where outcome = 'RUNNING'")" = 1 ]
+"$FL" run recipes/demo.yaml --check >/dev/null 2>&1   # --check does not open the log
+python3 -c "import sqlite3; c=sqlite3.connect('$DB'); c.execute('pragma query_only=1'); c.close()"
+"$FL" run recipes/demo.yaml --port rfc2217://127.0.0.1:1 --db "$DB" >/dev/null 2>"$T/next"
+check "next start reports the cut-short run" grep -q "marked ABORTED" "$T/next"
+check "killed run is ABORTED with its finished steps intact" \
+    [ "$(sql "select r.outcome || ' ' || group_concat(s.name || ':' || s.outcome, ' ') from runs r join (select * from steps order by idx) s on s.run_id = r.id where r.id = (select max(id) from runs where recipe_name = 'demo' and port like 'sim:%')")" = "ABORTED connect:PASS identify:PASS backup:PASS flash:ABORTED" ]
+check "its backup artifact survived" [ "$(sql "select count(*) from artifacts a join runs r on r.id = a.run_id where r.outcome = 'ABORTED' and a.kind = 'backup'")" = 1 ]
+
+# --- a locked log: clear error, nothing recorded ------------------------------------------
+before=$(sql "select count(*) from runs")
+python3 - "$DB" <<'PY' &
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("begin immediate")
+time.sleep(12)
+c.execute("rollback")
+PY
+locker=$!
+sleep 0.5
+unit d
+"$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/d.bin&timescale=0&quiet=1" --db "$DB" >"$T/out" 2>"$T/err"
+rc=$?
+kill $locker 2>/dev/null; wait $locker 2>/dev/null
+check "locked log exits 3 (got $rc)" [ $rc -eq 3 ]
+check "locked log error says it is locked" grep -qi "locked" "$T/err"
+check "no record was added while locked" [ "$(sql "select count(*) from runs")" = "$before" ]
+check "unit untouched while the log was locked" cmp -s "$T/d.bin" "$DUMP"
+finish
