@@ -40,6 +40,25 @@ static bool fatal_status(fl_status st)
            st == FL_ERR_INTERNAL || st == FL_ERR_RESET;
 }
 
+static fl_status classify_silence(fl_beken *s, const char *what, uint32_t addr, fl_error *err);
+
+/* A flash loader has no timeout on partial frames: after a lost byte it
+ * keeps waiting for the rest and would swallow our next command.  0xFF bytes
+ * complete any frame harmlessly: programming 0xFF changes nothing, and an
+ * address completed with 0xFF lies above 0x80000000, which the loader
+ * refuses.  Then it waits for 0x01 again.  ROM loaders time out by themselves. */
+static fl_status unstick_flash_loader(fl_beken *s, fl_error *err)
+{
+    if (s->chip->loader != FL_LOADER_FLASH)
+        return FL_OK;
+    static const uint8_t filler[BLOCK + 16] = {[0 ... BLOCK + 15] = 0xFF};
+    fl_status st = fl_link_write(s->wire.link, filler, sizeof filler, err);
+    if (!st)
+        bk_drain_quiet(&s->wire, 0.02 + bk_wire_time(&s->wire, 64),
+                       0.5 + bk_wire_time(&s->wire, sizeof filler + 2 * BLOCK));
+    return st;
+}
+
 /* After a failed command: let the line go quiet, then see whether the loader
  * still answers.  If it no longer does — at our rate or at 115200 — the unit
  * has reset or lost power, and whatever was being written is incomplete. */
@@ -55,10 +74,15 @@ static fl_status recover(fl_beken *s, const char *what, uint32_t addr, const fl_
     }
     if (fl_cancelled(s->ev))
         return fl_fail(err, FL_ERR_CANCELLED, "cancelled during %s at 0x%06X", what, addr);
-    bk_drain_quiet(&s->wire, 0.02 + bk_wire_time(&s->wire, 64), 1.0);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
+        /* Let a reply in flight finish (a lost byte may have turned our next
+         * bytes into the end of a frame that answers with 4 KiB). */
+        bk_drain_quiet(&s->wire, 0.02 + bk_wire_time(&s->wire, 64),
+                       0.5 + bk_wire_time(&s->wire, 2 * BLOCK));
         fl_error e;
-        fl_status st = bk_link_check(&s->wire, 0.05 + bk_wire_time(&s->wire, 32), &e);
+        fl_status st = unstick_flash_loader(s, &e);
+        if (!st)
+            st = bk_link_check(&s->wire, 0.05 + bk_wire_time(&s->wire, BLOCK + 64), &e);
         if (st == FL_OK) {
             s->needs_arm = false; /* a link check re-arms the flash loader's unprotect */
             return FL_OK;
@@ -68,25 +92,70 @@ static fl_status recover(fl_beken *s, const char *what, uint32_t addr, const fl_
             return st;
         }
     }
-    /* Silent at our rate.  A chip that reset is back at 115200. */
-    const char *state = "does not answer at all";
-    if (s->baud != 115200) {
+    return classify_silence(s, what, addr, err);
+}
+
+/* Listen at 115200 for the chip's own text: firmware log or boot banner. */
+static bool firmware_is_talking(fl_beken *s, double seconds)
+{
+    uint8_t buf[512];
+    size_t run = 0;
+    double end = fl_now() + seconds;
+    while (fl_now() < end) {
+        size_t got = 0;
         fl_error e;
-        if (fl_link_set_baud(s->wire.link, 115200, &e) == FL_OK) {
-            s->baud = 115200;
-            bk_drain_quiet(&s->wire, 0.02, 0.2);
-            for (int i = 0; i < 10; i++)
-                if (bk_link_check(&s->wire, 0.03, &e) == FL_OK) {
-                    state = "came back at 115200 baud in its boot window";
-                    break;
-                }
+        if (fl_link_read(s->wire.link, buf, sizeof buf, end - fl_now(), &got, &e) != FL_OK)
+            return false;
+        for (size_t i = 0; i < got; i++) {
+            bool text = (buf[i] >= 0x20 && buf[i] < 0x7F) || buf[i] == '\r' || buf[i] == '\n';
+            run = text ? run + 1 : 0;
+            if (run >= 12)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The loader is silent at our rate.  A chip that reset (brown-out) is back
+ * at 115200: in its boot window, or already running its firmware.  A flash
+ * loader that is merely hung (a line error turned a CRC into a 16-bit loop
+ * that never ends) is reset on RTS and the operation goes on. */
+static fl_status classify_silence(fl_beken *s, const char *what, uint32_t addr, fl_error *err)
+{
+    uint32_t want = s->baud;
+    fl_error e;
+    const char *state = NULL;
+    if (fl_link_set_baud(s->wire.link, 115200, &e) == FL_OK) {
+        s->baud = 115200;
+        for (int i = 0; i < 10 && !state; i++)
+            if (bk_link_check(&s->wire, 0.03, &e) == FL_OK)
+                state = "came back at 115200 baud in its boot window";
+        if (!state && firmware_is_talking(s, 1.0))
+            state = "rebooted into its firmware";
+    }
+    if (!state && s->chip->loader == FL_LOADER_FLASH && s->wire.link->has_lines) {
+        fl_logf(s->ev, FL_LOG_WARN,
+                "the bootloader stopped answering during %s at 0x%06X (a line error can hang "
+                "it); resetting it over RTS and continuing",
+                what, addr);
+        fl_connect_opts o;
+        fl_connect_opts_init(&o);
+        o.reset = FL_RESET_PULSE;
+        o.link_timeout_s = 6;
+        fl_status st = fl_beken_get_bus(s, &o, &e);
+        if (!st && want != 115200)
+            st = fl_beken_set_baud(s, want, &e);
+        if (!st) {
+            s->resets++;
+            s->needs_arm = false;
+            return FL_OK;
         }
     }
     return fl_fail(err, FL_ERR_RESET,
                    "the unit reset during %s at 0x%06X and %s - brown-out or loose power? Check "
                    "the 3.3 V supply (it must hold up under flash writes) and GND, then rerun: "
                    "flash from 0x%06X on may be incomplete",
-                   what, addr, state, addr);
+                   what, addr, state ? state : "does not answer at all", addr);
 }
 
 /* Run one command with retries.  `op` returns FL_OK or a failure. */
@@ -382,6 +451,32 @@ static fl_status build_target(fl_beken *s, uint32_t addr, const uint8_t *data, u
     return FL_OK;
 }
 
+/* One CRC per window over [a0, a1); windows that differ are written again.
+ * *clean says whether every window matched. */
+static fl_status recheck_windows(fl_beken *s, uint32_t a0, uint32_t a1, const uint8_t *target,
+                                 bool *clean, fl_error *err)
+{
+    *clean = true;
+    for (uint32_t w = a0; w < a1;) {
+        uint32_t wlen = WINDOW - (w % WINDOW), crc;
+        if (wlen > a1 - w)
+            wlen = a1 - w;
+        fl_status st = device_crc(s, w, wlen, &crc, err);
+        if (st)
+            return st;
+        if (crc != fl_beken_crc(target + (w - a0), wlen)) {
+            *clean = false;
+            fl_logf(s->ev, FL_LOG_WARN, "0x%06X..0x%06X changed after it was verified (a line "
+                                        "error hit an address); writing it again",
+                    w, w + wlen);
+            if ((st = write_window(s, w, wlen / BLOCK, target + (w - a0), err)))
+                return st;
+        }
+        w += wlen;
+    }
+    return FL_OK;
+}
+
 fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32_t len,
                          fl_error *err)
 {
@@ -392,6 +487,7 @@ fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32
     uint8_t *target = NULL;
     if ((st = build_target(s, addr, data, len, a0, a1, &target, err)))
         return st;
+    unsigned troubles = s->retries + s->resets;
     st = fl_beken_unprotect(s, err);
     for (uint32_t w = a0; w < a1 && !st;) {
         uint32_t wlen = WINDOW - (w % WINDOW);
@@ -402,6 +498,17 @@ fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32
         if (!st)
             fl_progress(s->ev, "write", w - a0, a1 - a0);
     }
+    /* A garbled address in an erase or write frame lands somewhere else: after
+     * any line trouble, prove the whole range again before calling it done. */
+    bool clean = troubles == s->retries + s->resets;
+    for (int pass = 0; !st && !clean && pass < MAX_VERIFY_REWRITES; pass++) {
+        troubles = s->retries + s->resets;
+        st = recheck_windows(s, a0, a1, target, &clean, err);
+        clean = clean && troubles == s->retries + s->resets;
+    }
+    if (!st && !clean)
+        st = fl_fail(err, FL_ERR_VERIFY, "the written range keeps changing under line errors: "
+                                         "check the wiring and lower --baud");
     free(target);
     return st;
 }

@@ -8,7 +8,7 @@
 
 #define SHORT_HDR 7u  /* 04 0E R 01 E0 FC RC */
 #define LONG_HDR 10u  /* 04 0E FF 01 E0 FC F4 Mlo Mhi OP */
-#define TURNAROUND_S 0.25 /* OS + adapter latency allowance on top of wire time */
+#define TURNAROUND_S 0.12 /* OS + USB adapter latency allowance on top of wire time */
 
 static void put_le32(uint8_t *p, uint32_t v)
 {

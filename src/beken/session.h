@@ -64,6 +64,7 @@ typedef struct fl_beken {
 
     /* counters for logs and the audit trail */
     unsigned retries;
+    unsigned resets;  /* hung flash loaders reset over RTS and resumed */
     unsigned blocks_skipped;
     unsigned blocks_written;
 } fl_beken;

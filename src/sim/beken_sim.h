@@ -37,8 +37,8 @@ typedef struct fl_sim_options {
                                 after the last byte), flash-loader download watchdog (1.5 s
                                 idle), baud-switch delay, ROM partial-frame timeout (20 ms),
                                 and --stall-ms */
-    double drop_rate;        /* probability a byte (either direction) is lost */
-    double corrupt_rate;     /* probability a byte (either direction) is garbled */
+    double drop_rate;        /* probability a message (host burst, reply, text) loses a byte */
+    double corrupt_rate;     /* probability a message has one byte garbled */
     int stall_ms;            /* hold a reply back this long ... */
     double stall_rate;       /* ... with this probability per reply (default 0.02 when stall_ms > 0) */
     int64_t disconnect_after; /* drop the TCP connection after this many bytes from the host (-1 = never) */

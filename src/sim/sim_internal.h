@@ -125,7 +125,8 @@ enum { EP_TCP = 0, EP_PTY = 1, SIM_NEP = 2 };
 typedef struct wire_ent {
     double t;        /* when it reaches the chip's UART */
     uint32_t arg;    /* W_DATA: host baud it was sent at; W_BAUD: new rate; W_LINES: see server */
-    uint8_t kind, byte, ep, pad;
+    uint8_t kind, byte, ep;
+    uint8_t fault;   /* W_DATA: SIM_FAULT_* injected into this byte */
 } wire_ent;
 
 typedef struct fifo_ent {
@@ -137,7 +138,11 @@ typedef struct tx_ent {
     double t_done;   /* stop bit leaves the chip */
     uint32_t baud;   /* device rate it was sent at */
     uint8_t byte;
+    uint8_t fault;   /* SIM_FAULT_* injected into this byte */
 } tx_ent;
+
+/* Injected faults hit whole messages (see sim_uart.c, pick_faults). */
+enum { SIM_FAULT_DROP = 1, SIM_FAULT_CORRUPT = 2 };
 
 typedef struct sim_ring {
     void *buf;

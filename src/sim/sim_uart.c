@@ -106,16 +106,43 @@ bool sim_baud_mismatch(uint32_t a, uint32_t b)
 
 /* ------------------------------------------------------------------ host → chip */
 
+/* Injected faults are drawn per message, not per byte: each burst the host
+ * sends (one socket read: a command frame) and each burst the chip sends (a
+ * reply, a line of text) loses one byte with probability drop_rate and has
+ * one byte garbled with probability corrupt_rate.  Per byte, a rate like
+ * 0.001 would hit nearly every 4 KiB frame (1 - 0.999^4108 = 98 %) and no
+ * loader could be flashed through such a line at all; per message it
+ * exercises every recovery path of a host at a rate a flash can survive.
+ * *drop_at / *corrupt_at get the index hit, or SIZE_MAX. */
+static void pick_faults(fl_sim *s, size_t len, size_t *drop_at, size_t *corrupt_at)
+{
+    *drop_at = *corrupt_at = SIZE_MAX;
+    if (len == 0)
+        return;
+    if (s->o.drop_rate > 0 && sim_rand01(s) < s->o.drop_rate)
+        *drop_at = sim_rand(s) % len;
+    if (s->o.corrupt_rate > 0 && sim_rand01(s) < s->o.corrupt_rate)
+        *corrupt_at = sim_rand(s) % len;
+}
+
+static uint8_t fault_at(size_t i, size_t drop_at, size_t corrupt_at)
+{
+    return (uint8_t)((i == drop_at ? SIM_FAULT_DROP : 0) | (i == corrupt_at ? SIM_FAULT_CORRUPT : 0));
+}
+
 void sim_wire_push_data(fl_sim *s, int ep, const uint8_t *data, size_t len, double t_read)
 {
     uint32_t baud = s->ep[ep].baud_enq;
     double bt = sim_byte_time(s, baud);
+    size_t drop_at, corrupt_at;
+    pick_faults(s, len, &drop_at, &corrupt_at);
     for (size_t i = 0; i < len; i++) {
         double t = s->rx_line_free + bt;
         if (t < t_read)
             t = t_read;
         s->rx_line_free = t;
-        wire_ent e = {.t = t, .arg = baud, .kind = W_DATA, .byte = data[i], .ep = (uint8_t)ep};
+        wire_ent e = {.t = t, .arg = baud, .kind = W_DATA, .byte = data[i], .ep = (uint8_t)ep,
+                      .fault = fault_at(i, drop_at, corrupt_at)};
         sim_ring_push(&s->wire, &e, WIRE_MAX);
     }
 }
@@ -139,14 +166,14 @@ static bool garble(fl_sim *s, uint8_t *b)
     return true;
 }
 
-/* Injected faults; false = the byte is lost. */
-static bool inject(fl_sim *s, uint8_t *b)
+/* Apply the fault picked for this byte; false = the byte is lost. */
+static bool inject(fl_sim *s, uint8_t *b, uint8_t fault)
 {
-    if (s->o.drop_rate > 0 && sim_rand01(s) < s->o.drop_rate) {
+    if (fault & SIM_FAULT_DROP) {
         s->stats.bytes_dropped++;
         return false;
     }
-    if (s->o.corrupt_rate > 0 && sim_rand01(s) < s->o.corrupt_rate) {
+    if (fault & SIM_FAULT_CORRUPT) {
         *b ^= (uint8_t)(1 + sim_rand(s) % 255);
         s->stats.bytes_corrupted++;
     }
@@ -167,7 +194,7 @@ static void wire_deliver(fl_sim *s)
         if (!sim_dev_accepts_bytes(s))
             return;
         uint8_t b = e.byte;
-        if (!inject(s, &b))
+        if (!inject(s, &b, e.fault))
             return;
         if (sim_baud_mismatch(e.arg, d->baud) && !garble(s, &b))
             return;
@@ -246,10 +273,13 @@ double sim_tx(fl_sim *s, double t, const uint8_t *data, size_t len, bool reply)
     if (reply && s->o.stall_ms > 0 && sim_rand01(s) < s->stall_rate)
         t += s->o.stall_ms / 1000.0; /* a fault, deliberately not scaled */
     double bt = sim_byte_time(s, s->dev.baud);
+    size_t drop_at, corrupt_at;
+    pick_faults(s, len, &drop_at, &corrupt_at);
     for (size_t i = 0; i < len; i++) {
         double start = s->tx_line_free > t ? s->tx_line_free : t;
         s->tx_line_free = start + bt;
-        tx_ent e = {.t_done = s->tx_line_free, .baud = s->dev.baud, .byte = data[i]};
+        tx_ent e = {.t_done = s->tx_line_free, .baud = s->dev.baud, .byte = data[i],
+                    .fault = fault_at(i, drop_at, corrupt_at)};
         sim_ring_push(&s->tx, &e, 0);
     }
     return s->tx_line_free > t ? s->tx_line_free : t;
@@ -298,7 +328,7 @@ double sim_deliver(fl_sim *s, double now)
         sim_ring_pop(&s->tx);
         s->stats.bytes_to_host++;
         uint8_t b = e.byte;
-        if (!inject(s, &b))
+        if (!inject(s, &b, e.fault))
             continue;
         for (int i = 0; i < SIM_NEP; i++) {
             sim_ep *ep = &s->ep[i];

@@ -56,24 +56,44 @@ static void sb_push(tn_decoder *d, uint8_t b)
         d->sb_buf[d->sb_len++] = b;
 }
 
+/* Data bytes are gathered and handed out in as few on_data calls as
+ * possible (escaped 0xFF bytes do not split a burst); control events flush
+ * the data before them so order is kept. */
+typedef struct tn_out {
+    tn_decoder *d;
+    uint8_t buf[4096];
+    size_t len;
+} tn_out;
+
+static void out_flush(tn_out *o)
+{
+    if (o->len && o->d->on_data)
+        o->d->on_data(o->d->ctx, o->buf, o->len);
+    o->len = 0;
+}
+
+static void out_byte(tn_out *o, uint8_t b)
+{
+    if (o->len == sizeof o->buf)
+        out_flush(o);
+    o->buf[o->len++] = b;
+}
+
 void tn_decode(tn_decoder *d, const uint8_t *in, size_t len)
 {
-    size_t run = 0; /* start of a pending run of plain data bytes */
+    tn_out o = {.d = d, .len = 0};
     for (size_t i = 0; i < len; i++) {
         uint8_t b = in[i];
         switch (d->state) {
         case ST_DATA:
-            if (b == TN_IAC) {
-                if (i > run && d->on_data)
-                    d->on_data(d->ctx, in + run, i - run);
+            if (b == TN_IAC)
                 d->state = ST_IAC;
-                run = i + 1;
-            }
-            continue;
+            else
+                out_byte(&o, b);
+            break;
         case ST_IAC:
             if (b == TN_IAC) {
-                if (d->on_data)
-                    d->on_data(d->ctx, &b, 1);
+                out_byte(&o, b);
                 d->state = ST_DATA;
             } else if (b == TN_SB) {
                 d->sb_len = 0;
@@ -86,6 +106,7 @@ void tn_decode(tn_decoder *d, const uint8_t *in, size_t len)
             }
             break;
         case ST_VERB:
+            out_flush(&o);
             if (d->on_verb)
                 d->on_verb(d->ctx, d->verb, b);
             d->state = ST_DATA;
@@ -98,6 +119,7 @@ void tn_decode(tn_decoder *d, const uint8_t *in, size_t len)
             break;
         case ST_SB_IAC:
             if (b == TN_SE) {
+                out_flush(&o);
                 finish_subneg(d);
                 d->state = ST_DATA;
             } else {
@@ -106,10 +128,8 @@ void tn_decode(tn_decoder *d, const uint8_t *in, size_t len)
             }
             break;
         }
-        run = i + 1;
     }
-    if (d->state == ST_DATA && len > run && d->on_data)
-        d->on_data(d->ctx, in + run, len - run);
+    out_flush(&o);
 }
 
 uint32_t tn_be32(const uint8_t *p)
