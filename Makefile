@@ -50,11 +50,11 @@ $(DB_SQL_C): db/embed.sh $(DB_SQL) db/migrations db/queries
 	@mkdir -p $(dir $@)
 	sh db/embed.sh $(DB_SQL) >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/rel/gen/db_sql.o: $(DB_SQL_C) src/station/auditdb_sql.h | deps
+$(BUILD)/rel/gen/db_sql.o: $(DB_SQL_C) src/storage/auditdb_sql.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(OPT) -c $< -o $@
 
-$(BUILD)/san/gen/db_sql.o: $(DB_SQL_C) src/station/auditdb_sql.h | deps
+$(BUILD)/san/gen/db_sql.o: $(DB_SQL_C) src/storage/auditdb_sql.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -c $< -o $@
 

@@ -1,4 +1,4 @@
-/* Tests for the audit log's storage layer (src/station/auditdb*.c): schema and
+/* Tests for the audit log's storage layer (src/storage/auditdb*.c): schema and
  * migrations, the recording lifecycle read back with a raw connection, one
  * transaction per step, crash recovery across a real SIGKILL, concurrent
  * writers, and the locked / read-only / corrupt / newer-schema errors. */
@@ -10,8 +10,8 @@
 #include <sys/wait.h>
 
 #include "auditdb_testutil.h"
-#include "station/auditdb.h"
-#include "station/auditdb_sql.h"
+#include "storage/auditdb.h"
+#include "storage/auditdb_sql.h"
 #include "testlib.h"
 
 static char host[256];

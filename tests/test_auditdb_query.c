@@ -1,4 +1,4 @@
-/* Tests for the canned audit queries (src/station/auditdb_query.c, db/queries).
+/* Tests for the canned audit queries (src/storage/auditdb_query.c, db/queries).
  *
  * A log is filled through the recording API from a plan of runs (days,
  * stations, units, outcomes, failing steps, images); what every query must
@@ -8,8 +8,8 @@
 #include <stdbool.h>
 
 #include "auditdb_testutil.h"
-#include "station/auditdb.h"
-#include "station/auditdb_query.h"
+#include "storage/auditdb.h"
+#include "storage/auditdb_query.h"
 #include "testlib.h"
 
 typedef struct plan {

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "station/auditdb.h"
-#include "station/auditdb_query.h"
+#include "storage/auditdb.h"
+#include "storage/auditdb_query.h"
 
 static void usage(FILE *f)
 {

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "lua/lua_binding.h"
-#include "station/auditdb.h"
+#include "storage/auditdb.h"
 
 #define LUA_DB_MT "flashline.DB"
 

@@ -3,6 +3,7 @@
 
 #include <lauxlib.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -19,14 +20,19 @@ static bool is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* $FLASHLINE_LUA, else lua/ beside the executable or two levels up (the
- * build tree), else ./lua. */
-const char *fl_lua_dir(void)
+/* $FLASHLINE_LUA, else lua/ beside the executable or up to two levels up
+ * (the build tree), else ./lua.  Found once: workers share the answer. */
+static char lua_dir[PATH_MAX];
+static pthread_once_t lua_dir_once = PTHREAD_ONCE_INIT;
+
+static void find_lua_dir(void)
 {
-    static char dir[PATH_MAX];
+    char *dir = lua_dir;
     const char *env = getenv("FLASHLINE_LUA");
-    if (env && is_dir(env))
-        return env;
+    if (env && is_dir(env)) {
+        snprintf(dir, sizeof lua_dir, "%s", env);
+        return;
+    }
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
@@ -36,16 +42,23 @@ const char *fl_lua_dir(void)
             *slash = '\0';
         const char *ups[] = {"", "/..", "/../..", "/../share/flashline"};
         for (size_t i = 0; i < sizeof ups / sizeof ups[0]; i++) {
-            if ((size_t)snprintf(dir, sizeof dir, "%.3900s%s/lua", exe, ups[i]) >= sizeof dir)
+            if ((size_t)snprintf(dir, sizeof lua_dir, "%.3900s%s/lua", exe, ups[i]) >=
+                sizeof lua_dir)
                 continue;
             char check[PATH_MAX + 16];
             struct stat st;
             snprintf(check, sizeof check, "%s/API.md", dir); /* marks a flashline lua/ dir */
             if (stat(check, &st) == 0)
-                return dir;
+                return;
         }
     }
-    return "lua";
+    snprintf(dir, sizeof lua_dir, "lua");
+}
+
+const char *fl_lua_dir(void)
+{
+    pthread_once(&lua_dir_once, find_lua_dir);
+    return lua_dir;
 }
 
 int fl_lua_fail(lua_State *L, const fl_error *err)

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "station/auditdb.h"
+#include "storage/auditdb.h"
 #include "util/error.h"
 #include "util/events.h"
 

@@ -13,7 +13,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "station/auditdb_internal.h"
+#include "storage/auditdb_internal.h"
 
 static int read_boot_id(char *out, size_t cap)
 {

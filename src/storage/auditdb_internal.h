@@ -1,12 +1,12 @@
 /* auditdb_internal.h — what auditdb*.c share; not part of the API. */
-#ifndef FL_STATION_AUDITDB_INTERNAL_H
-#define FL_STATION_AUDITDB_INTERNAL_H
+#ifndef FL_STORAGE_AUDITDB_INTERNAL_H
+#define FL_STORAGE_AUDITDB_INTERNAL_H
 
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "station/auditdb.h"
+#include "storage/auditdb.h"
 
 /* PRAGMA application_id of a flashline audit log: "FLLN". */
 #define FL_AUDITDB_APP_ID 0x464C4C4E

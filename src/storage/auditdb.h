@@ -35,8 +35,8 @@
  *
  * Time stamps are UTC, ISO 8601 with milliseconds ("2026-11-20T22:45:00.123Z"),
  * so they sort as text and work with SQLite's date functions. */
-#ifndef FL_STATION_AUDITDB_H
-#define FL_STATION_AUDITDB_H
+#ifndef FL_STORAGE_AUDITDB_H
+#define FL_STORAGE_AUDITDB_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "station/auditdb_internal.h"
+#include "storage/auditdb_internal.h"
 
 static fl_status need_run(fl_auditdb *db, const char *what, fl_error *err)
 {

@@ -4,8 +4,8 @@
  * db/migrations/ and db/queries/, and compiles the result into the library, so the binary
  * works from any directory and cannot run with SQL that does not match it.
  * Entries are sorted by path ("db/migrations/0001_initial.sql", ...). */
-#ifndef FL_STATION_AUDITDB_SQL_H
-#define FL_STATION_AUDITDB_SQL_H
+#ifndef FL_STORAGE_AUDITDB_SQL_H
+#define FL_STORAGE_AUDITDB_SQL_H
 
 #include <stddef.h>
 

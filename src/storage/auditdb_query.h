@@ -15,8 +15,8 @@
  * denied by an authorizer, the statement must be sqlite3_stmt_readonly and
  * there must be exactly one.  A query that breaks any of these fails with
  * FL_ERR_REFUSED before returning a row. */
-#ifndef FL_STATION_AUDITDB_QUERY_H
-#define FL_STATION_AUDITDB_QUERY_H
+#ifndef FL_STORAGE_AUDITDB_QUERY_H
+#define FL_STORAGE_AUDITDB_QUERY_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
  *
  * Recording (runs, steps, records) is in auditdb_run.c, crash recovery in
  * auditdb_recover.c, the read-only queries in auditdb_query.c. */
-#include "station/auditdb_internal.h"
+#include "storage/auditdb_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "station/auditdb_sql.h"
+#include "storage/auditdb_sql.h"
 
 /* --- outcomes ----------------------------------------------------------- */
 static const char *const outcome_names[] = {"RUNNING", "PASS", "FAIL", "ERROR", "ABORTED"};

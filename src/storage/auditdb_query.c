@@ -4,7 +4,7 @@
  * file change the evidence: a SQLITE_OPEN_READONLY connection with
  * query_only and defensive mode, no ATTACH, an authorizer that allows only
  * reading, sqlite3_stmt_readonly, and exactly one statement per file. */
-#include "station/auditdb_query.h"
+#include "storage/auditdb_query.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "station/auditdb.h"
-#include "station/auditdb_internal.h"
-#include "station/auditdb_sql.h"
+#include "storage/auditdb.h"
+#include "storage/auditdb_internal.h"
+#include "storage/auditdb_sql.h"
 #include "util/fileio.h"
 
 #define QUERY_DIR "db/queries/"
