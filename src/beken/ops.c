@@ -477,6 +477,19 @@ static fl_status recheck_windows(fl_beken *s, uint32_t a0, uint32_t a1, const ui
     return FL_OK;
 }
 
+static fl_status check_bootloader_intact(fl_beken *s, uint32_t before, fl_error *err)
+{
+    uint32_t now;
+    fl_status st = device_crc(s, 0, FL_BOOTLOADER_SIZE, &now, err);
+    if (st || now == before)
+        return st;
+    return fl_fail(err, FL_ERR_VERIFY,
+                   "the bootloader area 0x0-0x11000 changed during the write (a line error "
+                   "garbled an address): the chip will not answer on UART after its next reset. "
+                   "Keep it powered and write 0x0-0x11000 back from the backup with "
+                   "--allow-bootloader now");
+}
+
 fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32_t len,
                          fl_error *err)
 {
@@ -487,8 +500,14 @@ fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32
     uint8_t *target = NULL;
     if ((st = build_target(s, addr, data, len, a0, a1, &target, err)))
         return st;
-    unsigned troubles = s->retries + s->resets;
-    st = fl_beken_unprotect(s, err);
+    unsigned troubles = s->retries + s->resets, troubles_at_start = troubles;
+    /* On a flash loader a garbled address can reach the loader itself; note
+     * its CRC so that damage is reported while the chip is still powered. */
+    bool guard_boot = s->chip->loader == FL_LOADER_FLASH && a0 >= FL_BOOTLOADER_SIZE;
+    uint32_t boot_crc = 0;
+    st = guard_boot ? device_crc(s, 0, FL_BOOTLOADER_SIZE, &boot_crc, err) : FL_OK;
+    if (!st)
+        st = fl_beken_unprotect(s, err);
     for (uint32_t w = a0; w < a1 && !st;) {
         uint32_t wlen = WINDOW - (w % WINDOW);
         if (wlen > a1 - w)
@@ -509,6 +528,8 @@ fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32
     if (!st && !clean)
         st = fl_fail(err, FL_ERR_VERIFY, "the written range keeps changing under line errors: "
                                          "check the wiring and lower --baud");
+    if (!st && guard_boot && troubles_at_start != s->retries + s->resets)
+        st = check_bootloader_intact(s, boot_crc, err);
     free(target);
     return st;
 }
