@@ -1,0 +1,124 @@
+/* The station core is ready for many ports: two workers, each with its own
+ * Lua state and simulator, run a recipe at the same time against one audit
+ * log.  Both must PASS, both runs must be recorded with their own steps and
+ * units, and every event must reach the sink of the worker it belongs to. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "station/run.h"
+#include "testlib.h"
+#include "util/fileio.h"
+
+#define DUMP_A SHARED_DIR "/testdata/tuya-dumps/01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin"
+#define DUMP_B SHARED_DIR "/testdata/tuya-dumps/15-MOES-WK-US2-TC-In-Wall-Outlet.bin"
+
+typedef struct worker {
+    char port[512];
+    const char *db;
+    const char *sets[1];
+    char backups[300];
+    fl_run_result res;
+    fl_status st;
+    fl_error err;
+    int foreign_events; /* events whose ctx was not this worker: must stay 0 */
+    int events;
+} worker;
+
+static void on_log(void *ctx, fl_log_level level, const char *msg)
+{
+    worker *w = ctx;
+    w->events++;
+    (void)level, (void)msg;
+}
+
+static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    worker *w = ctx;
+    w->events++;
+    if (total == 0 || done > total)
+        w->foreign_events++;
+    (void)phase;
+}
+
+static void *run_worker(void *arg)
+{
+    worker *w = arg;
+    fl_events ev = {.log = on_log, .progress = on_progress, .ctx = w};
+    fl_run_opts o = {.recipe_path = "recipes/demo.yaml", .port = w->port, .db_path = w->db,
+                     .station = "parallel", .sets = w->sets, .nsets = 1, .ev = &ev};
+    w->st = fl_station_run(&o, &w->res, &w->err);
+    return NULL;
+}
+
+static void copy(const char *from, const char *to)
+{
+    uint8_t *d;
+    size_t n;
+    fl_error e;
+    if (fl_read_file(from, &d, &n, 8u << 20, &e) == FL_OK) {
+        fl_write_file_durable(to, d, n, &e);
+        free(d);
+    }
+}
+
+static int count(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void test_two_ports_in_parallel(void)
+{
+    char dir[] = "/tmp/fl-station-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char db[300], fa[300], fb[300];
+    snprintf(db, sizeof db, "%s/audit.db", dir);
+    snprintf(fa, sizeof fa, "%s/a.bin", dir);
+    snprintf(fb, sizeof fb, "%s/b.bin", dir);
+    copy(DUMP_A, fa);
+    copy(DUMP_B, fb);
+    worker w[2] = {0};
+    const char *files[2] = {fa, fb};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        snprintf(w[i].port, sizeof w[i].port, "sim:bk7231n?flash=%s&timescale=0&quiet=1", files[i]);
+        snprintf(w[i].backups, sizeof w[i].backups, "backups=%s/backups", dir);
+        w[i].sets[0] = w[i].backups;
+        w[i].db = db;
+        pthread_create(&th[i], NULL, run_worker, &w[i]);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        CHECK(w[i].st == FL_OK, "worker %d: %s", i, w[i].err.msg);
+        CHECK(w[i].res.outcome == FL_OUTCOME_PASS, "worker %d outcome %s: %s", i,
+              fl_outcome_name(w[i].res.outcome), w[i].res.message);
+        CHECK(w[i].res.steps_run == 5, "worker %d ran %zu steps", i, w[i].res.steps_run);
+        CHECK(w[i].events > 10 && w[i].foreign_events == 0, "worker %d events %d", i, w[i].events);
+    }
+    CHECK(w[0].res.run_id != w[1].res.run_id, "two runs");
+    CHECK(strcmp(w[0].res.unit, w[1].res.unit) != 0, "two different units: %s / %s",
+          w[0].res.unit, w[1].res.unit);
+    sqlite3 *h;
+    CHECK(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open log");
+    CHECK_EQ_UINT(count(h, "select count(*) from runs where outcome = 'PASS'"), 2);
+    CHECK_EQ_UINT(count(h, "select count(*) from steps where outcome = 'PASS'"), 10);
+    CHECK_EQ_UINT(count(h, "select count(distinct unit_id) from runs"), 2);
+    CHECK_EQ_UINT(count(h, "select count(*) from artifacts where kind = 'backup'"), 2);
+    sqlite3_close(h);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
+int main(void)
+{
+    RUN(test_two_ports_in_parallel);
+    return testlib_finish();
+}
