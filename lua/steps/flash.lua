@@ -39,6 +39,27 @@ local function check_content(ctx, data, path)
   return true
 end
 
+local function chip_flash_size(chip)
+  for _, c in ipairs(beken.chips()) do
+    if c.name == chip then return c.flash_size end
+  end
+  return 0x200000
+end
+
+-- Before the unit is touched: the image must exist, fit this chip and be intact.
+function M.check(ctx, args)
+  local data, err = util.load(args.image)
+  if not data then return nil, err end
+  local ok, cerr = check_content(ctx, data, args.image)
+  if not ok then return nil, cerr end
+  local offset = args.offset and math.tointeger(tonumber(args.offset))
+  if args.offset and not offset then return nil, "offset must be a number" end
+  local place, perr = beken.place(ctx.chip, args.image, #data, chip_flash_size(ctx.chip), offset,
+                                  truthy(args.allow_bootloader), truthy(args.force))
+  if not place then return nil, perr end
+  return true
+end
+
 function M.run(ctx, args)
   local s = ctx.session
   if not s then return nil, "flash needs a connect step before it", "usage" end

@@ -441,6 +441,8 @@ static int b_chips(lua_State *L)
         lua_setfield(L, -2, "rf_offset");
         lua_pushinteger(L, (*c)->obk_config_offset);
         lua_setfield(L, -2, "obk_config_offset");
+        lua_pushinteger(L, (*c)->default_flash_size);
+        lua_setfield(L, -2, "flash_size");
         lua_rawseti(L, -2, i++);
     }
     return 1;

@@ -17,4 +17,9 @@ typedef struct lua_link {
 /* Raises when idx is not an open link. */
 lua_link *fl_lua_check_link(lua_State *L, int idx);
 
+/* Push a JSON value as Lua tables/strings/numbers, or as compact JSON text. */
+struct json_t;
+void fl_lua_push_json(lua_State *L, const struct json_t *v);
+void fl_lua_push_json_text(lua_State *L, const struct json_t *v);
+
 #endif

@@ -111,6 +111,8 @@ lua_State *fl_lua_new(const fl_events *ev, fl_error *err)
     preload(L, "flashline.log", luaopen_flashline_log);
     preload(L, "flashline.util", luaopen_flashline_util);
     preload(L, "flashline.db", luaopen_flashline_db);
+    preload(L, "flashline.tuya", luaopen_flashline_tuya);
+    preload(L, "flashline.image", luaopen_flashline_image);
     extend_path(L);
     return L;
 }

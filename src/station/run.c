@@ -471,6 +471,50 @@ static fl_status run_steps(worker *w, fl_auditdb *db, fl_run_result *res, fl_err
     return st;
 }
 
+/* Steps may define check(ctx, args): called before the unit is touched, with
+ * the arguments expanded, to refuse e.g. an image built for another chip.
+ * Steps whose arguments depend on the unit (${unit.*}) are checked when they run. */
+static fl_status run_checks(worker *w, fl_error *err)
+{
+    lua_State *L = w->L;
+    for (size_t i = 0; i < w->r->nsteps; i++) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, w->mods_ref);
+        lua_rawgeti(L, -1, (lua_Integer)i + 1);
+        bool has_check = lua_getfield(L, -1, "check") == LUA_TFUNCTION;
+        if (!has_check) {
+            lua_pop(L, 3);
+            continue;
+        }
+        lua_replace(L, -3);
+        lua_pop(L, 1); /* check */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
+        w->checking = true;
+        w->saw_late_var = false;
+        fl_status st = push_args(w, i, err);
+        w->checking = false;
+        if (st || w->saw_late_var) {
+            lua_pop(L, st ? 2 : 3);
+            if (st)
+                return st;
+            continue;
+        }
+        if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
+            st = step_fail(w, w->r->steps[i].pos, err, "step '%s' check failed: %s",
+                           w->r->steps[i].type, lua_tostring(L, -1));
+            lua_pop(L, 1);
+            return st;
+        }
+        if (!lua_toboolean(L, -2)) {
+            st = step_fail(w, w->r->steps[i].pos, err, "step '%s': %s", w->r->steps[i].type,
+                           lua_isstring(L, -1) ? lua_tostring(L, -1) : "refused");
+            lua_pop(L, 2);
+            return st;
+        }
+        lua_pop(L, 2);
+    }
+    return FL_OK;
+}
+
 static fl_status prepare(worker *w, fl_error *err)
 {
     const fl_run_opts *o = w->o;
@@ -491,7 +535,8 @@ static fl_status prepare(worker *w, fl_error *err)
     if (!w->L)
         return err->code;
     build_ctx(w);
-    return load_steps(w, err);
+    fl_status st2 = load_steps(w, err);
+    return st2 ? st2 : run_checks(w, err);
 }
 
 static void cleanup(worker *w)

@@ -19,8 +19,30 @@ check "result line says PASS with the unit" grep -q "^PASS .*unit [0-9a-f:]\{17\
 check "run recorded PASS with station, operator, recipe and port" \
     [ "$(sql "select r.outcome, s.name, r.operator, r.recipe_name, r.port like 'sim:bk7231n%' from runs r join stations s on s.id = r.station_id")" = "PASS|line-1|ana|demo|1" ]
 check "recipe SHA-256 logged" [ "$(sql 'select recipe_sha256 from runs')" = "$(sha256sum recipes/demo.yaml | cut -d' ' -f1)" ]
-check "five steps, in order, all PASS" \
-    [ "$(sql "select group_concat(name || ':' || outcome, ' ') from (select * from steps order by idx)")" = "connect:PASS identify:PASS backup:PASS flash:PASS verify:PASS" ]
+check "six steps, in order, all PASS" \
+    [ "$(sql "select group_concat(name || ':' || outcome, ' ') from (select * from steps order by idx)")" = "connect:PASS identify:PASS backup:PASS extract_tuya:PASS flash:PASS verify:PASS" ]
+check "Tuya config stored redacted, with the OBK pin map" \
+    [ "$(sql "select redacted, json_extract(config_json, '$.module'), json_extract(obk_pins_json, '$.mode') from tuya_configs")" = "1|CB2S|compat" ]
+# No secret value of the dump may reach the log (values compared inside python, never printed).
+"$FL" tuya extract "$DUMP" --json --show-secrets >"$T/secrets.json" 2>/dev/null
+check "no secret of the dump is in the audit log" python3 - "$DB" "$T/secrets.json" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1]).execute("select config_json from tuya_configs").fetchone()[0]
+full = json.load(open(sys.argv[2]))
+def strings(v):
+    if isinstance(v, str): yield v
+    elif isinstance(v, dict):
+        for x in v.values(): yield from strings(x)
+    elif isinstance(v, list):
+        for x in v: yield from strings(x)
+shown = {k["name"]: set(strings(k.get("value"))) for k in full["keys"]}
+logged = json.loads(db)
+hidden = {k["name"] for k in logged["keys"] if k.get("redacted")}
+kept = {s for k in logged["keys"] for s in strings(k.get("value"))}
+# the secrets: strings that only the --show-secrets output has, in keys the log redacted
+secret = [s for name in hidden for s in shown.get(name, ()) if s not in kept and len(s) >= 6]
+sys.exit(0 if secret and not any(s in db for s in secret) else 1)
+PY
 backup=$(sql "select path from artifacts where kind = 'backup'")
 check "backup file exists and equals the unit's original flash" cmp -s "$backup" "$DUMP"
 check "backup SHA-256 and size logged" \
@@ -73,7 +95,7 @@ python3 -c "import sqlite3; c=sqlite3.connect('$DB'); c.execute('pragma query_on
 "$FL" run recipes/demo.yaml --port rfc2217://127.0.0.1:1 --db "$DB" >/dev/null 2>"$T/next"
 check "next start reports the cut-short run" grep -q "marked ABORTED" "$T/next"
 check "killed run is ABORTED with its finished steps intact" \
-    [ "$(sql "select r.outcome || ' ' || group_concat(s.name || ':' || s.outcome, ' ') from runs r join (select * from steps order by idx) s on s.run_id = r.id where r.id = (select max(id) from runs where recipe_name = 'demo' and port like 'sim:%')")" = "ABORTED connect:PASS identify:PASS backup:PASS flash:ABORTED" ]
+    [ "$(sql "select r.outcome || ' ' || group_concat(s.name || ':' || s.outcome, ' ') from runs r join (select * from steps order by idx) s on s.run_id = r.id where r.id = (select max(id) from runs where recipe_name = 'demo' and port like 'sim:%')")" = "ABORTED connect:PASS identify:PASS backup:PASS extract_tuya:PASS flash:ABORTED" ]
 check "its backup artifact survived" [ "$(sql "select count(*) from artifacts a join runs r on r.id = a.run_id where r.outcome = 'ABORTED' and a.kind = 'backup'")" = 1 ]
 
 # --- a locked log: clear error, nothing recorded ------------------------------------------
@@ -95,4 +117,20 @@ check "locked log exits 3 (got $rc)" [ $rc -eq 3 ]
 check "locked log error says it is locked" grep -qi "locked" "$T/err"
 check "no record was added while locked" [ "$(sql "select count(*) from runs")" = "$before" ]
 check "unit untouched while the log was locked" cmp -s "$T/d.bin" "$DUMP"
+
+# --- a read-only log: clear error, nothing recorded -----------------------------------------
+# Root ignores file modes, so the run is made as 'nobody' on a log it may only read.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+    chmod 755 "$T"; chmod 644 "$DB"; rm -f "$DB-wal" "$DB-shm"
+    before=$(sql "select count(*) from runs")
+    setpriv --reuid=65534 --regid=65534 --clear-groups \
+        "$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/d.bin&timescale=0&quiet=1" \
+        --db "$DB" >"$T/out" 2>"$T/err"
+    rc=$?
+    check "read-only log exits 3 (got $rc)" [ $rc -eq 3 ]
+    check "read-only log error says what to do" grep -qiE "read-only|permission" "$T/err"
+    check "no record was added to the read-only log" [ "$(sql "select count(*) from runs")" = "$before" ]
+else
+    echo "skip read-only log check: needs root and setpriv to drop privileges"
+fi
 finish

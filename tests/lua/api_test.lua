@@ -14,7 +14,7 @@ local function raises(f, pattern, what)
 end
 
 local flash_file = assert(arg[1], "usage: api_test.lua FLASHFILE")
-for _, m in ipairs { "link", "beken", "log", "util", "db" } do
+for _, m in ipairs { "link", "beken", "log", "util", "db", "tuya", "image" } do
   check(type(flashline[m]) == "table", "require 'flashline' gives ." .. m)
 end
 local beken, link, util, db = flashline.beken, flashline.link, flashline.util, flashline.db
@@ -70,6 +70,17 @@ local s3 <close> = beken.connect(url, "bk7231n", { baud = 115200 })
 check(s3 ~= nil, "the simulator port is free again after <close>")
 s3:close()
 raises(function() s3:read(0, 1) end, "session is closed", "using a closed session raises")
+
+-- formats
+local dump = assert(util.load(flash_file))
+local cfg = flashline.tuya.extract(dump, "unit.bin")
+check(cfg and cfg.module == "CB2S" and cfg.redacted == true, "tuya.extract finds the module")
+check(cfg and not cfg.json:find('"ssid"%s*:%s*"[^<]') , "secrets redacted in the JSON")
+check(cfg and type(cfg.obk) == "table" and cfg.obk.mode == "compat", "OBK pin map")
+local none, why, kind3 = flashline.tuya.extract(("\255"):rep(8192), "blank.bin")
+check(none == nil and kind3 == "format" and #why > 20, "blank data: nil, explanation, 'format'")
+local info = flashline.image.identify(dump, "unit.bin")
+check(info.kind == "full_dump" and info.chip == "bk7231n", "image.identify: full dump of a bk7231n")
 
 -- audit log from Lua
 local dbpath = os.tmpname()

@@ -1,0 +1,87 @@
+/* flashline.tuya — the Tuya configuration inside a flash dump, and the
+ * OpenBeken pin map derived from it (spec part A).
+ *
+ *   local tuya = require "flashline.tuya"
+ *   local cfg, err = tuya.extract(dump, "backup.bin" [, {show_secrets = false}])
+ *   cfg.module, cfg.chip      -- "CB2S", "BK7231N"
+ *   cfg.config                -- the decoded configuration as a table (secrets redacted)
+ *   cfg.json                  -- the same as JSON text, for the audit log
+ *   cfg.obk, cfg.obk_json     -- OBK pin roles / channels / commands, table and JSON
+ *   cfg.warnings              -- e.g. Tuya pin keys with no OBK role
+ * Secrets (Wi-Fi passwords, auth keys, PSK, UUIDs) stay "<redacted>" unless
+ * show_secrets is true. */
+#include <jansson.h>
+#include <lauxlib.h>
+
+#include "formats/tuya_extract.h"
+#include "lua/lua_binding.h"
+
+static bool opt_bool(lua_State *L, int idx, const char *key)
+{
+    if (lua_isnoneornil(L, idx))
+        return false;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_getfield(L, idx, key);
+    bool v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static void set_json_field(lua_State *L, json_t *obj, const char *key, const char *lua_key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return;
+    fl_lua_push_json(L, v);
+    lua_setfield(L, -2, lua_key);
+}
+
+static int t_extract(lua_State *L)
+{
+    size_t len;
+    const char *data = luaL_checklstring(L, 1, &len);
+    const char *name = luaL_optstring(L, 2, NULL);
+    bool secrets = opt_bool(L, 3, "show_secrets");
+    fl_tuya_extract_opts opts = {0};
+    fl_tuya_config cfg;
+    fl_error err = {0};
+    if (fl_tuya_extract((const uint8_t *)data, len, name, &opts, &cfg, &err))
+        return fl_lua_fail(L, &err);
+    json_t *full = fl_tuya_config_json(&cfg, FL_TUYA_JSON_OBK | (secrets ? FL_TUYA_JSON_SECRETS : 0));
+    fl_tuya_config_free(&cfg);
+    if (!full)
+        return luaL_error(L, "out of memory");
+    json_t *obk = json_incref(json_object_get(full, "obk"));
+    json_object_del(full, "obk"); /* the config proper; the pin map goes beside it */
+    lua_newtable(L);
+    set_json_field(L, full, "module", "module");
+    set_json_field(L, full, "chip", "chip");
+    set_json_field(L, full, "warnings", "warnings");
+    set_json_field(L, full, "user_param_key_source", "source");
+    fl_lua_push_json(L, full);
+    lua_setfield(L, -2, "config");
+    fl_lua_push_json_text(L, full);
+    lua_setfield(L, -2, "json");
+    if (obk) {
+        fl_lua_push_json(L, obk);
+        lua_setfield(L, -2, "obk");
+        fl_lua_push_json_text(L, obk);
+        lua_setfield(L, -2, "obk_json");
+        json_decref(obk);
+    }
+    lua_pushboolean(L, !secrets);
+    lua_setfield(L, -2, "redacted");
+    json_decref(full);
+    return 1;
+}
+
+static const luaL_Reg tuya_funcs[] = {
+    {"extract", t_extract},
+    {NULL, NULL},
+};
+
+int luaopen_flashline_tuya(lua_State *L)
+{
+    luaL_newlib(L, tuya_funcs);
+    return 1;
+}
