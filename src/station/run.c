@@ -97,13 +97,18 @@ static fl_status expand(worker *w, const char *text, fl_recipe_pos pos, char **o
     return fl_recipe_expand(w->r, text, pos, lookup, w, out, err);
 }
 
-/* Relative paths in a recipe are relative to the recipe file. */
+/* Relative paths in a recipe are relative to the recipe file; existing files
+ * are logged by their absolute path, so the audit trail names them exactly. */
 static void resolve_path(const worker *w, const char *value, char *out, size_t cap)
 {
+    char joined[PATH_MAX];
     if (value[0] == '/' || !strcmp(w->r->dir, "."))
-        snprintf(out, cap, "%s", value);
+        snprintf(joined, sizeof joined, "%s", value);
     else
-        snprintf(out, cap, "%s/%s", w->r->dir, value);
+        snprintf(joined, sizeof joined, "%s/%s", w->r->dir, value);
+    char *real = realpath(joined, NULL);
+    snprintf(out, cap, "%s", real ? real : joined);
+    free(real);
 }
 
 /* ---- step modules ------------------------------------------------------------ */
