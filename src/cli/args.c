@@ -1,9 +1,9 @@
 /* args.c — long-option parsing and number parsing for the verbs. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/parse.h"
 
 static const cli_opt *find_opt(const cli_opt *opts, const char *name, size_t len)
 {
@@ -66,25 +66,10 @@ int cli_parse(const char *verb, int argc, char **argv, const cli_opt *opts, cons
 
 bool cli_parse_u32(const char *s, uint32_t *out)
 {
-    if (!s || !*s)
+    uint64_t v;
+    if (!fl_parse_size(s, 0, &v) || v > 0xFFFFFFFFu)
         return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || end == s || *s == '-')
-        return false;
-    unsigned long long mult = 1;
-    if (*end == 'K' || *end == 'k')
-        mult = 1024, end++;
-    else if (*end == 'M' || *end == 'm')
-        mult = 1024 * 1024, end++;
-    if (mult > 1 && (*end == 'i' || *end == 'I'))
-        end++;
-    if (mult > 1 && (*end == 'B' || *end == 'b'))
-        end++;
-    if (*end != '\0' || v * mult > 0xFFFFFFFFull)
-        return false;
-    *out = (uint32_t)(v * mult);
+    *out = (uint32_t)v;
     return true;
 }
 

@@ -1,6 +1,8 @@
 /* beken_cli.c — shared set-up for the flash verbs. */
 #include "cli/beken_cli.h"
 
+#include "util/fileio.h"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,4 +145,43 @@ void beken_cli_print_identity(beken_cli *c)
         printf("status reg:    0x%04X%s\n", s->sr,
                (s->sr & (s->part ? s->part->sr_mask : 0x407C)) ? " (write-protected)" : "");
     printf("baud:          %u\n", s->baud);
+}
+
+int beken_cli_open_image(const char *verb, beken_cli *c, const char *path, beken_cli_image *img)
+{
+    memset(img, 0, sizeof *img);
+    uint32_t offset = 0;
+    if (c->offset && beken_cli_number(verb, "offset", c->offset, &offset))
+        return EXIT_USAGE;
+    fl_error err = {0};
+    if (fl_read_file(path, &img->data, &img->len, 64u << 20, &err)) {
+        fprintf(stderr, "flashline %s: error: %s\n", verb, err.msg);
+        return cli_exit_code(err.code);
+    }
+    if (img->len == 0) {
+        fprintf(stderr, "flashline %s: error: %s is empty\n", verb, path);
+        beken_cli_image_free(img);
+        return EXIT_INPUT;
+    }
+    int rc = beken_cli_connect(verb, c);
+    if (rc) {
+        beken_cli_image_free(img);
+        return rc;
+    }
+    fl_beken *s = c->session;
+    if (fl_place_image(s->chip, path, img->len, s->flash_size, c->offset ? (int64_t)offset : -1,
+                       c->allow_bootloader, c->force, &img->place, &err)) {
+        rc = cli_report_error(&c->out, verb, &err);
+        beken_cli_image_free(img);
+        beken_cli_close(c);
+        return rc;
+    }
+    fl_logf(&c->events, FL_LOG_INFO, "%s", img->place.why);
+    return 0;
+}
+
+void beken_cli_image_free(beken_cli_image *img)
+{
+    free(img->data);
+    img->data = NULL;
 }

@@ -3,6 +3,7 @@
 #ifndef FL_CLI_BEKEN_CLI_H
 #define FL_CLI_BEKEN_CLI_H
 
+#include "beken/placement.h"
 #include "beken/session.h"
 #include "cli/cli.h"
 #include "link/link.h"
@@ -34,6 +35,19 @@ int beken_cli_connect(const char *verb, beken_cli *c);
 void beken_cli_close(beken_cli *c);
 /* Print the identity block (human) or an "identity" JSON event. */
 void beken_cli_print_identity(beken_cli *c);
+
+/* A firmware file for write/verify, read before the unit is touched and
+ * placed for the chip once it is identified. */
+typedef struct beken_cli_image {
+    uint8_t *data;
+    size_t len;
+    fl_placement place;
+} beken_cli_image;
+
+/* Parse --offset, read FILE (a bad file costs no reset), connect, place it.
+ * On failure prints the error and returns the exit code (nothing to free). */
+int beken_cli_open_image(const char *verb, beken_cli *c, const char *path, beken_cli_image *img);
+void beken_cli_image_free(beken_cli_image *img);
 
 /* Parse --offset/--size style numbers or print a usage error. */
 int beken_cli_number(const char *verb, const char *opt, const char *text, uint32_t *out);

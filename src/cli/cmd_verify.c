@@ -2,9 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "beken/placement.h"
 #include "cli/beken_cli.h"
-#include "util/fileio.h"
 
 static void usage(void)
 {
@@ -41,41 +39,27 @@ int cmd_verify(int argc, char **argv)
         fprintf(stderr, "flashline verify: which FILE?\n");
         return EXIT_USAGE;
     }
-    uint32_t offset = 0;
-    if (c.offset && beken_cli_number("verify", "offset", c.offset, &offset))
-        return EXIT_USAGE;
-    uint8_t *data;
-    size_t len;
-    fl_error err = {0};
-    if (fl_read_file(pos[0], &data, &len, 64u << 20, &err)) {
-        fprintf(stderr, "flashline verify: error: %s\n", err.msg);
-        return cli_exit_code(err.code);
-    }
-    if ((rc = beken_cli_connect("verify", &c))) {
-        free(data);
+    beken_cli_image img;
+    if ((rc = beken_cli_open_image("verify", &c, pos[0], &img)))
         return rc;
-    }
-    fl_placement p;
-    uint32_t bad = 0;
-    fl_status st = fl_place_image(c.session->chip, pos[0], len, c.session->flash_size,
-                                  c.offset ? (int64_t)offset : -1, c.allow_bootloader, c.force, &p,
-                                  &err);
-    if (!st)
-        st = fl_beken_verify(c.session, p.flash_offset, data + p.file_skip,
-                             (uint32_t)(len - p.file_skip), &bad, &err);
+    const fl_placement *p = &img.place;
+    uint32_t len = (uint32_t)(img.len - p->file_skip), bad = 0;
+    fl_error err = {0};
+    fl_status st = fl_beken_verify(c.session, p->flash_offset, img.data + p->file_skip, len, &bad,
+                                   &err);
     cli_output_end_phase(&c.out);
     if (st) {
         rc = cli_report_error(&c.out, "verify", &err);
     } else if (c.json) {
         char f[128];
         snprintf(f, sizeof f, "\"verb\":\"verify\",\"offset\":%u,\"size\":%u,\"match\":true",
-                 p.flash_offset, (unsigned)(len - p.file_skip));
+                 p->flash_offset, len);
         cli_json_event(&c.out, "done", f);
     } else {
-        fprintf(stderr, "flash 0x%06X..0x%06X matches %s\n", p.flash_offset,
-                p.flash_offset + (unsigned)(len - p.file_skip), pos[0]);
+        fprintf(stderr, "flash 0x%06X..0x%06X matches %s\n", p->flash_offset,
+                p->flash_offset + len, pos[0]);
     }
-    free(data);
+    beken_cli_image_free(&img);
     beken_cli_close(&c);
     return rc;
 }

@@ -3,10 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "beken/placement.h"
 #include "cli/beken_cli.h"
 #include "util/clock.h"
-#include "util/fileio.h"
 
 static void usage(void)
 {
@@ -74,37 +72,15 @@ int cmd_write(int argc, char **argv)
         fprintf(stderr, "flashline write: which FILE? (flashline write FILE --port ... --chip ...)\n");
         return EXIT_USAGE;
     }
-    uint32_t offset = 0;
-    if (c.offset && beken_cli_number("write", "offset", c.offset, &offset))
-        return EXIT_USAGE;
-    /* Read the file before touching the unit: a bad file must not cost a reset. */
-    uint8_t *data;
-    size_t len;
-    fl_error err = {0};
-    if (fl_read_file(pos[0], &data, &len, 64u << 20, &err)) {
-        fprintf(stderr, "flashline write: error: %s\n", err.msg);
-        return cli_exit_code(err.code);
-    }
-    if (len == 0) {
-        fprintf(stderr, "flashline write: error: %s is empty\n", pos[0]);
-        free(data);
-        return EXIT_INPUT;
-    }
-    if ((rc = beken_cli_connect("write", &c))) {
-        free(data);
+    beken_cli_image img;
+    if ((rc = beken_cli_open_image("write", &c, pos[0], &img)))
         return rc;
-    }
     fl_beken *s = c.session;
-    fl_placement p;
-    fl_status st = fl_place_image(s->chip, pos[0], len, s->flash_size,
-                                  c.offset ? (int64_t)offset : -1, c.allow_bootloader, c.force, &p,
-                                  &err);
+    const fl_placement *p = &img.place;
+    uint32_t wlen = (uint32_t)(img.len - p->file_skip);
+    fl_error err = {0};
     double t0 = fl_now();
-    uint32_t wlen = (uint32_t)(len - p.file_skip);
-    if (!st) {
-        fl_logf(&c.events, FL_LOG_INFO, "%s", p.why);
-        st = fl_beken_write(s, p.flash_offset, data + p.file_skip, wlen, &err);
-    }
+    fl_status st = fl_beken_write(s, p->flash_offset, img.data + p->file_skip, wlen, &err);
     if (!st && c.reprotect)
         st = fl_beken_protect(s, &err);
     if (!st && c.reboot)
@@ -113,8 +89,8 @@ int cmd_write(int argc, char **argv)
     if (st)
         rc = cli_report_error(&c.out, "write", &err);
     else
-        report_done(&c, pos[0], &p, wlen, fl_now() - t0);
-    free(data);
+        report_done(&c, pos[0], p, wlen, fl_now() - t0);
+    beken_cli_image_free(&img);
     beken_cli_close(&c);
     return rc;
 }

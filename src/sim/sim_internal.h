@@ -288,6 +288,8 @@ void sim_tx_cut(fl_sim *s, double t);
 double sim_advance(fl_sim *s, double now);
 /* Deliver transmitted bytes whose time has come; returns the next due time. */
 double sim_deliver(fl_sim *s, double now);
+/* Queue bytes for a client (dropped past 8 MiB: nobody reads, as with a UART). */
+void sim_ep_append(sim_ep *ep, const uint8_t *p, size_t n);
 
 /* sim_device.c */
 void sim_dev_init(fl_sim *s, double now);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sim/sim_internal.h"
+#include "util/parse.h"
 
 void fl_sim_options_init(fl_sim_options *o)
 {
@@ -40,30 +41,6 @@ static void url_decode(char *s)
         }
     }
     *o = '\0';
-}
-
-static bool parse_u64(const char *v, uint64_t *out, int base)
-{
-    if (!v || !*v || *v == '-')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, base);
-    if (errno || end == v)
-        return false;
-    uint64_t mult = 1;
-    if (*end == 'K' || *end == 'k')
-        mult = 1024, end++;
-    else if (*end == 'M' || *end == 'm')
-        mult = 1024 * 1024, end++;
-    if (mult > 1 && (*end == 'i' || *end == 'I'))
-        end++;
-    if (mult > 1 && (*end == 'B' || *end == 'b'))
-        end++;
-    if (*end)
-        return false;
-    *out = (uint64_t)x * mult;
-    return true;
 }
 
 static bool parse_double(const char *v, double *out)
@@ -108,7 +85,7 @@ fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *er
             if (ok)
                 o->flash_path = v;
         } else if (!strcmp(kv, "size")) {
-            ok = parse_u64(v, &u, 0) && u <= 0xFFFFFFFFu;
+            ok = fl_parse_size(v, 0, &u) && u <= 0xFFFFFFFFu;
             if (ok)
                 o->flash_size = (uint32_t)u;
         } else if (!strcmp(kv, "timescale")) {
@@ -120,11 +97,11 @@ fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *er
             if (ok)
                 *(kv[0] == 'd' ? &o->drop_rate : kv[0] == 'c' ? &o->corrupt_rate : &o->stall_rate) = d;
         } else if (!strcmp(kv, "stall")) {
-            ok = parse_u64(v, &u, 10) && u <= 600000;
+            ok = fl_parse_size(v, 10, &u) && u <= 600000;
             if (ok)
                 o->stall_ms = (int)u;
         } else if (!strcmp(kv, "disconnect") || !strcmp(kv, "brownout")) {
-            ok = parse_u64(v, &u, 0) && u <= (uint64_t)INT64_MAX;
+            ok = fl_parse_size(v, 0, &u) && u <= (uint64_t)INT64_MAX;
             if (ok)
                 *(kv[0] == 'd' ? &o->disconnect_after : &o->brownout_at) = (int64_t)u;
         } else if (!strcmp(kv, "manual") || !strcmp(kv, "quiet") || !strcmp(kv, "pty")) {
@@ -132,15 +109,15 @@ fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *er
             if (ok)
                 *(kv[0] == 'm' ? &o->manual_reset : kv[0] == 'q' ? &o->quiet_app : &o->pty) = b;
         } else if (!strcmp(kv, "seed")) {
-            ok = parse_u64(v, &u, 0) && u <= 0xFFFFFFFFu;
+            ok = fl_parse_size(v, 0, &u) && u <= 0xFFFFFFFFu;
             if (ok)
                 o->seed = (uint32_t)u;
         } else if (!strcmp(kv, "jedec")) {
-            ok = parse_u64(v, &u, 16) && u > 0 && u <= 0xFFFFFF;
+            ok = fl_parse_size(v, 16, &u) && u > 0 && u <= 0xFFFFFF;
             if (ok)
                 o->jedec = (uint32_t)u;
         } else if (!strcmp(kv, "control")) {
-            ok = parse_u64(v, &u, 10) && u <= 65535;
+            ok = fl_parse_size(v, 10, &u) && u <= 65535;
             if (ok)
                 o->control_port = (int)u;
         } else {

@@ -38,20 +38,8 @@
 
 static void ep_out(sim_ep *ep, const uint8_t *p, size_t n)
 {
-    if (ep->fd < 0)
-        return;
-    if (ep->out_len + n > ep->out_cap) {
-        size_t ncap = ep->out_cap ? ep->out_cap * 2 : 4096;
-        while (ncap < ep->out_len + n)
-            ncap *= 2;
-        uint8_t *nb = realloc(ep->out, ncap);
-        if (!nb)
-            return;
-        ep->out = nb;
-        ep->out_cap = ncap;
-    }
-    memcpy(ep->out + ep->out_len, p, n);
-    ep->out_len += n;
+    if (ep->fd >= 0)
+        sim_ep_append(ep, p, n);
 }
 
 static void wake(fl_sim *s)

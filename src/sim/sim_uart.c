@@ -301,7 +301,7 @@ void sim_tx_cut(fl_sim *s, double t)
         s->tx_line_free = t;
 }
 
-static void ep_append(sim_ep *ep, const uint8_t *p, size_t n)
+void sim_ep_append(sim_ep *ep, const uint8_t *p, size_t n)
 {
     if (ep->out_len + n > ep->out_cap) {
         size_t ncap = ep->out_cap ? ep->out_cap : 4096;
@@ -339,9 +339,9 @@ double sim_deliver(fl_sim *s, double now)
                 continue;
             if (ep->telnet && c == TN_IAC) {
                 uint8_t two[2] = {TN_IAC, TN_IAC};
-                ep_append(ep, two, 2);
+                sim_ep_append(ep, two, 2);
             } else {
-                ep_append(ep, &c, 1);
+                sim_ep_append(ep, &c, 1);
             }
         }
     }
