@@ -58,6 +58,34 @@ check "firmware artifact with the image's SHA-256" \
 check "measurements recorded (baud, sectors written)" \
     [ "$(sql "select count(*) from measurements where name in ('baud', 'sectors_written', 'backup_bytes')")" -ge 3 ]
 
+# --- a custom Lua step and ${unit.*} variables ----------------------------------------------
+cat >"$T/custom.lua" <<'LUA'
+-- a custom step: the documented entry point run(ctx, args)
+return {
+  run = function(ctx, args)
+    if args.greeting ~= "hello " .. ctx.unit.mac then
+      return nil, "args not expanded: " .. tostring(args.greeting), "fail"
+    end
+    assert(ctx.db:measure("custom_answer", 42, "units"))
+    return true
+  end,
+}
+LUA
+cat >"$T/custom.yaml" <<YAML
+name: custom
+chip: bk7231n
+steps:
+  - connect
+  - backup: { dir: "$T/by-unit/\${unit.mac}" }
+  - lua: { file: custom.lua, greeting: "hello \${unit.mac}" }
+YAML
+unit e
+"$FL" run "$T/custom.yaml" --port "sim:bk7231n?flash=$T/e.bin&timescale=0&quiet=1" --db "$DB" >"$T/out" 2>&1
+check "custom Lua step recipe PASSes" [ $? -eq 0 ]
+check "custom step recorded its measurement" \
+    [ "$(sql "select value from measurements where name = 'custom_answer'")" = "42.0" ]
+check "\${unit.mac} expanded in the backup directory" [ -d "$T/by-unit/38:1F:8D:D9:82:4A" ]
+
 # --- FAIL: the unit does not hold what verify expects ----------------------------------
 cat >"$T/mismatch.yaml" <<YAML
 name: mismatch
