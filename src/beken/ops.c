@@ -166,6 +166,9 @@ static fl_status with_retries(fl_beken *s, const char *what, uint32_t addr, bloc
 {
     fl_error e = {0};
     for (int attempt = 0; attempt < MAX_TRIES; attempt++) {
+        if (fl_cancelled(s->ev)) /* between commands: never half a frame */
+            return fl_fail(err, FL_ERR_CANCELLED, "stopped by the operator during %s at 0x%06X",
+                           what, addr);
         fl_status st = op(s, addr, arg, &e);
         if (st == FL_OK)
             return FL_OK;

@@ -26,7 +26,59 @@ typedef struct worker {
     char station[128];
     char scratch[4][512]; /* lookup results that are not owned elsewhere */
     int next_scratch;
+    fl_events ev;      /* what Lua gets: forwards to o->ev and keeps the run's heartbeat */
+    fl_auditdb *db;    /* set once the run is recorded */
+    double last_beat;
 } worker;
+
+/* ---- events: forwarded, with a heartbeat for long steps --------------------- */
+
+#define HEARTBEAT_S 30.0
+
+static void w_log(void *ctx, fl_log_level level, const char *msg)
+{
+    worker *w = ctx;
+    if (w->o->ev && w->o->ev->log)
+        w->o->ev->log(w->o->ev->ctx, level, msg);
+}
+
+static void w_prompt(void *ctx, const char *msg)
+{
+    worker *w = ctx;
+    if (w->o->ev && w->o->ev->prompt)
+        w->o->ev->prompt(w->o->ev->ctx, msg);
+}
+
+static int w_cancelled(void *ctx)
+{
+    worker *w = ctx;
+    return fl_cancelled(w->o->ev);
+}
+
+/* Progress comes often during long reads and writes: a good moment to tell
+ * the log this run is alive (other hosts judge stale runs by it). */
+static void w_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    worker *w = ctx;
+    fl_progress(w->o->ev, phase, done, total);
+    double now = fl_now();
+    if (w->db && now - w->last_beat >= HEARTBEAT_S) {
+        fl_error e;
+        w->last_beat = now;
+        if (fl_auditdb_heartbeat(w->db, &e))
+            fl_logf(w->o->ev, FL_LOG_WARN, "audit log heartbeat: %s", e.msg);
+    }
+}
+
+static void init_events(worker *w)
+{
+    w->ev.log = w_log;
+    w->ev.prompt = w_prompt;
+    w->ev.cancelled = w_cancelled;
+    w->ev.progress = w_progress;
+    w->ev.ctx = w;
+    w->last_beat = fl_now();
+}
 
 /* ---- variables ------------------------------------------------------------ */
 
@@ -536,7 +588,8 @@ static fl_status prepare(worker *w, fl_error *err)
         snprintf(w->station, sizeof w->station, "%s", o->station);
     else if (gethostname(w->station, sizeof w->station) != 0)
         snprintf(w->station, sizeof w->station, "station");
-    w->L = fl_lua_new(o->ev, err);
+    init_events(w);
+    w->L = fl_lua_new(&w->ev, err);
     if (!w->L)
         return err->code;
     build_ctx(w);
@@ -581,6 +634,7 @@ fl_status fl_station_run(const fl_run_opts *o, fl_run_result *res, fl_error *err
         cleanup(&w);
         return st;
     }
+    w.db = db;
     lua_rawgeti(w.L, LUA_REGISTRYINDEX, w.ctx_ref); /* ctx.db, ctx.run.id */
     fl_lua_push_db(w.L, db);
     lua_setfield(w.L, -2, "db");
@@ -601,6 +655,7 @@ fl_status fl_station_run(const fl_run_opts *o, fl_run_result *res, fl_error *err
         *err = e2;
         st = end;
     }
+    w.db = NULL;
     cleanup(&w); /* before the log: steps may hold borrowed handles */
     fl_auditdb_close(db);
     return st;

@@ -126,6 +126,23 @@ check "killed run is ABORTED with its finished steps intact" \
     [ "$(sql "select r.outcome || ' ' || group_concat(s.name || ':' || s.outcome, ' ') from runs r join (select * from steps order by idx) s on s.run_id = r.id where r.id = (select max(id) from runs where recipe_name = 'demo' and port like 'sim:%')")" = "ABORTED connect:PASS identify:PASS backup:PASS extract_tuya:PASS flash:ABORTED" ]
 check "its backup artifact survived" [ "$(sql "select count(*) from artifacts a join runs r on r.id = a.run_id where r.outcome = 'ABORTED' and a.kind = 'backup'")" = 1 ]
 
+# --- Ctrl-C in the middle of a run: ABORTED at once -----------------------------------------
+unit f
+"$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/f.bin&timescale=0.2&quiet=1" --db "$DB" \
+    --set backups="$T/backups" >"$T/int.out" 2>&1 &
+victim=$!
+for _ in $(seq 300); do
+    [ "$(sql "select count(*) from steps s join runs r on r.id = s.run_id where r.outcome = 'RUNNING' and s.name = 'backup'")" = 1 ] && break
+    sleep 0.05
+done
+kill -INT $victim; wait $victim
+rc=$?
+check "Ctrl-C exits 130 (got $rc)" [ $rc -eq 130 ]
+check "interrupted run is ABORTED at once, backup step ABORTED, nothing after it" \
+    [ "$(sql "select r.outcome || ' ' || group_concat(s.name || ':' || s.outcome, ' ') from runs r join (select * from steps order by idx) s on s.run_id = r.id where r.id = (select max(id) from runs)")" = "ABORTED connect:PASS identify:PASS backup:ABORTED" ]
+check "every backup file on disk is a recorded, complete backup (no stray or temp file)" \
+    [ "$(ls "$T/backups" | wc -l)" = "$(sql "select count(*) from artifacts where kind = 'backup' and path like '$T/backups/%'")" ]
+
 # --- a locked log: clear error, nothing recorded ------------------------------------------
 before=$(sql "select count(*) from runs")
 python3 - "$DB" <<'PY' &
