@@ -26,7 +26,15 @@ check "missing firmware: names the file" grep -q "/nonexistent/fw.bin" "$T/err"
 : >"$T/empty.bin"
 expect_exit 3 "empty firmware file exits 3" "$FL" write "$T/empty.bin" --port rfc2217://127.0.0.1:1 --chip bk7231n 2>/dev/null
 
-for verb in info read write erase verify ports sim; do
+"$FL" ports >"$T/ports" 2>"$T/ports.err"
+check "ports exits 0" [ $? -eq 0 ]
+check "ports lists ports or says how to find the adapter" \
+    bash -c "[ -s '$T/ports' ] || grep -q 'no serial ports found' '$T/ports.err'"
+"$FL" ports --json >"$T/ports.json" 2>/dev/null
+check "ports --json prints only JSON lines" \
+    python3 -c "import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]" "$T/ports.json"
+
+for verb in info read write erase verify ports sim run lua query tuya image; do
     "$FL" $verb --help >"$T/help" 2>&1
     check "$verb --help exits 0 and shows usage" grep -q "usage: flashline $verb" "$T/help"
 done
