@@ -118,34 +118,48 @@ static void test_placement(void)
     fl_error e;
     const fl_chip *t = fl_chip_find("bk7231t"), *n = fl_chip_find("bk7231n"),
                   *b38 = fl_chip_find("bk7238");
-    CHECK(!fl_place_image(t, "x/OpenBK7231T_QIO_1.bin", 0x100000, 0x200000, -1, false, false, &p, &e),
+    CHECK(!fl_place_image(t, "x/OpenBK7231T_QIO_1.bin", NULL, 0x100000, 0x200000, -1, false, false, &p, &e),
           "T QIO accepted");
     CHECK(p.flash_offset == 0x11000 && p.file_skip == 0x11000, "T QIO skips the bootloader");
-    CHECK(!fl_place_image(n, "OpenBK7231N_QIO_1.bin", 0x129F70, 0x200000, -1, false, false, &p, &e),
+    CHECK(!fl_place_image(n, "OpenBK7231N_QIO_1.bin", NULL, 0x129F70, 0x200000, -1, false, false, &p, &e),
           "N QIO");
     CHECK(p.flash_offset == 0x11000 && p.file_skip == 0x11000, "N QIO skips without opt-in");
-    CHECK(!fl_place_image(n, "OpenBK7231N_QIO_1.bin", 0x129F70, 0x200000, -1, true, false, &p, &e),
+    CHECK(!fl_place_image(n, "OpenBK7231N_QIO_1.bin", NULL, 0x129F70, 0x200000, -1, true, false, &p, &e),
           "N QIO opt-in");
     CHECK(p.flash_offset == 0 && p.file_skip == 0, "N QIO from 0 with --allow-bootloader");
-    CHECK(!fl_place_image(b38, "OpenBK7238_QIO_1.bin", 0x132000, 0x200000, -1, false, false, &p, &e),
+    CHECK(!fl_place_image(b38, "OpenBK7238_QIO_1.bin", NULL, 0x132000, 0x200000, -1, false, false, &p, &e),
           "7238 QIO");
     CHECK(p.flash_offset == 0 && p.file_skip == 0, "7238 QIO from 0");
-    CHECK(!fl_place_image(t, "OpenBK7231T_UA_1.bin", 0x100000, 0x200000, -1, false, false, &p, &e),
+    CHECK(!fl_place_image(t, "OpenBK7231T_UA_1.bin", NULL, 0x100000, 0x200000, -1, false, false, &p, &e),
           "UA");
     CHECK(p.flash_offset == 0x11000 && p.file_skip == 0, "UA at 0x11000");
-    CHECK(fl_place_image(t, "OpenBK7231N_QIO_1.bin", 0x100000, 0x200000, -1, false, false, &p, &e) ==
+    CHECK(fl_place_image(t, "OpenBK7231N_QIO_1.bin", NULL, 0x100000, 0x200000, -1, false, false, &p, &e) ==
               FL_ERR_FORMAT,
           "wrong-chip image refused");
     CHECK(strstr(e.msg, "BK7231N") != NULL, "message names the image's chip: %s", e.msg);
-    CHECK(!fl_place_image(t, "OpenBK7231N_QIO_1.bin", 0x100000, 0x200000, -1, false, true, &p, &e),
+    CHECK(!fl_place_image(t, "OpenBK7231N_QIO_1.bin", NULL, 0x100000, 0x200000, -1, false, true, &p, &e),
           "--force overrides");
-    CHECK(fl_place_image(t, "OpenBK7231T_UG_1.bin", 0x100000, 0x200000, -1, false, false, &p, &e) ==
+    CHECK(fl_place_image(t, "OpenBK7231T_UG_1.bin", NULL, 0x100000, 0x200000, -1, false, false, &p, &e) ==
               FL_ERR_FORMAT,
           "UG refused");
-    CHECK(fl_place_image(t, "firmware.bin", 0x1000, 0x200000, -1, false, false, &p, &e) ==
+    CHECK(!fl_place_image(t, "readResult_BK7231T_UA_2024.bin", NULL, 0x1EF000, 0x200000, -1, false,
+                          false, &p, &e) && p.flash_offset == 0x11000 && p.file_skip == 0,
+          "the GUI's _UA_ backups start at 0x11000");
+    uint8_t *rot;
+    size_t rot_len;
+    if (fl_read_file(SHARED_DIR "/testdata/tuya-dumps/13-LED-Moon-18W-CCT-Kobi.bin", &rot, &rot_len,
+                     4u << 20, &e) == FL_OK) {
+        CHECK(fl_place_image(t, "13-LED-Moon.bin", rot, rot_len, 0x200000, -1, false, false, &p,
+                             &e) == FL_ERR_FORMAT && strstr(e.msg, "rotated"),
+              "a rotated dump is refused, not written shifted: %s", e.msg);
+        free(rot);
+    } else {
+        CHECK(0, "cannot read dump 13: %s", e.msg);
+    }
+    CHECK(fl_place_image(t, "firmware.bin", NULL, 0x1000, 0x200000, -1, false, false, &p, &e) ==
               FL_ERR_USAGE,
           "unknown file needs --offset");
-    CHECK(!fl_place_image(t, "firmware.bin", 0x1000, 0x200000, 0x20000, false, false, &p, &e) &&
+    CHECK(!fl_place_image(t, "firmware.bin", NULL, 0x1000, 0x200000, 0x20000, false, false, &p, &e) &&
               p.flash_offset == 0x20000,
           "explicit offset");
 }

@@ -19,7 +19,7 @@ local M = {
 local function truthy(v) return v == true or v == "true" or v == "yes" or v == "1" end
 
 -- Content check through flashline.image when this build has it.
-local function check_content(ctx, data, path)
+local function check_content(ctx, data, path, offset)
   local ok, image = pcall(require, "flashline.image")
   if not ok then return true end
   local info, err = image.identify(data, path)
@@ -32,6 +32,11 @@ local function check_content(ctx, data, path)
       return nil, string.format("%s is a %s image (%s), but the chip is %s", path, info.chip,
                                 info.chip_evidence or "by its content", ctx.chip)
     end
+  end
+  if (info.kind == "rotated_dump" or info.kind == "app_dump") and not offset then
+    return nil, string.format("%s is a %s: it does not start at flash 0x0 (give offset: 0x11000 "
+                              .. "for a dump read from there, or restore a rotated dump first)",
+                              path, info.kind:gsub("_", " "))
   end
   if info.crc_ok == false then
     return nil, string.format("%s fails its CRC16 block check: the file is corrupt", path)
@@ -50,10 +55,10 @@ end
 function M.check(ctx, args)
   local data, err = util.load(args.image)
   if not data then return nil, err end
-  local ok, cerr = check_content(ctx, data, args.image)
-  if not ok then return nil, cerr end
   local offset = args.offset and math.tointeger(tonumber(args.offset))
   if args.offset and not offset then return nil, "offset must be a number" end
+  local ok, cerr = check_content(ctx, data, args.image, offset)
+  if not ok then return nil, cerr end
   local place, perr = beken.place(ctx.chip, args.image, #data, chip_flash_size(ctx.chip), offset,
                                   truthy(args.allow_bootloader), truthy(args.force))
   if not place then return nil, perr end
@@ -65,11 +70,11 @@ function M.run(ctx, args)
   if not s then return nil, "flash needs a connect step before it", "usage" end
   local data, err = util.load(args.image)
   if not data then return nil, err, "file" end
-  local ok, cerr = check_content(ctx, data, args.image)
-  if not ok then return nil, cerr, "format" end
-  local info = s:info()
   local offset = args.offset and math.tointeger(tonumber(args.offset))
   if args.offset and not offset then return nil, "offset must be a number", "usage" end
+  local ok, cerr = check_content(ctx, data, args.image, offset)
+  if not ok then return nil, cerr, "format" end
+  local info = s:info()
   local place, perr, pkind = beken.place(ctx.chip, args.image, #data, info.flash_size, offset,
                                          truthy(args.allow_bootloader), truthy(args.force))
   if not place then return nil, perr, pkind end

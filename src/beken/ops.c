@@ -224,6 +224,22 @@ static fl_status op_write(fl_beken *s, uint32_t addr, void *data, fl_error *err)
     return bk_write_4k(&s->wire, wire_addr(s, addr), data, err);
 }
 
+/* Frames carry no checksum: a garbled CRC reply looks like a mismatch.  Ask
+ * again before believing one. */
+static fl_status crc_matches(fl_beken *s, uint32_t addr, uint32_t len, const uint8_t *expect,
+                             bool *match, fl_error *err)
+{
+    uint32_t want = fl_beken_crc(expect, len), crc;
+    *match = false;
+    for (int i = 0; i < 2 && !*match; i++) {
+        fl_status st = device_crc(s, addr, len, &crc, err);
+        if (st)
+            return st;
+        *match = crc == want;
+    }
+    return FL_OK;
+}
+
 /* ---- read ------------------------------------------------------------------ */
 
 /* Read whole blocks [addr, addr+len) (block-aligned) and prove them with the
@@ -464,10 +480,12 @@ static fl_status recheck_windows(fl_beken *s, uint32_t a0, uint32_t a1, const ui
         uint32_t wlen = WINDOW - (w % WINDOW), crc;
         if (wlen > a1 - w)
             wlen = a1 - w;
-        fl_status st = device_crc(s, w, wlen, &crc, err);
+        bool match;
+        fl_status st = crc_matches(s, w, wlen, target + (w - a0), &match, err);
         if (st)
             return st;
-        if (crc != fl_beken_crc(target + (w - a0), wlen)) {
+        (void)crc;
+        if (!match) {
             *clean = false;
             fl_logf(s->ev, FL_LOG_WARN, "0x%06X..0x%06X changed after it was verified (a line "
                                         "error hit an address); writing it again",
@@ -523,14 +541,11 @@ fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32
     /* A garbled address in an erase or write frame lands somewhere else: after
      * any line trouble, prove the whole range again before calling it done. */
     bool clean = troubles == s->retries + s->resets;
-    for (int pass = 0; !st && !clean && pass < MAX_VERIFY_REWRITES; pass++) {
-        troubles = s->retries + s->resets;
-        st = recheck_windows(s, a0, a1, target, &clean, err);
-        clean = clean && troubles == s->retries + s->resets;
-    }
-    if (!st && !clean)
-        st = fl_fail(err, FL_ERR_VERIFY, "the written range keeps changing under line errors: "
-                                         "check the wiring and lower --baud");
+    for (int pass = 0; !st && !clean && pass < MAX_VERIFY_REWRITES; pass++)
+        st = recheck_windows(s, a0, a1, target, &clean, err); /* clean: every window matched */
+    if (!st && !clean) /* the line, not the unit: a station ERROR */
+        st = fl_fail(err, FL_ERR_PROTOCOL, "the written range keeps changing under line errors: "
+                                           "check the wiring and lower --baud");
     if (!st && guard_boot && troubles_at_start != s->retries + s->resets)
         st = check_bootloader_intact(s, boot_crc, err);
     free(target);
@@ -573,19 +588,20 @@ fl_status fl_beken_verify(fl_beken *s, uint32_t addr, const uint8_t *data, uint3
             uint32_t last = align_down(end, BLOCK);
             if (next > last)
                 next = last;
-            uint32_t crc;
-            if ((st = device_crc(s, a, next - a, &crc, err)))
+            if ((st = crc_matches(s, a, next - a, data + (a - addr), &ok, err)))
                 return st;
-            ok = crc == fl_beken_crc(data + (a - addr), next - a);
             if (!ok) { /* find the first bad sector for the report */
-                for (uint32_t b = a; b < next; b += BLOCK) {
-                    if ((st = device_crc(s, b, BLOCK, &crc, err)))
+                bool found = false;
+                for (uint32_t b = a; b < next && !found; b += BLOCK) {
+                    bool good;
+                    if ((st = crc_matches(s, b, BLOCK, data + (b - addr), &good, err)))
                         return st;
-                    if (crc != fl_beken_crc(data + (b - addr), BLOCK)) {
+                    if (!good) {
                         a = b;
-                        break;
+                        found = true;
                     }
                 }
+                ok = !found; /* every sector matched: the window reply was garbled */
             }
         }
         if (!ok) {

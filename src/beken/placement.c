@@ -1,5 +1,7 @@
 #include "beken/placement.h"
 
+#include "formats/image_id.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,7 +33,8 @@ static bool has_suffix(const char *s, const char *suffix)
     return n >= m && !strcasecmp(s + n - m, suffix);
 }
 
-fl_status fl_place_image(const fl_chip *chip, const char *path, size_t file_len,
+fl_status fl_place_image(const fl_chip *chip, const char *path, const uint8_t *data,
+                         size_t file_len,
                          uint32_t flash_size, int64_t explicit_offset, bool allow_bootloader,
                          bool force, fl_placement *out, fl_error *err)
 {
@@ -54,8 +57,31 @@ fl_status fl_place_image(const fl_chip *chip, const char *path, size_t file_len,
         snprintf(out->why, sizeof out->why, "at 0x%06X as given", out->flash_offset);
         return FL_OK;
     }
+    /* The GUI's own backups: readResult_<chip>_UA_ starts at 0x11000. */
+    if (strstr(name, "_UA_")) {
+        out->flash_offset = FL_BOOTLOADER_SIZE;
+        snprintf(out->why, sizeof out->why, "_UA_ image / read from 0x11000: written at 0x11000");
+        return FL_OK;
+    }
     bool qio = strstr(name, "_QIO_") || strncmp(name, "readResult_", 11) == 0 ||
                file_len == flash_size;
+    if (qio && data) {
+        fl_image_info info;
+        fl_error e = {0};
+        bool known = fl_image_identify(data, file_len, name, &info, &e) == FL_OK;
+        bool rotated = known && info.rotated;
+        bool shifted = rotated || (known && info.kind == FL_IMAGE_APP_DUMP);
+        if (known)
+            fl_image_info_free(&info);
+        if (shifted) {
+            return fl_fail(err, FL_ERR_FORMAT,
+                           "%s is a dump %s: it does not start at flash 0x0; give --offset "
+                           "0x11000 for a dump read from there, or restore the original order "
+                           "first (the last 0x11000 bytes of a rotated dump belong in front)",
+                           name, rotated ? "whose read started at 0x11000 and wrapped (rotated)"
+                                         : "read from 0x11000");
+        }
+    }
     if (qio) {
         if (chip->qio_skips_bootloader && !allow_bootloader) {
             if (file_len <= FL_BOOTLOADER_SIZE)
@@ -70,11 +96,6 @@ fl_status fl_place_image(const fl_chip *chip, const char *path, size_t file_len,
         } else {
             snprintf(out->why, sizeof out->why, "full/QIO image: written from 0x0");
         }
-        return FL_OK;
-    }
-    if (strstr(name, "_UA_")) {
-        out->flash_offset = FL_BOOTLOADER_SIZE;
-        snprintf(out->why, sizeof out->why, "_UA_ application image: written at 0x11000");
         return FL_OK;
     }
     return fl_fail(err, FL_ERR_USAGE,

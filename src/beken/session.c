@@ -201,6 +201,11 @@ fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
 {
     if (baud == s->baud)
         return FL_OK;
+    if (!s->wire.link->has_baud) { /* tcp:// bridges keep their own rate: the chip must too */
+        fl_logf(s->ev, FL_LOG_WARN, "%s cannot change the adapter's baud rate; staying at %u",
+                s->wire.link->url, s->baud);
+        return FL_OK;
+    }
     fl_error e;
     fl_status st = bk_set_baud(&s->wire, baud, BAUD_DELAY_MS, &e);
     if (st == FL_ERR_LINK) {
@@ -232,8 +237,13 @@ fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
 static fl_status identify_rom(fl_beken *s, fl_error *err)
 {
     fl_error e;
-    fl_status st = bk_read_reg(&s->wire, s->chip->chip_id_reg, &s->chip_id, 0.3, &e);
-    if (st == FL_ERR_TIMEOUT && link_check_retry(s, 3, 0.05))
+    fl_status st = FL_ERR_TIMEOUT;
+    int timeouts = 0;
+    for (int i = 0; i < 3 && st != FL_OK && st != FL_ERR_LINK; i++) { /* a lost reply is no verdict */
+        st = bk_read_reg(&s->wire, s->chip->chip_id_reg, &s->chip_id, 0.3, &e);
+        timeouts += st == FL_ERR_TIMEOUT;
+    }
+    if (st != FL_OK && timeouts == 3 && link_check_retry(s, 3, 0.05))
         return fl_fail(err, FL_ERR_CHIP,
                        "the loader does not answer ReadReg: this is a flash-loader chip "
                        "(BK7231T/U or BK7252), not %s - check --chip",
@@ -250,7 +260,10 @@ static fl_status identify_rom(fl_beken *s, fl_error *err)
                        s->chip_id, other ? other->display : "unknown chip", s->chip->display,
                        other ? "; use --chip " : "", other ? other->name : "");
     }
-    if ((st = bk_get_jedec(&s->wire, s->jedec, err)))
+    for (int i = 0; i < 3; i++)
+        if ((st = bk_get_jedec(&s->wire, s->jedec, err)) == FL_OK || st == FL_ERR_LINK)
+            break;
+    if (st)
         return fl_fail_prefix(err, "reading the flash JEDEC ID");
     s->have_jedec = true;
     s->part = fl_flash_part_find(s->jedec);

@@ -169,7 +169,7 @@ int beken_cli_open_image(const char *verb, beken_cli *c, const char *path, beken
         return rc;
     }
     fl_beken *s = c->session;
-    if (fl_place_image(s->chip, path, img->len, s->flash_size, c->offset ? (int64_t)offset : -1,
+    if (fl_place_image(s->chip, path, img->data, img->len, s->flash_size, c->offset ? (int64_t)offset : -1,
                        c->allow_bootloader, c->force, &img->place, &err)) {
         rc = cli_report_error(&c->out, verb, &err);
         beken_cli_image_free(img);

@@ -25,6 +25,7 @@ typedef struct lua_session {
     lua_State *L;
     int progress_ref;  /* callback of the operation in progress, or LUA_NOREF */
     bool cb_failed;
+    bool busy;         /* an operation is running: close must wait */
     char cb_error[512];
 } lua_session;
 
@@ -84,6 +85,8 @@ static int ev_cancelled(void *ctx)
 /* Arm the optional progress callback at stack index idx for one operation. */
 static void begin_op(lua_State *L, lua_session *ud, int idx)
 {
+    ud->busy = true;
+    ud->link->busy = true;
     ud->L = L;
     ud->cb_failed = false;
     if (!lua_isnoneornil(L, idx)) {
@@ -97,6 +100,8 @@ static void begin_op(lua_State *L, lua_session *ud, int idx)
  * true / nil+message. */
 static int end_op(lua_State *L, lua_session *ud, fl_status st, const fl_error *err)
 {
+    ud->busy = false;
+    ud->link->busy = false;
     if (ud->progress_ref != LUA_NOREF) {
         luaL_unref(L, LUA_REGISTRYINDEX, ud->progress_ref);
         ud->progress_ref = LUA_NOREF;
@@ -175,20 +180,31 @@ static int b_connect(lua_State *L)
     const fl_chip *chip = check_chip(L, 2);
     fl_connect_opts o;
     read_connect_opts(L, 3, &o);
-    if (lua_type(L, 1) == LUA_TSTRING) {
+    bool opened_here = lua_type(L, 1) == LUA_TSTRING;
+    if (opened_here) {
         fl_error err = {0};
         fl_link *link;
         if (fl_link_open(lua_tostring(L, 1), &link, &err))
             return fl_lua_fail(L, &err);
         lua_link *lu = lua_newuserdatauv(L, sizeof *lu, 0);
         lu->link = link;
+        lu->busy = false;
         luaL_setmetatable(L, LUA_LINK_MT);
         lua_replace(L, 1);
     }
+    bool own_link = opened_here;
     lua_session *ud = new_session(L, 1, chip);
     fl_error err = {0};
-    if (fl_beken_connect(ud->s, &o, &err))
+    if (fl_beken_connect(ud->s, &o, &err)) {
+        /* a failed connect must not keep the port (or an in-process simulator) open */
+        fl_beken_close(ud->s);
+        ud->s = NULL;
+        if (own_link) {
+            fl_link_close(ud->link->link);
+            ud->link->link = NULL;
+        }
         return fl_lua_fail(L, &err);
+    }
     return 1;
 }
 
@@ -399,6 +415,8 @@ static int s_stats(lua_State *L)
 static int s_close(lua_State *L)
 {
     lua_session *ud = luaL_checkudata(L, 1, LUA_SESSION_MT);
+    if (ud->busy)
+        return luaL_error(L, "cannot close the session from inside its own operation");
     if (ud->s) {
         fl_beken_close(ud->s);
         ud->s = NULL;
@@ -458,7 +476,7 @@ static int b_place(lua_State *L)
     int64_t offset = lua_isnoneornil(L, 5) ? -1 : (int64_t)check_u32(L, 5, "offset out of range");
     fl_placement p;
     fl_error err = {0};
-    if (fl_place_image(chip, path, (size_t)file_len, flash_size, offset, lua_toboolean(L, 6),
+    if (fl_place_image(chip, path, NULL, (size_t)file_len, flash_size, offset, lua_toboolean(L, 6),
                        lua_toboolean(L, 7), &p, &err))
         return fl_lua_fail(L, &err);
     lua_newtable(L);

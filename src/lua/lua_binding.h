@@ -3,6 +3,7 @@
 #define FL_LUA_BINDING_H
 
 #include <lua.h>
+#include <stdbool.h>
 
 #include "link/link.h"
 #include "lua/lua_host.h"
@@ -12,6 +13,7 @@
 
 typedef struct lua_link {
     fl_link *link; /* NULL once closed */
+    bool busy;     /* a session operation on it is running: close must wait */
 } lua_link;
 
 /* Raises when idx is not an open link. */

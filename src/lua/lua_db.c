@@ -49,9 +49,11 @@ static int result(lua_State *L, fl_status st, const fl_error *err)
 
 static const char *opt_field(lua_State *L, int idx, const char *key)
 {
-    lua_getfield(L, idx, key);
-    const char *v = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
-    lua_pop(L, 1); /* strings stay alive: they are owned by the table */
+    int t = lua_getfield(L, idx, key);
+    if (t != LUA_TNIL && t != LUA_TSTRING)
+        luaL_error(L, "field '%s' must be a string, got %s", key, lua_typename(L, t));
+    const char *v = t == LUA_TNIL ? NULL : lua_tostring(L, -1);
+    lua_pop(L, 1); /* a string value stays alive: the table owns it */
     return v;
 }
 

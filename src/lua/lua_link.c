@@ -19,6 +19,7 @@ static int l_open(lua_State *L)
         return fl_lua_fail(L, &err);
     lua_link *ud = lua_newuserdatauv(L, sizeof *ud, 0);
     ud->link = link;
+    ud->busy = false;
     luaL_setmetatable(L, LUA_LINK_MT);
     return 1;
 }
@@ -101,6 +102,8 @@ static int l_url(lua_State *L)
 static int l_close(lua_State *L)
 {
     lua_link *ud = luaL_checkudata(L, 1, LUA_LINK_MT);
+    if (ud->busy)
+        return luaL_error(L, "cannot close the link while a session operation uses it");
     if (ud->link) {
         fl_link_close(ud->link);
         ud->link = NULL;

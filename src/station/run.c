@@ -104,6 +104,7 @@ static const char *late_value(worker *w, const char *table, const char *field)
         w->saw_late_var = true;
         return "";
     }
+    int top = lua_gettop(w->L);
     lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->ctx_ref);
     lua_getfield(w->L, -1, table);
     const char *v = NULL;
@@ -113,7 +114,7 @@ static const char *late_value(worker *w, const char *table, const char *field)
         lua_pop(w->L, 1);
         v = buf;
     }
-    lua_pop(w->L, lua_istable(w->L, -1) ? 3 : 2);
+    lua_settop(w->L, top);
     return v;
 }
 
@@ -226,9 +227,13 @@ static fl_status push_stock_module(worker *w, const fl_recipe_step *st, fl_error
     lua_pushfstring(L, "steps.%s", st->type);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
+        char where[600];
+        snprintf(where, sizeof where, "%s (the step library is looked up in %s; set "
+                 "FLASHLINE_LUA to the lua/ directory if it is elsewhere)", STOCK_STEPS,
+                 fl_lua_dir());
         fl_status s = strstr(msg, "not found")
                           ? step_fail(w, st->pos, err, "unknown step '%s' (stock steps: %s)",
-                                      st->type, STOCK_STEPS)
+                                      st->type, where)
                           : step_fail(w, st->pos, err, "step '%s' failed to load: %s", st->type,
                                       msg);
         lua_pop(L, 1);

@@ -63,6 +63,10 @@ do
   raises(function() s:read(0, 16, function() error("stop here") end) end, "stop here",
          "an error in the progress callback stops the read and is re-raised")
   check(s:read(0x100000, #blob) == blob, "session still usable after the callback error")
+  raises(function() s:read(0, 0x2000, function() s:close() end) end,
+         "cannot close the session from inside its own operation",
+         "closing the session from its own progress callback raises")
+  check(s:read(0x100000, 16) ~= nil, "session still usable after the refused close")
   check(s:stats().blocks_written >= 1, "stats()")
 end
 -- <close> released the session: the port can be opened again at once
@@ -93,6 +97,7 @@ do
   assert(d:measure("bytes", 42, "B"))
   assert(d:unit { mac = "C8:47:8C:00:00:01", chip = "bk7231n" })
   check(d:step_end("PASS") == true, "step_end")
+  raises(function() d:unit { mac = 12345 } end, "field 'mac' must be a string", "numeric field raises")
   raises(function() d:step_end("MAYBE") end, "outcome must be PASS, FAIL, ERROR or ABORTED", "bad outcome raises")
   check(d:run_end("PASS") == true, "run_end")
 end
