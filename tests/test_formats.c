@@ -30,17 +30,6 @@ static uint32_t rnd(void)
     return rng_state;
 }
 
-static uint8_t *load(const char *path, size_t *len)
-{
-    uint8_t *d = NULL;
-    fl_error e;
-    if (fl_read_file(path, &d, len, 16u << 20, &e) != FL_OK) {
-        CHECK(0, "cannot read %s: %s", path, e.msg);
-        return NULL;
-    }
-    return d;
-}
-
 /* --- CRC16 -------------------------------------------------------------------------- */
 
 static void test_crc16_vectors(void)
@@ -374,7 +363,7 @@ static void test_identify_obk_images(void)
         /* "OpenBK7231N_QIO_..." -> "BK7231N" */
         snprintf(want, sizeof want, "%.*s", (int)(strstr(de->d_name, "_QIO_") - de->d_name - 4), de->d_name + 4);
         size_t len;
-        uint8_t *data = load(path, &len);
+        uint8_t *data = tl_load(path, &len);
         if (!data)
             continue;
         seen++;
@@ -450,7 +439,7 @@ static void test_identify_obk_images(void)
 static void test_unknown_key(void)
 {
     size_t len;
-    uint8_t *data = load(OBK_DIR "/OpenBK7231N_QIO_1.18.300.bin", &len);
+    uint8_t *data = tl_load(OBK_DIR "/OpenBK7231N_QIO_1.18.300.bin", &len);
     if (!data)
         return;
     fl_image_info in;

@@ -22,17 +22,6 @@
 
 static json_t *golden;
 
-static uint8_t *load(const char *path, size_t *len)
-{
-    uint8_t *d = NULL;
-    fl_error e;
-    if (fl_read_file(path, &d, len, 16u << 20, &e) != FL_OK) {
-        CHECK(0, "cannot read %s: %s", path, e.msg);
-        return NULL;
-    }
-    return d;
-}
-
 static void sha256_hex(const uint8_t *d, size_t n, char out[65])
 {
     unsigned char md[32];
@@ -105,7 +94,7 @@ static void check_dump(json_t *g)
     char path[600];
     snprintf(path, sizeof path, "%s/%s", SHARED_DIR, json_string_value(json_object_get(g, "path")));
     size_t len;
-    uint8_t *data = load(path, &len);
+    uint8_t *data = tl_load(path, &len);
     if (!data)
         return;
     char sha[65];
@@ -303,7 +292,7 @@ static void test_redaction(void)
         char path[600];
         snprintf(path, sizeof path, "%s/%s", SHARED_DIR, json_string_value(json_object_get(g, "path")));
         size_t len;
-        uint8_t *data = load(path, &len);
+        uint8_t *data = tl_load(path, &len);
         if (!data)
             continue;
         fl_tuya_config c;

@@ -25,17 +25,6 @@ static uint32_t rnd(void)
     return rng_state;
 }
 
-static uint8_t *load(const char *path, size_t *len)
-{
-    uint8_t *d = NULL;
-    fl_error e;
-    if (fl_read_file(path, &d, len, 16u << 20, &e) != FL_OK) {
-        CHECK(0, "cannot read %s: %s", path, e.msg);
-        return NULL;
-    }
-    return d;
-}
-
 /* --- a store builder, written from the spec (A3, A4) ------------------------------------------ */
 
 typedef struct store {
@@ -311,7 +300,7 @@ static void test_parse_plain(void)
 static void test_bad_inputs(void)
 {
     size_t len;
-    uint8_t *d = load(DUMP_DIR "/09-Feconn-FE-MR16-5W-GU5-3-RGBCT-Bulb.bin", &len);
+    uint8_t *d = tl_load(DUMP_DIR "/09-Feconn-FE-MR16-5W-GU5-3-RGBCT-Bulb.bin", &len);
     if (!d)
         return;
     fl_tuya_config c;
@@ -357,7 +346,7 @@ static void test_bad_inputs(void)
 static void test_mutation_smoke(void)
 {
     size_t len;
-    uint8_t *d = load(DUMP_DIR "/17-QS-WIFI-C03-wifi-gate-opener-module.bin", &len);
+    uint8_t *d = tl_load(DUMP_DIR "/17-QS-WIFI-C03-wifi-gate-opener-module.bin", &len);
     if (!d)
         return;
     size_t n = 0x12000;

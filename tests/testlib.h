@@ -45,6 +45,19 @@ static inline int testlib_finish(void)
     return tl_failed ? 1 : 0;
 }
 
+/* A whole test-data file (malloc'd), or NULL after a failed check. */
+#include "util/fileio.h"
+static inline uint8_t *tl_load(const char *path, size_t *len)
+{
+    uint8_t *d = NULL;
+    fl_error e;
+    if (fl_read_file(path, &d, len, 16u << 20, &e) != FL_OK) {
+        CHECK(0, "cannot read %s: %s", path, e.msg);
+        return NULL;
+    }
+    return d;
+}
+
 /* Path of the shared test data, relative to the project root (tests run there). */
 #define SHARED_DIR "../shared"
 
