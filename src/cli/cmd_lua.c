@@ -1,9 +1,25 @@
 /* flashline lua — run a Lua 5.4 script with the flashline modules. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "lua/lua_host.h"
+
+/* Ctrl-C and SIGTERM set this; the host's hook stops the script with it. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int is_cancelled(void *ctx)
+{
+    (void)ctx;
+    return stop_requested;
+}
 
 static void usage(void)
 {
@@ -12,7 +28,7 @@ static void usage(void)
            "util, ...; see lua/API.md).  ARGS are in `arg` and `...`.  Log lines and progress\n"
            "from the script go to stderr like the other verbs.\n"
            "Exit: 0 when the script finishes, 2 when it raises an error (message and\n"
-           "traceback on stderr).\n");
+           "traceback on stderr), 130 when stopped by Ctrl-C or SIGTERM.\n");
 }
 
 int cmd_lua(int argc, char **argv)
@@ -24,6 +40,9 @@ int cmd_lua(int argc, char **argv)
     cli_output out;
     cli_output_init(&out, false, "");
     fl_events ev = cli_output_events(&out);
+    ev.cancelled = is_cancelled;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     fl_error err = {0};
     lua_State *L = fl_lua_new(&ev, &err);
     if (!L)
@@ -33,7 +52,7 @@ int cmd_lua(int argc, char **argv)
     cli_output_end_phase(&out);
     if (st) {
         fprintf(stderr, "flashline lua: %s\n", err.msg);
-        return EXIT_USAGE;
+        return st == FL_ERR_CANCELLED ? EXIT_CANCELLED : EXIT_USAGE;
     }
     return EXIT_OK;
 }

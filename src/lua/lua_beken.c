@@ -19,13 +19,15 @@
 #include "util/crc32.h"
 
 typedef struct lua_session {
-    fl_beken *s;       /* NULL once closed */
-    lua_link *link;    /* kept alive through the user value */
-    fl_events ev;      /* routes to the Lua progress callback or the host sink */
-    lua_State *L;
-    int progress_ref;  /* callback of the operation in progress, or LUA_NOREF */
+    fl_beken *s;            /* NULL once closed */
+    lua_link *link;         /* kept alive through the user value */
+    fl_events ev;           /* routes to the Lua progress callback or the host sink */
+    const fl_events *host;  /* the state's sink: lives as long as the state */
+    lua_State *L;           /* the thread of the operation in progress, NULL between
+                             * operations: a coroutine may be collected after its call */
+    int progress_ref;       /* callback of the operation in progress, or LUA_NOREF */
     bool cb_failed;
-    bool busy;         /* an operation is running: close must wait */
+    bool busy;              /* an operation is running: close must wait */
     char cb_error[512];
 } lua_session;
 
@@ -39,75 +41,124 @@ static lua_session *check_session(lua_State *L, int idx)
     return ud;
 }
 
+/* For operations that talk to the chip: not from inside another one (a
+ * progress callback) on the same session or link. */
+static lua_session *check_idle(lua_State *L, int idx)
+{
+    lua_session *ud = check_session(L, idx);
+    if (ud->busy || ud->link->busy)
+        luaL_error(L, "the session is busy: no chip operation from inside another one's callback");
+    return ud;
+}
+
 /* ---- events -------------------------------------------------------------- */
 
 static void ev_log(void *ctx, fl_log_level level, const char *msg)
 {
     lua_session *ud = ctx;
-    const fl_events *host = fl_lua_events(ud->L);
-    if (host && host->log)
-        host->log(host->ctx, level, msg);
+    if (ud->host && ud->host->log)
+        ud->host->log(ud->host->ctx, level, msg);
 }
 
 static void ev_prompt(void *ctx, const char *msg)
 {
     lua_session *ud = ctx;
-    const fl_events *host = fl_lua_events(ud->L);
-    if (host && host->prompt)
-        host->prompt(host->ctx, msg);
+    if (ud->host && ud->host->prompt)
+        ud->host->prompt(ud->host->ctx, msg);
+}
+
+typedef struct progress_call {
+    int ref;
+    const char *phase;
+    uint64_t done, total;
+} progress_call;
+
+/* Protected: everything that may allocate (and so raise) happens here. */
+static int call_progress(lua_State *L)
+{
+    const progress_call *c = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+    lua_pushstring(L, c->phase);
+    lua_pushinteger(L, (lua_Integer)c->done);
+    lua_pushinteger(L, (lua_Integer)c->total);
+    lua_call(L, 3, 0);
+    return 0;
+}
+
+static int error_text(lua_State *L)
+{
+    fl_lua_error_text(L, 1);
+    return 1;
 }
 
 static void ev_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
     lua_session *ud = ctx;
     lua_State *L = ud->L;
-    if (ud->progress_ref == LUA_NOREF || ud->cb_failed) {
-        fl_progress(fl_lua_events(L), phase, done, total);
+    if (!L || ud->progress_ref == LUA_NOREF || ud->cb_failed) {
+        fl_progress(ud->host, phase, done, total);
         return;
     }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ud->progress_ref);
-    lua_pushstring(L, phase);
-    lua_pushinteger(L, (lua_Integer)done);
-    lua_pushinteger(L, (lua_Integer)total);
-    if (lua_pcall(L, 3, 0, 0) != LUA_OK) { /* stop the operation, re-raise afterwards */
-        snprintf(ud->cb_error, sizeof ud->cb_error, "%s", lua_tostring(L, -1));
+    if (!lua_checkstack(L, 4)) {
+        snprintf(ud->cb_error, sizeof ud->cb_error, "Lua stack overflow");
+        ud->cb_failed = true;
+        return;
+    }
+    progress_call c = {ud->progress_ref, phase, done, total};
+    lua_pushcfunction(L, error_text);
+    lua_pushcfunction(L, call_progress);
+    lua_pushlightuserdata(L, &c);
+    if (lua_pcall(L, 1, 0, -3) != LUA_OK) { /* stop the operation, re-raise afterwards */
+        const char *msg = lua_tostring(L, -1);
+        snprintf(ud->cb_error, sizeof ud->cb_error, "%s", msg ? msg : "(no message)");
         ud->cb_failed = true;
         lua_pop(L, 1);
     }
+    lua_pop(L, 1); /* error_text */
 }
 
 static int ev_cancelled(void *ctx)
 {
     lua_session *ud = ctx;
-    return ud->cb_failed || fl_cancelled(fl_lua_events(ud->L));
+    return ud->cb_failed || fl_cancelled(ud->host);
 }
 
-/* Arm the optional progress callback at stack index idx for one operation. */
-static void begin_op(lua_State *L, lua_session *ud, int idx)
+/* Start an operation, after every argument was checked: takes the optional
+ * progress callback at stack index cb_idx (0: none), marks the session and
+ * its link busy and remembers this call's thread until end_op.  Raises only
+ * before anything is marked. */
+static void begin_op(lua_State *L, lua_session *ud, int cb_idx)
 {
+    int ref = LUA_NOREF;
+    if (cb_idx && !lua_isnoneornil(L, cb_idx)) {
+        luaL_checktype(L, cb_idx, LUA_TFUNCTION);
+        lua_pushvalue(L, cb_idx);
+        ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    ud->progress_ref = ref;
+    ud->cb_failed = false;
     ud->busy = true;
     ud->link->busy = true;
     ud->L = L;
-    ud->cb_failed = false;
-    if (!lua_isnoneornil(L, idx)) {
-        luaL_checktype(L, idx, LUA_TFUNCTION);
-        lua_pushvalue(L, idx);
-        ud->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
 }
 
-/* Finish an operation: release the callback, raise its error, or return
- * true / nil+message. */
-static int end_op(lua_State *L, lua_session *ud, fl_status st, const fl_error *err)
+/* End an operation: forget the thread, release the callback, raise its error. */
+static void end_op(lua_State *L, lua_session *ud)
 {
     ud->busy = false;
     ud->link->busy = false;
+    ud->L = NULL;
     if (ud->progress_ref != LUA_NOREF) {
         luaL_unref(L, LUA_REGISTRYINDEX, ud->progress_ref);
         ud->progress_ref = LUA_NOREF;
     }
     if (ud->cb_failed)
-        return luaL_error(L, "progress callback failed: %s", ud->cb_error);
+        luaL_error(L, "progress callback failed: %s", ud->cb_error);
+}
+
+/* true, or nil + message + kind. */
+static int op_result(lua_State *L, fl_status st, const fl_error *err)
+{
     if (st)
         return fl_lua_fail(L, err);
     lua_pushboolean(L, 1);
@@ -130,10 +181,12 @@ static const fl_chip *check_chip(lua_State *L, int idx)
 static lua_session *new_session(lua_State *L, int link_idx, const fl_chip *chip)
 {
     lua_link *link = fl_lua_check_link(L, link_idx);
+    if (link->busy)
+        luaL_error(L, "the link is busy with a session operation");
     lua_session *ud = lua_newuserdatauv(L, sizeof *ud, 1);
     memset(ud, 0, sizeof *ud);
     ud->link = link;
-    ud->L = L;
+    ud->host = fl_lua_events(L);
     ud->progress_ref = LUA_NOREF;
     ud->ev.log = ev_log;
     ud->ev.progress = ev_progress;
@@ -155,11 +208,19 @@ static void read_connect_opts(lua_State *L, int idx, fl_connect_opts *o)
     if (lua_isnoneornil(L, idx))
         return;
     luaL_checktype(L, idx, LUA_TTABLE);
-    if (lua_getfield(L, idx, "baud") != LUA_TNIL)
-        o->baud = (uint32_t)luaL_checkinteger(L, -1);
+    if (lua_getfield(L, idx, "baud") != LUA_TNIL) {
+        lua_Integer baud = luaL_checkinteger(L, -1);
+        if (baud < 9600 || baud > 6000000)
+            luaL_error(L, "opts.baud %I is out of range (9600..6000000)", baud);
+        o->baud = (uint32_t)baud;
+    }
     lua_pop(L, 1);
-    if (lua_getfield(L, idx, "link_timeout") != LUA_TNIL)
-        o->link_timeout_s = luaL_checknumber(L, -1);
+    if (lua_getfield(L, idx, "link_timeout") != LUA_TNIL) {
+        double t = luaL_checknumber(L, -1);
+        if (!(t > 0 && t <= 86400)) /* also refuses nan and inf */
+            luaL_error(L, "opts.link_timeout must be seconds in (0, 86400]");
+        o->link_timeout_s = t;
+    }
     lua_pop(L, 1);
     if (lua_getfield(L, idx, "reset") != LUA_TNIL &&
         !fl_reset_mode_parse(luaL_checkstring(L, -1), &o->reset))
@@ -170,6 +231,8 @@ static void read_connect_opts(lua_State *L, int idx, fl_connect_opts *o)
 static int b_open(lua_State *L)
 {
     const fl_chip *chip = check_chip(L, 2);
+    fl_lua_check_link(L, 1);
+    lua_settop(L, 1);
     new_session(L, 1, chip);
     return 1;
 }
@@ -180,22 +243,27 @@ static int b_connect(lua_State *L)
     const fl_chip *chip = check_chip(L, 2);
     fl_connect_opts o;
     read_connect_opts(L, 3, &o);
-    bool opened_here = lua_type(L, 1) == LUA_TSTRING;
-    if (opened_here) {
-        fl_error err = {0};
-        fl_link *link;
-        if (fl_link_open(lua_tostring(L, 1), &link, &err))
-            return fl_lua_fail(L, &err);
+    bool own_link = lua_type(L, 1) == LUA_TSTRING;
+    if (!own_link)
+        fl_lua_check_link(L, 1);
+    lua_settop(L, 1);
+    if (own_link) {
+        /* the userdata first: if it cannot be made, no port is left open */
         lua_link *lu = lua_newuserdatauv(L, sizeof *lu, 0);
-        lu->link = link;
+        lu->link = NULL;
         lu->busy = false;
         luaL_setmetatable(L, LUA_LINK_MT);
+        fl_error err = {0};
+        if (fl_link_open(lua_tostring(L, 1), &lu->link, &err))
+            return fl_lua_fail(L, &err);
         lua_replace(L, 1);
     }
-    bool own_link = opened_here;
     lua_session *ud = new_session(L, 1, chip);
     fl_error err = {0};
-    if (fl_beken_connect(ud->s, &o, &err)) {
+    begin_op(L, ud, 0);
+    fl_status st = fl_beken_connect(ud->s, &o, &err);
+    end_op(L, ud);
+    if (st) {
         /* a failed connect must not keep the port (or an in-process simulator) open */
         fl_beken_close(ud->s);
         ud->s = NULL;
@@ -247,39 +315,48 @@ static void push_info(lua_State *L, const fl_beken *s)
 
 static int s_connect(lua_State *L)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     fl_connect_opts o;
     read_connect_opts(L, 2, &o);
     fl_error err = {0};
     begin_op(L, ud, 3);
-    return end_op(L, ud, fl_beken_connect(ud->s, &o, &err), &err);
+    fl_status st = fl_beken_connect(ud->s, &o, &err);
+    end_op(L, ud);
+    return op_result(L, st, &err);
 }
 
 static int s_get_bus(lua_State *L)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     fl_connect_opts o;
     read_connect_opts(L, 2, &o);
     fl_error err = {0};
-    begin_op(L, ud, 3);
-    return end_op(L, ud, fl_beken_get_bus(ud->s, &o, &err), &err);
+    begin_op(L, ud, 0);
+    fl_status st = fl_beken_get_bus(ud->s, &o, &err);
+    end_op(L, ud);
+    return op_result(L, st, &err);
 }
 
 static int s_set_baud(lua_State *L)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     lua_Integer baud = luaL_checkinteger(L, 2);
     luaL_argcheck(L, baud >= 9600 && baud <= 6000000, 2, "baud rate out of range");
     fl_error err = {0};
-    begin_op(L, ud, 3);
-    return end_op(L, ud, fl_beken_set_baud(ud->s, (uint32_t)baud, &err), &err);
+    begin_op(L, ud, 0);
+    fl_status st = fl_beken_set_baud(ud->s, (uint32_t)baud, &err);
+    end_op(L, ud);
+    return op_result(L, st, &err);
 }
 
 static int s_identify(lua_State *L)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     fl_error err = {0};
-    if (fl_beken_identify(ud->s, &err))
+    begin_op(L, ud, 0);
+    fl_status st = fl_beken_identify(ud->s, &err);
+    end_op(L, ud);
+    if (st)
         return fl_lua_fail(L, &err);
     push_info(L, ud->s);
     return 1;
@@ -298,62 +375,76 @@ static uint32_t check_u32(lua_State *L, int idx, const char *what)
     return (uint32_t)v;
 }
 
+/* The optional progress callback: a function or nil, checked with the
+ * other arguments (before anything happens). */
+static void check_callback(lua_State *L, int idx)
+{
+    if (!lua_isnoneornil(L, idx))
+        luaL_checktype(L, idx, LUA_TFUNCTION);
+}
+
 static int s_read(lua_State *L)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     uint32_t addr = check_u32(L, 2, "address out of range");
     uint32_t len = check_u32(L, 3, "length out of range");
     luaL_argcheck(L, len <= 64u << 20, 3, "length above 64 MiB");
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return luaL_error(L, "out of memory");
+    check_callback(L, 4);
+    lua_settop(L, 4);
+    luaL_Buffer b; /* Lua memory: counted against the state's limit, freed by the GC on error */
+    uint8_t *buf = (uint8_t *)luaL_buffinitsize(L, &b, len ? len : 1);
     fl_error err = {0};
     begin_op(L, ud, 4);
     fl_status st = fl_beken_read(ud->s, addr, len, buf, &err);
-    if (st == FL_OK && !ud->cb_failed)
-        lua_pushlstring(L, (const char *)buf, len);
-    free(buf);
-    int n = end_op(L, ud, st, &err);
-    if (st == FL_OK) {
-        lua_pop(L, n); /* drop `true`, keep the data */
-        return 1;
-    }
-    return n;
+    end_op(L, ud);
+    if (st)
+        return fl_lua_fail(L, &err);
+    luaL_pushresultsize(&b, len);
+    return 1;
 }
 
 static int s_write(lua_State *L)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     uint32_t addr = check_u32(L, 2, "address out of range");
     size_t len;
     const char *data = luaL_checklstring(L, 3, &len);
+    luaL_argcheck(L, len <= 0xFFFFFFFFu, 3, "data above 4 GiB");
+    check_callback(L, 4);
     fl_error err = {0};
     begin_op(L, ud, 4);
-    return end_op(L, ud, fl_beken_write(ud->s, addr, (const uint8_t *)data, (uint32_t)len, &err),
-                  &err);
+    fl_status st = fl_beken_write(ud->s, addr, (const uint8_t *)data, (uint32_t)len, &err);
+    end_op(L, ud);
+    return op_result(L, st, &err);
 }
 
 static int s_erase(lua_State *L)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     uint32_t addr = check_u32(L, 2, "address out of range");
     uint32_t len = check_u32(L, 3, "length out of range");
+    check_callback(L, 4);
     fl_error err = {0};
     begin_op(L, ud, 4);
-    return end_op(L, ud, fl_beken_erase(ud->s, addr, len, &err), &err);
+    fl_status st = fl_beken_erase(ud->s, addr, len, &err);
+    end_op(L, ud);
+    return op_result(L, st, &err);
 }
 
 static int s_verify(lua_State *L)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     uint32_t addr = check_u32(L, 2, "address out of range");
     size_t len;
     const char *data = luaL_checklstring(L, 3, &len);
+    luaL_argcheck(L, len <= 0xFFFFFFFFu, 3, "data above 4 GiB");
+    check_callback(L, 4);
     fl_error err = {0};
     uint32_t bad = 0;
     begin_op(L, ud, 4);
     fl_status st = fl_beken_verify(ud->s, addr, (const uint8_t *)data, (uint32_t)len, &bad, &err);
-    int n = end_op(L, ud, st, &err);
+    end_op(L, ud);
+    int n = op_result(L, st, &err);
     if (st == FL_ERR_VERIFY) {
         lua_pushinteger(L, bad);
         return n + 1;
@@ -363,10 +454,13 @@ static int s_verify(lua_State *L)
 
 static int s_read_mac(lua_State *L)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     uint8_t mac[6];
     fl_error err = {0};
-    if (fl_beken_read_mac(ud->s, mac, &err))
+    begin_op(L, ud, 0);
+    fl_status st = fl_beken_read_mac(ud->s, mac, &err);
+    end_op(L, ud);
+    if (st)
         return fl_lua_fail(L, &err);
     char text[20];
     snprintf(text, sizeof text, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3],
@@ -379,12 +473,12 @@ typedef fl_status (*simple_op)(fl_beken *, fl_error *);
 
 static int run_simple(lua_State *L, simple_op op)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     fl_error err = {0};
-    if (op(ud->s, &err))
-        return fl_lua_fail(L, &err);
-    lua_pushboolean(L, 1);
-    return 1;
+    begin_op(L, ud, 0);
+    fl_status st = op(ud->s, &err);
+    end_op(L, ud);
+    return op_result(L, st, &err);
 }
 
 static int s_unprotect(lua_State *L) { return run_simple(L, fl_beken_unprotect); }
@@ -393,7 +487,7 @@ static int s_reboot(lua_State *L) { return run_simple(L, fl_beken_reboot); }
 
 static int s_allow_bootloader(lua_State *L)
 {
-    lua_session *ud = check_session(L, 1);
+    lua_session *ud = check_idle(L, 1);
     luaL_checktype(L, 2, LUA_TBOOLEAN);
     ud->s->allow_bootloader = lua_toboolean(L, 2);
     return 0;
@@ -472,6 +566,7 @@ static int b_place(lua_State *L)
     const fl_chip *chip = check_chip(L, 1);
     const char *path = luaL_checkstring(L, 2);
     lua_Integer file_len = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, file_len >= 0, 3, "file length must be >= 0");
     uint32_t flash_size = check_u32(L, 4, "flash size out of range");
     int64_t offset = lua_isnoneornil(L, 5) ? -1 : (int64_t)check_u32(L, 5, "offset out of range");
     fl_placement p;

@@ -78,14 +78,14 @@ void fl_lua_push_db(lua_State *L, fl_auditdb *db)
 static int d_open(lua_State *L)
 {
     const char *path = luaL_optstring(L, 1, fl_auditdb_default_path());
-    fl_error err = {0};
-    fl_auditdb *db;
-    if (fl_auditdb_open(path, NULL, &db, &err))
-        return fl_lua_fail(L, &err);
+    /* the userdata first: if it cannot be made, no log is left open */
     lua_db *ud = lua_newuserdatauv(L, sizeof *ud, 0);
-    ud->db = db;
+    ud->db = NULL;
     ud->borrowed = false;
     luaL_setmetatable(L, LUA_DB_MT);
+    fl_error err = {0};
+    if (fl_auditdb_open(path, NULL, &ud->db, &err))
+        return fl_lua_fail(L, &err);
     return 1;
 }
 

@@ -39,11 +39,15 @@ void fl_lua_push_json(lua_State *L, const json_t *v)
 
 void fl_lua_push_json_text(lua_State *L, const json_t *v)
 {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text) {
-        luaL_error(L, "out of memory");
+    /* dumped straight into Lua memory: a memory error cannot leak a C copy */
+    size_t flags = JSON_COMPACT | JSON_SORT_KEYS;
+    size_t n = json_dumpb(v, NULL, 0, flags);
+    if (n == 0) {
+        luaL_error(L, "cannot encode JSON");
         return;
     }
-    lua_pushstring(L, text);
-    free(text);
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, n);
+    json_dumpb(v, p, n, flags);
+    luaL_pushresultsize(&b, n);
 }

@@ -6,21 +6,23 @@
  *   l:set_baud(921600); l:set_lines(true, false)   -- dtr, rts (nil = leave)
  */
 #include <lauxlib.h>
+#include <math.h>
 
 #include "link/link.h"
 #include "lua/lua_binding.h"
+#include "util/clock.h"
 
 static int l_open(lua_State *L)
 {
     const char *url = luaL_checkstring(L, 1);
-    fl_error err = {0};
-    fl_link *link;
-    if (fl_link_open(url, &link, &err))
-        return fl_lua_fail(L, &err);
+    /* the userdata first: if it cannot be made, no port is left open */
     lua_link *ud = lua_newuserdatauv(L, sizeof *ud, 0);
-    ud->link = link;
+    ud->link = NULL;
     ud->busy = false;
     luaL_setmetatable(L, LUA_LINK_MT);
+    fl_error err = {0};
+    if (fl_link_open(url, &ud->link, &err))
+        return fl_lua_fail(L, &err);
     return 1;
 }
 
@@ -32,9 +34,19 @@ lua_link *fl_lua_check_link(lua_State *L, int idx)
     return ud;
 }
 
+/* For I/O: not while a session operation on this link is running (from
+ * its progress callback). */
+static lua_link *check_idle(lua_State *L, int idx)
+{
+    lua_link *ud = fl_lua_check_link(L, idx);
+    if (ud->busy)
+        luaL_error(L, "the link is busy with a session operation");
+    return ud;
+}
+
 static int l_write(lua_State *L)
 {
-    lua_link *ud = fl_lua_check_link(L, 1);
+    lua_link *ud = check_idle(L, 1);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
     fl_error err = {0};
@@ -44,25 +56,42 @@ static int l_write(lua_State *L)
     return 1;
 }
 
+/* A long wait is cut in slices so that Ctrl-C stops a blocked step. */
+#define READ_SLICE_S 0.2
+
 static int l_read(lua_State *L)
 {
-    lua_link *ud = fl_lua_check_link(L, 1);
+    lua_link *ud = check_idle(L, 1);
     lua_Integer n = luaL_checkinteger(L, 2);
     double timeout = luaL_optnumber(L, 3, 1.0);
     luaL_argcheck(L, n > 0 && n <= 1 << 20, 2, "byte count must be 1..1048576");
+    luaL_argcheck(L, timeout >= 0 && isfinite(timeout), 3, "timeout must be seconds >= 0");
     luaL_Buffer b;
     char *p = luaL_buffinitsize(L, &b, (size_t)n);
     size_t got = 0;
     fl_error err = {0};
-    if (fl_link_read(ud->link, p, (size_t)n, timeout, &got, &err))
-        return fl_lua_fail(L, &err);
+    const fl_events *ev = fl_lua_events(L);
+    double deadline = fl_now() + timeout;
+    for (;;) {
+        double left = deadline - fl_now();
+        if (fl_link_read(ud->link, p, (size_t)n, left < READ_SLICE_S ? (left > 0 ? left : 0)
+                                                                     : READ_SLICE_S,
+                         &got, &err))
+            return fl_lua_fail(L, &err);
+        if (got > 0 || left <= READ_SLICE_S)
+            break;
+        if (fl_cancelled(ev)) {
+            fl_fail(&err, FL_ERR_CANCELLED, "stopped by the operator while reading the link");
+            return fl_lua_fail(L, &err);
+        }
+    }
     luaL_pushresultsize(&b, got);
     return 1;
 }
 
 static int l_set_baud(lua_State *L)
 {
-    lua_link *ud = fl_lua_check_link(L, 1);
+    lua_link *ud = check_idle(L, 1);
     lua_Integer baud = luaL_checkinteger(L, 2);
     luaL_argcheck(L, baud >= 300 && baud <= 12000000, 2, "baud rate out of range");
     fl_error err = {0};
@@ -74,14 +103,18 @@ static int l_set_baud(lua_State *L)
 
 static int opt_line(lua_State *L, int idx)
 {
-    return lua_isnoneornil(L, idx) ? -1 : lua_toboolean(L, idx);
+    if (lua_isnoneornil(L, idx))
+        return -1;
+    luaL_checktype(L, idx, LUA_TBOOLEAN);
+    return lua_toboolean(L, idx);
 }
 
 static int l_set_lines(lua_State *L)
 {
-    lua_link *ud = fl_lua_check_link(L, 1);
+    lua_link *ud = check_idle(L, 1);
+    int dtr = opt_line(L, 2), rts = opt_line(L, 3);
     fl_error err = {0};
-    if (fl_link_set_lines(ud->link, opt_line(L, 2), opt_line(L, 3), &err))
+    if (fl_link_set_lines(ud->link, dtr, rts, &err))
         return fl_lua_fail(L, &err);
     lua_pushboolean(L, 1);
     return 1;

@@ -36,6 +36,35 @@ static void set_json_field(lua_State *L, json_t *obj, const char *key, const cha
     lua_setfield(L, -2, lua_key);
 }
 
+typedef struct tuya_result {
+    json_t *full, *obk;
+    bool secrets;
+} tuya_result;
+
+/* Protected: builds the result table; a memory error cannot leak the JSON. */
+static int push_result(lua_State *L)
+{
+    const tuya_result *r = lua_touserdata(L, 1);
+    lua_newtable(L);
+    set_json_field(L, r->full, "module", "module");
+    set_json_field(L, r->full, "chip", "chip");
+    set_json_field(L, r->full, "warnings", "warnings");
+    set_json_field(L, r->full, "user_param_key_source", "source");
+    fl_lua_push_json(L, r->full);
+    lua_setfield(L, -2, "config");
+    fl_lua_push_json_text(L, r->full);
+    lua_setfield(L, -2, "json");
+    if (r->obk) {
+        fl_lua_push_json(L, r->obk);
+        lua_setfield(L, -2, "obk");
+        fl_lua_push_json_text(L, r->obk);
+        lua_setfield(L, -2, "obk_json");
+    }
+    lua_pushboolean(L, !r->secrets);
+    lua_setfield(L, -2, "redacted");
+    return 1;
+}
+
 static int t_extract(lua_State *L)
 {
     size_t len;
@@ -51,27 +80,15 @@ static int t_extract(lua_State *L)
     fl_tuya_config_free(&cfg);
     if (!full)
         return luaL_error(L, "out of memory");
-    json_t *obk = json_incref(json_object_get(full, "obk"));
+    tuya_result r = {full, json_incref(json_object_get(full, "obk")), secrets};
     json_object_del(full, "obk"); /* the config proper; the pin map goes beside it */
-    lua_newtable(L);
-    set_json_field(L, full, "module", "module");
-    set_json_field(L, full, "chip", "chip");
-    set_json_field(L, full, "warnings", "warnings");
-    set_json_field(L, full, "user_param_key_source", "source");
-    fl_lua_push_json(L, full);
-    lua_setfield(L, -2, "config");
-    fl_lua_push_json_text(L, full);
-    lua_setfield(L, -2, "json");
-    if (obk) {
-        fl_lua_push_json(L, obk);
-        lua_setfield(L, -2, "obk");
-        fl_lua_push_json_text(L, obk);
-        lua_setfield(L, -2, "obk_json");
-        json_decref(obk);
-    }
-    lua_pushboolean(L, !secrets);
-    lua_setfield(L, -2, "redacted");
+    lua_pushcfunction(L, push_result);
+    lua_pushlightuserdata(L, &r);
+    int rc = lua_pcall(L, 1, 1, 0);
+    json_decref(r.obk);
     json_decref(full);
+    if (rc != LUA_OK)
+        return lua_error(L);
     return 1;
 }
 

@@ -70,17 +70,36 @@ static int u_save(lua_State *L)
     return 1;
 }
 
+typedef struct blob {
+    const uint8_t *data;
+    size_t len;
+} blob;
+
+static int push_blob(lua_State *L)
+{
+    const blob *b = lua_touserdata(L, 1);
+    lua_pushlstring(L, (const char *)b->data, b->len);
+    return 1;
+}
+
 static int u_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     lua_Integer max = luaL_optinteger(L, 2, 64 << 20);
+    luaL_argcheck(L, max >= 0, 2, "max_bytes must be >= 0");
     uint8_t *data;
     size_t len;
     fl_error err = {0};
     if (fl_read_file(path, &data, &len, (size_t)max, &err))
         return fl_lua_fail(L, &err);
-    lua_pushlstring(L, (const char *)data, len);
+    /* copied under protection: over the memory limit, the C buffer is still freed */
+    blob bl = {data, len};
+    lua_pushcfunction(L, push_blob);
+    lua_pushlightuserdata(L, &bl);
+    int rc = lua_pcall(L, 1, 1, 0);
     free(data);
+    if (rc != LUA_OK)
+        return lua_error(L);
     return 1;
 }
 

@@ -176,6 +176,17 @@ static fl_status step_fail(worker *w, fl_recipe_pos p, fl_error *err, const char
     return fl_fail(err, FL_ERR_FORMAT, "%s:%d:%d: %s", w->r->path, p.line, p.column, msg);
 }
 
+/* The first line of the error text at idx (the rest is the traceback):
+ * kept in a buffer, valid until the next call. */
+static const char *first_line(lua_State *L, int idx)
+{
+    static _Thread_local char line[400];
+    const char *text = fl_lua_error_text(L, idx);
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(text, "\n"), text);
+    lua_pop(L, 1);
+    return line;
+}
+
 /* Push the module of a `lua` step: the file returns a table with run(ctx,
  * args), or a function (taken as run). */
 static fl_status push_custom_module(worker *w, const fl_recipe_step *st, fl_error *err)
@@ -195,12 +206,14 @@ static fl_status push_custom_module(worker *w, const fl_recipe_step *st, fl_erro
     char path[PATH_MAX];
     resolve_path(w, expanded, path, sizeof path);
     free(expanded);
-    if (luaL_loadfile(L, path) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    lua_pushcfunction(L, fl_lua_traceback);
+    if (luaL_loadfilex(L, path, "t") != LUA_OK || lua_pcall(L, 0, 1, -2) != LUA_OK) {
         s = step_fail(w, file->pos, err, "cannot load custom step %s: %s", path,
-                      lua_tostring(L, -1));
-        lua_pop(L, 1);
+                      first_line(L, -1));
+        lua_pop(L, 2);
         return s;
     }
+    lua_remove(L, -2); /* the message handler */
     if (lua_isfunction(L, -1)) {
         lua_newtable(L);
         lua_insert(L, -2);
@@ -226,7 +239,7 @@ static fl_status push_stock_module(worker *w, const fl_recipe_step *st, fl_error
     lua_getglobal(L, "require");
     lua_pushfstring(L, "steps.%s", st->type);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
+        const char *msg = fl_lua_error_text(L, -1);
         char where[600];
         snprintf(where, sizeof where, "%s (the step library is looked up in %s; set "
                  "FLASHLINE_LUA to the lua/ directory if it is elsewhere)", STOCK_STEPS,
@@ -236,7 +249,7 @@ static fl_status push_stock_module(worker *w, const fl_recipe_step *st, fl_error
                                       st->type, where)
                           : step_fail(w, st->pos, err, "step '%s' failed to load: %s", st->type,
                                       msg);
-        lua_pop(L, 1);
+        lua_pop(L, 2);
         return s;
     }
     if (!lua_istable(L, -1)) {
@@ -367,12 +380,6 @@ static void build_ctx(worker *w)
 
 /* ---- running a step ----------------------------------------------------------- */
 
-static int traceback(lua_State *L)
-{
-    luaL_traceback(L, L, lua_tostring(L, 1), 1);
-    return 1;
-}
-
 /* Push args for step i: expanded values, defaults, resolved file paths. */
 static fl_status push_args(worker *w, size_t i, fl_error *err)
 {
@@ -451,7 +458,7 @@ static fl_outcome call_step(worker *w, size_t i, char *msg, size_t cap)
     lua_State *L = w->L;
     fl_error e = {0};
     msg[0] = '\0';
-    lua_pushcfunction(L, traceback);
+    lua_pushcfunction(L, fl_lua_traceback);
     int base = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, w->mods_ref);
     lua_rawgeti(L, -1, (lua_Integer)i + 1);
@@ -465,19 +472,19 @@ static fl_outcome call_step(worker *w, size_t i, char *msg, size_t cap)
         return FL_OUTCOME_ERROR;
     }
     fl_outcome out;
-    if (lua_pcall(L, 2, 3, base) != LUA_OK) {
+    int rc = lua_pcall(L, 2, 3, base);
+    if (rc != LUA_OK) { /* the handler made it text + traceback (not for memory errors) */
         const char *tb = lua_tostring(L, -1);
         fl_logf(w->o->ev, FL_LOG_DEBUG, "%s", tb ? tb : "(error without message)");
-        size_t n = tb ? strcspn(tb, "\n") : 0;
-        snprintf(msg, cap, "%.*s", (int)n, tb ? tb : "");
+        snprintf(msg, cap, "%s", first_line(L, -1));
         out = fl_cancelled(w->o->ev) ? FL_OUTCOME_ABORTED : FL_OUTCOME_ERROR;
     } else if (lua_toboolean(L, -3) || lua_isnoneornil(L, -2)) {
         out = lua_toboolean(L, -3) || lua_isnil(L, -3) ? FL_OUTCOME_PASS : FL_OUTCOME_ERROR;
-        if (lua_isstring(L, -2))
-            snprintf(msg, cap, "%s", lua_tostring(L, -2));
+        if (!lua_isnil(L, -2))
+            snprintf(msg, cap, "%s", first_line(L, -2));
     } else {
-        snprintf(msg, cap, "%s", lua_tostring(L, -2));
-        out = outcome_from_kind(lua_tostring(L, -1));
+        snprintf(msg, cap, "%s", first_line(L, -2));
+        out = outcome_from_kind(lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL);
     }
     lua_settop(L, base - 1);
     return out;
@@ -562,13 +569,13 @@ static fl_status run_checks(worker *w, fl_error *err)
         }
         if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
             st = step_fail(w, w->r->steps[i].pos, err, "step '%s' check failed: %s",
-                           w->r->steps[i].type, lua_tostring(L, -1));
+                           w->r->steps[i].type, first_line(L, -1));
             lua_pop(L, 1);
             return st;
         }
         if (!lua_toboolean(L, -2)) {
             st = step_fail(w, w->r->steps[i].pos, err, "step '%s': %s", w->r->steps[i].type,
-                           lua_isstring(L, -1) ? lua_tostring(L, -1) : "refused");
+                           lua_isnil(L, -1) ? "refused" : first_line(L, -1));
             lua_pop(L, 2);
             return st;
         }
@@ -596,6 +603,8 @@ static fl_status prepare(worker *w, fl_error *err)
     init_events(w);
     w->L = fl_lua_new(&w->ev, err);
     if (!w->L)
+        return err->code;
+    if (fl_lua_sandbox_steps(w->L, err)) /* steps must not end, or outlive, the station */
         return err->code;
     build_ctx(w);
     fl_status st2 = load_steps(w, err);

@@ -68,7 +68,42 @@ do
          "closing the session from its own progress callback raises")
   check(s:read(0x100000, 16) ~= nil, "session still usable after the refused close")
   check(s:stats().blocks_written >= 1, "stats()")
+
+  -- misuse raises before anything happens: the session stays usable and closable
+  raises(function() s:read(0, 16, 42) end, "bad argument #3 to 'read' (function expected",
+         "a non-function progress callback raises")
+  check(s:read(0x100000, 16) == blob:sub(1, 16), "session usable after the refused callback")
+  raises(function() s:write(0x100000, "x", {}) end, "bad argument #3 to 'write'",
+         "write with a bad callback raises")
+  check(s:read(0x100000, 1) == "f", "the refused write wrote nothing")
+  raises(function() s:erase(0x100000, 0x1000, "later") end, "bad argument #3 to 'erase'",
+         "erase with a bad callback raises")
+  check(s:read(0x100000, 1) == "f", "the refused erase erased nothing")
+  raises(function() s:read(-1, 16) end, "address out of range", "negative address raises")
+  raises(function() s:connect({ baud = -5 }) end, "opts.baud -5 is out of range", "negative baud raises")
+  raises(function() s:connect({ link_timeout = 0/0 }) end, "opts.link_timeout", "nan link timeout raises")
+  raises(function() s:read(0x100000, 16, function() s:read(0, 1) end) end, "the session is busy",
+         "a chip operation from inside another one's callback raises")
+  raises(function() s:read(0x100000, 16, function() error({ code = 7 }) end) end,
+         "error object is a table {code = 7}", "a table raised in a callback is described")
+  check(s:read(0x100000, 16) ~= nil, "session usable after the callback errors")
 end
+do -- a session whose read was refused can still be closed (it used to stay busy for ever)
+  local s = assert(beken.connect(url, "bk7231n", { baud = 115200 }))
+  raises(function() s:read(0, 16, 42) end, "function expected", "bad callback on a fresh session")
+  local ok, err = pcall(s.close, s)
+  check(ok, "and the session can be closed after it (" .. tostring(err) .. ")")
+  local again = beken.connect(url, "bk7231n", { baud = 115200 })
+  check(again ~= nil, "the port is free again after that close")
+  if again then again:close() end
+end
+raises(function() beken.connect(url, "bk7231n", { baud = 12 }) end, "out of range",
+       "beken.connect refuses a bad baud before opening the port")
+check(link.open(url) ~= nil, "and left no port open")
+raises(function() link.open(url):set_lines("yes") end, "bad argument #1 to 'set_lines' (boolean expected",
+       "set_lines wants booleans")
+raises(function() util.load(flash_file, -1) end, "max_bytes must be >= 0", "util.load with a negative limit raises")
+collectgarbage()
 -- <close> released the session: the port can be opened again at once
 local s3 <close> = beken.connect(url, "bk7231n", { baud = 115200 })
 check(s3 ~= nil, "the simulator port is free again after <close>")
