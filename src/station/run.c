@@ -29,6 +29,7 @@ typedef struct worker {
     fl_events ev;      /* what Lua gets: forwards to o->ev and keeps the run's heartbeat */
     fl_auditdb *db;    /* set once the run is recorded */
     double last_beat;
+    char late_error[300]; /* why reading a ${unit.*} / ${run.*} value failed */
 } worker;
 
 /* ---- events: forwarded, with a heartbeat for long steps --------------------- */
@@ -97,25 +98,45 @@ static char *scratch(worker *w)
     return w->scratch[w->next_scratch];
 }
 
-/* unit.mac, unit.chip, ... and run.id come from the ctx table at run time. */
+typedef struct late_read {
+    worker *w;
+    const char *table, *field;
+    const char *value;
+} late_read;
+
+/* Protected: a step may have left values (or metatables) in ctx that raise
+ * when read, and converting may allocate. */
+static int read_late(lua_State *L)
+{
+    late_read *r = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->w->ctx_ref);
+    lua_getfield(L, -1, r->table);
+    if (lua_istable(L, -1) && lua_getfield(L, -1, r->field) != LUA_TNIL) {
+        char *buf = scratch(r->w);
+        snprintf(buf, sizeof r->w->scratch[0], "%s", luaL_tolstring(L, -1, NULL));
+        r->value = buf;
+    }
+    return 0;
+}
+
+/* unit.mac, unit.chip, ... and run.id come from the ctx table at run time.
+ * NULL when unset, or when reading it raised (the reason in w->late_error). */
 static const char *late_value(worker *w, const char *table, const char *field)
 {
     if (w->checking) {
         w->saw_late_var = true;
         return "";
     }
-    int top = lua_gettop(w->L);
-    lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->ctx_ref);
-    lua_getfield(w->L, -1, table);
-    const char *v = NULL;
-    if (lua_istable(w->L, -1) && lua_getfield(w->L, -1, field) != LUA_TNIL) {
-        char *buf = scratch(w);
-        snprintf(buf, sizeof w->scratch[0], "%s", luaL_tolstring(w->L, -1, NULL));
+    late_read r = {w, table, field, NULL};
+    lua_pushcfunction(w->L, read_late);
+    lua_pushlightuserdata(w->L, &r);
+    if (lua_pcall(w->L, 1, 0, 0) != LUA_OK) {
+        snprintf(w->late_error, sizeof w->late_error, "${%s.%s}: %s", table, field,
+                 lua_type(w->L, -1) == LUA_TSTRING ? lua_tostring(w->L, -1) : "(unreadable)");
         lua_pop(w->L, 1);
-        v = buf;
+        return NULL;
     }
-    lua_settop(w->L, top);
-    return v;
+    return r.value;
 }
 
 static const char *lookup(void *ctx, const char *name)
@@ -147,7 +168,12 @@ static const char *lookup(void *ctx, const char *name)
 
 static fl_status expand(worker *w, const char *text, fl_recipe_pos pos, char **out, fl_error *err)
 {
-    return fl_recipe_expand(w->r, text, pos, lookup, w, out, err);
+    w->late_error[0] = '\0';
+    fl_status st = fl_recipe_expand(w->r, text, pos, lookup, w, out, err);
+    if (st && w->late_error[0])
+        st = fl_fail(err, st, "%s:%d:%d: cannot read %s", w->r->path, pos.line, pos.column,
+                     w->late_error);
+    return st;
 }
 
 /* Relative paths in a recipe are relative to the recipe file; existing files
@@ -490,10 +516,73 @@ static fl_outcome call_step(worker *w, size_t i, char *msg, size_t cap)
     return out;
 }
 
+/* ---- protection ---------------------------------------------------------------- */
+
+/* The station's own Lua glue (ctx, args, results) allocates in the state a
+ * step may have filled up to its memory limit, and may call a step's
+ * __tostring: run it under lua_pcall, so a Lua error there is an ERROR of
+ * the step or run, never a panic that ends the station with the run left
+ * RUNNING. */
+typedef struct guarded {
+    worker *w;
+    void (*fn)(worker *w, void *arg);
+    void *arg;
+} guarded;
+
+static int guarded_call(lua_State *L)
+{
+    const guarded *g = lua_touserdata(L, 1);
+    g->fn(g->w, g->arg);
+    return 0;
+}
+
+/* false with the Lua error in msg when fn raised. */
+static bool guard(worker *w, void (*fn)(worker *, void *), void *arg, char *msg, size_t cap)
+{
+    guarded g = {w, fn, arg};
+    lua_pushcfunction(w->L, guarded_call);
+    lua_pushlightuserdata(w->L, &g);
+    if (lua_pcall(w->L, 1, 0, 0) == LUA_OK)
+        return true;
+    const char *m = lua_type(w->L, -1) == LUA_TSTRING ? lua_tostring(w->L, -1) : "(no message)";
+    snprintf(msg, cap, "%s", m);
+    lua_pop(w->L, 1);
+    return false;
+}
+
+typedef struct step_call {
+    size_t i;
+    char *msg;
+    size_t cap;
+    fl_outcome out;
+} step_call;
+
+static void step_call_fn(worker *w, void *arg)
+{
+    step_call *c = arg;
+    c->out = call_step(w, c->i, c->msg, c->cap);
+}
+
+static fl_outcome run_one_step(worker *w, size_t i, char *msg, size_t cap)
+{
+    step_call c = {i, msg, cap, FL_OUTCOME_ERROR};
+    if (guard(w, step_call_fn, &c, msg, cap))
+        return c.out;
+    return fl_cancelled(w->o->ev) ? FL_OUTCOME_ABORTED : FL_OUTCOME_ERROR;
+}
+
 /* ---- the run ------------------------------------------------------------------ */
 
-static void unit_name(worker *w, char *out, size_t cap)
+typedef struct name_buf {
+    char *out;
+    size_t cap;
+} name_buf;
+
+static void unit_name_fn(worker *w, void *arg)
 {
+    name_buf *b = arg;
+    char *out = b->out;
+    size_t cap = b->cap;
     out[0] = '\0';
     const char *mac = late_value(w, "unit", "mac");
     char norm[18];
@@ -502,6 +591,14 @@ static void unit_name(worker *w, char *out, size_t cap)
     const char *id = mac ? mac : late_value(w, "unit", "alt_id");
     if (id)
         snprintf(out, cap, "%s", id);
+}
+
+static void unit_name(worker *w, char *out, size_t cap)
+{
+    name_buf b = {out, cap};
+    char why[200];
+    if (!guard(w, unit_name_fn, &b, why, sizeof why))
+        out[0] = '\0'; /* a unit id that cannot be read is an unknown unit */
 }
 
 static fl_status run_steps(worker *w, fl_auditdb *db, fl_run_result *res, fl_error *err)
@@ -523,7 +620,7 @@ static fl_status run_steps(worker *w, fl_auditdb *db, fl_run_result *res, fl_err
         res->steps_run++;
         double t0 = fl_now();
         char msg[512];
-        fl_outcome out = call_step(w, i, msg, sizeof msg);
+        fl_outcome out = run_one_step(w, i, msg, sizeof msg);
         fl_logf(w->o->ev, out == FL_OUTCOME_PASS ? FL_LOG_INFO : FL_LOG_ERROR,
                 "step %s: %s%s%s (%.1f s)", name, fl_outcome_name(out), msg[0] ? ": " : "", msg,
                 fl_now() - t0);
@@ -584,6 +681,20 @@ static fl_status run_checks(worker *w, fl_error *err)
     return FL_OK;
 }
 
+typedef struct prepare_call {
+    fl_error *err;
+    fl_status st;
+} prepare_call;
+
+static void prepare_fn(worker *w, void *arg)
+{
+    prepare_call *c = arg;
+    build_ctx(w);
+    c->st = load_steps(w, c->err);
+    if (!c->st)
+        c->st = run_checks(w, c->err);
+}
+
 static fl_status prepare(worker *w, fl_error *err)
 {
     const fl_run_opts *o = w->o;
@@ -606,9 +717,11 @@ static fl_status prepare(worker *w, fl_error *err)
         return err->code;
     if (fl_lua_sandbox_steps(w->L, err)) /* steps must not end, or outlive, the station */
         return err->code;
-    build_ctx(w);
-    fl_status st2 = load_steps(w, err);
-    return st2 ? st2 : run_checks(w, err);
+    prepare_call c = {err, FL_OK};
+    char why[400];
+    if (!guard(w, prepare_fn, &c, why, sizeof why))
+        return fl_fail(err, FL_ERR_INTERNAL, "preparing the steps: %s", why);
+    return c.st;
 }
 
 static void cleanup(worker *w)
@@ -625,6 +738,18 @@ fl_status fl_station_check(const char *recipe_path, const char *const *sets, siz
     fl_status st = prepare(&w, err);
     cleanup(&w);
     return st;
+}
+
+/* ctx.db (the station's log handle) and ctx.run.id for the steps. */
+static void publish_run(worker *w, void *arg)
+{
+    lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->ctx_ref);
+    fl_lua_push_db(w->L, w->db);
+    lua_setfield(w->L, -2, "db");
+    lua_getfield(w->L, -1, "run");
+    lua_pushinteger(w->L, *(const int64_t *)arg);
+    lua_setfield(w->L, -2, "id");
+    lua_pop(w->L, 2);
 }
 
 fl_status fl_station_run(const fl_run_opts *o, fl_run_result *res, fl_error *err)
@@ -649,15 +774,13 @@ fl_status fl_station_run(const fl_run_opts *o, fl_run_result *res, fl_error *err
         return st;
     }
     w.db = db;
-    lua_rawgeti(w.L, LUA_REGISTRYINDEX, w.ctx_ref); /* ctx.db, ctx.run.id */
-    fl_lua_push_db(w.L, db);
-    lua_setfield(w.L, -2, "db");
-    lua_getfield(w.L, -1, "run");
-    lua_pushinteger(w.L, res->run_id);
-    lua_setfield(w.L, -2, "id");
-    lua_pop(w.L, 2);
-
-    st = run_steps(&w, db, res, err);
+    char why[400];
+    if (guard(&w, publish_run, &res->run_id, why, sizeof why)) {
+        st = run_steps(&w, db, res, err);
+    } else {
+        res->outcome = FL_OUTCOME_ERROR;
+        snprintf(res->message, sizeof res->message, "preparing the steps: %s", why);
+    }
     unit_name(&w, res->unit, sizeof res->unit);
     if (st) { /* the audit log failed mid-run: say so in the run if it still can */
         res->outcome = FL_OUTCOME_ERROR;

@@ -116,6 +116,20 @@ FLASHLINE_LUA_MEMORY=48M expect_exit 10 "a step eating memory stops at the cap: 
     to "$T/out" "$T/out" "$FL" run "$T/hog.yaml" --port "$PORT" --db "$DB"
 check "the step is recorded ERROR 'not enough memory'" \
     grep -q '^ERROR|ERROR|not enough memory$' <<<"$(last_run hog)"
+# The station's own glue between steps (expanding ${unit.*}, naming the unit) runs Lua on
+# values a step left in ctx; an error there (here a __tostring that raises; out of memory is
+# the same path) must be the step's ERROR, never a Lua panic that kills the station.
+cat >"$T/badmac.lua" <<'LUA'
+return { run = function(ctx)
+  ctx.unit.mac = setmetatable({}, { __tostring = function() error("no mac for you") end })
+  return true
+end }
+LUA
+printf 'name: badmac\nchip: bk7231n\nsteps:\n  - lua: { file: badmac.lua }\n  - lua: { file: hello.lua, greeting: "${unit.mac}" }\n' >"$T/badmac.yaml"
+expect_exit 10 "a step's value that raises when the station reads it: ERROR, no crash" \
+    to "$T/out" "$T/out" "$FL" run "$T/badmac.yaml" --port "$PORT" --db "$DB"
+check "... recorded: the first step PASS, the second ERROR naming the variable and the error" \
+    grep -q '^ERROR PASS: ERROR:.*cannot read \${unit.mac}: .*no mac for you$' <<<"$(sql "select r.outcome || ' ' || group_concat(s.outcome || ':' || coalesce(s.message, ''), ' ') from runs r join (select * from steps order by idx) s on s.run_id = r.id where r.recipe_name = 'badmac'")"
 printf 'local s = ("x"):rep(1 << 30)\n' >"$T/big.lua"
 expect_exit 2 "a 1 GiB string in a script is refused by the default 256 MiB cap (exit 2)" \
     to /dev/null "$T/err" "$FL" lua "$T/big.lua"
