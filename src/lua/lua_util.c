@@ -87,6 +87,13 @@ static int u_load(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     lua_Integer max = luaL_optinteger(L, 2, 64 << 20);
     luaL_argcheck(L, max >= 0, 2, "max_bytes must be >= 0");
+    struct stat st; /* before open(): opening a fifo would block the step */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s is not a regular file", path);
+        lua_pushstring(L, "file");
+        return 3;
+    }
     uint8_t *data;
     size_t len;
     fl_error err = {0};

@@ -191,6 +191,11 @@ stop_when_printed TERM blocked run "$T/blocked.yaml" --port "$PORT" --db "$DB"
 check "a step blocked in link:read for an hour is stopped by SIGTERM (exit $stop_rc)" [ "$stop_rc" = 130 ]
 check "... recorded ABORTED" grep -q '^ABORTED|ABORTED|' <<<"$(last_run blocked)"
 check "no run is left RUNNING after all that" [ "$(sql "select count(*) from runs where outcome = 'RUNNING'")" = 0 ]
+mkfifo "$T/quiet.fifo"
+printf 'local d, msg, kind = require("flashline.util").load(arg[1]) print(d, msg, kind)\n' >"$T/fifo.lua"
+timeout 120 "$FL" lua "$T/fifo.lua" "$T/quiet.fifo" >/dev/null 2>"$T/err"
+check "util.load of a fifo nobody writes returns nil, msg, 'file' instead of blocking" \
+    grep -q "nil.*is not a regular file.*file" "$T/err"
 printf 'print("looping now") while true do end\n' >"$T/spin_script.lua"
 stop_when_printed TERM spin_script lua "$T/spin_script.lua"
 check "flashline lua: SIGTERM stops a looping script with exit 130 (got $stop_rc)" [ "$stop_rc" = 130 ]
