@@ -116,8 +116,11 @@ static const fl_link_ops serial_ops = {
 /* Who may open the device: the group to join when the group has read/write access. */
 static fl_status permission_failure(const char *name, const struct stat *st, fl_error *err)
 {
-    const struct group *g = st ? getgrgid(st->st_gid) : NULL;
-    bool group_rw = st && (st->st_mode & (S_IRGRP | S_IWGRP)) == (S_IRGRP | S_IWGRP);
+    if (!st) /* a directory on the way cannot be searched */
+        return fl_fail(err, FL_ERR_LINK, "no permission to reach %s (a directory on its path is "
+                                         "closed to your user)", name);
+    const struct group *g = getgrgid(st->st_gid);
+    bool group_rw = (st->st_mode & (S_IRGRP | S_IWGRP)) == (S_IRGRP | S_IWGRP);
     if (g && group_rw && st->st_gid != 0)
         return fl_fail(err, FL_ERR_LINK,
                        "no permission to open %s: add your user to the '%s' group (sudo usermod "
@@ -127,7 +130,7 @@ static fl_status permission_failure(const char *name, const struct stat *st, fl_
                    "no permission to open %s (mode %04o, only its owner may open it): run as that "
                    "user or root, or give the device to the 'dialout' group (USB-UART adapters "
                    "are in 'dialout': sudo usermod -aG dialout $USER, then log in again)",
-                   name, st ? (unsigned)(st->st_mode & 07777) : 0u);
+                   name, (unsigned)(st->st_mode & 07777));
 }
 
 static fl_status missing_failure(const char *name, fl_error *err)
@@ -249,19 +252,19 @@ static fl_status open_with_libserialport(const char *name, const struct stat *st
     s->base.has_lines = true;
     s->base.baud = 115200;
     snprintf(s->base.url, sizeof s->base.url, "%s", name);
-    fl_status st_;
+    fl_status rc;
     if (sp_set_baudrate(port, 115200) != SP_OK || sp_set_bits(port, 8) != SP_OK ||
         sp_set_parity(port, SP_PARITY_NONE) != SP_OK || sp_set_stopbits(port, 1) != SP_OK ||
         sp_set_flowcontrol(port, SP_FLOWCONTROL_NONE) != SP_OK) {
-        st_ = fl_fail(err, FL_ERR_LINK, "cannot configure %s for 115200 8N1: %s", name, sp_why());
+        rc = fl_fail(err, FL_ERR_LINK, "cannot configure %s for 115200 8N1: %s", name, sp_why());
         ser_close(&s->base);
         *refused = true;
-        return st_;
+        return rc;
     }
-    if ((st_ = ser_set_lines(&s->base, 0, 0, err)) != FL_OK) {
+    if ((rc = ser_set_lines(&s->base, 0, 0, err)) != FL_OK) {
         ser_close(&s->base);
         *refused = true; /* a tty without modem lines: termios copes */
-        return st_;
+        return rc;
     }
     *out = &s->base;
     return FL_OK;
