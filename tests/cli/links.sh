@@ -7,14 +7,23 @@ DUMPS=$SHARED/testdata/tuya-dumps
 IMG=$SHARED/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin
 STALE_PTY="python3 tests/cli/pty_stale.py"
 
+# announced VAR PREFIX FIFO: the value of the first "PREFIX..." line written to FIFO
+# (read as it is written: no polling; the writer keeps the FIFO for later lines).
+announced() {
+    local var=$1 prefix=$2 fd line
+    exec {fd}<"$3"
+    while read -r -t 30 line <&$fd; do
+        if [[ $line == "$prefix"* ]]; then printf -v "$var" '%s' "${line#"$prefix"}"; return 0; fi
+    done
+    return 1
+}
 # start_pty_sim: a simulator with a pty; sets PTY (its slave) and CTL (control host:port).
 start_pty_sim() {
-    local out="$T/ptysim.out"
-    "$FL" sim --listen 127.0.0.1:0 --pty "$@" >"$out" 2>"$out.err" &
+    mkfifo "$T/ptysim.fifo"
+    "$FL" sim --listen 127.0.0.1:0 --pty "$@" >"$T/ptysim.fifo" 2>"$T/ptysim.err" &
     _pids+=($!)
-    for _ in $(seq 1 200); do grep -q '^control: ' "$out" 2>/dev/null && break; sleep 0.05; done
-    PTY=$(sed -n 's/^pty: //p' "$out")
-    CTL=$(sed -n 's/^control: tcp:\/\///p' "$out")
+    announced PTY "pty: " "$T/ptysim.fifo"
+    announced CTL "control: tcp://" "$T/ptysim.fifo"
 }
 # power_cycle: restart the simulated unit (a pty has no RTS to pulse), waiting for the answer.
 power_cycle() {
@@ -27,11 +36,11 @@ power_cycle() {
 }
 # start_stale VAR MODE [SIM_PTY]: a pty holding stale replies (tests/cli/pty_stale.py).
 start_stale() {
-    local var=$1 out="$T/stale.$RANDOM.out"; shift
-    $STALE_PTY "$@" >"$out" 2>"$out.err" &
+    local var=$1 fifo="$T/stale.$RANDOM.fifo"; shift
+    mkfifo "$fifo"
+    $STALE_PTY "$@" >"$fifo" 2>"$fifo.err" &
     _pids+=($!)
-    for _ in $(seq 1 200); do grep -q '^pty: ' "$out" 2>/dev/null && break; sleep 0.05; done
-    printf -v "$var" '%s' "$(sed -n 's/^pty: //p' "$out")"
+    announced "$var" "pty: " "$fifo"
 }
 
 # --- flashline sim --pty end to end: info, read, write + verify over plain termios -------
