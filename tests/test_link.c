@@ -68,6 +68,10 @@ static void test_pty_opens_without_modem_lines(void)
     CHECK(l->has_baud, "a pty takes baud rates");
     CHECK(!l->has_lines, "a pty has no DTR/RTS");
     CHECK(fl_link_set_lines(l, 1, 1, &err) == FL_ERR_USAGE, "set_lines on a pty is refused");
+    fl_link *second = NULL;
+    CHECK(fl_link_open(p.path, &second, &err) == FL_ERR_LINK && strstr(err.msg, "busy"),
+          "a second opener is told the port is busy: %s", err.msg);
+    fl_link_close(second);
     fl_link_close(l);
 
     /* serial: prefix, same path */
