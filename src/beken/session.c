@@ -137,6 +137,8 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
     if (st)
         return st;
     s->baud = 115200;
+    if ((st = fl_link_drain_until_quiet(s->wire.link, 0.05, 0.5, NULL, err))) /* stale replies */
+        return st;
     double start = fl_now(), limit = o->link_timeout_s > 0 ? o->link_timeout_s : 20.0;
     bool linked = false;
     bool can_pulse = s->wire.link->has_lines;

@@ -97,3 +97,25 @@ void fl_link_discard_input(fl_link *l)
 {
     l->ops->discard_input(l);
 }
+
+fl_status fl_link_drain_until_quiet(fl_link *l, double quiet_s, double max_s, size_t *dropped,
+                                    fl_error *err)
+{
+    uint8_t junk[4096];
+    size_t total = 0;
+    double end = fl_now() + max_s;
+    fl_status st = FL_OK;
+    for (;;) {
+        double left = end - fl_now();
+        if (left <= 0)
+            break;
+        size_t got = 0;
+        st = l->ops->read(l, junk, sizeof junk, quiet_s < left ? quiet_s : left, &got, err);
+        if (st || got == 0)
+            break;
+        total += got;
+    }
+    if (dropped)
+        *dropped = total;
+    return st;
+}

@@ -1,7 +1,11 @@
 /* link.h — a byte stream to a chip's UART, with baud rate and DTR/RTS control.
  *
  * URLs choose the transport:
- *   /dev/ttyUSB0, serial:/dev/ttyUSB0, COM3   local port via libserialport
+ *   /dev/ttyUSB0, serial:/dev/ttyUSB0, COM3   local port via libserialport; ptys
+ *                                             (/dev/pts/N, socat links, `flashline sim
+ *                                             --pty`) and ttys libserialport refuses go
+ *                                             through plain termios (no DTR/RTS on a pty:
+ *                                             has_lines is false)
  *   rfc2217://host:port                       Telnet COM-PORT control (ser2net, `flashline sim`)
  *   tcp://host:port                           raw bytes (UART-over-Wi-Fi bridges); no baud/lines
  *   sim:CHIP[?opt=val&...]                    starts the Beken simulator in-process on loopback
@@ -58,6 +62,13 @@ fl_status fl_link_set_baud(fl_link *l, uint32_t baud, fl_error *err);
 fl_status fl_link_set_lines(fl_link *l, int dtr, int rts, fl_error *err);
 fl_status fl_link_drain(fl_link *l, fl_error *err);
 void fl_link_discard_input(fl_link *l);
+/* Throw away input until the line has been quiet for quiet_s, for at most max_s in all:
+ * bytes still in flight from an earlier session (an adapter's FIFO, a bridge, a chip
+ * finishing an old reply) must never be taken for the answer to a new command.  The
+ * cap keeps a chip whose application talks without pause from stalling the caller.
+ * *dropped (may be NULL) counts the bytes thrown away; a dead link is FL_ERR_LINK. */
+fl_status fl_link_drain_until_quiet(fl_link *l, double quiet_s, double max_s, size_t *dropped,
+                                    fl_error *err);
 
 /* One local serial port as `flashline ports` shows it. */
 typedef struct fl_port_info {

@@ -8,6 +8,9 @@
 fl_status fl_link_open_net(const char *hostport, bool rfc2217, const char *url, fl_link **out,
                            fl_error *err);
 fl_status fl_link_open_serial(const char *name, fl_link **out, fl_error *err);
+/* A tty through plain termios (link_tty.c); takes ownership of fd (an open tty,
+ * O_NONBLOCK), closing it on failure. */
+fl_status fl_link_open_tty(int fd, const char *name, fl_link **out, fl_error *err);
 /* spec: "CHIP[?query]" */
 fl_status fl_link_open_sim(const char *spec, const char *url, fl_link **out, fl_error *err);
 

@@ -1,9 +1,17 @@
-/* link_serial.c — local serial ports through libserialport, and port listing. */
+/* link_serial.c — local serial ports: libserialport for real UARTs and USB adapters,
+ * plain termios (link_tty.c) for ptys and what libserialport refuses; a precise
+ * reason for every path that is not a port; port listing. */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <libserialport.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "link/link_impl.h"
 
@@ -103,44 +111,134 @@ static const fl_link_ops serial_ops = {
     .close = ser_close,
 };
 
-/* Turn libserialport's open failure into advice the operator can act on. */
-static fl_status open_failure(const char *name, int saved_errno, fl_error *err)
+/* ---- opening: an accurate reason for every path that is not a usable port ---- */
+
+/* Who may open the device: the group to join when the group has read/write access. */
+static fl_status permission_failure(const char *name, const struct stat *st, fl_error *err)
+{
+    if (!st) /* a directory on the way cannot be searched */
+        return fl_fail(err, FL_ERR_LINK, "no permission to reach %s (a directory on its path is "
+                                         "closed to your user)", name);
+    const struct group *g = getgrgid(st->st_gid);
+    bool group_rw = (st->st_mode & (S_IRGRP | S_IWGRP)) == (S_IRGRP | S_IWGRP);
+    if (g && group_rw && st->st_gid != 0)
+        return fl_fail(err, FL_ERR_LINK,
+                       "no permission to open %s: add your user to the '%s' group (sudo usermod "
+                       "-aG %s $USER, then log in again) or run as root",
+                       name, g->gr_name, g->gr_name);
+    return fl_fail(err, FL_ERR_LINK,
+                   "no permission to open %s (mode %04o, only its owner may open it): run as that "
+                   "user or root, or give the device to the 'dialout' group (USB-UART adapters "
+                   "are in 'dialout': sudo usermod -aG dialout $USER, then log in again)",
+                   name, (unsigned)(st->st_mode & 07777));
+}
+
+static fl_status missing_failure(const char *name, fl_error *err)
+{
+    return fl_fail(err, FL_ERR_LINK,
+                   "serial port %s does not exist: check that the USB-UART adapter is plugged "
+                   "in and the name is right ('flashline ports' lists the ports)",
+                   name);
+}
+
+/* Turn an open failure (errno) into advice the operator can act on. */
+static fl_status open_failure(const char *name, const struct stat *st, int saved_errno,
+                              const char *detail, fl_error *err)
 {
     switch (saved_errno) {
     case ENOENT:
+    case ENOTDIR:
+        return missing_failure(name, err);
     case ENODEV:
     case ENXIO:
         return fl_fail(err, FL_ERR_LINK,
-                       "serial port %s does not exist: check that the USB-UART adapter is plugged "
-                       "in and the name is right ('flashline ports' lists the ports)",
+                       "serial port %s has no device behind it (unplugged, or the bridge that "
+                       "made it has stopped); 'flashline ports' lists the ports",
                        name);
     case EBUSY:
+    case EWOULDBLOCK:
         return fl_fail(err, FL_ERR_LINK,
                        "serial port %s is busy: another program (serial monitor, ModemManager, "
                        "another flashline) has it open",
                        name);
     case EACCES:
     case EPERM:
-        return fl_fail(err, FL_ERR_LINK,
-                       "no permission to open %s: add your user to the 'dialout' group (then log "
-                       "in again) or run as root",
-                       name);
+        return permission_failure(name, st, err);
     default:
-        return fl_fail(err, FL_ERR_LINK, "cannot open serial port %s: %s", name, sp_why());
+        return fl_fail(err, FL_ERR_LINK, "cannot open serial port %s: %s", name,
+                       detail ? detail : strerror(saved_errno));
     }
 }
 
-fl_status fl_link_open_serial(const char *name, fl_link **out, fl_error *err)
+/* Everything but a character device is refused by what it is. */
+static fl_status check_node(const char *name, struct stat *st, fl_error *err)
 {
+    if (stat(name, st) != 0)
+        return open_failure(name, NULL, errno, NULL, err);
+    if (S_ISCHR(st->st_mode))
+        return FL_OK;
+    const char *what = S_ISDIR(st->st_mode)    ? "a directory"
+                       : S_ISREG(st->st_mode)  ? "a regular file"
+                       : S_ISFIFO(st->st_mode) ? "a FIFO (named pipe)"
+                       : S_ISSOCK(st->st_mode) ? "a socket"
+                       : S_ISBLK(st->st_mode)  ? "a block device"
+                                               : "not a device";
+    return fl_fail(err, FL_ERR_LINK, "%s is %s, not a serial port", name, what);
+}
+
+/* Unix98 pty slaves (/dev/pts/N, majors 136-143) and BSD ones (major 3): libserialport
+ * finds no sysfs device for them, so they always go through termios. */
+static bool is_pty_slave(const struct stat *st)
+{
+    unsigned maj = major(st->st_rdev);
+    return (maj >= 136 && maj <= 143) || maj == 3;
+}
+
+/* /dev/ptmx opens a brand-new master with nobody on the other side. */
+static bool is_ptmx(const struct stat *st)
+{
+    return major(st->st_rdev) == 5 && minor(st->st_rdev) == 2;
+}
+
+/* Opens through plain termios; the node is known to be a character device. */
+static fl_status open_with_termios(const char *name, const struct stat *st, fl_link **out,
+                                   fl_error *err)
+{
+    int fd = open(name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return open_failure(name, st, errno, NULL, err);
+    if (!isatty(fd)) {
+        close(fd);
+        return fl_fail(err, FL_ERR_LINK,
+                       "%s is not a serial port (a character device that is not a tty)", name);
+    }
+    /* Advisory, like libserialport: two flashlines never share a port. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        close(fd);
+        return open_failure(name, st, EBUSY, NULL, err);
+    }
+    return fl_link_open_tty(fd, name, out, err);
+}
+
+/* The libserialport way (real UARTs and USB adapters).  *refused is set when
+ * libserialport cannot handle the port at all, so termios may try. */
+static fl_status open_with_libserialport(const char *name, const struct stat *st, fl_link **out,
+                                         bool *refused, fl_error *err)
+{
+    *refused = false;
     struct sp_port *port = NULL;
-    errno = 0;
-    if (sp_get_port_by_name(name, &port) != SP_OK)
-        return open_failure(name, errno ? errno : ENOENT, err);
+    if (sp_get_port_by_name(name, &port) != SP_OK) {
+        *refused = true;
+        return fl_fail(err, FL_ERR_LINK, "libserialport does not know %s: %s", name, sp_why());
+    }
     errno = 0;
     if (sp_open(port, SP_MODE_READ_WRITE) != SP_OK) {
         int e = errno;
+        const char *why = sp_why();
         sp_free_port(port);
-        return open_failure(name, e, err);
+        /* permission and busy are the operator's to fix; anything else termios may handle */
+        *refused = !(e == EACCES || e == EPERM || e == EBUSY);
+        return open_failure(name, st, e, why, err);
     }
     serial_link *s = calloc(1, sizeof *s);
     if (!s) {
@@ -154,20 +252,45 @@ fl_status fl_link_open_serial(const char *name, fl_link **out, fl_error *err)
     s->base.has_lines = true;
     s->base.baud = 115200;
     snprintf(s->base.url, sizeof s->base.url, "%s", name);
-    fl_status st;
+    fl_status rc;
     if (sp_set_baudrate(port, 115200) != SP_OK || sp_set_bits(port, 8) != SP_OK ||
         sp_set_parity(port, SP_PARITY_NONE) != SP_OK || sp_set_stopbits(port, 1) != SP_OK ||
         sp_set_flowcontrol(port, SP_FLOWCONTROL_NONE) != SP_OK) {
-        st = fl_fail(err, FL_ERR_LINK, "cannot configure %s for 115200 8N1: %s", name, sp_why());
+        rc = fl_fail(err, FL_ERR_LINK, "cannot configure %s for 115200 8N1: %s", name, sp_why());
         ser_close(&s->base);
-        return st;
+        *refused = true;
+        return rc;
     }
-    if ((st = ser_set_lines(&s->base, 0, 0, err)) != FL_OK) {
+    if ((rc = ser_set_lines(&s->base, 0, 0, err)) != FL_OK) {
         ser_close(&s->base);
-        return st;
+        *refused = true; /* a tty without modem lines: termios copes */
+        return rc;
     }
     *out = &s->base;
     return FL_OK;
+}
+
+fl_status fl_link_open_serial(const char *name, fl_link **out, fl_error *err)
+{
+    *out = NULL;
+    struct stat st;
+    fl_status rc = check_node(name, &st, err);
+    if (rc)
+        return rc;
+    if (is_ptmx(&st))
+        return fl_fail(err, FL_ERR_LINK,
+                       "%s is the pseudo-terminal multiplexer, not a port: give the slave the "
+                       "bridge printed (/dev/pts/N)",
+                       name);
+    if (is_pty_slave(&st))
+        return open_with_termios(name, &st, out, err);
+    bool refused;
+    rc = open_with_libserialport(name, &st, out, &refused, err);
+    if (rc == FL_OK || !refused)
+        return rc;
+    /* libserialport refused (a virtual tty, /dev/tnt*, a non-tty device): plain termios
+     * either works or says precisely what the node is. */
+    return open_with_termios(name, &st, out, err);
 }
 
 static void describe_port(struct sp_port *p, fl_port_info *info)
