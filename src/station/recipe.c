@@ -58,14 +58,6 @@ static fl_status failf(loader *ld, fl_recipe_pos p, const char *fmt, ...)
     return fl_fail(ld->err, FL_ERR_FORMAT, "%s:%d:%d: %s", ld->r->path, p.line, p.column, msg);
 }
 
-/* The older one-argument form, kept for the many fixed messages below. */
-static fl_status fail_at(loader *ld, fl_recipe_pos p, const char *fmt, const char *what)
-{
-    char msg[400];
-    snprintf(msg, sizeof msg, fmt, what);
-    return failf(ld, p, "%s", msg);
-}
-
 static fl_status yaml_fail(loader *ld, const yaml_parser_t *parser)
 {
     return fl_fail(ld->err, FL_ERR_FORMAT, "%s:%zu:%zu: %s%s%s", ld->r->path,
@@ -238,7 +230,7 @@ static fl_status scan_node(scanner *sc, const yaml_event_t *ev)
         if (is_key)
             return failf(sc->ld, pos_of_mark(ev->start_mark),
                          "an alias (*%.100s) cannot be a key", ev->data.alias.anchor);
-        size_t size;
+        size_t size = 0;
         fl_status st = alias_size(sc, ev->data.alias.anchor, ev->start_mark, &size);
         if (!st)
             st = count_expanded(sc, size, ev->start_mark);
@@ -571,7 +563,7 @@ static fl_status load_kvs(loader *ld, yaml_node_t *map, kv_kind kind, fl_recipe_
 {
     const char *what = kv_what(kind);
     if (map->type != YAML_MAPPING_NODE)
-        return fail_at(ld, pos_of(map), "expected a mapping of names to values for %s", what);
+        return failf(ld, pos_of(map), "expected a mapping of names to values for %s", what);
     size_t count = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
     fl_recipe_kv *kvs = calloc(count ? count : 1, sizeof *kvs);
     if (!kvs)
@@ -581,9 +573,9 @@ static fl_status load_kvs(loader *ld, yaml_node_t *map, kv_kind kind, fl_recipe_
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
         if (k->type != YAML_SCALAR_NODE || k->data.scalar.length == 0)
-            return fail_at(ld, pos_of(k), "expected a name in %s", what);
+            return failf(ld, pos_of(k), "expected a name in %s", what);
         if (v->type != YAML_SCALAR_NODE)
-            return fail_at(ld, pos_of(v), "expected a single value (text or number) in %s",
+            return failf(ld, pos_of(v), "expected a single value (text or number) in %s",
                            what);
         kvs[*n].key = scalar_dup(k);
         kvs[*n].value = scalar_dup(v);
@@ -605,21 +597,21 @@ static fl_status load_step(loader *ld, yaml_node_t *item, fl_recipe_step *step)
 {
     step->pos = pos_of(item);
     if (scalar_is_null(item))
-        return fail_at(ld, step->pos, "%s", "empty step: expected a step name (\"- connect\")");
+        return failf(ld, step->pos, "%s", "empty step: expected a step name (\"- connect\")");
     if (item->type == YAML_SCALAR_NODE) { /* "- connect" */
         step->type = scalar_dup(item);
         return step->type ? FL_OK : fl_fail(ld->err, FL_ERR_INTERNAL, "out of memory");
     }
     if (item->type != YAML_MAPPING_NODE ||
         item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
-        return fail_at(ld, step->pos,
+        return failf(ld, step->pos,
                        "expected a step: a name (\"- connect\") or one name with its arguments "
                        "(\"- flash: { image: fw.bin }\"), got %s",
                        node_kind(item));
     yaml_node_pair_t *p = item->data.mapping.pairs.start;
     yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
     if (k->type != YAML_SCALAR_NODE || scalar_is_null(k))
-        return fail_at(ld, pos_of(k), "expected a step name, got %s",
+        return failf(ld, pos_of(k), "expected a step name, got %s",
                        k->type == YAML_SCALAR_NODE ? "nothing" : node_kind(k));
     step->type = scalar_dup(k);
     step->pos = pos_of(k);
@@ -633,11 +625,11 @@ static fl_status load_step(loader *ld, yaml_node_t *item, fl_recipe_step *step)
 static fl_status load_steps(loader *ld, yaml_node_t *seq)
 {
     if (seq->type != YAML_SEQUENCE_NODE)
-        return fail_at(ld, pos_of(seq), "expected a list of steps under 'steps', got %s",
+        return failf(ld, pos_of(seq), "expected a list of steps under 'steps', got %s",
                        scalar_is_null(seq) ? "nothing" : node_kind(seq));
     size_t count = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
     if (count == 0)
-        return fail_at(ld, pos_of(seq), "%s", "'steps' is empty: a recipe needs at least one step");
+        return failf(ld, pos_of(seq), "%s", "'steps' is empty: a recipe needs at least one step");
     ld->r->steps = calloc(count, sizeof *ld->r->steps);
     if (!ld->r->steps)
         return fl_fail(ld->err, FL_ERR_INTERNAL, "out of memory");
@@ -667,7 +659,7 @@ static fl_status load_top(loader *ld)
         return fl_fail(ld->err, FL_ERR_FORMAT, "%s: the file is empty: expected a recipe "
                                                "(name, chip, steps)", ld->r->path);
     if (root->type != YAML_MAPPING_NODE)
-        return fail_at(ld, pos_of(root), "expected a mapping with name, chip and steps, got %s",
+        return failf(ld, pos_of(root), "expected a mapping with name, chip and steps, got %s",
                        node_kind(root));
     fl_status st = FL_OK;
     yaml_node_t *steps = NULL;
@@ -692,16 +684,16 @@ static fl_status load_top(loader *ld)
                        "unknown key '%.100s' (expected name, description, chip, link, vars, steps)",
                        (const char *)k->data.scalar.value);
         else
-            st = fail_at(ld, pos_of(k), "%s", "expected a key name");
+            st = failf(ld, pos_of(k), "%s", "expected a key name");
     }
     if (st)
         return st;
     if (!ld->r->name)
-        return fail_at(ld, pos_of(root), "%s", "missing 'name' (the recipe's name, logged with every run)");
+        return failf(ld, pos_of(root), "%s", "missing 'name' (the recipe's name, logged with every run)");
     if (!ld->r->chip)
-        return fail_at(ld, pos_of(root), "%s", "missing 'chip' (e.g. chip: bk7231n)");
+        return failf(ld, pos_of(root), "%s", "missing 'chip' (e.g. chip: bk7231n)");
     if (!steps)
-        return fail_at(ld, pos_of(root), "%s", "missing 'steps' (the list of steps to run)");
+        return failf(ld, pos_of(root), "%s", "missing 'steps' (the list of steps to run)");
     return load_steps(ld, steps);
 }
 
