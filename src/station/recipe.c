@@ -26,6 +26,7 @@
 #define MAX_NODES 10000      /* values written in the file */
 #define MAX_EXPANDED 10000   /* values once every alias is expanded (billion laughs) */
 #define MAX_ANCHORS 256
+#define MAX_VALUE_LEN 4000   /* step arguments end up in PATH_MAX buffers: never cut one short */
 
 typedef struct loader {
     fl_recipe *r;
@@ -242,6 +243,10 @@ static fl_status scan_node(scanner *sc, const yaml_event_t *ev)
         if (memchr(ev->data.scalar.value, 0, ev->data.scalar.length))
             return failf(sc->ld, pos_of_mark(ev->start_mark),
                          "%s", "a NUL character (\\0) in a value: refused");
+        if (ev->data.scalar.length > MAX_VALUE_LEN)
+            return failf(sc->ld, pos_of_mark(ev->start_mark),
+                         "a value of %zu characters: at most %d are allowed",
+                         ev->data.scalar.length, MAX_VALUE_LEN);
         fl_status st = count_expanded(sc, 1, ev->start_mark);
         if (!st && is_key)
             st = remember_key(sc, parent, ev);
@@ -980,7 +985,11 @@ static fl_status check_arg(const fl_recipe *r, const fl_recipe_step *st, const f
         return s;
     const struct typed_arg *t = typed_arg(st->type, a->key);
     const char *want = t && !c->saw_late ? bad_value(t->kind, v) : NULL;
-    if (want) {
+    if (strlen(v) > MAX_VALUE_LEN)
+        s = fl_fail(err, FL_ERR_FORMAT, "%s:%d:%d: '%s' expands to %zu characters: at most %d are "
+                    "allowed", r->path, a->pos.line, a->pos.column, a->key, strlen(v),
+                    MAX_VALUE_LEN);
+    else if (want) {
         bool expanded = strcmp(v, a->value) != 0;
         s = fl_fail(err, FL_ERR_FORMAT, "%s:%d:%d: '%s' is '%.60s'%s%.60s%s: expected %s", r->path,
                     a->pos.line, a->pos.column, a->key, v, expanded ? " (from '" : "",

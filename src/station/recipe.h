@@ -19,7 +19,8 @@
  * What is refused, always with FILE:LINE:COLUMN, before any unit is touched:
  *   - bad YAML, a second document, a key given twice in any mapping, nesting
  *     deeper than 64 levels, aliases expanding past 10000 values (or to a node
- *     containing them), more than 10000 values, a NUL character in a value;
+ *     containing them), more than 10000 values, a NUL character in a value or
+ *     a value longer than 4000 characters (also once expanded);
  *   - unknown top-level keys or link settings, empty (null) values, a steps
  *     list that is empty or holds anything but step names with arguments;
  *   - vars whose name is not an identifier or is built in (port, chip, recipe,
