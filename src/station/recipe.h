@@ -12,12 +12,31 @@
  *     - backup: { dir: backups }
  *     - flash: { image: "${firmware}" }
  *
- * Values are kept as text; `${name}` references are expanded when a step
- * runs (fl_recipe_expand). */
+ * Values are kept as text; `${name}` references in step arguments are
+ * expanded when a step runs (fl_recipe_expand); link: and vars: values are
+ * taken literally.
+ *
+ * What is refused, always with FILE:LINE:COLUMN, before any unit is touched:
+ *   - bad YAML, a second document, a key given twice in any mapping, nesting
+ *     deeper than 64 levels, aliases expanding past 10000 values (or to a node
+ *     containing them), more than 10000 values, a NUL character in a value or
+ *     a value longer than 4000 characters (also once expanded);
+ *   - unknown top-level keys or link settings, empty (null) values, a steps
+ *     list that is empty or holds anything but step names with arguments;
+ *   - vars whose name is not an identifier or is built in (port, chip, recipe,
+ *     recipe_dir, station, operator), ${...} in link: or vars: values;
+ *   - link and stock-step values out of range: baud 9600..6000000, timeouts
+ *     0 < s <= 3600, reset auto|pulse|reboot|manual|none, flash offsets below
+ *     16 MiB, yes/no flags true|false|yes|no, file names not empty;
+ *   - (fl_recipe_check) a ${name} that is neither a var, a --set, a built-in
+ *     nor a run-time name (unit.FIELD, run.FIELD), and a --set naming none of
+ *     the recipe's variables (exit 2: a command-line error). */
 #ifndef FL_STATION_RECIPE_H
 #define FL_STATION_RECIPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -56,6 +75,9 @@ typedef struct fl_recipe {
 } fl_recipe;
 
 fl_status fl_recipe_load(const char *path, fl_recipe **out, fl_error *err);
+/* The same from text in memory; path names it in errors and gives its directory. */
+fl_status fl_recipe_parse(const char *path, const uint8_t *text, size_t len, fl_recipe **out,
+                          fl_error *err);
 void fl_recipe_free(fl_recipe *r);
 
 /* Value of key in kvs, or NULL. */
@@ -68,5 +90,17 @@ typedef const char *(*fl_recipe_lookup)(void *ctx, const char *name);
  * An unknown name is an error naming FILE:LINE:COLUMN (pos of the value). */
 fl_status fl_recipe_expand(const fl_recipe *r, const char *text, fl_recipe_pos pos,
                            fl_recipe_lookup lookup, void *ctx, char **out, fl_error *err);
+
+/* unit.FIELD and run.FIELD: names only a run can give a value (steps fill
+ * ctx.unit and ctx.run as they go). */
+bool fl_recipe_is_late_var(const char *name);
+
+/* The checks that need the command line, before any step is loaded: every
+ * "KEY=VALUE" in sets names a variable the recipe declares or uses (else
+ * FL_ERR_USAGE), and every step argument expands (lookup gives vars, --set
+ * and built-ins; late names are recognised here) to a value in range for the
+ * stock steps' typed arguments (FL_ERR_FORMAT with FILE:LINE:COLUMN). */
+fl_status fl_recipe_check(const fl_recipe *r, const char *const *sets, size_t nsets,
+                          fl_recipe_lookup lookup, void *ctx, fl_error *err);
 
 #endif

@@ -711,6 +711,11 @@ static fl_status prepare(worker *w, fl_error *err)
         snprintf(w->station, sizeof w->station, "%s", o->station);
     else if (gethostname(w->station, sizeof w->station) != 0)
         snprintf(w->station, sizeof w->station, "station");
+    w->checking = true; /* --set names, ${...} and typed values, before any Lua */
+    st = fl_recipe_check(w->r, o->sets, o->nsets, lookup, w, err);
+    w->checking = false;
+    if (st)
+        return st;
     init_events(w);
     w->L = fl_lua_new(&w->ev, err);
     if (!w->L)

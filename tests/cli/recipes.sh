@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
 # Every bad recipe in tests/recipes/bad/ fails with the error text its first
 # line expects, exit 3, before any unit is touched and without a record.
+# Optional comment lines after it: "# args: ..." (extra command-line
+# arguments, e.g. --set) and "# exit: N" (another exit code, e.g. 2 for a
+# command-line error).
 source "$(dirname "$0")/lib.sh"
 DUMP=$SHARED/testdata/tuya-dumps/01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin
 
 for recipe in tests/recipes/bad/*.yaml; do
     want=$(sed -n '1s/^# expect: //p' "$recipe")
+    read -r -a args <<<"$(sed -n '2,3s/^# args: //p' "$recipe")"
+    code=$(sed -n '2,3s/^# exit: //p' "$recipe"); code=${code:-3}
     name=$(basename "$recipe")
-    "$FL" run "$recipe" --check >/dev/null 2>"$T/err"
+    "$FL" run "$recipe" --check "${args[@]}" >/dev/null 2>"$T/err"
     rc=$?
-    if [ $rc -eq 3 ] && grep -qF -- "$want" "$T/err"; then
-        pass "$name: --check exits 3 with the expected error"
+    if [ $rc -eq "$code" ] && grep -qF -- "$want" "$T/err"; then
+        pass "$name: --check exits $code with the expected error"
     else
-        fail "$name: exit $rc, stderr: $(head -c 300 "$T/err") | wanted: $want"
+        fail "$name: exit $rc, stderr: $(head -c 300 "$T/err") | wanted: exit $code, $want"
     fi
     # the same recipe on a (simulated) unit: refused before connecting, nothing logged
     cp "$DUMP" "$T/unit.bin"; chmod u+w "$T/unit.bin"
     "$FL" run "$recipe" --port "sim:bk7231n?flash=$T/unit.bin&timescale=0" --db "$T/audit.db" \
-        >/dev/null 2>"$T/err"
+        "${args[@]}" >/dev/null 2>"$T/err"
     rc=$?
-    check "$name: run exits 3" [ $rc -eq 3 ]
+    check "$name: run exits $code" [ $rc -eq "$code" ]
     check "$name: unit untouched" cmp -s "$T/unit.bin" "$DUMP"
 done
 check "no run was recorded for any bad recipe" \
@@ -41,6 +46,41 @@ image_recipe bk7231n "$T/corrupt_QIO_1.bin"
 check "corrupt image refused (exit 3)" [ $? -eq 3 ]
 check "refusal says the CRC16 check failed" grep -q "fails its CRC16 block check" "$T/err"
 check "unit untouched by refused images" cmp -s "$T/unit.bin" "$DUMP"
+
+# names only a run can fill (unit.*, run.*) are accepted anywhere; --set of a
+# declared variable, or of one a step uses without declaring it, is accepted
+echo 'return { run = function() return true end }' >"$T/step.lua"
+cat >"$T/late.yaml" <<'EOF'
+name: t
+chip: bk7231n
+vars: { backups: b }
+steps:
+  - backup: { dir: "${backups}/${unit.mac}-${run.id}" }
+  - lua: { file: step.lua, note: "${unit.flash_size} ${undeclared} $${literal}" }
+EOF
+"$FL" run "$T/late.yaml" --check --set undeclared=x 2>"$T/err"
+check "unit.*/run.* refs and a --set of a used variable pass --check" [ $? -eq 0 ]
+"$FL" run "$T/late.yaml" --check --set backups=elsewhere --set undeclared=x 2>"$T/err"
+check "--set of a declared variable passes --check" [ $? -eq 0 ]
+"$FL" run "$T/late.yaml" --check 2>"$T/err"
+check "a used but undeclared variable without --set is refused (exit 3)" [ $? -eq 3 ]
+check "... naming it and where" grep -q "late.yaml:6:34: unknown variable \${undeclared}" "$T/err"
+"$FL" run --help >"$T/help"
+check "run --help says which --set names are accepted" grep -q "declares under 'vars:'" "$T/help"
+
+# hostile sizes end quickly (a 200k-deep file once never finished; libyaml's
+# scanner is quadratic in depth); `timeout` only guards against a hang
+python3 -c "print('name: t\nchip: bk7231n\nsteps: ' + '[' * 200000 + ']' * 200000)" >"$T/deep_flow.yaml"
+python3 -c "print('name: t\nchip: bk7231n\nsteps:\n  ' + '- ' * 200000 + 'x')" >"$T/deep_block.yaml"
+python3 -c "print('name: t\nchip: bk7231n\nvars:\n' + ''.join('  v%d: x\n' % i for i in range(60000)) + 'steps: [connect]')" >"$T/wide.yaml"
+for f in deep_flow deep_block; do
+    timeout 60 "$FL" run "$T/$f.yaml" --check 2>"$T/err"
+    check "$f: 200000 levels refused (exit 3)" [ $? -eq 3 ]
+    check "$f: ... as nested too deeply" grep -q "$f.yaml:[0-9]*:[0-9]*: nested deeper than 64 levels" "$T/err"
+done
+timeout 60 "$FL" run "$T/wide.yaml" --check 2>"$T/err"
+check "60000 variables refused (exit 3)" [ $? -eq 3 ]
+check "... as too many values" grep -q "wide.yaml:[0-9]*:[0-9]*: more than 10000 values" "$T/err"
 
 # a good stock recipe checks clean
 for r in recipes/*.yaml; do
