@@ -67,6 +67,18 @@ static bool is_code_kind(fl_image_kind k)
            k == FL_IMAGE_APP_DUMP;
 }
 
+/* The code kinds in a few words (fl_image_kind_text says where they go too). */
+static const char *code_kind_label(fl_image_kind k)
+{
+    switch (k) {
+    case FL_IMAGE_QIO: return "_QIO_ image";
+    case FL_IMAGE_FULL_DUMP: return "full flash dump";
+    case FL_IMAGE_UA: return "_UA_ image";
+    case FL_IMAGE_APP_DUMP: return "dump read from 0x11000";
+    default: return fl_image_kind_text(k);
+    }
+}
+
 /* Flash address of the file's first byte, by content. */
 static uint32_t content_base(fl_image_kind k)
 {
@@ -258,7 +270,7 @@ static fl_status place_code(const fl_chip *chip, const char *name, const fl_imag
                             const fl_image_plan_opts *o, fl_placement *out, fl_error *err)
 {
     uint32_t base = content_base(info->kind);
-    const char *kind = fl_image_kind_text(info->kind);
+    const char *kind = code_kind_label(info->kind);
     if (o->offset >= 0) {
         if ((uint64_t)o->offset != base)
             return fl_fail(err, FL_ERR_FORMAT,
@@ -291,6 +303,28 @@ static fl_status place_code(const fl_chip *chip, const char *name, const fl_imag
     return FL_OK;
 }
 
+/* The decision for identified content, before the final range check. */
+static fl_status decide(const fl_chip *chip, const char *name, const fl_image_info *info,
+                        size_t len, uint32_t flash_size, const fl_image_plan_opts *o,
+                        fl_placement *out, fl_error *err)
+{
+    fl_status st = check_not_ota(name, info, chip, err);
+    if (st)
+        return st;
+    if (!is_code_kind(info->kind)) {
+        /* Plain data: where it would go is the first question (a range in the
+         * bootloader or past the end is refused whether or not --raw is given). */
+        if (o->offset >= 0 &&
+            (st = check_range(chip, name, (uint32_t)o->offset, len, flash_size, o, err)))
+            return st;
+        return place_data(chip, name, info, o, out, err);
+    }
+    if ((st = check_chip(name, info, chip, o, err)) || (st = check_name_kind(name, info, err)) ||
+        (st = check_intact(name, info, err)))
+        return st;
+    return place_code(chip, name, info, o, out, err);
+}
+
 fl_status fl_image_plan(const fl_chip *chip, const char *path, const uint8_t *data, size_t len,
                         uint32_t flash_size, const fl_image_plan_opts *o, fl_placement *out,
                         fl_error *err)
@@ -302,25 +336,15 @@ fl_status fl_image_plan(const fl_chip *chip, const char *path, const uint8_t *da
     if (o->offset > 0xFFFFFFFFll)
         return fl_fail(err, FL_ERR_USAGE, "%s: --offset 0x%llX is not a flash address", name,
                        (unsigned long long)o->offset);
-    /* An explicit range is checked first: it needs no look at the content. */
-    fl_status st;
-    if (o->offset >= 0 && (st = check_range(chip, name, (uint32_t)o->offset, len, flash_size, o, err)))
-        return st;
-
     fl_image_info info;
     fl_error e = {0};
-    if ((st = fl_image_identify(data, len, name, &info, &e)))
+    fl_status st = fl_image_identify(data, len, name, &info, &e);
+    if (st)
         return fl_fail(err, st, "%s: %s", name, e.msg);
     out->kind = info.kind;
     if (!info.chip_from_name)
         snprintf(out->chip, sizeof out->chip, "%s", info.chip);
-    if (!(st = check_not_ota(name, &info, chip, err))) {
-        if (!is_code_kind(info.kind))
-            st = place_data(chip, name, &info, o, out, err);
-        else if (!(st = check_chip(name, &info, chip, o, err)) &&
-                 !(st = check_name_kind(name, &info, err)) && !(st = check_intact(name, &info, err)))
-            st = place_code(chip, name, &info, o, out, err);
-    }
+    st = decide(chip, name, &info, len, flash_size, o, out, err);
     fl_image_info_free(&info);
     if (st)
         return st;

@@ -26,6 +26,8 @@ cp "$TIMG" "$C/OpenBK7231N_QIO_1.18.300.bin"   # a T image renamed to an N name
 cp "$NIMG" "$C/firmware.bin"                   # an N image with a neutral name
 head -c 8192 /dev/urandom >"$C/blob.bin"       # plain data
 cp "$DUMPS/13-LED-Moon-18W-CCT-Kobi.bin" "$C/rotated.bin"
+tail -c +$((0x11001)) "$NIMG" >"$C/app.bin"     # an N _UA_ image under a neutral name
+tail -c +$((0x11001)) "$DUMPS/05-Biltema-24264-A15-E27-CCT-Mini-Globe-Bulb.bin" >"$C/appdump.bin"
 
 # --- the front ends ---------------------------------------------------------------
 unit() { # chip: a fresh unit holding a real dump of the same family
@@ -169,10 +171,23 @@ ok = pcall(image.plan, "x", "x", "bk7231n", { raw = "yes" })
 assert(not ok, "a non-boolean option raises")
 ok = pcall(image.plan, "x", "x", "bk9999")
 assert(not ok, "an unknown chip raises")
+p = assert(image.plan(load("app.bin"), "app.bin", "bk7231n"))
+assert(p.kind == "ua" and p.offset == 0x11000 and p.skip == 0, "a _UA_ image by content")
+p = assert(image.plan(load("appdump.bin"), "appdump.bin", "bk7231t"))
+assert(p.kind == "app_dump" and p.offset == 0x11000, "a dump read from 0x11000 by content")
+ok, msg = image.plan(load("app.bin"), "app.bin", "bk7231n", { offset = 0 })
+assert(ok == nil and msg:find("belongs at 0x011000", 1, true), msg)
+ok, msg = image.plan(load("app.bin"), "OpenBK7231N_QIO_app.bin", "bk7231n")
+assert(ok == nil and msg:find("the name says _QIO_", 1, true), msg)
+p = assert(image.plan(load("firmware.bin"), "firmware.bin", "bk7231n", { offset = 0, read_only = true }))
+assert(p.offset == 0 and p.skip == 0, "verify may compare from 0x0 without allow_bootloader")
+ok, msg, kind = image.plan(load("firmware.bin"), "firmware.bin", "bk7231n", { offset = 0 })
+assert(ok == nil and kind == "refused" and msg:find("allow-bootloader", 1, true), msg)
 print("lua plan ok")
 LUA
 "$FL" lua "$T/plan.lua" "$C" >"$T/out" 2>&1
-check "flashline.image.plan: placement, refusals and misuse" grep -q "lua plan ok" "$T/out" || cat "$T/out"
+grep -q "lua plan ok" "$T/out" || cat "$T/out"
+check "flashline.image.plan: placement, refusals and misuse" grep -q "lua plan ok" "$T/out"
 
 # --- argument checks before the unit is touched ------------------------------------------
 # A port nobody listens on: a check that waits for the connection would fail with exit 4.
