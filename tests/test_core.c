@@ -179,6 +179,13 @@ static void test_placement(void)
                   FL_ERR_FORMAT && strstr(e.msg, "CRC16"),
           "a flipped byte is refused: %s", e.msg);
     ti[0x30000] ^= 0x01;
+    ti[0xFFF90] ^= 0x01; /* padding before the off-grid app header: no CRC covers it */
+    CHECK(plan(t, "OpenBK7231T_QIO_1.bin", ti, tl, -1, false, false, false, &p, &e) ==
+                  FL_ERR_FORMAT && strstr(e.msg, "padding"),
+          "a flipped padding byte is refused: %s", e.msg);
+    ti[0xFFF90] ^= 0x01;
+    CHECK(!plan(t, "OpenBK7231T_QIO_1.bin", ti, tl, -1, false, false, false, &p, &e),
+          "restored image accepted again");
     CHECK(plan(t, "OpenBK7231T_QIO_1.bin", ti, 0x80000 + 7, -1, false, false, false, &p, &e) ==
                   FL_ERR_FORMAT && strstr(e.msg, "truncated"),
           "a truncated image is refused: %s", e.msg);

@@ -172,14 +172,14 @@ static fl_status check_chip(const char *name, const fl_image_info *info, const f
     lower(lu, sizeof lu, chip->name);
     if (!same_family(content, chip->display))
         return fl_fail(err, FL_ERR_FORMAT,
-                       "%s is a %s image (%s), but the chip is %s: use the image built for %s "
+                       "%s is a %s image (%.160s), but the chip is %s: use the image built for %s "
                        "(or --force if you are sure)",
                        name, lc, info->chip_evidence[0] ? info->chip_evidence : "by its content",
                        lu, chip->display);
     char named[24];
     if (chip_in_name(name, named, sizeof named) && !same_family(named, content))
         return fl_fail(err, FL_ERR_FORMAT,
-                       "%s: the name says %s but the content is a %s image (%s): renamed or "
+                       "%s: the name says %s but the content is a %s image (%.160s): renamed or "
                        "mixed up? (--force if you are sure)",
                        name, named, content, info->chip_evidence);
     return FL_OK;
@@ -202,9 +202,28 @@ static fl_status check_name_kind(const char *name, const fl_image_info *info, fl
                    says, fl_image_kind_text(info->kind));
 }
 
+/* An RBL header off its partition's 34-byte grid (OBK's 1 MiB T image) leaves
+ * a few bytes between the last CRC block and the header that no CRC covers:
+ * they are padding, 0xFF. */
+static fl_status check_gap(const char *name, const uint8_t *data, const fl_image_rbl *r,
+                           size_t part_file, fl_error *err)
+{
+    if (r->file_offset < part_file)
+        return FL_OK;
+    size_t gap = (r->file_offset - part_file) % FL_BK_CRC_PHYS;
+    for (size_t i = r->file_offset - gap; i < r->file_offset; i++)
+        if (data[i] != 0xFF)
+            return fl_fail(err, FL_ERR_FORMAT,
+                           "%s is corrupt: byte 0x%zX, in the padding before the %s's RBL "
+                           "header, is 0x%02X instead of 0xFF",
+                           name, i, r->h.name, data[i]);
+    return FL_OK;
+}
+
 /* CRC16 blocks and the RBL headers that close each code partition: a flipped
  * byte fails a block, a cut file lacks the header at the partition end. */
-static fl_status check_intact(const char *name, const fl_image_info *info, fl_error *err)
+static fl_status check_intact(const char *name, const fl_image_info *info, const uint8_t *data,
+                              fl_error *err)
 {
     const fl_bk_crc_report *bad = info->boot_crc.bad ? &info->boot_crc
                                   : info->app_crc.bad ? &info->app_crc
@@ -235,6 +254,10 @@ static fl_status check_intact(const char *name, const fl_image_info *info, fl_er
                            name, r->data_available ? "corrupt" : "truncated", parts[i],
                            r->h.size_package, r->file_offset,
                            r->data_available ? "fails its CRC" : "is not all in the file");
+        fl_status st;
+        size_t part = i == 0 ? info->boot_file : info->app_file;
+        if (r && (st = check_gap(name, data, r, part, err)))
+            return st;
     }
     if (!info->have_app)
         return fl_fail(err, FL_ERR_FORMAT,
@@ -275,10 +298,11 @@ static fl_status place_code(const fl_chip *chip, const char *name, const fl_imag
         if ((uint64_t)o->offset != base)
             return fl_fail(err, FL_ERR_FORMAT,
                            "%s is a %s: its first byte belongs at 0x%06X, not at --offset "
-                           "0x%06llX (leave out --offset%s)",
+                           "0x%06llX (leave out --offset%s)%s",
                            name, kind, base, (unsigned long long)o->offset,
                            base == 0 ? ": the bootloader part is skipped where the chip needs it"
-                                     : "");
+                                     : "",
+                           o->raw ? "; --raw is for files that are not firmware images" : "");
         out->flash_offset = base;
         snprintf(out->why, sizeof out->why, "%s: whole file at 0x%06X as given", kind, base);
         return FL_OK;
@@ -305,7 +329,7 @@ static fl_status place_code(const fl_chip *chip, const char *name, const fl_imag
 
 /* The decision for identified content, before the final range check. */
 static fl_status decide(const fl_chip *chip, const char *name, const fl_image_info *info,
-                        size_t len, uint32_t flash_size, const fl_image_plan_opts *o,
+                        const uint8_t *data, size_t len, uint32_t flash_size, const fl_image_plan_opts *o,
                         fl_placement *out, fl_error *err)
 {
     fl_status st = check_not_ota(name, info, chip, err);
@@ -320,7 +344,7 @@ static fl_status decide(const fl_chip *chip, const char *name, const fl_image_in
         return place_data(chip, name, info, o, out, err);
     }
     if ((st = check_chip(name, info, chip, o, err)) || (st = check_name_kind(name, info, err)) ||
-        (st = check_intact(name, info, err)))
+        (st = check_intact(name, info, data, err)))
         return st;
     return place_code(chip, name, info, o, out, err);
 }
@@ -344,7 +368,7 @@ fl_status fl_image_plan(const fl_chip *chip, const char *path, const uint8_t *da
     out->kind = info.kind;
     if (!info.chip_from_name)
         snprintf(out->chip, sizeof out->chip, "%s", info.chip);
-    st = decide(chip, name, &info, len, flash_size, o, out, err);
+    st = decide(chip, name, &info, data, len, flash_size, o, out, err);
     fl_image_info_free(&info);
     if (st)
         return st;
