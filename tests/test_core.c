@@ -6,7 +6,7 @@
 
 #include "beken/chips.h"
 #include "beken/flash_parts.h"
-#include "beken/placement.h"
+#include "beken/image_policy.h"
 #include "testlib.h"
 #include "util/crc32.h"
 #include "util/fileio.h"
@@ -112,56 +112,117 @@ static void test_chip_ids(void)
     CHECK(fl_flash_part_find(nope) == NULL, "unknown flash");
 }
 
+/* fl_image_plan with opts built from the arguments. */
+static fl_status plan(const fl_chip *chip, const char *name, const uint8_t *d, size_t len,
+                      int64_t offset, bool raw, bool allow_boot, bool force, fl_placement *p,
+                      fl_error *e)
+{
+    fl_image_plan_opts o;
+    fl_image_plan_opts_init(&o);
+    o.offset = offset;
+    o.raw = raw;
+    o.allow_bootloader = allow_boot;
+    o.force = force;
+    return fl_image_plan(chip, name, d, len, 0x200000, &o, p, e);
+}
+
+#define IMG_DIR SHARED_DIR "/testdata/obk-images/"
+
 static void test_placement(void)
 {
     fl_placement p;
     fl_error e;
     const fl_chip *t = fl_chip_find("bk7231t"), *n = fl_chip_find("bk7231n"),
-                  *b38 = fl_chip_find("bk7238");
-    CHECK(!fl_place_image(t, "x/OpenBK7231T_QIO_1.bin", NULL, 0x100000, 0x200000, -1, false, false, &p, &e),
-          "T QIO accepted");
-    CHECK(p.flash_offset == 0x11000 && p.file_skip == 0x11000, "T QIO skips the bootloader");
-    CHECK(!fl_place_image(n, "OpenBK7231N_QIO_1.bin", NULL, 0x129F70, 0x200000, -1, false, false, &p, &e),
-          "N QIO");
-    CHECK(p.flash_offset == 0x11000 && p.file_skip == 0x11000, "N QIO skips without opt-in");
-    CHECK(!fl_place_image(n, "OpenBK7231N_QIO_1.bin", NULL, 0x129F70, 0x200000, -1, true, false, &p, &e),
-          "N QIO opt-in");
-    CHECK(p.flash_offset == 0 && p.file_skip == 0, "N QIO from 0 with --allow-bootloader");
-    CHECK(!fl_place_image(b38, "OpenBK7238_QIO_1.bin", NULL, 0x132000, 0x200000, -1, false, false, &p, &e),
-          "7238 QIO");
-    CHECK(p.flash_offset == 0 && p.file_skip == 0, "7238 QIO from 0");
-    CHECK(!fl_place_image(t, "OpenBK7231T_UA_1.bin", NULL, 0x100000, 0x200000, -1, false, false, &p, &e),
-          "UA");
-    CHECK(p.flash_offset == 0x11000 && p.file_skip == 0, "UA at 0x11000");
-    CHECK(fl_place_image(t, "OpenBK7231N_QIO_1.bin", NULL, 0x100000, 0x200000, -1, false, false, &p, &e) ==
-              FL_ERR_FORMAT,
-          "wrong-chip image refused");
-    CHECK(strstr(e.msg, "BK7231N") != NULL, "message names the image's chip: %s", e.msg);
-    CHECK(!fl_place_image(t, "OpenBK7231N_QIO_1.bin", NULL, 0x100000, 0x200000, -1, false, true, &p, &e),
-          "--force overrides");
-    CHECK(fl_place_image(t, "OpenBK7231T_UG_1.bin", NULL, 0x100000, 0x200000, -1, false, false, &p, &e) ==
-              FL_ERR_FORMAT,
-          "UG refused");
-    CHECK(!fl_place_image(t, "readResult_BK7231T_UA_2024.bin", NULL, 0x1EF000, 0x200000, -1, false,
-                          false, &p, &e) && p.flash_offset == 0x11000 && p.file_skip == 0,
-          "the GUI's _UA_ backups start at 0x11000");
-    uint8_t *rot;
+                  *m = fl_chip_find("bk7231m"), *b38 = fl_chip_find("bk7238");
+    size_t tl, nl, bl;
+    uint8_t *ti = tl_load(IMG_DIR "OpenBK7231T_QIO_1.18.300.bin", &tl);
+    uint8_t *ni = tl_load(IMG_DIR "OpenBK7231N_QIO_1.18.300.bin", &nl);
+    uint8_t *bi = tl_load(IMG_DIR "OpenBK7238_QIO_1.18.300.bin", &bl);
+    if (!ti || !ni || !bi)
+        goto out;
+    CHECK(!plan(t, "x/OpenBK7231T_QIO_1.bin", ti, tl, -1, false, false, false, &p, &e),
+          "T QIO accepted: %s", e.msg);
+    CHECK(p.flash_offset == 0x11000 && p.file_skip == 0x11000 && p.length == tl - 0x11000,
+          "T QIO skips the bootloader");
+    CHECK(!plan(t, "firmware.bin", ti, tl, -1, false, false, false, &p, &e) &&
+              p.kind == FL_IMAGE_QIO && p.flash_offset == 0x11000,
+          "a neutral name is placed by its content");
+    CHECK(!plan(n, "OpenBK7231N_QIO_1.bin", ni, nl, -1, false, false, false, &p, &e) &&
+              p.flash_offset == 0x11000 && p.file_skip == 0x11000,
+          "N QIO skips without opt-in");
+    CHECK(!plan(n, "OpenBK7231N_QIO_1.bin", ni, nl, -1, false, true, false, &p, &e) &&
+              p.flash_offset == 0 && p.file_skip == 0,
+          "N QIO from 0 with --allow-bootloader");
+    CHECK(!plan(m, "OpenBK7231N_QIO_1.bin", ni, nl, -1, false, false, false, &p, &e),
+          "an N image is accepted on an M chip (one family): %s", e.msg);
+    CHECK(!plan(b38, "OpenBK7238_QIO_1.bin", bi, bl, -1, false, false, false, &p, &e) &&
+              p.flash_offset == 0 && p.file_skip == 0,
+          "7238 QIO from 0");
+    CHECK(plan(t, "OpenBK7231T_QIO_1.bin", ni, nl, -1, false, false, false, &p, &e) ==
+                  FL_ERR_FORMAT &&
+              strstr(e.msg, "bk7231n image"),
+          "another chip's image is refused by its content, whatever its name: %s", e.msg);
+    CHECK(!plan(t, "x.bin", ni, nl, -1, false, false, true, &p, &e), "--force overrides the chip");
+    CHECK(plan(n, "OpenBK7231T_QIO_1.bin", ni, nl, -1, false, false, false, &p, &e) ==
+                  FL_ERR_FORMAT &&
+              strstr(e.msg, "the name says BK7231T"),
+          "a name contradicting the content is refused: %s", e.msg);
+    CHECK(plan(t, "OpenBK7231T_QIO_1.bin", ti, tl, 0x11000, false, false, false, &p, &e) ==
+                  FL_ERR_FORMAT,
+          "an offset contradicting the content is refused");
+    CHECK(plan(t, "OpenBK7231T_QIO_1.bin", ti, tl, 0, false, false, false, &p, &e) ==
+                  FL_ERR_REFUSED && strstr(e.msg, "allow-bootloader"),
+          "QIO at 0 on a flash-loader chip needs --allow-bootloader");
+    /* damage: one flipped byte, a cut file, a file of another kind */
+    ti[0x30000] ^= 0x01;
+    CHECK(plan(t, "OpenBK7231T_QIO_1.bin", ti, tl, -1, false, false, false, &p, &e) ==
+                  FL_ERR_FORMAT && strstr(e.msg, "CRC16"),
+          "a flipped byte is refused: %s", e.msg);
+    ti[0x30000] ^= 0x01;
+    ti[0xFFF90] ^= 0x01; /* padding before the off-grid app header: no CRC covers it */
+    CHECK(plan(t, "OpenBK7231T_QIO_1.bin", ti, tl, -1, false, false, false, &p, &e) ==
+                  FL_ERR_FORMAT && strstr(e.msg, "padding"),
+          "a flipped padding byte is refused: %s", e.msg);
+    ti[0xFFF90] ^= 0x01;
+    CHECK(!plan(t, "OpenBK7231T_QIO_1.bin", ti, tl, -1, false, false, false, &p, &e),
+          "restored image accepted again");
+    CHECK(plan(t, "OpenBK7231T_QIO_1.bin", ti, 0x80000 + 7, -1, false, false, false, &p, &e) ==
+                  FL_ERR_FORMAT && strstr(e.msg, "truncated"),
+          "a truncated image is refused: %s", e.msg);
+    CHECK(plan(t, "OpenBK7231T_UG_1.bin", ti, tl, -1, false, false, false, &p, &e) == FL_ERR_FORMAT,
+          "an OTA name on a QIO is refused");
+    uint8_t data[0x2000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7 + (i >> 8));
+    CHECK(plan(t, "OpenBK7231T_QIO_x.bin", data, sizeof data, -1, false, false, false, &p, &e) ==
+                  FL_ERR_FORMAT && strstr(e.msg, "--raw"),
+          "data named _QIO_ is refused: %s", e.msg);
+    CHECK(plan(t, "d.bin", data, sizeof data, 0x20000, false, false, false, &p, &e) == FL_ERR_FORMAT,
+          "data with --offset but without --raw is refused");
+    CHECK(plan(t, "d.bin", data, sizeof data, -1, true, false, false, &p, &e) == FL_ERR_USAGE,
+          "--raw without --offset is a usage error");
+    CHECK(!plan(t, "d.bin", data, sizeof data, 0x20000, true, false, false, &p, &e) &&
+              p.flash_offset == 0x20000 && p.file_skip == 0 && p.length == sizeof data,
+          "data with --offset and --raw goes where asked");
+    CHECK(plan(t, "d.bin", data, sizeof data, 0x1FF000, true, false, false, &p, &e) ==
+              FL_ERR_REFUSED,
+          "past the end of the flash is refused");
+    CHECK(plan(t, "d.bin", data, 0, 0x20000, true, false, false, &p, &e) == FL_ERR_FORMAT,
+          "an empty file is refused");
     size_t rot_len;
-    if (fl_read_file(SHARED_DIR "/testdata/tuya-dumps/13-LED-Moon-18W-CCT-Kobi.bin", &rot, &rot_len,
-                     4u << 20, &e) == FL_OK) {
-        CHECK(fl_place_image(t, "13-LED-Moon.bin", rot, rot_len, 0x200000, -1, false, false, &p,
-                             &e) == FL_ERR_FORMAT && strstr(e.msg, "rotated"),
+    uint8_t *rot = tl_load(SHARED_DIR "/testdata/tuya-dumps/13-LED-Moon-18W-CCT-Kobi.bin", &rot_len);
+    if (rot) {
+        CHECK(plan(t, "13-LED-Moon.bin", rot, rot_len, -1, false, false, false, &p, &e) ==
+                      FL_ERR_FORMAT && strstr(e.msg, "rotated"),
               "a rotated dump is refused, not written shifted: %s", e.msg);
         free(rot);
-    } else {
-        CHECK(0, "cannot read dump 13: %s", e.msg);
     }
-    CHECK(fl_place_image(t, "firmware.bin", NULL, 0x1000, 0x200000, -1, false, false, &p, &e) ==
-              FL_ERR_USAGE,
-          "unknown file needs --offset");
-    CHECK(!fl_place_image(t, "firmware.bin", NULL, 0x1000, 0x200000, 0x20000, false, false, &p, &e) &&
-              p.flash_offset == 0x20000,
-          "explicit offset");
+    CHECK(fl_chip_flash_size_limit(t) == 0x200000 && fl_chip_flash_size_limit(n) == 16u << 20,
+          "flash size limits before identification");
+out:
+    free(ti);
+    free(ni);
+    free(bi);
 }
 
 static void test_durable_write(void)

@@ -6,6 +6,7 @@
 --       bk7231n ../shared/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin /tmp
 local flashline = require "flashline"
 local beken, log, util = flashline.beken, flashline.log, flashline.util
+local image = require "flashline.image"
 
 local port, chip, image_path, backup_dir = ...
 if not (port and chip and image_path) then
@@ -33,13 +34,13 @@ assert(util.save(backup, dump))
 log.info("backup %s sha256 %s", backup, util.sha256(dump))
 
 -- 2. flash the image where it belongs on this chip
-local image = assert(util.load(image_path))
-local place = assert(beken.place(chip, image_path, #image, info.flash_size))
+local data = assert(util.load(image_path))
+local place = assert(image.plan(data, image_path, chip, { flash_size = info.flash_size }))
 log.info("%s", place.why)
-assert(s:write(place.offset, image:sub(place.skip + 1)))
+assert(s:write(place.offset, data:sub(place.skip + 1)))
 
 -- 3. verify by CRC
-local ok, err, _, bad = s:verify(place.offset, image:sub(place.skip + 1))
+local ok, err, _, bad = s:verify(place.offset, data:sub(place.skip + 1))
 if not ok then error(string.format("verify failed at 0x%06X: %s", bad or 0, err), 0) end
 local st = s:stats()
 print(string.format("PASS %s: %d sectors written, %d already matched, %d retries",

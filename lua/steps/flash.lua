@@ -1,85 +1,77 @@
 -- flash — write a firmware image where it belongs on this chip (a _QIO_
 -- image keeps the bootloader where it must), skipping sectors that already
--- match, verified by CRC.  The image is checked against the chip first: a
--- file for another chip, an OTA package or a corrupt image is refused before
--- anything is erased.  Sets ctx.flashed = {offset, data, path}.
-local beken = require "flashline.beken"
+-- match, verified by CRC.  The image is checked by flashline.image.plan —
+-- the same policy as `flashline write` (src/beken/image_policy.h): a file for
+-- another chip, an OTA package, a corrupt or truncated image, or plain data
+-- without `offset:` and `raw: "true"` is refused before the unit is touched.
+-- Sets ctx.flashed = {offset, data, path, sha256}.
+local image = require "flashline.image"
 local util = require "flashline.util"
 local log = require "flashline.log"
 
 local M = {
   params = {
     image = { required = true, file = true },
-    offset = {},                              -- default: from the image kind and chip
+    offset = {},                              -- default: from the image's content and the chip
+    raw = { default = "false" },              -- "true": a file that is not an image, at `offset`
     allow_bootloader = { default = "false" }, -- "true" to permit writing 0x0-0x11000
-    force = { default = "false" },            -- "true" to accept an image named for another chip
+    force = { default = "false" },            -- "true" to accept an image for another chip
   },
 }
 
-local function truthy(v) return v == true or v == "true" or v == "yes" or v == "1" end
+local function flag(args, name)
+  local v = args[name]
+  if v == nil or v == false or v == "false" or v == "no" or v == "0" then return false end
+  if v == true or v == "true" or v == "yes" or v == "1" then return true end
+  return nil, string.format("%s must be true or false, not '%s'", name, tostring(v))
+end
 
--- Content check through flashline.image when this build has it.
-local function check_content(ctx, data, path, offset)
-  local ok, image = pcall(require, "flashline.image")
-  if not ok then return true end
-  local info, err = image.identify(data, path)
-  if not info then return nil, err end
-  if info.chip and info.chip ~= "" and info.chip ~= ctx.chip then
-    -- BK7231M images run on BK7231N-class chips with zero keys and vice versa: the
-    -- identifier names the key family, so only a different family is refused.
-    local family = { bk7231m = "bk7231n", bk7231n = "bk7231n" }
-    if (family[info.chip] or info.chip) ~= (family[ctx.chip] or ctx.chip) then
-      return nil, string.format("%s is a %s image (%s), but the chip is %s", path, info.chip,
-                                info.chip_evidence or "by its content", ctx.chip)
+-- The plan options from the step's arguments, or nil, msg.
+function M.plan_opts(args, flash_size, read_only)
+  local opts = { flash_size = flash_size, read_only = read_only }
+  if args.offset ~= nil then
+    local o = math.tointeger(tonumber(args.offset))
+    if not o or o < 0 or o > 0xFFFFFFFF then
+      return nil, string.format("offset must be a flash address (e.g. 0x11000), not '%s'", args.offset)
     end
+    opts.offset = o
   end
-  if (info.kind == "rotated_dump" or info.kind == "app_dump") and not offset then
-    return nil, string.format("%s is a %s: it does not start at flash 0x0 (give offset: 0x11000 "
-                              .. "for a dump read from there, or restore a rotated dump first)",
-                              path, info.kind:gsub("_", " "))
+  for _, name in ipairs({ "raw", "allow_bootloader", "force" }) do
+    local v, err = flag(args, name)
+    if v == nil then return nil, err end
+    opts[name] = v
   end
-  if info.crc_ok == false then
-    return nil, string.format("%s fails its CRC16 block check: the file is corrupt", path)
-  end
-  return true
+  return opts
 end
 
-local function chip_flash_size(chip)
-  for _, c in ipairs(beken.chips()) do
-    if c.name == chip then return c.flash_size end
-  end
-  return 0x200000
+-- Load args.image and decide its placement: placement, data | nil, msg, kind.
+-- flash_size nil: the largest flash the chip can have (before connecting).
+function M.plan(chip, args, flash_size, read_only)
+  local opts, oerr = M.plan_opts(args, flash_size, read_only)
+  if not opts then return nil, oerr, "usage" end
+  local data, err, kind = util.load(args.image)
+  if not data then return nil, err, kind or "file" end
+  local place, perr, pkind = image.plan(data, args.image, chip, opts)
+  if not place then return nil, perr, pkind end
+  return place, data
 end
 
--- Before the unit is touched: the image must exist, fit this chip and be intact.
+-- Before the unit is touched: the same decision as run() makes.
 function M.check(ctx, args)
-  local data, err = util.load(args.image)
-  if not data then return nil, err end
-  local offset = args.offset and math.tointeger(tonumber(args.offset))
-  if args.offset and not offset then return nil, "offset must be a number" end
-  local ok, cerr = check_content(ctx, data, args.image, offset)
-  if not ok then return nil, cerr end
-  local place, perr = beken.place(ctx.chip, args.image, #data, chip_flash_size(ctx.chip), offset,
-                                  truthy(args.allow_bootloader), truthy(args.force))
-  if not place then return nil, perr end
+  local place, err = M.plan(ctx.chip, args)
+  if not place then return nil, err end
   return true
 end
 
 function M.run(ctx, args)
   local s = ctx.session
   if not s then return nil, "flash needs a connect step before it", "usage" end
-  local data, err = util.load(args.image)
-  if not data then return nil, err, "file" end
-  local offset = args.offset and math.tointeger(tonumber(args.offset))
-  if args.offset and not offset then return nil, "offset must be a number", "usage" end
-  local ok, cerr = check_content(ctx, data, args.image, offset)
-  if not ok then return nil, cerr, "format" end
-  local info = s:info()
-  local place, perr, pkind = beken.place(ctx.chip, args.image, #data, info.flash_size, offset,
-                                         truthy(args.allow_bootloader), truthy(args.force))
-  if not place then return nil, perr, pkind end
+  -- again with the flash size the unit reported
+  local place, data, pkind = M.plan(ctx.chip, args, s:info().flash_size)
+  if not place then return nil, data, pkind end
+  local opts = M.plan_opts(args)
   log.info("%s", place.why)
-  s:allow_bootloader(truthy(args.allow_bootloader))
+  s:allow_bootloader(opts.allow_bootloader)
   local payload = data:sub(place.skip + 1)
   local sha = util.sha256(data)
   local before = s:stats()

@@ -1,25 +1,33 @@
 -- verify — compare flash with an image by CRC.  Without `image`, checks what
 -- the flash step wrote.  A mismatch fails the unit (FAIL), naming the sector.
-local beken = require "flashline.beken"
-local util = require "flashline.util"
+-- An `image` is checked and placed by flashline.image.plan exactly as the
+-- flash step and `flashline verify` do (before the unit is touched).
+local flash = require "steps.flash"
 
 local M = {
   params = {
     image = { file = true }, -- default: the image of the flash step
     offset = {},
+    raw = { default = "false" },              -- "true": a file that is not an image, at `offset`
+    allow_bootloader = { default = "false" }, -- "true": compare a _QIO_ image's bootloader too
+    force = { default = "false" },            -- "true": accept an image for another chip
   },
 }
+
+function M.check(ctx, args)
+  if not args.image then return true end
+  local place, err = flash.plan(ctx.chip, args, nil, true)
+  if not place then return nil, err end
+  return true
+end
 
 function M.run(ctx, args)
   local s = ctx.session
   if not s then return nil, "verify needs a connect step before it", "usage" end
   local offset, payload
   if args.image then
-    local data, err = util.load(args.image)
-    if not data then return nil, err, "file" end
-    local want = args.offset and math.tointeger(tonumber(args.offset))
-    local place, perr, pkind = beken.place(ctx.chip, args.image, #data, s:info().flash_size, want)
-    if not place then return nil, perr, pkind end
+    local place, data, pkind = flash.plan(ctx.chip, args, s:info().flash_size, true)
+    if not place then return nil, data, pkind end
     offset, payload = place.offset, data:sub(place.skip + 1)
   elseif ctx.flashed then
     offset, payload = ctx.flashed.offset, ctx.flashed.data

@@ -147,30 +147,55 @@ void beken_cli_print_identity(beken_cli *c)
     printf("baud:          %u\n", s->baud);
 }
 
-int beken_cli_open_image(const char *verb, beken_cli *c, const char *path, beken_cli_image *img)
+/* beken_cli_connect refuses a missing --port/--chip or an unknown chip
+ * before opening anything, so calling it for the message touches no unit. */
+const fl_chip *beken_cli_chip(const char *verb, beken_cli *c, int *rc)
+{
+    const fl_chip *chip = c->chip ? fl_chip_find(c->chip) : NULL;
+    if (chip && c->port)
+        return chip;
+    *rc = beken_cli_connect(verb, c);
+    return NULL;
+}
+
+int beken_cli_open_image(const char *verb, beken_cli *c, const char *path, bool read_only,
+                         beken_cli_image *img)
 {
     memset(img, 0, sizeof *img);
+    int rc = EXIT_USAGE;
+    const fl_chip *chip = beken_cli_chip(verb, c, &rc);
+    if (!chip)
+        return rc;
+    fl_image_plan_opts o;
+    fl_image_plan_opts_init(&o);
     uint32_t offset = 0;
     if (c->offset && beken_cli_number(verb, "offset", c->offset, &offset))
         return EXIT_USAGE;
+    o.offset = c->offset ? (int64_t)offset : -1;
+    o.raw = c->raw;
+    o.allow_bootloader = c->allow_bootloader;
+    o.force = c->force;
+    o.read_only = read_only;
+
+    /* Everything about the file is settled before the unit is touched: read
+     * it, then the whole policy against the largest flash this chip can have;
+     * once identified, again against the real size. */
+    cli_output_init(&c->out, c->json, c->port);
     fl_error err = {0};
-    if (fl_read_file(path, &img->data, &img->len, 64u << 20, &err)) {
-        fprintf(stderr, "flashline %s: error: %s\n", verb, err.msg);
-        return cli_exit_code(err.code);
-    }
-    if (img->len == 0) {
-        fprintf(stderr, "flashline %s: error: %s is empty\n", verb, path);
+    fl_status st = fl_read_file(path, &img->data, &img->len, 64u << 20, &err);
+    if (!st)
+        st = fl_image_plan(chip, path, img->data, img->len, fl_chip_flash_size_limit(chip), &o,
+                           &img->place, &err);
+    if (st) {
         beken_cli_image_free(img);
-        return EXIT_INPUT;
+        return cli_report_error(&c->out, verb, &err);
     }
-    int rc = beken_cli_connect(verb, c);
-    if (rc) {
+    if ((rc = beken_cli_connect(verb, c))) {
         beken_cli_image_free(img);
         return rc;
     }
     fl_beken *s = c->session;
-    if (fl_place_image(s->chip, path, img->data, img->len, s->flash_size, c->offset ? (int64_t)offset : -1,
-                       c->allow_bootloader, c->force, &img->place, &err)) {
+    if (fl_image_plan(s->chip, path, img->data, img->len, s->flash_size, &o, &img->place, &err)) {
         rc = cli_report_error(&c->out, verb, &err);
         beken_cli_image_free(img);
         beken_cli_close(c);

@@ -3,14 +3,14 @@
 #ifndef FL_CLI_BEKEN_CLI_H
 #define FL_CLI_BEKEN_CLI_H
 
-#include "beken/placement.h"
+#include "beken/image_policy.h"
 #include "beken/session.h"
 #include "cli/cli.h"
 #include "link/link.h"
 
 typedef struct beken_cli {
     const char *port, *chip, *baud, *reset, *link_timeout, *offset, *size, *output;
-    bool json, allow_bootloader, force, all, reprotect, reboot, help;
+    bool json, allow_bootloader, force, raw, all, reprotect, reboot, help;
     cli_output out;
     fl_events events;
     fl_link *link;
@@ -31,6 +31,9 @@ extern const char beken_common_help[];
 /* Validate the common options, open the link, get the bus and identify.
  * On failure prints the error and returns the exit code (non-zero). */
 int beken_cli_connect(const char *verb, beken_cli *c);
+/* The chip of --chip for checks before connecting; NULL (with the usage
+ * error printed and *rc set) when --port or --chip is missing or unknown. */
+const fl_chip *beken_cli_chip(const char *verb, beken_cli *c, int *rc);
 /* Close session and link. */
 void beken_cli_close(beken_cli *c);
 /* Print the identity block (human) or an "identity" JSON event. */
@@ -44,9 +47,14 @@ typedef struct beken_cli_image {
     fl_placement place;
 } beken_cli_image;
 
-/* Parse --offset, read FILE (a bad file costs no reset), connect, place it.
- * On failure prints the error and returns the exit code (nothing to free). */
-int beken_cli_open_image(const char *verb, beken_cli *c, const char *path, beken_cli_image *img);
+/* Check the options, read FILE and decide its placement with the image
+ * policy (beken/image_policy.h) before connecting — a bad file or offset
+ * costs no reset and touches nothing — then connect and decide again with
+ * the real flash size.  read_only: verify (the bootloader guard does not
+ * apply).  On failure prints the error and returns the exit code (nothing
+ * to free). */
+int beken_cli_open_image(const char *verb, beken_cli *c, const char *path, bool read_only,
+                         beken_cli_image *img);
 void beken_cli_image_free(beken_cli_image *img);
 
 /* Parse --offset/--size style numbers or print a usage error. */

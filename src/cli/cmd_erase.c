@@ -43,6 +43,23 @@ int cmd_erase(int argc, char **argv)
     if ((c.offset && beken_cli_number("erase", "offset", c.offset, &offset)) ||
         (c.size && beken_cli_number("erase", "size", c.size, &size)))
         return EXIT_USAGE;
+    /* Alignment, range and the bootloader guard before the unit is touched
+     * (the range again after connecting, with the real flash size). */
+    const fl_chip *chip = beken_cli_chip("erase", &c, &rc);
+    if (!chip)
+        return rc;
+    cli_output_init(&c.out, c.json, c.port);
+    fl_error perr = {0};
+    if (!c.all && (offset % 0x1000 || size % 0x1000 || size == 0))
+        fl_fail(&perr, FL_ERR_USAGE,
+                "erase works on whole 4 KiB sectors: --offset and --size must be multiples of "
+                "0x1000 and --size > 0 (got 0x%X + 0x%X)",
+                offset, size);
+    else if (!c.all)
+        fl_flash_range_check(chip, NULL, offset, size, fl_chip_flash_size_limit(chip), true,
+                             c.allow_bootloader, &perr);
+    if (perr.code)
+        return cli_report_error(&c.out, "erase", &perr);
     if ((rc = beken_cli_connect("erase", &c)))
         return rc;
     fl_beken *s = c.session;

@@ -1,6 +1,11 @@
 /* flashline read — read flash to a file, CRC-verified, written durably. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/beken_cli.h"
 #include "util/clock.h"
@@ -18,6 +23,25 @@ static void usage(void)
            "  --size N            bytes to read (default: to the end of flash); 0x, K and M ok\n"
            "%s\n%s",
            beken_common_help, cli_exit_codes_help);
+}
+
+/* Can FILE be written?  Tried for real, before the unit is touched (a long
+ * read must not end in "cannot write"): a probe file is created next to it,
+ * where the durable write puts its temp file, and removed again. */
+static fl_status check_output_writable(const char *path, fl_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return fl_fail(err, FL_ERR_FILE, "cannot write %s: it is a directory", path);
+    char probe[4200];
+    if ((size_t)snprintf(probe, sizeof probe, "%s.probe.%ld", path, (long)getpid()) >= sizeof probe)
+        return fl_fail(err, FL_ERR_FILE, "cannot write %s: the path is too long", path);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return fl_fail(err, FL_ERR_FILE, "cannot write %s: %s", path, strerror(errno));
+    close(fd);
+    unlink(probe);
+    return FL_OK;
 }
 
 int cmd_read(int argc, char **argv)
@@ -45,6 +69,18 @@ int cmd_read(int argc, char **argv)
     if ((c.offset && beken_cli_number("read", "offset", c.offset, &offset)) ||
         (c.size && beken_cli_number("read", "size", c.size, &size)))
         return EXIT_USAGE;
+    /* Every argument is checked before the unit is touched: the range against
+     * the largest flash this chip can have (again below with the real size),
+     * and the output file. */
+    const fl_chip *chip = beken_cli_chip("read", &c, &rc);
+    if (!chip)
+        return rc;
+    cli_output_init(&c.out, c.json, c.port);
+    fl_error perr = {0};
+    if (fl_flash_range_check(chip, NULL, offset, c.size ? size : 1, fl_chip_flash_size_limit(chip),
+                             false, false, &perr) ||
+        check_output_writable(c.output, &perr))
+        return cli_report_error(&c.out, "read", &perr);
     if ((rc = beken_cli_connect("read", &c)))
         return rc;
     fl_beken *s = c.session;

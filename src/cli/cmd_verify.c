@@ -6,14 +6,16 @@
 
 static void usage(void)
 {
-    printf("usage: flashline verify FILE --port URL --chip CHIP [--offset A] [options]\n\n"
+    printf("usage: flashline verify FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n\n"
            "Compares flash with FILE using the chip's CRC (64 KiB at a time; the first\n"
-           "differing 4 KiB sector is reported).  Placement as for 'write' (a _QIO_ image is\n"
-           "compared from 0x11000 where write would skip its bootloader).  Exit 1 on mismatch.\n\n"
+           "differing 4 KiB sector is reported).  Exit 1 on mismatch.  FILE is checked and\n"
+           "placed exactly as 'write' does (same refusals, before the unit is touched): a\n"
+           "_QIO_ image is compared from 0x11000 where write would skip its bootloader.\n\n"
            "Options:\n"
            "  --offset A          flash address of the first byte of FILE\n"
+           "  --raw               FILE is plain data, not a firmware image (needs --offset)\n"
            "  --allow-bootloader  compare a _QIO_ image's bootloader part too\n"
-           "  --force             accept an image named for another chip\n"
+           "  --force             accept an image whose content or name says another chip\n"
            "%s\n%s",
            beken_common_help, cli_exit_codes_help);
 }
@@ -25,6 +27,7 @@ int cmd_verify(int argc, char **argv)
                             {"offset", OPT_STRING, &c.offset, NULL},
                             {"allow-bootloader", OPT_FLAG, NULL, &c.allow_bootloader},
                             {"force", OPT_FLAG, NULL, &c.force},
+                            {"raw", OPT_FLAG, NULL, &c.raw},
                             {0}};
     const char *pos[1];
     int npos;
@@ -40,7 +43,7 @@ int cmd_verify(int argc, char **argv)
         return EXIT_USAGE;
     }
     beken_cli_image img;
-    if ((rc = beken_cli_open_image("verify", &c, pos[0], &img)))
+    if ((rc = beken_cli_open_image("verify", &c, pos[0], true, &img)))
         return rc;
     const fl_placement *p = &img.place;
     uint32_t len = (uint32_t)(img.len - p->file_skip), bad = 0;

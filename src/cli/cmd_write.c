@@ -8,19 +8,27 @@
 
 static void usage(void)
 {
-    printf("usage: flashline write FILE --port URL --chip CHIP [--offset A] [options]\n\n"
+    printf("usage: flashline write FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n\n"
            "Writes FILE: erase (64 KiB where aligned, 4 KiB elsewhere), program, and verify\n"
            "every 64 KiB by CRC, rewriting sectors that fail.  Sectors whose CRC already\n"
            "matches are skipped, so rewriting the same image is fast.\n\n"
-           "Placement without --offset: a _QIO_ image or full dump goes from 0x0, except that on\n"
-           "bk7231t/u, bk7252 (flash loader) and bk7231n/m (keys in the bootloader) its first\n"
-           "0x11000 bytes are skipped and the rest written at 0x11000; a _UA_ image goes at\n"
-           "0x11000.  OTA files (_UG_, .rbl) are refused, as are images named for another chip.\n\n"
+           "FILE is checked by its content before the unit is touched, and refused when it is\n"
+           "for another chip (BK7231M and BK7231N images are interchangeable), when a CRC16\n"
+           "block or RBL package is wrong or the file is cut short, when its name contradicts\n"
+           "its content, when it is an OTA package (_UG_, .rbl) or a rotated dump, and when\n"
+           "it is not a flash image at all (random data, a config region) unless --offset and\n"
+           "--raw are both given.\n\n"
+           "Placement follows the content: a _QIO_ image or full dump goes from 0x0, except\n"
+           "that on bk7231t/u, bk7252 (flash loader) and bk7231n/m (keys in the bootloader)\n"
+           "its first 0x11000 bytes are skipped and the rest written at 0x11000; a _UA_ image\n"
+           "or a dump read from 0x11000 goes at 0x11000.  --offset must agree with that.\n\n"
            "Options:\n"
            "  --offset A          flash address for the first byte of FILE\n"
+           "  --raw               FILE is plain data, not a firmware image: write it as it is\n"
+           "                      at --offset (required with --raw); range checks still apply\n"
            "  --allow-bootloader  permit writing 0x0-0x11000 (on bk7231t/u/bk7252 this replaces\n"
            "                      the only UART bootloader: a mistake needs SPI recovery)\n"
-           "  --force             write an image whose name says it is for another chip\n"
+           "  --force             write an image whose content or name says another chip\n"
            "  --reprotect         set the flash block protection again afterwards (ROM loaders)\n"
            "  --reboot            start the new firmware when done\n"
            "%s\n%s",
@@ -56,6 +64,7 @@ int cmd_write(int argc, char **argv)
                             {"offset", OPT_STRING, &c.offset, NULL},
                             {"allow-bootloader", OPT_FLAG, NULL, &c.allow_bootloader},
                             {"force", OPT_FLAG, NULL, &c.force},
+                            {"raw", OPT_FLAG, NULL, &c.raw},
                             {"reprotect", OPT_FLAG, NULL, &c.reprotect},
                             {"reboot", OPT_FLAG, NULL, &c.reboot},
                             {0}};
@@ -73,7 +82,7 @@ int cmd_write(int argc, char **argv)
         return EXIT_USAGE;
     }
     beken_cli_image img;
-    if ((rc = beken_cli_open_image("write", &c, pos[0], &img)))
+    if ((rc = beken_cli_open_image("write", &c, pos[0], false, &img)))
         return rc;
     fl_beken *s = c.session;
     const fl_placement *p = &img.place;

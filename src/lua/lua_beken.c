@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "beken/placement.h"
 #include "beken/session.h"
 #include "lua/lua_binding.h"
 #include "util/crc32.h"
@@ -560,30 +559,6 @@ static int b_chips(lua_State *L)
     return 1;
 }
 
-/* beken.place(chip, path, file_len, flash_size, [offset], [allow_bootloader], [force]) */
-static int b_place(lua_State *L)
-{
-    const fl_chip *chip = check_chip(L, 1);
-    const char *path = luaL_checkstring(L, 2);
-    lua_Integer file_len = luaL_checkinteger(L, 3);
-    luaL_argcheck(L, file_len >= 0, 3, "file length must be >= 0");
-    uint32_t flash_size = check_u32(L, 4, "flash size out of range");
-    int64_t offset = lua_isnoneornil(L, 5) ? -1 : (int64_t)check_u32(L, 5, "offset out of range");
-    fl_placement p;
-    fl_error err = {0};
-    if (fl_place_image(chip, path, NULL, (size_t)file_len, flash_size, offset, lua_toboolean(L, 6),
-                       lua_toboolean(L, 7), &p, &err))
-        return fl_lua_fail(L, &err);
-    lua_newtable(L);
-    lua_pushinteger(L, p.flash_offset);
-    lua_setfield(L, -2, "offset");
-    lua_pushinteger(L, p.file_skip);
-    lua_setfield(L, -2, "skip");
-    lua_pushstring(L, p.why);
-    lua_setfield(L, -2, "why");
-    return 1;
-}
-
 static const luaL_Reg session_methods[] = {
     {"connect", s_connect},     {"get_bus", s_get_bus},   {"set_baud", s_set_baud},
     {"identify", s_identify},   {"info", s_info},         {"read", s_read},
@@ -599,7 +574,7 @@ static const luaL_Reg session_meta[] = {
 
 static const luaL_Reg beken_funcs[] = {
     {"open", b_open}, {"connect", b_connect}, {"crc", b_crc},
-    {"chips", b_chips}, {"place", b_place},   {NULL, NULL},
+    {"chips", b_chips}, {NULL, NULL},
 };
 
 int luaopen_flashline_beken(lua_State *L)
