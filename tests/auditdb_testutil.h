@@ -17,20 +17,20 @@
 
 static char tu_dir[64];
 
-static int tu_rm(const char *p, const struct stat *st, int flag, struct FTW *f)
+static inline int tu_rm(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
     if (flag == FTW_DP || flag == FTW_D)
         chmod(p, 0700);
     return remove(p);
 }
 
-static void tu_cleanup(void)
+static inline void tu_cleanup(void)
 {
     if (tu_dir[0])
         nftw(tu_dir, tu_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void tu_init(const char *prefix)
+static inline void tu_init(const char *prefix)
 {
     snprintf(tu_dir, sizeof tu_dir, "/tmp/%s.XXXXXX", prefix);
     if (!mkdtemp(tu_dir)) {
@@ -43,7 +43,7 @@ static void tu_init(const char *prefix)
 }
 
 /* tu_dir/name, in a small ring of buffers so a few can be alive at once. */
-static const char *tu_path(const char *name)
+static inline const char *tu_path(const char *name)
 {
     static char ring[8][256];
     static int next;
@@ -52,7 +52,7 @@ static const char *tu_path(const char *name)
     return p;
 }
 
-static sqlite3 *tu_raw(const char *path)
+static inline sqlite3 *tu_raw(const char *path)
 {
     sqlite3 *s = NULL;
     if (sqlite3_open(path, &s) != SQLITE_OK) {
@@ -63,7 +63,7 @@ static sqlite3 *tu_raw(const char *path)
     return s;
 }
 
-static void tu_exec(sqlite3 *s, const char *sql)
+static inline void tu_exec(sqlite3 *s, const char *sql)
 {
     char *e = NULL;
     if (sqlite3_exec(s, sql, NULL, NULL, &e) != SQLITE_OK) {
@@ -74,7 +74,7 @@ static void tu_exec(sqlite3 *s, const char *sql)
 
 /* Column 0 of the first row of a printf-formatted query (%q, %Q work);
  * -1 when there is no row or the query fails. */
-static int64_t tu_int(sqlite3 *s, const char *fmt, ...)
+static inline int64_t tu_int(sqlite3 *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -95,7 +95,7 @@ static int64_t tu_int(sqlite3 *s, const char *fmt, ...)
 
 /* Text of column 0 of the first row ("(null)" for NULL, "(none)" for no
  * row); from a ring of buffers. */
-static const char *tu_text(sqlite3 *s, const char *fmt, ...)
+static inline const char *tu_text(sqlite3 *s, const char *fmt, ...)
 {
     static char ring[8][2048];
     static int next;
@@ -124,7 +124,7 @@ typedef struct tu_clock {
     double t, step;
 } tu_clock;
 
-static double tu_clock_now(void *ctx)
+static inline double tu_clock_now(void *ctx)
 {
     tu_clock *c = ctx;
     double t = c->t;
@@ -133,7 +133,7 @@ static double tu_clock_now(void *ctx)
 }
 
 /* Unix time of "YYYY-MM-DD" + hours. */
-static double tu_utc(int y, int mo, int d, int h, int mi)
+static inline double tu_utc(int y, int mo, int d, int h, int mi)
 {
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi};
     return (double)timegm(&tm);

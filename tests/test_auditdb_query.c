@@ -7,6 +7,8 @@
  * leave the log unchanged. */
 #include <stdbool.h>
 
+#include <math.h>
+
 #include "auditdb_testutil.h"
 #include "storage/auditdb.h"
 #include "storage/auditdb_query.h"
@@ -544,6 +546,42 @@ static void test_query_while_locked(void)
     sqlite3_close(raw);
 }
 
+/* A query without an end stops at its time limit; the limit is checked. */
+static void test_query_time_limit(void)
+{
+    fl_query *q = NULL;
+    fl_error err = {0};
+    CHECK(fl_query_parse("forever", "-- description: x\nWITH RECURSIVE n(x) AS (SELECT 1 UNION "
+                         "ALL SELECT x + 1 FROM n) SELECT count(*) FROM n", &q, &err) == FL_OK,
+          "%s", err.msg);
+    if (!q)
+        return;
+    fl_query_result *r = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    fl_status s = fl_query_run_timed(dbpath, q, NULL, 0, 0.3, &r, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    CHECK(s == FL_ERR_TIMEOUT && !r && strstr(err.msg, "time limit of 0.3 s") &&
+              strstr(err.msg, "--timeout"), "%d %s", s, err.msg);
+    /* it ran at least its limit, and stopped (the bound is generous, not a timing claim) */
+    CHECK(took >= 0.3 && took < 60, "took %.2f s", took);
+    double bad[] = {0, -1, 86401, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        s = fl_query_run_timed(dbpath, q, NULL, 0, bad[i], &r, &err);
+        CHECK(s == FL_ERR_USAGE && !r && strstr(err.msg, "out of range"), "limit %g: %d %s",
+              bad[i], s, err.msg);
+    }
+    fl_query_free(q);
+    /* an ordinary query is untouched by the limit */
+    CHECK(fl_query_parse("one", "-- description: x\nSELECT count(*) FROM runs", &q, &err) == FL_OK,
+          "%s", err.msg);
+    s = fl_query_run_timed(dbpath, q, NULL, 0, 30, &r, &err);
+    CHECK(s == FL_OK && r && r->nrows == 1, "%d %s", s, err.msg);
+    fl_query_result_free(r);
+    fl_query_free(q);
+}
+
 int main(void)
 {
     tu_init("flashline-query");
@@ -560,5 +598,6 @@ int main(void)
     RUN(test_read_only_enforced);
     RUN(test_query_errors);
     RUN(test_query_while_locked);
+    RUN(test_query_time_limit);
     return testlib_finish();
 }

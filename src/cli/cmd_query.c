@@ -5,12 +5,27 @@
  * per row, keys in column order, numbers as numbers, NULL as null).
  * Errors go to stderr with the documented exit codes. */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "storage/auditdb.h"
 #include "storage/auditdb_query.h"
+
+/* The codes `flashline query` returns; the general table speaks of chips
+ * and ports, none of which a query touches.  tests/cli/query_*.sh checks
+ * each one, db/README.md repeats them. */
+static const char query_exit_codes_help[] =
+    "Exit codes:\n"
+    "  0  the query ran (also when it found no rows)\n"
+    "  2  bad command line: unknown query, missing or unknown --param, a bad --timeout, or\n"
+    "     a value the query rejects while it runs (e.g. a --param that is not a MAC)\n"
+    "  3  the log or the query file is missing, unreadable or not what it should be (not a\n"
+    "     flashline audit log, a newer schema, a malformed query file)\n"
+    "  6  the query ran into its time limit (--timeout) and was stopped\n"
+    "  7  refused: the query is not a single read-only SELECT, or its result is too large\n"
+    "  9  internal error\n";
 
 static void usage(FILE *f)
 {
@@ -27,16 +42,18 @@ static void usage(FILE *f)
             "  --csv            RFC 4180 CSV: a header row, CRLF line ends, NULL as empty\n"
             "  --json           JSON Lines: one object per row, keys in column order\n"
             "  --file FILE      run a query file of your own (same format as db/queries/*.sql:\n"
-            "                   '-- description:' and '-- param:' header, one SELECT)\n\n"
+            "                   '-- description:' and '-- param:' header, one SELECT)\n"
+            "  --timeout S      stop the query after S seconds (default %d, at most %d)\n\n"
             "A query can only read: the log is opened read-only and anything but a single\n"
             "SELECT is refused (exit 7).\n\n%s",
-            cli_exit_codes_help);
+            FL_QUERY_DEFAULT_TIMEOUT_S, FL_QUERY_MAX_TIMEOUT_S, query_exit_codes_help);
 }
 
 /* --- options ------------------------------------------------------------ */
 typedef struct query_cli {
     bool list, csv, json, help;
-    const char *db, *file, *name;
+    const char *db, *file, *name, *timeout_text;
+    double timeout_s;
     fl_query_arg *args;
     size_t nargs;
 } query_cli;
@@ -75,6 +92,19 @@ static int take_params(int *argc, char **argv, query_cli *q)
     return 0;
 }
 
+/* Seconds as a plain decimal number: no "inf", "nan", hex or trailing junk. */
+static bool parse_timeout(const char *text, double *out)
+{
+    if (!*text || strspn(text, "0123456789.") != strlen(text))
+        return false;
+    char *end;
+    double v = strtod(text, &end);
+    if (*end || !isfinite(v) || v <= 0 || v > FL_QUERY_MAX_TIMEOUT_S)
+        return false;
+    *out = v;
+    return true;
+}
+
 static int parse(int argc, char **argv, query_cli *q)
 {
     int rc = take_params(&argc, argv, q);
@@ -83,7 +113,8 @@ static int parse(int argc, char **argv, query_cli *q)
     const cli_opt opts[] = {
         {"list", OPT_FLAG, NULL, &q->list}, {"csv", OPT_FLAG, NULL, &q->csv},
         {"json", OPT_FLAG, NULL, &q->json}, {"db", OPT_STRING, &q->db, NULL},
-        {"file", OPT_STRING, &q->file, NULL}, {NULL, 0, NULL, NULL},
+        {"file", OPT_STRING, &q->file, NULL}, {"timeout", OPT_STRING, &q->timeout_text, NULL},
+        {NULL, 0, NULL, NULL},
     };
     const char *pos[1];
     int npos = 0;
@@ -91,6 +122,12 @@ static int parse(int argc, char **argv, query_cli *q)
         return rc;
     q->name = npos ? pos[0] : NULL;
     const char *bad = NULL;
+    q->timeout_s = FL_QUERY_DEFAULT_TIMEOUT_S;
+    if (q->timeout_text && !parse_timeout(q->timeout_text, &q->timeout_s)) {
+        fprintf(stderr, "flashline query: --timeout wants seconds, 0 < S <= %d; got '%s'\n",
+                FL_QUERY_MAX_TIMEOUT_S, q->timeout_text);
+        return EXIT_USAGE;
+    }
     if (q->csv && q->json)
         bad = "--csv and --json exclude each other";
     else if (!q->help && !q->list && !q->name == !q->file)
@@ -298,7 +335,8 @@ static int run_query(const query_cli *o)
         return EXIT_OK;
     }
     fl_query_result *r = NULL;
-    s = fl_query_run(o->db ? o->db : fl_auditdb_default_path(), q, o->args, o->nargs, &r, &err);
+    s = fl_query_run_timed(o->db ? o->db : fl_auditdb_default_path(), q, o->args, o->nargs,
+                           o->timeout_s, &r, &err);
     fl_query_free(q);
     if (s != FL_OK) {
         fprintf(stderr, "flashline query: error: %s\n", err.msg);

@@ -287,7 +287,53 @@ int adb_stmt(fl_auditdb *db, int64_t *out, int *have, const char *sql, const cha
     return rc;
 }
 
-int adb_begin(fl_auditdb *db) { return sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL); }
+/* --- waiting for other writers ---------------------------------------- */
+
+static bool is_busy(int rc)
+{
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t adb_deadline(const fl_auditdb *db) { return monotonic_ms() + db->opts.busy_timeout_ms; }
+
+/* SQLite's busy handler is not called on every path that can meet another
+ * connection's lock: a journal-mode change, a lock upgrade that could
+ * deadlock and a WAL being set up or torn down by another process return
+ * SQLITE_BUSY at once.  So every such step is retried here until the
+ * caller's deadline, with a short growing pause (and a little jitter, so
+ * that threads started together do not retry in lockstep). */
+bool adb_retry_busy(int rc, int64_t deadline, int *attempt)
+{
+    if (!is_busy(rc) || monotonic_ms() >= deadline)
+        return false;
+    int pause = 1 << (*attempt < 5 ? *attempt : 5); /* 1, 2, 4 .. 32 ms */
+    (*attempt)++;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    pause += (int)((ts.tv_nsec / 1000) % 7);
+    int64_t left = deadline - monotonic_ms();
+    if (left <= 0)
+        return true; /* one last try */
+    sqlite3_sleep(pause < left ? pause : (int)left);
+    return true;
+}
+
+int adb_begin(fl_auditdb *db)
+{
+    int64_t deadline = adb_deadline(db);
+    int attempt = 0, rc;
+    do
+        rc = sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    while (adb_retry_busy(rc, deadline, &attempt));
+    return rc;
+}
 
 int adb_commit(fl_auditdb *db)
 {
@@ -305,6 +351,57 @@ static int pragma_int(fl_auditdb *db, const char *sql, int64_t *out)
 {
     *out = 0;
     return adb_stmt(db, out, NULL, sql, NULL);
+}
+
+/* --- identity ----------------------------------------------------------- */
+
+/* What the file says it is, read in one transaction so that the three values
+ * come from one snapshot.  Read one by one, a log that another process is
+ * creating at this moment could show the application_id from before its
+ * creation and the table count from after: a false "not an audit log". */
+typedef struct adb_identity {
+    int64_t app_id, version, ntables;
+} adb_identity;
+
+static int read_identity_in_txn(fl_auditdb *db, adb_identity *id)
+{
+    int rc = pragma_int(db, "PRAGMA application_id", &id->app_id);
+    if (rc == SQLITE_OK)
+        rc = pragma_int(db, "PRAGMA user_version", &id->version);
+    if (rc == SQLITE_OK)
+        rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &id->ntables);
+    return rc;
+}
+
+static int read_identity(fl_auditdb *db, adb_identity *id)
+{
+    int rc = sqlite3_exec(db->sql, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = read_identity_in_txn(db, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL);
+    adb_rollback(db);
+    return rc;
+}
+
+/* Is the file an audit log this binary can use (or a new, empty file)? */
+static fl_status judge_identity(fl_auditdb *db, const adb_identity *id, fl_error *err)
+{
+    bool empty = id->app_id == 0 && id->version == 0 && id->ntables == 0;
+    if (id->app_id != FL_AUDITDB_APP_ID && !empty)
+        return fl_fail(err, FL_ERR_FORMAT,
+                       "%s is a SQLite database but not a flashline audit log (application_id "
+                       "0x%08llx, %lld tables): give --db the station's log, or a new file name",
+                       db->path, (unsigned long long)(uint32_t)id->app_id,
+                       (long long)id->ntables);
+    int latest = fl_auditdb_schema_version();
+    if (id->version > latest)
+        return fl_fail(err, FL_ERR_FORMAT,
+                       "audit log %s has schema version %lld, newer than this flashline knows "
+                       "(%d): it was written by a newer flashline; use that version (or "
+                       "--db another file), this one will not touch it",
+                       db->path, (long long)id->version, latest);
+    return FL_OK;
 }
 
 /* --- migrations --------------------------------------------------------- */
@@ -328,23 +425,12 @@ static fl_status check_migration_numbers(fl_error *err)
     return FL_OK;
 }
 
-/* Apply one migration in its own transaction.  Another process may have
- * applied it since we looked, so the version is read again under the lock. */
-static fl_status apply_migration(fl_auditdb *db, const fl_sql_file *f, int n, fl_error *err)
+/* Run the migration's SQL, set its version and check the foreign keys, all
+ * inside the caller's transaction. */
+static fl_status run_migration_sql(fl_auditdb *db, const fl_sql_file *f, int n, const char *what,
+                                   fl_error *err)
 {
-    char what[300];
-    snprintf(what, sizeof what, "upgrading the audit log to schema v%d (%s)", n, f->path);
-    int rc = adb_begin(db);
-    if (rc != SQLITE_OK)
-        return adb_fail(db, rc, err, what);
-    int64_t v;
-    rc = pragma_int(db, "PRAGMA user_version", &v);
-    if (rc == SQLITE_OK && v >= n) {
-        adb_rollback(db);
-        return FL_OK;
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db->sql, f->text, NULL, NULL, NULL);
+    int rc = sqlite3_exec(db->sql, f->text, NULL, NULL, NULL);
     if (rc == SQLITE_OK) {
         char set[64];
         snprintf(set, sizeof set, "PRAGMA user_version = %d", n);
@@ -353,19 +439,35 @@ static fl_status apply_migration(fl_auditdb *db, const fl_sql_file *f, int n, fl
     int have = 0;
     if (rc == SQLITE_OK) /* foreign keys are off while migrating: check by hand */
         rc = adb_stmt(db, NULL, &have, "PRAGMA foreign_key_check", NULL);
-    if (rc == SQLITE_OK && have) {
-        adb_rollback(db);
+    if (rc != SQLITE_OK)
+        return adb_fail(db, rc, err, what);
+    if (have)
         return fl_fail(err, FL_ERR_INTERNAL, "%s: it would break foreign keys; the log is unchanged",
                        what);
-    }
-    if (rc == SQLITE_OK)
-        rc = adb_commit(db);
-    if (rc != SQLITE_OK) {
-        fl_status s = adb_fail(db, rc, err, what);
-        adb_rollback(db);
-        return s;
-    }
     return FL_OK;
+}
+
+/* Apply one migration in its own write transaction.  Any number of
+ * processes may be opening (or creating) the log at once: the identity and
+ * version are read again under the write lock, so exactly one of them
+ * applies each migration and the others find it done. */
+static fl_status apply_migration(fl_auditdb *db, const fl_sql_file *f, int n, fl_error *err)
+{
+    char what[300];
+    snprintf(what, sizeof what, "upgrading the audit log to schema v%d (%s)", n, f->path);
+    int rc = adb_begin(db);
+    if (rc != SQLITE_OK)
+        return adb_fail(db, rc, err, what);
+    adb_identity id;
+    rc = read_identity_in_txn(db, &id);
+    fl_status s = rc == SQLITE_OK ? judge_identity(db, &id, err) : adb_fail(db, rc, err, what);
+    if (s == FL_OK && id.version < n) {
+        s = run_migration_sql(db, f, n, what, err);
+        if (s == FL_OK && (rc = adb_commit(db)) != SQLITE_OK)
+            s = adb_fail(db, rc, err, what);
+    }
+    adb_rollback(db); /* no-op after a commit */
+    return s;
 }
 
 static fl_status migrate(fl_auditdb *db, int from, fl_error *err)
@@ -387,34 +489,25 @@ static fl_status migrate(fl_auditdb *db, int from, fl_error *err)
 
 /* --- open / close ------------------------------------------------------- */
 
-/* Is the file an audit log this binary can use?  Sets *version. */
+/* Check what the file is, waiting out another process's lock. */
 static fl_status check_identity(fl_auditdb *db, int *version, fl_error *err)
 {
-    int64_t app_id, v, ntables;
-    int rc = pragma_int(db, "PRAGMA application_id", &app_id);
-    if (rc == SQLITE_OK)
-        rc = pragma_int(db, "PRAGMA user_version", &v);
-    if (rc == SQLITE_OK)
-        rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &ntables);
+    int64_t deadline = adb_deadline(db);
+    int attempt = 0, rc;
+    adb_identity id;
+    do
+        rc = read_identity(db, &id);
+    while (adb_retry_busy(rc, deadline, &attempt));
     if (rc != SQLITE_OK)
         return adb_fail(db, rc, err, "opening the audit log");
-    if (app_id != FL_AUDITDB_APP_ID && !(app_id == 0 && v == 0 && ntables == 0))
-        return fl_fail(err, FL_ERR_FORMAT,
-                       "%s is a SQLite database but not a flashline audit log (application_id "
-                       "0x%08llx, %lld tables): give --db the station's log, or a new file name",
-                       db->path, (unsigned long long)(uint32_t)app_id, (long long)ntables);
-    int latest = fl_auditdb_schema_version();
-    if (v > latest)
-        return fl_fail(err, FL_ERR_FORMAT,
-                       "audit log %s has schema version %lld, newer than this flashline knows "
-                       "(%d): it was written by a newer flashline; use that version (or "
-                       "--db another file), this one will not touch it",
-                       db->path, (long long)v, latest);
-    *version = (int)v;
-    return FL_OK;
+    fl_status s = judge_identity(db, &id, err);
+    if (s == FL_OK)
+        *version = (int)id.version;
+    return s;
 }
 
-static fl_status set_pragmas(fl_auditdb *db, fl_error *err)
+/* One try at WAL mode; SQLITE_CANTOPEN if SQLite keeps another mode. */
+static int try_wal(fl_auditdb *db)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db->sql, "PRAGMA journal_mode = WAL", -1, &st, NULL);
@@ -423,6 +516,18 @@ static fl_status set_pragmas(fl_auditdb *db, fl_error *err)
         rc = mode && !strcasecmp(mode, "wal") ? SQLITE_OK : SQLITE_CANTOPEN;
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+static fl_status set_pragmas(fl_auditdb *db, fl_error *err)
+{
+    /* Switching a new log to WAL needs the file to itself for a moment, and
+     * SQLite does not call the busy handler for that: wait here. */
+    int64_t deadline = adb_deadline(db);
+    int attempt = 0, rc;
+    do
+        rc = try_wal(db);
+    while (adb_retry_busy(rc, deadline, &attempt));
     if (rc != SQLITE_OK)
         return adb_fail(db, rc, err, "switching the audit log to WAL mode");
     /* FULL: a committed record (e.g. a backup's hash before the erase that

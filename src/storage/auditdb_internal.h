@@ -3,6 +3,7 @@
 #define FL_STORAGE_AUDITDB_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,14 @@ int adb_stmt(fl_auditdb *db, int64_t *out, int *have, const char *sql, const cha
  * front, so the busy handler can wait for it (a deferred transaction that
  * upgrades would get SQLITE_BUSY at once). */
 int adb_begin(fl_auditdb *db);
+
+/* Deadline (monotonic ms) for an operation that waits busy_timeout_ms. */
+int64_t adb_deadline(const fl_auditdb *db);
+
+/* After a result code rc: true if it is SQLITE_BUSY/LOCKED and the deadline
+ * has not passed, after a short pause: the caller tries again.  For the
+ * paths where SQLite returns BUSY without calling its busy handler. */
+bool adb_retry_busy(int rc, int64_t deadline, int *attempt);
 int adb_commit(fl_auditdb *db);
 void adb_rollback(fl_auditdb *db);
 

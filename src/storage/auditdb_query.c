@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "storage/auditdb.h"
 #include "storage/auditdb_internal.h"
@@ -277,7 +278,7 @@ static int cell_from(sqlite3_stmt *st, int c, fl_qvalue *v)
     }
 }
 
-static int add_row(fl_query_result *r, sqlite3_stmt *st, size_t *cap)
+static int add_row(fl_query_result *r, sqlite3_stmt *st, size_t *cap, size_t *bytes)
 {
     size_t nc = (size_t)r->ncols;
     if (r->nrows == *cap) {
@@ -295,6 +296,8 @@ static int add_row(fl_query_result *r, sqlite3_stmt *st, size_t *cap)
                 free(row[k].text);
             return 0;
         }
+    for (size_t c = 0; c < nc; c++)
+        *bytes += sizeof row[c] + (row[c].text ? strlen(row[c].text) + 1 : 0);
     r->nrows++;
     return 1;
 }
@@ -336,7 +339,29 @@ static void sql_fl_mac(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 typedef struct qconn {
     sqlite3 *sql;
     const char *path;
+    double timeout_s;   /* the time limit, for messages */
+    double deadline;    /* monotonic seconds; the progress handler stops the query there */
+    bool timed_out;
 } qconn;
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Called every few thousand VM instructions: a recursive CTE without an
+ * end, or a cross join over a big log, is stopped at the time limit
+ * (SQLITE_INTERRUPT) instead of running for ever. */
+static int over_time(void *ctx)
+{
+    qconn *c = ctx;
+    if (monotonic_s() < c->deadline)
+        return 0;
+    c->timed_out = true;
+    return 1;
+}
 
 static fl_status conn_fail(qconn *c, int rc, fl_error *err, const char *what)
 {
@@ -381,6 +406,9 @@ static fl_status open_readonly(qconn *c, fl_error *err)
                        "no audit log at %s (%s): give --db FILE or set $FLASHLINE_DB, or run a "
                        "recipe first",
                        c->path, strerror(errno));
+    if (S_ISDIR(stt.st_mode))
+        return fl_fail(err, FL_ERR_FILE, "%s is a directory, not an audit log: give --db the log "
+                       "file", c->path);
     int rc = sqlite3_open_v2(c->path, &c->sql, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK)
         return conn_fail(c, rc, err, "opening the audit log to query it");
@@ -502,13 +530,23 @@ static fl_status collect(qconn *c, sqlite3_stmt *st, const fl_query *q, fl_query
     int ok = r->cols != NULL;
     for (int i = 0; ok && i < r->ncols; i++)
         ok = (r->cols[i] = strdup(sqlite3_column_name(st, i))) != NULL;
-    size_t cap = 0;
+    size_t cap = 0, bytes = 0;
     int rc = SQLITE_ROW;
-    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        ok = add_row(r, st, &cap);
+    while (ok && bytes <= FL_QUERY_MAX_RESULT_BYTES && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        ok = add_row(r, st, &cap, &bytes);
     fl_status s = FL_OK;
     if (!ok)
         s = fl_fail(err, FL_ERR_INTERNAL, "out of memory reading the result of %s", q->name);
+    else if (bytes > FL_QUERY_MAX_RESULT_BYTES)
+        s = fl_fail(err, FL_ERR_REFUSED,
+                    "query %s refused: its result passed %d MiB after %zu rows; add a LIMIT or "
+                    "a narrower WHERE", q->name, FL_QUERY_MAX_RESULT_BYTES >> 20, r->nrows);
+    else if ((rc & 0xff) == SQLITE_INTERRUPT && c->timed_out)
+        s = fl_fail(err, FL_ERR_TIMEOUT,
+                    "query %s stopped at its time limit of %g s with %zu rows read (nothing was "
+                    "changed): a recursive query without an end, or a query too heavy for this "
+                    "log; give it more time with --timeout SECONDS",
+                    q->name, c->timeout_s, r->nrows);
     else if (rc != SQLITE_DONE && ((rc & 0xff) == SQLITE_ERROR || (rc & 0xff) == SQLITE_MISMATCH))
         s = fl_fail(err, FL_ERR_USAGE, "query %s: %s", q->name, sqlite3_errmsg(c->sql));
     else if (rc != SQLITE_DONE)
@@ -524,15 +562,26 @@ static fl_status collect(qconn *c, sqlite3_stmt *st, const fl_query *q, fl_query
 fl_status fl_query_run(const char *db_path, const fl_query *q, const fl_query_arg *args,
                        size_t nargs, fl_query_result **out, fl_error *err)
 {
+    return fl_query_run_timed(db_path, q, args, nargs, FL_QUERY_DEFAULT_TIMEOUT_S, out, err);
+}
+
+fl_status fl_query_run_timed(const char *db_path, const fl_query *q, const fl_query_arg *args,
+                             size_t nargs, double timeout_s, fl_query_result **out, fl_error *err)
+{
     *out = NULL;
+    if (!(timeout_s > 0 && timeout_s <= FL_QUERY_MAX_TIMEOUT_S))
+        return fl_fail(err, FL_ERR_USAGE, "query time limit %g s is out of range (0 < S <= %d)",
+                       timeout_s, FL_QUERY_MAX_TIMEOUT_S);
     fl_status s = check_args(q, args, nargs, err);
     if (s != FL_OK)
         return s;
-    qconn c = {.path = db_path};
+    qconn c = {.path = db_path, .timeout_s = timeout_s, .deadline = monotonic_s() + timeout_s};
     sqlite3_stmt *st = NULL;
     s = open_readonly(&c, err);
-    if (s == FL_OK)
+    if (s == FL_OK) {
+        sqlite3_progress_handler(c.sql, 1000, over_time, &c);
         s = prepare_one(&c, q, &st, err);
+    }
     if (s == FL_OK)
         s = bind_params(st, q, args, nargs, err);
     if (s == FL_OK)

@@ -79,6 +79,17 @@ typedef struct fl_query_result {
  * not one).  FL_ERR_REFUSED: the query is not a single read-only SELECT. */
 fl_status fl_query_run(const char *db_path, const fl_query *q, const fl_query_arg *args,
                        size_t nargs, fl_query_result **out, fl_error *err);
+
+/* fl_query_run with a time limit: the query is stopped after timeout_s
+ * seconds (0 < timeout_s <= FL_QUERY_MAX_TIMEOUT_S, else FL_ERR_USAGE) with
+ * FL_ERR_TIMEOUT -- a recursive CTE without an end cannot run for ever.
+ * fl_query_run uses FL_QUERY_DEFAULT_TIMEOUT_S.  A result larger than
+ * FL_QUERY_MAX_RESULT_BYTES in memory is FL_ERR_REFUSED. */
+#define FL_QUERY_DEFAULT_TIMEOUT_S 10
+#define FL_QUERY_MAX_TIMEOUT_S 86400
+#define FL_QUERY_MAX_RESULT_BYTES (256 << 20)
+fl_status fl_query_run_timed(const char *db_path, const fl_query *q, const fl_query_arg *args,
+                             size_t nargs, double timeout_s, fl_query_result **out, fl_error *err);
 void fl_query_result_free(fl_query_result *r);
 
 /* "mac, from=, limit=20" — the parameter list as shown in messages. */

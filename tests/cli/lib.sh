@@ -22,18 +22,40 @@ expect_exit() {
     if [ $rc -eq "$want" ]; then pass "$d"; else fail "$d (exit $rc, wanted $want)"; fi
 }
 # start_sim VAR args...: runs `flashline sim` in the background and stores
-# its rfc2217 URL in VAR (and the control URL in VAR_CTL).
+# its rfc2217 URL in VAR (and the control URL in VAR_CTL).  The sim's stdout
+# is a fifo: its lines are read as they come (the "control:" line is the
+# last of its one write), so nothing is polled; they are kept in
+# $T/sim.N.out as well.
 start_sim() {
     local var=$1; shift
-    local out="$T/sim.$RANDOM.out"
-    "$FL" sim --listen 127.0.0.1:0 "$@" >"$out" 2>"$out.err" &
-    _pids+=($!)
-    local i
-    for i in $(seq 1 100); do
-        [ -s "$out" ] && grep -q '^rfc2217://' "$out" && break
-        sleep 0.05
+    local out="$T/sim.$RANDOM.out" line fd sim
+    mkfifo "$out.fifo"
+    "$FL" sim --listen 127.0.0.1:0 "$@" >"$out.fifo" 2>"$out.err" &
+    sim=$!
+    exec {fd}<"$out.fifo"
+    : >"$out"
+    # EOF (the sim exited) or 60 s without a line ends the loop too
+    while IFS= read -r -t 60 -u "$fd" line; do
+        printf '%s\n' "$line" >>"$out"
+        [[ $line == control:* ]] && break
     done
+    cat <&"$fd" >>"$out" &   # anything later; ends with the sim
+    _pids+=($! $sim)         # the sim last: tests take it as ${_pids[-1]}
+    exec {fd}<&-
     printf -v "$var" '%s' "$(grep -m1 '^rfc2217://' "$out")"
     printf -v "${var}_CTL" '%s' "$(grep -m1 '^control: ' "$out" | sed 's/^control: //')"
+}
+# wait_line FD REGEX [SECONDS]: reads lines from FD (e.g. a fifo a command
+# writes its log to) until one matches the extended REGEX; the lines are
+# appended to $WAIT_LINE_LOG if set.  Fails at EOF or after SECONDS
+# (default 120) -- a generous bound, not a timing assumption.
+wait_line() {
+    local fd=$1 re=$2 limit=${3:-120} line
+    local end=$((SECONDS + limit))
+    while [ $SECONDS -lt $end ] && IFS= read -r -t $((end - SECONDS)) -u "$fd" line; do
+        [ -n "${WAIT_LINE_LOG:-}" ] && printf '%s\n' "$line" >>"$WAIT_LINE_LOG"
+        [[ $line =~ $re ]] && return 0
+    done
+    return 1
 }
 finish() { echo "RESULT passed=$_passed failed=$_failed"; [ "$_failed" -eq 0 ]; }

@@ -109,14 +109,16 @@ check "run ERROR at connect, later steps not run" \
 
 # --- kill -9 in the middle of a run -------------------------------------------------------
 unit c
+# The run's log goes to a fifo; "step N/M: flash" is printed once the flash
+# step is committed to the log, so it is the moment to kill.
+mkfifo "$T/kill.fifo"
 "$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/c.bin&timescale=0.2&quiet=1" --db "$DB" \
-    --set backups="$T/backups" >"$T/kill.out" 2>&1 &
+    --set backups="$T/backups" >"$T/kill.out" 2>"$T/kill.fifo" &
 victim=$!
-for _ in $(seq 600); do
-    [ "$(sql "select count(*) from steps s join runs r on r.id = s.run_id where r.outcome = 'RUNNING' and s.name = 'flash'")" = 1 ] && break
-    sleep 0.1
-done
+exec {ev}<"$T/kill.fifo"
+check "the run reaches its flash step" wait_line $ev '^step [0-9]+/[0-9]+: flash$'
 kill -9 $victim; wait $victim 2>/dev/null
+exec {ev}<&-
 check "killed run is still RUNNING in the log" [ "$(sql "select count(*) from runs where outcome = 'RUNNING'")" = 1 ]
 "$FL" run recipes/demo.yaml --check >/dev/null 2>&1   # --check does not open the log
 python3 -c "import sqlite3; c=sqlite3.connect('$DB'); c.execute('pragma query_only=1'); c.close()"
@@ -128,15 +130,18 @@ check "its backup artifact survived" [ "$(sql "select count(*) from artifacts a 
 
 # --- Ctrl-C in the middle of a run: ABORTED at once -----------------------------------------
 unit f
+mkfifo "$T/int.fifo"
 "$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/f.bin&timescale=0.2&quiet=1" --db "$DB" \
-    --set backups="$T/backups" >"$T/int.out" 2>&1 &
+    --set backups="$T/backups" >"$T/int.out" 2>"$T/int.fifo" &
 victim=$!
-for _ in $(seq 300); do
-    [ "$(sql "select count(*) from steps s join runs r on r.id = s.run_id where r.outcome = 'RUNNING' and s.name = 'backup'")" = 1 ] && break
-    sleep 0.05
-done
+exec {ev}<"$T/int.fifo"
+check "the run reaches its backup step" wait_line $ev '^step [0-9]+/[0-9]+: backup$'
+cat <&$ev >"$T/int.err" &   # the rest of its log, so it never blocks writing
+drain=$!
+exec {ev}<&-
 kill -INT $victim; wait $victim
 rc=$?
+wait $drain
 check "Ctrl-C exits 130 (got $rc)" [ $rc -eq 130 ]
 check "interrupted run is ABORTED at once, backup step ABORTED, nothing after it" \
     [ "$(sql "select r.outcome || ' ' || group_concat(s.name || ':' || s.outcome, ' ') from runs r join (select * from steps order by idx) s on s.run_id = r.id where r.id = (select max(id) from runs)")" = "ABORTED connect:PASS identify:PASS backup:ABORTED" ]
@@ -144,20 +149,32 @@ check "every backup file on disk is a recorded, complete backup (no stray or tem
     [ "$(ls "$T/backups" | wc -l)" = "$(sql "select count(*) from artifacts where kind = 'backup' and path like '$T/backups/%'")" ]
 
 # --- a locked log: clear error, nothing recorded ------------------------------------------
+# A helper takes the write lock, says so through one fifo and holds it until
+# the other fifo is closed: no sleep decides when the lock is there or gone.
 before=$(sql "select count(*) from runs")
-python3 - "$DB" <<'PY' &
-import sqlite3, sys, time
+mkfifo "$T/locked" "$T/release"
+exec {locked}<>"$T/locked" {release}<>"$T/release"  # read-write: no open blocks
+# (the helper must not inherit our end of "release", or it never sees EOF)
+python3 - "$DB" "$T/locked" "$T/release" {release}<&- {locked}<&- <<'PY' &
+import sqlite3, sys
+release = open(sys.argv[3])                 # before "locked": never misses the release
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("begin immediate")
-time.sleep(12)
+with open(sys.argv[2], "w") as f:
+    f.write("locked\n")
+release.read()                              # EOF once the test closes its end
 c.execute("rollback")
 PY
 locker=$!
-sleep 0.5
+IFS= read -r -t 60 -u $locked state
+check "helper holds the write lock" [ "${state:-}" = locked ]
 unit d
-"$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/d.bin&timescale=0&quiet=1" --db "$DB" >"$T/out" 2>"$T/err"
+"$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/d.bin&timescale=0&quiet=1" --db "$DB" \
+    >"$T/out" 2>"$T/err" {release}<&- {locked}<&-
 rc=$?
-kill $locker 2>/dev/null; wait $locker 2>/dev/null
+exec {release}<&- {locked}<&-
+wait $locker
+check "helper released the lock cleanly" [ $? -eq 0 ]
 check "locked log exits 3 (got $rc)" [ $rc -eq 3 ]
 check "locked log error says it is locked" grep -qi "locked" "$T/err"
 check "no record was added while locked" [ "$(sql "select count(*) from runs")" = "$before" ]
