@@ -143,7 +143,10 @@ int cmd_run(int argc, char **argv)
     fl_status st;
     if (check) {
         st = fl_station_check(pos[0], (const char *const *)sets, (size_t)nsets, &err);
-        if (!st)
+        if (!st && json)
+            cli_json_event(&out, "check", json_pack("{s:o, s:b}", "recipe", cli_json_text(pos[0]),
+                                                    "valid", 1));
+        else if (!st)
             fprintf(stderr, "%s: recipe is valid\n", pos[0]);
         else
             rc = cli_report_error(&out, "run", &err);
