@@ -122,6 +122,9 @@ void cli_json_print(json_t *value);
 json_t *cli_json_text(const char *s);
 /* Report a failed verb: human line on stderr or a JSON "error" event. */
 int cli_report_error(cli_output *out, const char *verb, const fl_error *err);
+/* The same for a verb whose exit code is not cli_exit_code(err->code) (the JSON
+ * "exit" field must be the real one); out may be NULL before the output exists. */
+int cli_report_error_as(cli_output *out, const char *verb, const fl_error *err, int exit_code);
 
 /* --- verbs -------------------------------------------------------------- */
 int cmd_info(int argc, char **argv);

@@ -160,12 +160,11 @@ int cmd_run(int argc, char **argv)
         st = fl_station_run(&o, &r, &err);
         cli_output_end_phase(&out);
         if (st && r.run_id == 0) {
-            rc = cli_report_error(&out, "run", &err);
-            if (rc != EXIT_USAGE)
-                rc = EXIT_INPUT;
+            rc = cli_report_error_as(&out, "run", &err,
+                                     err.code == FL_ERR_USAGE ? EXIT_USAGE : EXIT_INPUT);
         } else {
             if (st) /* recorded, but the log failed at the end */
-                cli_report_error(&out, "run", &err);
+                cli_report_error_as(&out, "run", &err, outcome_exit(r.outcome));
             print_result(&out, pos[0], &r);
             rc = outcome_exit(r.outcome);
         }

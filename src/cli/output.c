@@ -94,13 +94,14 @@ void cli_json_event(cli_output *out, const char *event, json_t *fields)
 }
 
 /* The error event every failure under --json ends with. */
-static void json_error(const char *port, const char *verb, fl_status status, const char *msg)
+static void json_error(const char *port, const char *verb, fl_status status, int exit_code,
+                       const char *msg)
 {
     cli_json_print(event_object("error", port,
                                 json_pack("{s:o, s:s, s:i, s:o}", "verb",
-                                          verb ? cli_json_text(verb) : json_null(),
-                                          "kind", fl_status_name(status), "exit",
-                                          cli_exit_code(status), "message", cli_json_text(msg))));
+                                          verb ? cli_json_text(verb) : json_null(), "kind",
+                                          fl_status_name(status), "exit", exit_code, "message",
+                                          cli_json_text(msg))));
 }
 
 /* --- errors before a verb's output exists ----------------------------------- */
@@ -124,7 +125,7 @@ static int early_error(const char *verb, fl_status status, const char *fmt, va_l
         msg = NULL;
     const char *text = msg ? msg : "out of memory while reporting an error";
     if (json_mode)
-        json_error(NULL, verb, status, text);
+        json_error(NULL, verb, status, cli_exit_code(status), text);
     else
         fprintf(stderr, "flashline%s%s: %s%s\n", verb ? " " : "", verb ? verb : "",
                 status == FL_ERR_USAGE ? "" : "error: ", text);
@@ -301,13 +302,18 @@ void cli_output_end_phase(cli_output *out)
     out->phase = NULL;
 }
 
-int cli_report_error(cli_output *out, const char *verb, const fl_error *err)
+int cli_report_error_as(cli_output *out, const char *verb, const fl_error *err, int exit_code)
 {
-    cli_output_end_phase(out);
-    int code = cli_exit_code(err->code);
-    if (out->json)
-        json_error(out->port, verb, err->code, err->msg);
+    if (out)
+        cli_output_end_phase(out);
+    if (out ? out->json : json_mode)
+        json_error(out ? out->port : NULL, verb, err->code, exit_code, err->msg);
     else
         fprintf(stderr, "flashline %s: error: %s\n", verb, err->msg);
-    return code;
+    return exit_code;
+}
+
+int cli_report_error(cli_output *out, const char *verb, const fl_error *err)
+{
+    return cli_report_error_as(out, verb, err, cli_exit_code(err->code));
 }
