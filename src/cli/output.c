@@ -59,11 +59,9 @@ json_t *cli_json_text(const char *s)
     return j;
 }
 
-void cli_json_print(json_t *value)
+static void print_line(json_t *value, size_t flags)
 {
-    /* 10 digits: an ETA of 0.3 s stays 0.3, not 0.30000000000000004 */
-    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10);
-    char *line = value ? json_dumps(value, flags) : NULL;
+    char *line = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | flags) : NULL;
     if (line) {
         fputs(line, stdout);
         fputc('\n', stdout);
@@ -77,6 +75,11 @@ void cli_json_print(json_t *value)
     json_decref(value);
 }
 
+void cli_json_print(json_t *value)
+{
+    print_line(value, 0); /* data (query rows, image reports): every digit */
+}
+
 static json_t *event_object(const char *event, const char *port, json_t *fields)
 {
     json_t *o = json_object();
@@ -88,20 +91,25 @@ static json_t *event_object(const char *event, const char *port, json_t *fields)
     return o;
 }
 
+static void print_event(const char *port, const char *event, json_t *fields)
+{
+    /* 10 digits: an ETA of 0.3 s is 0.3, not 0.29999999999999999 */
+    print_line(event_object(event, port, fields), JSON_REAL_PRECISION(10));
+}
+
 void cli_json_event(cli_output *out, const char *event, json_t *fields)
 {
-    cli_json_print(event_object(event, out ? out->port : NULL, fields));
+    print_event(out ? out->port : NULL, event, fields);
 }
 
 /* The error event every failure under --json ends with. */
 static void json_error(const char *port, const char *verb, fl_status status, int exit_code,
                        const char *msg)
 {
-    cli_json_print(event_object("error", port,
-                                json_pack("{s:o, s:s, s:i, s:o}", "verb",
-                                          verb ? cli_json_text(verb) : json_null(), "kind",
-                                          fl_status_name(status), "exit", exit_code, "message",
-                                          cli_json_text(msg))));
+    print_event(port, "error",
+                json_pack("{s:o, s:s, s:i, s:o}", "verb", verb ? cli_json_text(verb) : json_null(),
+                          "kind", fl_status_name(status), "exit", exit_code, "message",
+                          cli_json_text(msg)));
 }
 
 /* --- errors before a verb's output exists ----------------------------------- */
