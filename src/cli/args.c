@@ -1,16 +1,183 @@
-/* args.c — long-option parsing and number parsing for the verbs. */
+/* args.c — option parsing (getopt_long over each verb's cli_opt table) and
+ * number parsing for the verbs. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "util/parse.h"
 
-static const cli_opt *find_opt(const cli_opt *opts, const char *name, size_t len)
+/* getopt_long's "val" for table entry i; above every char a short option can be. */
+#define OPT_VAL_BASE 256
+
+void cli_list_free(cli_list *l)
 {
-    for (const cli_opt *o = opts; o && o->name; o++)
-        if (strlen(o->name) == len && !strncmp(o->name, name, len))
-            return o;
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+static bool list_add(cli_list *l, const char *value)
+{
+    const char **grown = realloc(l->items, (l->n + 1) * sizeof *grown);
+    if (!grown)
+        return false;
+    grown[l->n++] = value;
+    l->items = grown;
+    return true;
+}
+
+/* What getopt_long needs, built from the verb's table. */
+typedef struct parser {
+    const char *verb;
+    const cli_opt *opts;
+    size_t nopts;
+    struct option *longopts;
+    char *shortopts;
+    bool *seen; /* OPT_STRING given already: a second value is refused */
+} parser;
+
+static void parser_free(parser *p)
+{
+    free(p->longopts);
+    free(p->shortopts);
+    free(p->seen);
+}
+
+static bool parser_build(parser *p, const char *verb, const cli_opt *opts)
+{
+    memset(p, 0, sizeof *p);
+    p->verb = verb;
+    p->opts = opts;
+    while (opts && opts[p->nopts].name)
+        p->nopts++;
+    p->longopts = calloc(p->nopts + 2, sizeof *p->longopts);
+    /* "-": non-options come back in order as 1 (argv is never permuted);
+     * ":": a missing value is reported as ':' so we can name the option. */
+    p->shortopts = calloc(2 * p->nopts + 4, 1);
+    p->seen = calloc(p->nopts + 1, sizeof *p->seen);
+    if (!p->longopts || !p->shortopts || !p->seen)
+        return false;
+    char *s = p->shortopts;
+    *s++ = '-', *s++ = ':', *s++ = 'h';
+    for (size_t i = 0; i < p->nopts; i++) {
+        const cli_opt *o = &opts[i];
+        int arg = o->kind == OPT_FLAG ? no_argument : required_argument;
+        p->longopts[i] = (struct option){o->name, arg, NULL, OPT_VAL_BASE + (int)i};
+        if (o->short_name) {
+            *s++ = o->short_name;
+            if (arg == required_argument)
+                *s++ = ':';
+        }
+    }
+    p->longopts[p->nopts] = (struct option){"help", no_argument, NULL, 'h'};
+    return true;
+}
+
+/* The table entry getopt_long returned, or NULL for --help and non-options. */
+static const cli_opt *opt_for(const parser *p, int val)
+{
+    if (val >= OPT_VAL_BASE && (size_t)(val - OPT_VAL_BASE) < p->nopts)
+        return &p->opts[val - OPT_VAL_BASE];
+    for (size_t i = 0; val > 0 && val < OPT_VAL_BASE && i < p->nopts; i++)
+        if (p->opts[i].short_name == val)
+            return &p->opts[i];
     return NULL;
+}
+
+/* How the user wrote an option, for messages: "--port" or "-p (--port)". */
+static int name_error(const parser *p, const char *arg, const cli_opt *o, const char *what)
+{
+    if (o && strncmp(arg, "--", 2) != 0)
+        return cli_usage_error(p->verb, "option '-%c' (--%s) %s", o->short_name, o->name, what);
+    return cli_usage_error(p->verb, "option '--%s' %s", o ? o->name : "help", what);
+}
+
+/* getopt_long accepts any unambiguous prefix of a long name; we do not. */
+static bool spelt_in_full(const char *arg, const char *name)
+{
+    if (strncmp(arg, "--", 2) != 0)
+        return true; /* a short form */
+    size_t len = strcspn(arg + 2, "=");
+    return strlen(name) == len && !strncmp(arg + 2, name, len);
+}
+
+static int unknown_option(const parser *p, const char *arg, int optopt_char)
+{
+    if (!strncmp(arg, "--", 2))
+        return cli_usage_error(p->verb, "unknown option '--%.*s' (see 'flashline %s --help')",
+                               (int)strcspn(arg + 2, "="), arg + 2, p->verb);
+    return cli_usage_error(p->verb, "unknown option '-%c' (see 'flashline %s --help')",
+                           optopt_char, p->verb);
+}
+
+static int take_value(parser *p, const char *arg, const cli_opt *o, const char *value)
+{
+    switch (o->kind) {
+    case OPT_FLAG: *o->flag = true; return 0;
+    case OPT_LIST:
+        if (!list_add(o->list, value))
+            return cli_early_error(p->verb, FL_ERR_INTERNAL, "out of memory");
+        return 0;
+    case OPT_STRING: {
+        bool *seen = &p->seen[o - p->opts];
+        if (*seen && strcmp(*o->str, value) != 0)
+            return name_error(p, arg, o, "was given twice with different values");
+        *seen = true;
+        *o->str = value;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+static int parse_loop(parser *p, int argc, char **argv, const char **pos, int max_pos, int *npos,
+                      bool *help)
+{
+    optind = 0; /* glibc: start afresh, whatever an earlier parse left */
+    opterr = 0; /* our messages name the verb */
+    for (;;) {
+        int at = optind ? optind : 1; /* the argv element getopt is about to read */
+        int c = getopt_long(argc, argv, p->shortopts, p->longopts, NULL);
+        if (c == -1)
+            break;
+        const char *arg = at < argc ? argv[at] : "";
+        if (c == 1) {
+            if (*npos >= max_pos)
+                return cli_usage_error(p->verb, "unexpected argument '%s'", optarg);
+            pos[(*npos)++] = optarg;
+            continue;
+        }
+        if (c == '?') {
+            const cli_opt *o = opt_for(p, optopt);
+            if ((o || optopt == 'h') && !strncmp(arg, "--", 2))
+                return name_error(p, arg, o, "takes no value");
+            return unknown_option(p, arg, optopt);
+        }
+        if (c == ':')
+            return name_error(p, arg, opt_for(p, optopt), "needs a value");
+        const cli_opt *o = opt_for(p, c);
+        if (!spelt_in_full(arg, o ? o->name : "help"))
+            return unknown_option(p, arg, 0);
+        if (!o) {
+            if (help)
+                *help = true;
+            continue;
+        }
+        int rc = take_value(p, arg, o, optarg);
+        if (rc)
+            return rc;
+    }
+    /* after "--": everything left is positional */
+    for (int i = optind; i < argc; i++) {
+        if (*npos >= max_pos)
+            return cli_usage_error(p->verb, "unexpected argument '%s'", argv[i]);
+        pos[(*npos)++] = argv[i];
+    }
+    return 0;
 }
 
 int cli_parse(const char *verb, int argc, char **argv, const cli_opt *opts, const char **pos,
@@ -19,57 +186,37 @@ int cli_parse(const char *verb, int argc, char **argv, const cli_opt *opts, cons
     *npos = 0;
     if (help)
         *help = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            if (help)
-                *help = true;
-            continue;
-        }
-        if (!strcmp(a, "-o"))
-            a = "--output";
-        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            if (*npos >= max_pos) {
-                fprintf(stderr, "flashline %s: unexpected argument '%s'\n", verb, a);
-                return EXIT_USAGE;
-            }
-            pos[(*npos)++] = a;
-            continue;
-        }
-        const char *name = a + 2, *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        const cli_opt *o = find_opt(opts, name, len);
-        if (!o) {
-            fprintf(stderr, "flashline %s: unknown option '--%.*s' (see 'flashline %s --help')\n",
-                    verb, (int)len, name, verb);
-            return EXIT_USAGE;
-        }
-        if (o->kind == OPT_FLAG) {
-            if (eq) {
-                fprintf(stderr, "flashline %s: option '--%s' takes no value\n", verb, o->name);
-                return EXIT_USAGE;
-            }
-            *o->flag = true;
-            continue;
-        }
-        if (eq) {
-            *o->str = eq + 1;
-        } else if (i + 1 < argc) {
-            *o->str = argv[++i];
-        } else {
-            fprintf(stderr, "flashline %s: option '--%s' needs a value\n", verb, o->name);
-            return EXIT_USAGE;
-        }
-    }
-    return 0;
+    parser p;
+    int rc = parser_build(&p, verb, opts)
+                 ? parse_loop(&p, argc, argv, pos, max_pos, npos, help)
+                 : cli_early_error(verb, FL_ERR_INTERNAL, "out of memory");
+    parser_free(&p);
+    return rc;
 }
 
 bool cli_parse_u32(const char *s, uint32_t *out)
 {
     uint64_t v;
-    if (!fl_parse_size(s, 0, &v) || v > 0xFFFFFFFFu)
+    /* fl_parse_size would let strtoull skip leading blanks (and a sign after them) */
+    if (!s || !isdigit((unsigned char)s[0]) || !fl_parse_size(s, 0, &v) || v > 0xFFFFFFFFu)
         return false;
     *out = (uint32_t)v;
+    return true;
+}
+
+bool cli_parse_seconds(const char *s, double min, double max, double *out)
+{
+    /* digits and one point only: strtod alone would take "nan", "inf", "-1",
+     * "0x1p4" and " 5" */
+    if (!s || !*s || strspn(s, "0123456789.") != strlen(s) || !strpbrk(s, "0123456789") ||
+        strchr(s, '.') != strrchr(s, '.'))
+        return false;
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (*end || errno || !isfinite(d) || !(d > min) || d > max)
+        return false;
+    *out = d;
     return true;
 }
 

@@ -22,59 +22,46 @@ static int is_cancelled(void *ctx)
 }
 
 const char beken_common_help[] =
-    "  --port URL          /dev/ttyUSB0, serial:NAME, rfc2217://HOST:PORT, tcp://HOST:PORT,\n"
+    "  -p, --port URL      /dev/ttyUSB0, serial:NAME, rfc2217://HOST:PORT, tcp://HOST:PORT,\n"
     "                      or sim:CHIP[?flash=FILE&timescale=0] for the built-in simulator\n"
-    "  --chip CHIP         bk7231t bk7231u bk7252 bk7231n bk7231m bk7238 bk7252n bk7236 bk7258\n"
-    "  --baud N            rate after linking (default 921600; falls back to 115200 if the\n"
+    "  -c, --chip CHIP     bk7231t bk7231u bk7252 bk7231n bk7231m bk7238 bk7252n bk7236 bk7258\n"
+    "  -b, --baud N        rate after linking (default 921600; falls back to 115200 if the\n"
     "                      switch fails; 115200 = never switch)\n"
     "  --reset MODE        how to get the bootloader: auto (default: link check, `reboot` text\n"
     "                      to OpenBeken, RTS/DTR pulses, then asks you to power-cycle),\n"
     "                      pulse, reboot, manual (ask for a power-cycle), none\n"
-    "  --link-timeout S    give up getting the bootloader after S seconds (default 20)\n"
+    "  --link-timeout S    give up getting the bootloader after S seconds (default 20,\n"
+    "                      at most 3600)\n"
     "  --json              one JSON event per line on stdout instead of human output\n";
 
 int beken_cli_number(const char *verb, const char *opt, const char *text, uint32_t *out)
 {
     if (cli_parse_u32(text, out))
         return 0;
-    fprintf(stderr, "flashline %s: --%s '%s' is not a number (use e.g. 0x11000, 69632, 2M)\n",
-            verb, opt, text);
-    return EXIT_USAGE;
+    return cli_usage_error(verb, "--%s '%s' is not a number (use e.g. 0x11000, 69632, 2M)", opt,
+                           text);
 }
 
 int beken_cli_connect(const char *verb, beken_cli *c)
 {
-    if (!c->port || !c->chip) {
-        fprintf(stderr, "flashline %s: --port and --chip are required (see 'flashline %s --help')\n",
-                verb, verb);
-        return EXIT_USAGE;
-    }
+    if (!c->port || !c->chip)
+        return cli_usage_error(verb, "--port and --chip are required (see 'flashline %s --help')",
+                               verb);
     const fl_chip *chip = fl_chip_find(c->chip);
-    if (!chip) {
-        fprintf(stderr, "flashline %s: unknown chip '%s' (known: %s)\n", verb, c->chip,
-                fl_chip_names());
-        return EXIT_USAGE;
-    }
+    if (!chip)
+        return cli_usage_error(verb, "unknown chip '%s' (known: %s)", c->chip, fl_chip_names());
     fl_connect_opts co;
     fl_connect_opts_init(&co);
     if (c->baud && beken_cli_number(verb, "baud", c->baud, &co.baud))
         return EXIT_USAGE;
-    if (co.baud < 9600 || co.baud > 6000000) {
-        fprintf(stderr, "flashline %s: --baud %u is out of range (9600..6000000)\n", verb, co.baud);
-        return EXIT_USAGE;
-    }
-    if (c->reset && !fl_reset_mode_parse(c->reset, &co.reset)) {
-        fprintf(stderr, "flashline %s: --reset must be auto, pulse, reboot, manual or none\n", verb);
-        return EXIT_USAGE;
-    }
-    if (c->link_timeout) {
-        char *end;
-        co.link_timeout_s = strtod(c->link_timeout, &end);
-        if (*end || co.link_timeout_s <= 0) {
-            fprintf(stderr, "flashline %s: --link-timeout needs seconds > 0\n", verb);
-            return EXIT_USAGE;
-        }
-    }
+    if (co.baud < 9600 || co.baud > 6000000)
+        return cli_usage_error(verb, "--baud %u is out of range (9600..6000000)", co.baud);
+    if (c->reset && !fl_reset_mode_parse(c->reset, &co.reset))
+        return cli_usage_error(verb, "--reset must be auto, pulse, reboot, manual or none");
+    /* NaN would compare false against every deadline: the link would never give up */
+    if (c->link_timeout && !cli_parse_seconds(c->link_timeout, 0, 3600, &co.link_timeout_s))
+        return cli_usage_error(verb, "--link-timeout '%s' must be seconds, above 0 and at most 3600",
+                               c->link_timeout);
     cli_output_init(&c->out, c->json, c->port);
     c->events = cli_output_events(&c->out);
     c->events.cancelled = is_cancelled;
@@ -99,6 +86,7 @@ int beken_cli_connect(const char *verb, beken_cli *c)
 
 void beken_cli_close(beken_cli *c)
 {
+    cli_output_end_phase(&c->out); /* frees the phase name */
     if (c->session)
         fl_beken_close(c->session);
     if (c->link)
@@ -117,17 +105,15 @@ void beken_cli_print_identity(beken_cli *c)
         snprintf(part, sizeof part, "%s %s", s->part->vendor, s->part->name);
     const char *loader = s->chip->loader == FL_LOADER_ROM ? "rom" : "flash";
     if (c->json) {
-        char f[800], bv[100], id[16] = "null";
-        cli_json_escape(bv, sizeof bv, s->boot_version);
-        if (s->have_chip_id)
-            snprintf(id, sizeof id, "%u", s->chip_id);
-        snprintf(f, sizeof f,
-                 "\"chip\":\"%s\",\"loader\":\"%s\",\"chip_id\":%s,\"chip_id_norm\":\"%s\","
-                 "\"jedec_id\":\"%s\",\"flash_part\":\"%s\",\"flash_size\":%u,\"boot_version\":"
-                 "\"%s\",\"status_register\":%d,\"baud\":%u",
-                 s->chip->name, loader, id, s->chip_id_norm, jedec, part, s->flash_size, bv,
-                 s->have_sr ? s->sr : -1, s->baud);
-        cli_json_event(&c->out, "identity", f);
+        json_t *id = s->have_chip_id ? json_integer(s->chip_id) : json_null();
+        cli_json_event(&c->out, "identity",
+                       json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:i, s:I}", "chip",
+                                 s->chip->name, "loader", loader, "chip_id", id, "chip_id_norm",
+                                 cli_json_text(s->chip_id_norm), "jedec_id", cli_json_text(jedec),
+                                 "flash_part", cli_json_text(part), "flash_size",
+                                 (json_int_t)s->flash_size, "boot_version",
+                                 cli_json_text(s->boot_version), "status_register",
+                                 s->have_sr ? (int)s->sr : -1, "baud", (json_int_t)s->baud));
         return;
     }
     printf("chip:          %s (%s loader)\n", s->chip->display,

@@ -18,10 +18,11 @@ typedef struct beken_cli {
 } beken_cli;
 
 /* The options every flash verb takes, spliced into each verb's table. */
+/* -p, -b and -c as esptool users type them. */
 #define BEKEN_COMMON_OPTS(c)                                   \
-    {"port", OPT_STRING, &(c).port, NULL},                     \
-    {"chip", OPT_STRING, &(c).chip, NULL},                     \
-    {"baud", OPT_STRING, &(c).baud, NULL},                     \
+    {"port", OPT_STRING, &(c).port, NULL, 'p', NULL},          \
+    {"chip", OPT_STRING, &(c).chip, NULL, 'c', NULL},          \
+    {"baud", OPT_STRING, &(c).baud, NULL, 'b', NULL},          \
     {"reset", OPT_STRING, &(c).reset, NULL},                   \
     {"link-timeout", OPT_STRING, &(c).link_timeout, NULL},     \
     {"json", OPT_FLAG, NULL, &(c).json}
@@ -29,7 +30,7 @@ typedef struct beken_cli {
 extern const char beken_common_help[];
 
 /* Validate the common options, open the link, get the bus and identify.
- * On failure prints the error and returns the exit code (non-zero). */
+ * On failure reports the error (JSON under --json) and returns the exit code. */
 int beken_cli_connect(const char *verb, beken_cli *c);
 /* The chip of --chip for checks before connecting; NULL (with the usage
  * error printed and *rc set) when --port or --chip is missing or unknown. */
@@ -51,13 +52,13 @@ typedef struct beken_cli_image {
  * policy (beken/image_policy.h) before connecting — a bad file or offset
  * costs no reset and touches nothing — then connect and decide again with
  * the real flash size.  read_only: verify (the bootloader guard does not
- * apply).  On failure prints the error and returns the exit code (nothing
- * to free). */
+ * apply).  On failure reports the error (JSON under --json) and returns the exit
+ * code (nothing to free). */
 int beken_cli_open_image(const char *verb, beken_cli *c, const char *path, bool read_only,
                          beken_cli_image *img);
 void beken_cli_image_free(beken_cli_image *img);
 
-/* Parse --offset/--size style numbers or print a usage error. */
+/* Parse --offset/--size style numbers or report a usage error. */
 int beken_cli_number(const char *verb, const char *opt, const char *text, uint32_t *out);
 
 #endif

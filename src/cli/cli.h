@@ -6,6 +6,7 @@
 #ifndef FL_CLI_CLI_H
 #define FL_CLI_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,35 +33,75 @@ int cli_exit_code(fl_status status);
 extern const char cli_exit_codes_help[];
 
 /* --- options ---------------------------------------------------------------
- * A tiny long-option parser: "--name VALUE", "--name=VALUE", flags, and
- * positional arguments collected in order. */
-typedef enum { OPT_FLAG, OPT_STRING } cli_opt_kind;
+ * getopt_long underneath: "--name VALUE", "--name=VALUE", short forms "-p URL"
+ * and "-pURL" where a table entry names one, flags, repeatable options, and
+ * "--" ending the options (later arguments are positional even if they start
+ * with '-').  Positional arguments are collected in order.  Long names must be
+ * spelt in full: an abbreviation is refused (a production line should never
+ * run "--allow" as "--allow-bootloader"). */
+typedef enum { OPT_FLAG, OPT_STRING, OPT_LIST } cli_opt_kind;
+
+/* The values of a repeatable option, in command-line order.  The strings
+ * point into argv; only `items` is allocated (cli_list_free). */
+typedef struct cli_list {
+    const char **items;
+    size_t n;
+} cli_list;
+
+void cli_list_free(cli_list *l);
+
+/* Tables list only the fields an entry needs, e.g. {"json", OPT_FLAG, NULL, &json}
+ * or {"port", OPT_STRING, &port, NULL, 'p'}: the rest are zero, as C says, so
+ * -Wextra's reminder about them is switched off for the CLI. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 typedef struct cli_opt {
     const char *name;  /* without the leading "--" */
     cli_opt_kind kind;
-    const char **str;  /* OPT_STRING: receives the value */
+    const char **str;  /* OPT_STRING: receives the value (the last one given wins) */
     bool *flag;        /* OPT_FLAG: set true */
+    char short_name;   /* optional: -X form (0 = none; 'h' is always --help) */
+    cli_list *list;    /* OPT_LIST: every value is appended */
 } cli_opt;
 
-/* Returns 0, or prints an error naming the verb and returns EXIT_USAGE.
- * Positionals go to pos[0..*npos) (at most max_pos). "-h"/"--help" sets *help. */
+/* Returns 0, or reports a usage error naming the verb (a JSON "error" event
+ * under --json, see cli_usage_error) and returns EXIT_USAGE.  Positionals go
+ * to pos[0..*npos) (at most max_pos).  "-h"/"--help" sets *help.  argv is not
+ * reordered.  The caller frees the cli_list of every OPT_LIST option, also
+ * when parsing fails. */
 int cli_parse(const char *verb, int argc, char **argv, const cli_opt *opts, const char **pos,
               int max_pos, int *npos, bool *help);
 
-/* Parse a size or address: decimal, 0x hex, with optional K/M suffix (KiB/MiB). */
+/* Parse a size or address: decimal, 0x hex, with optional K/M suffix (KiB/MiB).
+ * No sign, no blanks, no junk. */
 bool cli_parse_u32(const char *s, uint32_t *out);
+/* Parse a duration in seconds: a finite decimal number with min < value <= max
+ * (so "nan", "inf", "-1", "1e999" and "5s" are all refused). */
+bool cli_parse_seconds(const char *s, double min, double max, double *out);
+
+/* --- errors before a verb has its output set up ------------------------------
+ * main() pre-scans argv for --json (up to "--") before the verb parses, so a
+ * usage error or an early error (file missing, bad port) comes out as a JSON
+ * "error" event on stdout under --json, and as one line on stderr otherwise. */
+void cli_set_json_mode(bool on);
+bool cli_json_mode(void);
+/* Report a usage error: "flashline VERB: <message>".  Returns EXIT_USAGE. */
+int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Report any early failure (status decides the exit code and "kind").  Returns the exit code. */
+int cli_early_error(const char *verb, fl_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* --- output ----------------------------------------------------------------
  * Human output goes to stderr (progress bar on a TTY, plain lines otherwise);
- * --json writes one JSON object per line on stdout instead. */
+ * --json writes one JSON object per line on stdout instead, every one built
+ * with jansson. */
 typedef struct cli_output {
     bool json;
     bool tty;
     bool quiet;
     const char *port; /* carried in every JSON event */
     double phase_start;
-    char phase[32];
+    char *phase;      /* the progress phase being shown (owned; NULL = none) */
     uint64_t last_done;
     int last_decile;
     double last_draw;
@@ -70,12 +111,20 @@ void cli_output_init(cli_output *out, bool json, const char *port);
 fl_events cli_output_events(cli_output *out);
 /* Finish a progress line (newline on a TTY). */
 void cli_output_end_phase(cli_output *out);
-/* One JSON event line {"event":..., "port":..., <fields>} where fields is a
- * preformatted JSON fragment without braces (may be NULL). */
-void cli_json_event(cli_output *out, const char *event, const char *fields);
+/* One JSON event line {"event":EVENT,"port":PORT,<fields>} on stdout, flushed.
+ * fields is a JSON object whose members follow in order (may be NULL); the
+ * call takes the reference (json_pack(...) can be passed straight in). */
+void cli_json_event(cli_output *out, const char *event, json_t *fields);
+/* Print one JSON value as a compact line on stdout and flush; takes the reference. */
+void cli_json_print(json_t *value);
+/* A JSON string for any C text: bytes that are not UTF-8 become U+FFFD, so a
+ * file name or a device description never makes a field disappear. */
+json_t *cli_json_text(const char *s);
 /* Report a failed verb: human line on stderr or a JSON "error" event. */
 int cli_report_error(cli_output *out, const char *verb, const fl_error *err);
-void cli_json_escape(char *dst, size_t cap, const char *src);
+/* The same for a verb whose exit code is not cli_exit_code(err->code) (the JSON
+ * "exit" field must be the real one); out may be NULL before the output exists. */
+int cli_report_error_as(cli_output *out, const char *verb, const fl_error *err, int exit_code);
 
 /* --- verbs -------------------------------------------------------------- */
 int cmd_info(int argc, char **argv);

@@ -5,7 +5,8 @@
 
 static void usage(void)
 {
-    printf("usage: flashline erase --port URL --chip CHIP (--offset A --size N | --all)\n\n"
+    printf("usage: flashline erase --port URL --chip CHIP (--offset A --size N | --all)\n"
+           "       flashline erase -p URL -c CHIP (--offset A --size N | --all)\n\n"
            "Erases whole 4 KiB sectors (64 KiB blocks where aligned) and proves the range is\n"
            "blank by CRC.  --all erases from 0x11000 to the end (the bootloader is kept;\n"
            "with --allow-bootloader on a ROM-loader chip, from 0x0).\n\n"
@@ -36,10 +37,8 @@ int cmd_erase(int argc, char **argv)
         return EXIT_OK;
     }
     uint32_t offset = 0, size = 0;
-    if (c.all == (c.offset || c.size) || (!c.all && (!c.offset || !c.size))) {
-        fprintf(stderr, "flashline erase: give either --offset A --size N, or --all\n");
-        return EXIT_USAGE;
-    }
+    if (c.all == (c.offset || c.size) || (!c.all && (!c.offset || !c.size)))
+        return cli_usage_error("erase", "give either --offset A --size N, or --all");
     if ((c.offset && beken_cli_number("erase", "offset", c.offset, &offset)) ||
         (c.size && beken_cli_number("erase", "size", c.size, &size)))
         return EXIT_USAGE;
@@ -74,9 +73,9 @@ int cmd_erase(int argc, char **argv)
     if (st) {
         rc = cli_report_error(&c.out, "erase", &err);
     } else if (c.json) {
-        char f[128];
-        snprintf(f, sizeof f, "\"verb\":\"erase\",\"offset\":%u,\"size\":%u", offset, size);
-        cli_json_event(&c.out, "done", f);
+        cli_json_event(&c.out, "done",
+                       json_pack("{s:s, s:I, s:I}", "verb", "erase", "offset", (json_int_t)offset,
+                                 "size", (json_int_t)size));
     } else {
         fprintf(stderr, "erased 0x%06X..0x%06X (%u KiB), verified blank\n", offset, offset + size,
                 size / 1024);

@@ -87,19 +87,14 @@ static int save(img_cli *c, const char *verb, const uint8_t *data, size_t len)
 
 static void emit(json_t *o)
 {
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (s)
-        printf("%s\n", s);
-    free(s);
-    fflush(stdout);
-    json_decref(o);
+    cli_json_print(o);
 }
 
 static json_t *event(const char *name, const char *path)
 {
     json_t *o = json_object();
     json_object_set_new(o, "event", json_string(name));
-    json_object_set_new(o, "path", json_string(path));
+    json_object_set_new(o, "path", cli_json_text(path));
     return o;
 }
 
@@ -107,7 +102,7 @@ static bool parse_key(const char *verb, const char *s, fl_bk_key *k)
 {
     if (fl_bk_key_parse(s, k))
         return true;
-    fprintf(stderr, "flashline %s: --key '%s' is not tuya, zero, uascent or four hex words\n", verb, s);
+    cli_usage_error(verb, "--key '%s' is not tuya, zero, uascent or four hex words", s);
     return false;
 }
 
@@ -247,12 +242,11 @@ static int do_decrypt(img_cli *c, const char *path)
     if (c->key && !(have_key = parse_key(verb, c->key, &key)))
         return EXIT_USAGE;
     if (c->addr && !cli_parse_u32(c->addr, &addr)) {
-        fprintf(stderr, "flashline %s: --addr '%s' is not a number\n", verb, c->addr);
-        return EXIT_USAGE;
+        return cli_usage_error(verb, "--addr '%s' is not a number", c->addr);
     }
     if (c->crc && !c->addr) {
-        fprintf(stderr, "flashline %s: --crc goes with --addr (without --addr the CRC is handled per partition)\n", verb);
-        return EXIT_USAGE;
+        return cli_usage_error(verb, "--crc goes with --addr (without --addr the CRC is handled "
+                                     "per partition)");
     }
     uint8_t *data;
     size_t len;
@@ -321,7 +315,7 @@ static int do_decrypt(img_cli *c, const char *path)
     }
     const char *kn = fl_bk_key_name(&key);
     json_object_set_new(o, "key", json_string(kn ? kn : "custom"));
-    json_object_set_new(o, "output", json_string(c->output));
+    json_object_set_new(o, "output", cli_json_text(c->output));
     json_object_set_new(o, "logical_base", json_integer(base));
     json_object_set_new(o, "bytes", json_integer((json_int_t)ll));
     if (c->json)
@@ -357,8 +351,7 @@ static int do_encrypt(img_cli *c, const char *path)
     if (c->key && !parse_key(verb, c->key, &key))
         return EXIT_USAGE;
     if (c->addr && !cli_parse_u32(c->addr, &base)) {
-        fprintf(stderr, "flashline %s: --addr '%s' is not a number\n", verb, c->addr);
-        return EXIT_USAGE;
+        return cli_usage_error(verb, "--addr '%s' is not a number", c->addr);
     }
     uint8_t *data;
     size_t len;
@@ -429,7 +422,7 @@ static int do_encrypt(img_cli *c, const char *path)
     json_object_set_new(o, "key", json_string(kn ? kn : "custom"));
     json_object_set_new(o, "logical_base", json_integer(base));
     json_object_set_new(o, "crc16", json_boolean(!c->no_crc));
-    json_object_set_new(o, "output", json_string(c->output));
+    json_object_set_new(o, "output", cli_json_text(c->output));
     json_object_set_new(o, "bytes", json_integer((json_int_t)out_len));
     if (c->json)
         emit(o);
@@ -514,8 +507,7 @@ static int do_crc(img_cli *c, const char *action, const char *path)
     if (!c->output) {
         free(data);
         json_decref(o);
-        fprintf(stderr, "flashline %s: -o OUT is required\n", verb);
-        return EXIT_USAGE;
+        return cli_usage_error(verb, "-o OUT is required");
     }
     uint8_t *out;
     size_t out_len;
@@ -565,8 +557,7 @@ static int do_crc(img_cli *c, const char *action, const char *path)
     } else {
         free(data);
         json_decref(o);
-        fprintf(stderr, "flashline image crc: unknown action '%s' (check, strip or add)\n", action);
-        return EXIT_USAGE;
+        return cli_usage_error("image crc", "unknown action '%s' (check, strip or add)", action);
     }
     rc = save(c, verb, out, out_len);
     free(out);
@@ -574,7 +565,7 @@ static int do_crc(img_cli *c, const char *action, const char *path)
         json_decref(o);
         return rc;
     }
-    json_object_set_new(o, "output", json_string(c->output));
+    json_object_set_new(o, "output", cli_json_text(c->output));
     json_object_set_new(o, "bytes", json_integer((json_int_t)out_len));
     if (c->json)
         emit(o);
@@ -596,29 +587,28 @@ int cmd_image(int argc, char **argv)
     const char *action = argv[1];
     bool is_crc = !strcmp(action, "crc");
     if (strcmp(action, "info") && strcmp(action, "decrypt") && strcmp(action, "encrypt") && !is_crc) {
-        fprintf(stderr, "flashline image: unknown action '%s' (info, decrypt, encrypt, crc; see --help)\n", action);
-        return EXIT_USAGE;
+        return cli_usage_error("image", "unknown action '%s' (info, decrypt, encrypt, crc; see --help)",
+                               action);
     }
     const char *sub = NULL;
     int skip = 1;
     if (is_crc) {
         if (argc < 3 || argv[2][0] == '-') {
             bool h = argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
-            usage(h ? stdout : stderr);
             if (!h)
-                fprintf(stderr, "\nflashline image crc: expected check, strip or add\n");
-            return h ? EXIT_OK : EXIT_USAGE;
+                return cli_usage_error("image crc", "expected check, strip or add (see 'flashline "
+                                                    "image --help')");
+            usage(stdout);
+            return EXIT_OK;
         }
         sub = argv[2];
         skip = 2;
-        if (strcmp(sub, "check") && strcmp(sub, "strip") && strcmp(sub, "add")) {
-            fprintf(stderr, "flashline image crc: unknown action '%s' (check, strip or add)\n", sub);
-            return EXIT_USAGE;
-        }
+        if (strcmp(sub, "check") && strcmp(sub, "strip") && strcmp(sub, "add"))
+            return cli_usage_error("image crc", "unknown action '%s' (check, strip or add)", sub);
     }
     img_cli c = {0};
     const cli_opt opts[] = {
-        {"output", OPT_STRING, &c.output, NULL},
+        {"output", OPT_STRING, &c.output, NULL, 'o', NULL},
         {"key", OPT_STRING, &c.key, NULL},
         {"addr", OPT_STRING, &c.addr, NULL},
         {"json", OPT_FLAG, NULL, &c.json},
@@ -642,14 +632,12 @@ int cmd_image(int argc, char **argv)
         return EXIT_OK;
     }
     if (npos != 1) {
-        fprintf(stderr, "flashline %s: expected one FILE (see 'flashline image --help')\n", verb);
-        return EXIT_USAGE;
+        return cli_usage_error(verb, "expected one FILE (see 'flashline image --help')");
     }
     cli_output_init(&c.out, c.json, NULL);
     bool needs_out = !strcmp(action, "decrypt") || !strcmp(action, "encrypt");
     if (needs_out && !c.output) {
-        fprintf(stderr, "flashline %s: -o OUT is required\n", verb);
-        return EXIT_USAGE;
+        return cli_usage_error(verb, "-o OUT is required");
     }
     if (!strcmp(action, "info"))
         return do_info(&c, pos[0]);

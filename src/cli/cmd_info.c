@@ -5,7 +5,8 @@
 
 static void usage(void)
 {
-    printf("usage: flashline info --port URL --chip CHIP [options]\n\n"
+    printf("usage: flashline info --port URL --chip CHIP [options]\n"
+           "       flashline info -p URL -c CHIP [options]\n\n"
            "Gets the bootloader, then prints the loader kind, chip ID, flash JEDEC ID, part,\n"
            "size, status register and the MAC from the RF calibration sector.\n\n"
            "Options:\n%s\n%s",
@@ -36,9 +37,7 @@ int cmd_info(int argc, char **argv)
         snprintf(m, sizeof m, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3],
                  mac[4], mac[5]);
         if (c.json) {
-            char f[64];
-            snprintf(f, sizeof f, "\"mac\":\"%s\"", m);
-            cli_json_event(&c.out, "mac", f);
+            cli_json_event(&c.out, "mac", json_pack("{s:s}", "mac", m));
         } else {
             printf("MAC:           %s (RF calibration sector 0x%06X)\n", m,
                    c.session->chip->rf_offset);

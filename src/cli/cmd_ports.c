@@ -23,23 +23,20 @@ int cmd_ports(int argc, char **argv)
     fl_port_info *ports;
     size_t n;
     fl_error err = {0};
-    if (fl_link_list_ports(&ports, &n, &err)) {
-        fprintf(stderr, "flashline ports: error: %s\n", err.msg);
-        return cli_exit_code(err.code);
-    }
+    if (fl_link_list_ports(&ports, &n, &err))
+        return cli_early_error("ports", err.code, "%s", err.msg);
     if (!json && n == 0)
         fprintf(stderr, "no serial ports found (is the USB-UART adapter plugged in? 'dmesg' shows "
                         "whether the kernel saw it)\n");
     for (size_t i = 0; i < n; i++) {
         fl_port_info *p = &ports[i];
         if (json) {
-            char name[300], desc[300], serial[150];
-            cli_json_escape(name, sizeof name, p->name);
-            cli_json_escape(desc, sizeof desc, p->description);
-            cli_json_escape(serial, sizeof serial, p->serial);
-            printf("{\"port\":\"%s\",\"description\":\"%s\",\"transport\":\"%s\",\"usb_vid\":%d,"
-                   "\"usb_pid\":%d,\"serial\":\"%s\",\"usb_path\":\"%s\"}\n",
-                   name, desc, p->transport, p->usb_vid, p->usb_pid, serial, p->usb_path);
+            cli_json_print(json_pack("{s:o, s:o, s:o, s:i, s:i, s:o, s:o}", "port",
+                                     cli_json_text(p->name), "description",
+                                     cli_json_text(p->description), "transport",
+                                     cli_json_text(p->transport), "usb_vid", p->usb_vid, "usb_pid",
+                                     p->usb_pid, "serial", cli_json_text(p->serial), "usb_path",
+                                     cli_json_text(p->usb_path)));
         } else if (p->usb_vid >= 0) {
             printf("%-16s %04x:%04x  serial=%-12s usb=%-6s %s\n", p->name, p->usb_vid, p->usb_pid,
                    p->serial[0] ? p->serial : "-", p->usb_path[0] ? p->usb_path : "-",

@@ -58,84 +58,53 @@ typedef struct query_cli {
     size_t nargs;
 } query_cli;
 
-/* cli_parse keeps only the last value of an option, so the repeatable
- * --param is taken out of argv first. */
-static int take_params(int *argc, char **argv, query_cli *q)
+/* Every --param KEY=VALUE, split at the first '=' (argv strings are ours to modify). */
+static int take_params(const cli_list *params, query_cli *q)
 {
-    int out = 1;
-    q->args = calloc((size_t)*argc, sizeof *q->args);
+    q->args = calloc(params->n + 1, sizeof *q->args);
     if (!q->args)
-        return EXIT_INTERNAL;
-    for (int i = 1; i < *argc; i++) {
-        const char *kv = NULL;
-        if (!strcmp(argv[i], "--param")) {
-            if (i + 1 >= *argc) {
-                fprintf(stderr, "flashline query: option '--param' needs KEY=VALUE\n");
-                return EXIT_USAGE;
-            }
-            kv = argv[++i];
-        } else if (!strncmp(argv[i], "--param=", 8)) {
-            kv = argv[i] + 8;
-        } else {
-            argv[out++] = argv[i];
-            continue;
-        }
-        char *eq = strchr(kv, '=');
-        if (!eq || eq == kv) {
-            fprintf(stderr, "flashline query: --param wants KEY=VALUE, got '%s'\n", kv);
-            return EXIT_USAGE;
-        }
-        *eq = '\0'; /* argv strings are ours to modify */
+        return cli_early_error("query", FL_ERR_INTERNAL, "out of memory");
+    for (size_t i = 0; i < params->n; i++) {
+        char *kv = (char *)params->items[i], *eq = strchr(kv, '=');
+        if (!eq || eq == kv)
+            return cli_usage_error("query", "--param wants KEY=VALUE, got '%s'", kv);
+        *eq = '\0';
         q->args[q->nargs++] = (fl_query_arg){kv, eq + 1};
     }
-    *argc = out;
     return 0;
-}
-
-/* Seconds as a plain decimal number: no "inf", "nan", hex or trailing junk. */
-static bool parse_timeout(const char *text, double *out)
-{
-    if (!*text || strspn(text, "0123456789.") != strlen(text))
-        return false;
-    char *end;
-    double v = strtod(text, &end);
-    if (*end || !isfinite(v) || v <= 0 || v > FL_QUERY_MAX_TIMEOUT_S)
-        return false;
-    *out = v;
-    return true;
 }
 
 static int parse(int argc, char **argv, query_cli *q)
 {
-    int rc = take_params(&argc, argv, q);
-    if (rc)
-        return rc;
+    cli_list params = {0};
     const cli_opt opts[] = {
         {"list", OPT_FLAG, NULL, &q->list}, {"csv", OPT_FLAG, NULL, &q->csv},
         {"json", OPT_FLAG, NULL, &q->json}, {"db", OPT_STRING, &q->db, NULL},
         {"file", OPT_STRING, &q->file, NULL}, {"timeout", OPT_STRING, &q->timeout_text, NULL},
+        {"param", OPT_LIST, NULL, NULL, 0, &params},
         {NULL, 0, NULL, NULL},
     };
     const char *pos[1];
     int npos = 0;
-    if ((rc = cli_parse("query", argc, argv, opts, pos, 1, &npos, &q->help)))
+    int rc = cli_parse("query", argc, argv, opts, pos, 1, &npos, &q->help);
+    if (!rc)
+        rc = take_params(&params, q);
+    cli_list_free(&params);
+    if (rc)
         return rc;
     q->name = npos ? pos[0] : NULL;
     const char *bad = NULL;
     q->timeout_s = FL_QUERY_DEFAULT_TIMEOUT_S;
-    if (q->timeout_text && !parse_timeout(q->timeout_text, &q->timeout_s)) {
-        fprintf(stderr, "flashline query: --timeout wants seconds, 0 < S <= %d; got '%s'\n",
-                FL_QUERY_MAX_TIMEOUT_S, q->timeout_text);
-        return EXIT_USAGE;
-    }
+    if (q->timeout_text && !cli_parse_seconds(q->timeout_text, 0, FL_QUERY_MAX_TIMEOUT_S,
+                                              &q->timeout_s))
+        return cli_usage_error("query", "--timeout wants seconds, 0 < S <= %d; got '%s'",
+                               FL_QUERY_MAX_TIMEOUT_S, q->timeout_text);
     if (q->csv && q->json)
         bad = "--csv and --json exclude each other";
     else if (!q->help && !q->list && !q->name == !q->file)
         bad = "give a query NAME or --file FILE (flashline query --list shows the names)";
-    if (bad) {
-        fprintf(stderr, "flashline query: %s\n", bad);
-        return EXIT_USAGE;
-    }
+    if (bad)
+        return cli_usage_error("query", "%s", bad);
     return 0;
 }
 
@@ -256,12 +225,9 @@ static int print_json(const fl_query_result *r)
             /* text that is not UTF-8 cannot be a JSON string: show it as null */
             json_object_set_new(o, r->cols[c], v ? v : json_null());
         }
-        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(o);
-        if (!line)
+        if (!o)
             return EXIT_INTERNAL;
-        puts(line);
-        free(line);
+        cli_json_print(o);
     }
     return EXIT_OK;
 }
@@ -275,10 +241,8 @@ static int list_queries(bool json)
         char name[256];
         fl_query *q;
         fl_query_builtin_name(i, name, sizeof name);
-        if (fl_query_builtin(name, &q, &err) != FL_OK) {
-            fprintf(stderr, "flashline query: error: %s\n", err.msg);
-            return EXIT_INTERNAL;
-        }
+        if (fl_query_builtin(name, &q, &err) != FL_OK)
+            return cli_early_error("query", FL_ERR_INTERNAL, "%s", err.msg);
         if (json) {
             json_t *params = json_array();
             for (size_t k = 0; k < q->nparams; k++)
@@ -290,10 +254,7 @@ static int list_queries(bool json)
                                       "description", q->params[k].description));
             json_t *o = json_pack("{s:s, s:s, s:o}", "name", q->name, "description",
                                   q->description, "params", params);
-            char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            puts(line ? line : "{}");
-            free(line);
-            json_decref(o);
+            cli_json_print(o);
         } else {
             printf("%-20s %s\n", q->name, q->description);
         }
@@ -325,10 +286,8 @@ static int run_query(const query_cli *o)
     fl_query *q = NULL;
     fl_status s = o->file ? fl_query_load_file(o->file, &q, &err)
                           : fl_query_builtin(o->name, &q, &err);
-    if (s != FL_OK) {
-        fprintf(stderr, "flashline query: error: %s\n", err.msg);
-        return cli_exit_code(s);
-    }
+    if (s != FL_OK)
+        return cli_early_error("query", s, "%s", err.msg);
     if (o->help) {
         query_help(q);
         fl_query_free(q);
@@ -338,10 +297,8 @@ static int run_query(const query_cli *o)
     s = fl_query_run_timed(o->db ? o->db : fl_auditdb_default_path(), q, o->args, o->nargs,
                            o->timeout_s, &r, &err);
     fl_query_free(q);
-    if (s != FL_OK) {
-        fprintf(stderr, "flashline query: error: %s\n", err.msg);
-        return cli_exit_code(s);
-    }
+    if (s != FL_OK)
+        return cli_early_error("query", s, "%s", err.msg);
     int rc = EXIT_OK;
     if (o->csv)
         print_csv(r);

@@ -1,6 +1,7 @@
 /* flashline read — read flash to a file, CRC-verified, written durably. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 
 static void usage(void)
 {
-    printf("usage: flashline read --port URL --chip CHIP -o FILE [--offset A] [--size N]\n\n"
+    printf("usage: flashline read --port URL --chip CHIP -o FILE [--offset A] [--size N]\n"
+           "       flashline read -p URL -c CHIP -o FILE [options]\n\n"
            "Reads flash (default: all of it) in 4 KiB blocks, proves every 64 KiB with the\n"
            "chip's CRC (re-reading blocks that differ) and writes FILE durably (temp file,\n"
            "fsync, rename): FILE is either complete or untouched.\n\n"
@@ -48,7 +50,7 @@ int cmd_read(int argc, char **argv)
 {
     beken_cli c = {0};
     const cli_opt opts[] = {BEKEN_COMMON_OPTS(c),
-                            {"output", OPT_STRING, &c.output, NULL},
+                            {"output", OPT_STRING, &c.output, NULL, 'o', NULL},
                             {"offset", OPT_STRING, &c.offset, NULL},
                             {"size", OPT_STRING, &c.size, NULL},
                             {0}};
@@ -61,10 +63,8 @@ int cmd_read(int argc, char **argv)
         usage();
         return EXIT_OK;
     }
-    if (!c.output) {
-        fprintf(stderr, "flashline read: -o FILE is required\n");
-        return EXIT_USAGE;
-    }
+    if (!c.output)
+        return cli_usage_error("read", "-o FILE is required");
     uint32_t offset = 0, size = 0;
     if ((c.offset && beken_cli_number("read", "offset", c.offset, &offset)) ||
         (c.size && beken_cli_number("read", "size", c.size, &size)))
@@ -101,13 +101,11 @@ int cmd_read(int argc, char **argv)
     if (st) {
         rc = cli_report_error(&c.out, "read", &err);
     } else if (c.json) {
-        char f[600], path[400];
-        cli_json_escape(path, sizeof path, c.output);
-        snprintf(f, sizeof f,
-                 "\"verb\":\"read\",\"offset\":%u,\"size\":%u,\"file\":\"%s\",\"seconds\":%.3f,"
-                 "\"retries\":%u",
-                 offset, size, path, secs, s->retries);
-        cli_json_event(&c.out, "done", f);
+        cli_json_event(&c.out, "done",
+                       json_pack("{s:s, s:I, s:I, s:o, s:f, s:I}", "verb", "read", "offset",
+                                 (json_int_t)offset, "size", (json_int_t)size, "file",
+                                 cli_json_text(c.output), "seconds", round(secs * 1000) / 1000,
+                                 "retries", (json_int_t)s->retries));
     } else {
         fprintf(stderr, "read 0x%06X..0x%06X (%u KiB) to %s in %.1f s (%.1f KiB/s, %u retries)\n",
                 offset, offset + size, size / 1024, c.output, secs,

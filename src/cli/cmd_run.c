@@ -35,7 +35,7 @@ static void usage(void)
            "FILE:LINE:COLUMN before the unit is touched.  Ctrl-C stops the run and\n"
            "records it as ABORTED.\n\n"
            "Options:\n"
-           "  --port URL        the unit's port (see 'flashline info --help')\n"
+           "  -p, --port URL    the unit's port (see 'flashline info --help')\n"
            "  --set KEY=VALUE   give a recipe variable (repeatable, once per KEY); KEY must be\n"
            "                    one the recipe declares under 'vars:' or uses as ${KEY}, else\n"
            "                    the run is refused (exit 2) naming the recipe's variables; a\n"
@@ -86,15 +86,13 @@ static int outcome_exit(fl_outcome o)
 static void print_result(cli_output *out, const char *recipe, const fl_run_result *r)
 {
     if (out->json) {
-        char f[1400], msg[700], unit[140];
-        cli_json_escape(msg, sizeof msg, r->message);
-        cli_json_escape(unit, sizeof unit, r->unit);
-        snprintf(f, sizeof f,
-                 "\"outcome\":\"%s\",\"run_id\":%lld,\"unit\":\"%s\",\"steps_run\":%zu,"
-                 "\"failed_step\":\"%s\",\"message\":\"%s\"",
-                 fl_outcome_name(r->outcome), (long long)r->run_id, unit, r->steps_run,
-                 r->failed_step, msg);
-        cli_json_event(out, "result", f);
+        cli_json_event(out, "result",
+                       json_pack("{s:s, s:I, s:o, s:I, s:o, s:o}", "outcome",
+                                 fl_outcome_name(r->outcome), "run_id", (json_int_t)r->run_id,
+                                 "unit", cli_json_text(r->unit), "steps_run",
+                                 (json_int_t)r->steps_run, "failed_step",
+                                 cli_json_text(r->failed_step), "message",
+                                 cli_json_text(r->message)));
         return;
     }
     const char *color = "", *reset = "";
@@ -110,42 +108,36 @@ static void print_result(cli_output *out, const char *recipe, const fl_run_resul
 
 int cmd_run(int argc, char **argv)
 {
-    const char *port = NULL, *db = NULL, *station = NULL, *op = NULL, *set = NULL;
+    const char *port = NULL, *db = NULL, *station = NULL, *op = NULL;
     bool json = false, check = false, help = false;
-    char *sets[MAX_SETS];
-    int nsets = 0;
-    /* --set repeats: collect them before the generic parser sees the rest */
-    char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    int nrest = 0;
-    for (int i = 0; i < argc; i++) {
-        if (i > 0 && !strcmp(argv[i], "--set") && i + 1 < argc && nsets < MAX_SETS)
-            sets[nsets++] = normalise_set(argv[++i]);
-        else if (i > 0 && !strncmp(argv[i], "--set=", 6) && nsets < MAX_SETS)
-            sets[nsets++] = normalise_set(argv[i] + 6);
-        else
-            rest[nrest++] = argv[i];
-    }
+    cli_list set_args = {0};
     const cli_opt opts[] = {
-        {"port", OPT_STRING, &port, NULL},        {"db", OPT_STRING, &db, NULL},
-        {"station", OPT_STRING, &station, NULL},  {"operator", OPT_STRING, &op, NULL},
-        {"set", OPT_STRING, &set, NULL},          {"json", OPT_FLAG, NULL, &json},
-        {"check", OPT_FLAG, NULL, &check},        {0},
+        {"port", OPT_STRING, &port, NULL, 'p', NULL},
+        {"db", OPT_STRING, &db, NULL},
+        {"station", OPT_STRING, &station, NULL},
+        {"operator", OPT_STRING, &op, NULL},
+        {"set", OPT_LIST, NULL, NULL, 0, &set_args},
+        {"json", OPT_FLAG, NULL, &json},
+        {"check", OPT_FLAG, NULL, &check},
+        {0},
     };
     const char *pos[1];
-    int npos, rc = cli_parse("run", nrest, rest, opts, pos, 1, &npos, &help);
-    free(rest);
+    int npos, rc = cli_parse("run", argc, argv, opts, pos, 1, &npos, &help);
     if (!rc && help)
         usage();
     else if (!rc && npos != 1)
-        fprintf(stderr, "flashline run: which recipe? (flashline run RECIPE.yaml --port URL)\n"),
-            rc = EXIT_USAGE;
+        rc = cli_usage_error("run", "which recipe? (flashline run RECIPE.yaml --port URL)");
     else if (!rc && !check && !port)
-        fprintf(stderr, "flashline run: --port is required (or --check)\n"), rc = EXIT_USAGE;
-    if (rc || help) {
-        for (int i = 0; i < nsets; i++)
-            free(sets[i]);
+        rc = cli_usage_error("run", "--port is required (or --check)");
+    else if (!rc && set_args.n > MAX_SETS)
+        rc = cli_usage_error("run", "at most %d --set options", MAX_SETS);
+    char *sets[MAX_SETS];
+    int nsets = 0;
+    for (size_t i = 0; !rc && !help && i < set_args.n; i++)
+        sets[nsets++] = normalise_set(set_args.items[i]);
+    cli_list_free(&set_args);
+    if (rc || help)
         return rc;
-    }
 
     cli_output out;
     cli_output_init(&out, json, port);
@@ -155,7 +147,10 @@ int cmd_run(int argc, char **argv)
     fl_status st;
     if (check) {
         st = fl_station_check(pos[0], (const char *const *)sets, (size_t)nsets, &err);
-        if (!st)
+        if (!st && json)
+            cli_json_event(&out, "check", json_pack("{s:o, s:b}", "recipe", cli_json_text(pos[0]),
+                                                    "valid", 1));
+        else if (!st)
             fprintf(stderr, "%s: recipe is valid\n", pos[0]);
         else
             rc = cli_report_error(&out, "run", &err);
@@ -169,12 +164,11 @@ int cmd_run(int argc, char **argv)
         st = fl_station_run(&o, &r, &err);
         cli_output_end_phase(&out);
         if (st && r.run_id == 0) {
-            rc = cli_report_error(&out, "run", &err);
-            if (rc != EXIT_USAGE)
-                rc = EXIT_INPUT;
+            rc = cli_report_error_as(&out, "run", &err,
+                                     err.code == FL_ERR_USAGE ? EXIT_USAGE : EXIT_INPUT);
         } else {
             if (st) /* recorded, but the log failed at the end */
-                cli_report_error(&out, "run", &err);
+                cli_report_error_as(&out, "run", &err, outcome_exit(r.outcome));
             print_result(&out, pos[0], &r);
             rc = outcome_exit(r.outcome);
         }

@@ -1,4 +1,5 @@
 /* cmd_sim.c — `flashline sim`: run the Beken bootloader simulator until Ctrl-C. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -110,7 +111,8 @@ static bool parse_int(const char *name, const char *v, long long lo, long long h
     char *end;
     errno = 0;
     long long x = v ? strtoll(v, &end, 0) : 0;
-    if (!v || !*v || *end || errno || x < lo || x > hi) {
+    /* strtoll would also take " 5" and "+5"; every range here starts at 0 */
+    if (!v || !isdigit((unsigned char)*v) || *end || errno || x < lo || x > hi) {
         fprintf(stderr, "flashline sim: %s '%s' must be a whole number from %lld to %lld\n", name,
                 v ? v : "", lo, hi);
         return false;

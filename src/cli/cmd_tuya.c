@@ -40,15 +40,6 @@ static void usage(FILE *f)
             FL_REDACTED, MAX_INPUT, cli_exit_codes_help);
 }
 
-static void print_json_line(json_t *o)
-{
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (s)
-        printf("%s\n", s);
-    free(s);
-    fflush(stdout);
-}
-
 static void print_list(const char *title, const fl_strlist *l)
 {
     if (!l->n)
@@ -179,18 +170,15 @@ static int extract(int argc, char **argv)
         usage(stdout);
         return EXIT_OK;
     }
-    if (npos != 1) {
-        fprintf(stderr, "flashline tuya extract: expected one DUMP file (see --help)\n");
-        return EXIT_USAGE;
-    }
+    if (npos != 1)
+        return cli_usage_error("tuya extract", "expected one DUMP file (see --help)");
     fl_tuya_extract_opts o = {0};
     o.mode = lv ? FL_OBK_LV_AWARE : FL_OBK_COMPAT;
     o.no_app_search = no_app;
     if (key) {
-        if (!fl_bk_key_parse(key, &o.key)) {
-            fprintf(stderr, "flashline tuya extract: --key '%s' is not tuya, zero, uascent or four hex words\n", key);
-            return EXIT_USAGE;
-        }
+        if (!fl_bk_key_parse(key, &o.key))
+            return cli_usage_error("tuya extract",
+                                   "--key '%s' is not tuya, zero, uascent or four hex words", key);
         o.have_key = true;
     }
     obk = obk || lv;
@@ -217,10 +205,9 @@ static int extract(int argc, char **argv)
         json_t *j = fl_tuya_config_json(&c, (show ? FL_TUYA_JSON_SECRETS : 0) | (obk ? FL_TUYA_JSON_OBK : 0));
         json_t *line = json_object();
         json_object_set_new(line, "event", json_string("tuya_config"));
-        json_object_set_new(line, "path", json_string(pos[0]));
+        json_object_set_new(line, "path", cli_json_text(pos[0]));
         json_object_update(line, j);
-        print_json_line(line);
-        json_decref(line);
+        cli_json_print(line);
         json_decref(j);
     } else {
         print_human(&c, pos[0], show, obk);
@@ -237,7 +224,6 @@ int cmd_tuya(int argc, char **argv)
     }
     if (!strcmp(argv[1], "extract"))
         return extract(argc - 1, argv + 1);
-    fprintf(stderr, "flashline tuya: unknown action '%s' (only 'extract'; see 'flashline tuya --help')\n",
-            argv[1]);
-    return EXIT_USAGE;
+    return cli_usage_error("tuya", "unknown action '%s' (only 'extract'; see 'flashline tuya --help')",
+                           argv[1]);
 }

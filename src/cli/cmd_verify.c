@@ -6,7 +6,8 @@
 
 static void usage(void)
 {
-    printf("usage: flashline verify FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n\n"
+    printf("usage: flashline verify FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n"
+           "       flashline verify -p URL -c CHIP [options] -- FILE\n\n"
            "Compares flash with FILE using the chip's CRC (64 KiB at a time; the first\n"
            "differing 4 KiB sector is reported).  Exit 1 on mismatch.  FILE is checked and\n"
            "placed exactly as 'write' does (same refusals, before the unit is touched): a\n"
@@ -38,10 +39,8 @@ int cmd_verify(int argc, char **argv)
         usage();
         return EXIT_OK;
     }
-    if (npos != 1) {
-        fprintf(stderr, "flashline verify: which FILE?\n");
-        return EXIT_USAGE;
-    }
+    if (npos != 1)
+        return cli_usage_error("verify", "which FILE?");
     beken_cli_image img;
     if ((rc = beken_cli_open_image("verify", &c, pos[0], true, &img)))
         return rc;
@@ -54,10 +53,9 @@ int cmd_verify(int argc, char **argv)
     if (st) {
         rc = cli_report_error(&c.out, "verify", &err);
     } else if (c.json) {
-        char f[128];
-        snprintf(f, sizeof f, "\"verb\":\"verify\",\"offset\":%u,\"size\":%u,\"match\":true",
-                 p->flash_offset, len);
-        cli_json_event(&c.out, "done", f);
+        cli_json_event(&c.out, "done",
+                       json_pack("{s:s, s:I, s:I, s:b}", "verb", "verify", "offset",
+                                 (json_int_t)p->flash_offset, "size", (json_int_t)len, "match", 1));
     } else {
         fprintf(stderr, "flash 0x%06X..0x%06X matches %s\n", p->flash_offset,
                 p->flash_offset + len, pos[0]);

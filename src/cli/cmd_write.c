@@ -1,5 +1,6 @@
 /* flashline write — place a firmware file correctly for the chip, write it
  * (skipping identical blocks) and prove it by CRC. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,7 +9,8 @@
 
 static void usage(void)
 {
-    printf("usage: flashline write FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n\n"
+    printf("usage: flashline write FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n"
+           "       flashline write -p URL -c CHIP [options] -- FILE\n\n"
            "Writes FILE: erase (64 KiB where aligned, 4 KiB elsewhere), program, and verify\n"
            "every 64 KiB by CRC, rewriting sectors that fail.  Sectors whose CRC already\n"
            "matches are skipped, so rewriting the same image is fast.\n\n"
@@ -40,14 +42,13 @@ static void report_done(beken_cli *c, const char *file, const fl_placement *p, u
 {
     fl_beken *s = c->session;
     if (c->json) {
-        char f[700], path[400];
-        cli_json_escape(path, sizeof path, file);
-        snprintf(f, sizeof f,
-                 "\"verb\":\"write\",\"file\":\"%s\",\"offset\":%u,\"file_skip\":%u,\"size\":%u,"
-                 "\"blocks_written\":%u,\"blocks_skipped\":%u,\"retries\":%u,\"seconds\":%.3f",
-                 path, p->flash_offset, p->file_skip, len, s->blocks_written, s->blocks_skipped,
-                 s->retries, secs);
-        cli_json_event(&c->out, "done", f);
+        cli_json_event(&c->out, "done",
+                       json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "verb", "write",
+                                 "file", cli_json_text(file), "offset", (json_int_t)p->flash_offset,
+                                 "file_skip", (json_int_t)p->file_skip, "size", (json_int_t)len,
+                                 "blocks_written", (json_int_t)s->blocks_written, "blocks_skipped",
+                                 (json_int_t)s->blocks_skipped, "retries", (json_int_t)s->retries,
+                                 "seconds", round(secs * 1000) / 1000));
         return;
     }
     fprintf(stderr,
@@ -77,10 +78,8 @@ int cmd_write(int argc, char **argv)
         usage();
         return EXIT_OK;
     }
-    if (npos != 1) {
-        fprintf(stderr, "flashline write: which FILE? (flashline write FILE --port ... --chip ...)\n");
-        return EXIT_USAGE;
-    }
+    if (npos != 1)
+        return cli_usage_error("write", "which FILE? (flashline write FILE --port ... --chip ...)");
     beken_cli_image img;
     if ((rc = beken_cli_open_image("write", &c, pos[0], false, &img)))
         return rc;

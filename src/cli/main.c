@@ -9,21 +9,22 @@ typedef struct command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    bool takes_json; /* has --json: usage errors become JSON events under it */
 } command;
 
 static const command commands[] = {
-    {"info", cmd_info, "identify the chip: loader kind, chip ID, flash JEDEC ID and size"},
-    {"read", cmd_read, "read flash to a file (default: the whole flash)"},
-    {"write", cmd_write, "write a file to flash (QIO images placed per chip), verified by CRC"},
-    {"verify", cmd_verify, "compare flash with a file by CRC"},
-    {"erase", cmd_erase, "erase a range or the whole flash (bootloader kept)"},
-    {"ports", cmd_ports, "list local serial ports with USB VID:PID and serial number"},
-    {"run", cmd_run, "run a YAML recipe on a unit and log it in the audit DB"},
+    {"info", cmd_info, "identify the chip: loader kind, chip ID, flash JEDEC ID and size", true},
+    {"read", cmd_read, "read flash to a file (default: the whole flash)", true},
+    {"write", cmd_write, "write a file to flash (QIO images placed per chip), verified by CRC", true},
+    {"verify", cmd_verify, "compare flash with a file by CRC", true},
+    {"erase", cmd_erase, "erase a range or the whole flash (bootloader kept)", true},
+    {"ports", cmd_ports, "list local serial ports with USB VID:PID and serial number", true},
+    {"run", cmd_run, "run a YAML recipe on a unit and log it in the audit DB", true},
     {"lua", cmd_lua, "run a Lua script with the flashline modules (see lua/API.md)"},
     {"sim", cmd_sim, "run the Beken bootloader simulator (serves rfc2217://)"},
-    {"tuya", cmd_tuya, "tuya extract DUMP: Tuya config, secrets redacted; --obk for OpenBeken pins"},
-    {"image", cmd_image, "image info|decrypt|encrypt|crc FILE: identify and convert Beken images"},
-    {"query", cmd_query, "query NAME: canned read-only audit-log queries (--list shows them)"},
+    {"tuya", cmd_tuya, "tuya extract DUMP: Tuya config, secrets redacted; --obk for OpenBeken pins", true},
+    {"image", cmd_image, "image info|decrypt|encrypt|crc FILE: identify and convert Beken images", true},
+    {"query", cmd_query, "query NAME: canned read-only audit-log queries (--list shows them)", true},
 };
 
 static void usage(FILE *f)
@@ -40,6 +41,16 @@ static void usage(FILE *f)
             cli_exit_codes_help);
 }
 
+/* Whether --json is among the verb's arguments (options end at "--"), known
+ * before the verb parses them so that even its usage errors are JSON. */
+static bool wants_json(int argc, char **argv)
+{
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (!strcmp(argv[i], "--json"))
+            return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     /* A dead TCP peer must be an error message, not a silent SIGPIPE death. */
@@ -50,8 +61,10 @@ int main(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
+        if (!strcmp(argv[1], commands[i].name)) {
+            cli_set_json_mode(commands[i].takes_json && wants_json(argc, argv));
             return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "flashline: unknown verb '%s' (run 'flashline --help' for the list)\n", argv[1]);
-    return EXIT_USAGE;
+        }
+    cli_set_json_mode(wants_json(argc, argv));
+    return cli_usage_error(NULL, "unknown verb '%s' (run 'flashline --help' for the list)", argv[1]);
 }

@@ -2,17 +2,26 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+/* The whole message, however long (a script may log a page of text): no
+ * fixed buffer to cut it.  NULL only when out of memory. */
+static char *format_message(const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+    return vasprintf(&msg, fmt, ap) < 0 ? NULL : msg;
+}
 
 void fl_logf(const fl_events *ev, fl_log_level level, const char *fmt, ...)
 {
     if (!ev || !ev->log)
         return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    char *msg = format_message(fmt, ap);
     va_end(ap);
-    ev->log(ev->ctx, level, msg);
+    ev->log(ev->ctx, level, msg ? msg : "(out of memory formatting a log line)");
+    free(msg);
 }
 
 void fl_progress(const fl_events *ev, const char *phase, uint64_t done, uint64_t total)
@@ -25,12 +34,12 @@ void fl_prompt(const fl_events *ev, const char *fmt, ...)
 {
     if (!ev || !ev->prompt)
         return;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    char *msg = format_message(fmt, ap);
     va_end(ap);
-    ev->prompt(ev->ctx, msg);
+    ev->prompt(ev->ctx, msg ? msg : "(out of memory formatting a prompt)");
+    free(msg);
 }
 
 int fl_cancelled(const fl_events *ev)
