@@ -146,6 +146,68 @@ static void fill_pattern(uint8_t *p, size_t n, uint32_t seed)
 
 /* ------------------------------------------------------------------ options */
 
+/* Poll the simulator until its state is `want`, for at most `within` seconds (there is no
+ * event to wait on: the model changes state on its own clock).  Returns the seconds it
+ * took, or -1.  The deadline is generous on purpose: a loaded machine delays the
+ * simulator's thread, and only a broken model makes this time out. */
+static double wait_state(fl_sim *sim, const char *want, double within)
+{
+    double t0 = fl_now();
+    for (;;) {
+        fl_sim_stats st;
+        fl_sim_get_stats(sim, &st);
+        if (!strcmp(st.state, want))
+            return fl_now() - t0;
+        if (fl_now() - t0 > within)
+            return -1;
+        fl_sleep(0.002);
+    }
+}
+
+/* Poll the simulator's counters until pred holds, for at most `within` seconds. */
+static bool wait_stats(fl_sim *sim, bool (*pred)(const fl_sim_stats *, const void *), const void *arg,
+                       double within)
+{
+    double deadline = fl_now() + within;
+    for (;;) {
+        fl_sim_stats st;
+        fl_sim_get_stats(sim, &st);
+        if (pred(&st, arg))
+            return true;
+        if (fl_now() > deadline)
+            return false;
+        fl_sleep(0.002);
+    }
+}
+
+static bool brownouts_at_least(const fl_sim_stats *st, const void *n)
+{
+    return st->brownouts >= *(const unsigned *)n;
+}
+
+static bool host_bytes_at_least(const fl_sim_stats *st, const void *n)
+{
+    return st->bytes_from_host >= *(const uint64_t *)n;
+}
+
+static bool garbled_more_than(const fl_sim_stats *st, const void *n)
+{
+    return st->bytes_dropped + st->bytes_corrupted > *(const uint64_t *)n;
+}
+
+/* Pump until the receive buffer holds `needle`, for at most `within` seconds. */
+static bool tc_wait_for(tcli *c, const void *needle, size_t len, double within)
+{
+    double deadline = fl_now() + within;
+    while (!tc_count(c->rx, c->rx_len, needle, len) && !c->closed) {
+        double left = deadline - fl_now();
+        if (left <= 0)
+            return false;
+        tc_pump(c, left);
+    }
+    return tc_count(c->rx, c->rx_len, needle, len) > 0;
+}
+
 static void test_options_query(void)
 {
     fl_sim_options o;
@@ -511,10 +573,12 @@ static void test_rom_parser(void)
     static const uint8_t part[] = {0x01, 0xE0, 0xFC, 0x05, 0x03, 0x00, 0x00};
     static const uint8_t partr[] = {0x04, 0x0E, 0x09, 0x01, 0xE0, 0xFC, 0x05, 0x05, 0x03, 0x00, 0x00};
     double t0 = fl_now();
-    n = tc_cmd(&c, part, sizeof part, r, sizeof partr, 1);
+    n = tc_cmd(&c, part, sizeof part, r, sizeof partr, 2);
     double dt = fl_now() - t0;
     CHECK_BYTES(r, n, partr, sizeof partr);
-    CHECK(dt >= 0.015 && dt < 0.2, "idle timeout %.3f s", dt);
+    /* a lower bound only: load can delay the answer, never bring it forward; the answer
+     * arriving at all (within the 2 s read) shows the timeout fires */
+    CHECK(dt >= 0.015, "idle timeout %.3f s", dt);
     CHECK(tc_read(&c, r, 1, 0.05) == 0, "nothing more");
     /* partial long read: ST=5, M=6 */
     static const uint8_t pl[] = {0x01, 0xE0, 0xFC, 0xFF, 0xF4, 0x05, 0x00, 0x09, 0x00, 0x10};
@@ -829,10 +893,10 @@ static void test_lboot_partial_and_hang(void)
     /* SetBaudRate delay: 2 * (delay + 1) ms */
     static const uint8_t sb[] = {0x01, 0xE0, 0xFC, 0x06, 0x0F, 0x00, 0xC2, 0x01, 0x00, 0x14};
     double t0 = fl_now();
-    n = tc_cmd(&c, sb, sizeof sb, r, 12, 1);
+    n = tc_cmd(&c, sb, sizeof sb, r, 12, 2);
     double dt = fl_now() - t0;
     CHECK(n == 12 && r[6] == 0x0F, "baud echo");
-    CHECK(dt >= 0.040 && dt < 0.2, "flash loader echo after 2*(20+1) ms: %.3f", dt);
+    CHECK(dt >= 0.040, "flash loader echo after 2*(20+1) ms: %.3f", dt); /* lower bound: load-proof */
     /* a CRC over more than 65535 blocks never returns: the loader hangs */
     uint8_t p[8], f[16];
     le32(p, 0x100000);
@@ -862,13 +926,19 @@ static void test_download_watchdog(void)
     CHECK(tc_link(&c), "link lb");
     CHECK(tc_link(&d), "link rom");
     fl_sim_stats st0, st;
-    fl_sim_get_stats(t.sim, &st0);
-    fl_sleep(1.6);
-    fl_sim_get_stats(t.sim, &st);
-    CHECK_STR(st.state, "boot");
-    CHECK_EQ_UINT(st.resets, st0.resets + 1);
     uint8_t r[8];
-    size_t n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 1);
+    /* the last host byte reaches the chip no earlier than t0, so the watchdog cannot
+     * fire before t0 + 1.5 s however slow this machine is */
+    double t0 = fl_now();
+    size_t n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 2);
+    CHECK_BYTES(r, n, LINKCHECK_REPLY, 8);
+    fl_sim_get_stats(t.sim, &st0);
+    double waited = wait_state(t.sim, "boot", 10);
+    double fired = waited < 0 ? -1 : fl_now() - t0;
+    CHECK(fired >= 1.5, "watchdog reboot %.3f s after the last byte (>= 1.5 s)", fired);
+    fl_sim_get_stats(t.sim, &st);
+    CHECK_EQ_UINT(st.resets, st0.resets + 1);
+    n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 2);
     CHECK_BYTES(r, n, LINKCHECK_REPLY, 8);
     fl_sim_get_stats(u.sim, &st);
     CHECK_STR(st.state, "download");
@@ -893,14 +963,7 @@ static void test_lboot_loader_overwritten(void)
     CHECK_EQ_UINT(erase_cmd(&c, 0x20, 0x200000), 0);
     static const uint8_t rb[] = {0x01, 0xE0, 0xFC, 0x02, 0x0E, 0xA5};
     tc_send(&c, rb, sizeof rb);
-    fl_sim_stats st;
-    for (int i = 0; i < 50; i++) {
-        fl_sleep(0.01);
-        fl_sim_get_stats(t.sim, &st);
-        if (!strcmp(st.state, "dead"))
-            break;
-    }
-    CHECK_STR(st.state, "dead");
+    CHECK(wait_state(t.sim, "dead", 10) >= 0, "dead after the reboot");
     CHECK(!tc_link(&c), "nothing answers any more");
     tc_close(&c);
     tsim_stop(&t);
@@ -911,15 +974,17 @@ static void test_lboot_loader_overwritten(void)
 static void test_boot_window_and_app(void)
 {
     tsim t;
+    double t0 = fl_now();
     START(t, "bk7231n", "quiet=0");
     tcli c;
     CONNECT(c, t);
     /* powered up at creation: after the ~0.25 s window the application runs and logs */
-    fl_sleep(0.35);
+    double waited = wait_state(t.sim, "app", 10);
+    double window = waited < 0 ? -1 : fl_now() - t0;
+    CHECK(window >= 0.25, "the application starts after the 0.25 s window (%.3f s)", window);
     fl_sim_stats st;
-    fl_sim_get_stats(t.sim, &st);
-    CHECK_STR(st.state, "app");
     uint8_t buf[4096], r[8];
+    CHECK(tc_wait_for(&c, "OpenBK7231N", 11, 10), "application banner");
     size_t n = tc_read_quiet(&c, buf, sizeof buf - 1, 0.05);
     buf[n] = 0;
     CHECK(n > 100 && memmem(buf, n, "BK7231n_1.0.1", 13) && memmem(buf, n, "OpenBK7231N", 11),
@@ -937,22 +1002,22 @@ static void test_boot_window_and_app(void)
     /* noise then "reboot\n" (GUI style) reboots into the window */
     tc_send(&c, "\x01\xE0\xFCgarbage\r", 11);
     tc_send(&c, "reboot\n", 7);
+    /* LinkChecks until one is answered (the window opens 50 ms after the text); replies
+     * accumulate in the buffer, so a late one is still counted */
     bool linked = false;
-    for (int i = 0; i < 40 && !linked; i++) {
-        tc_flush_input(&c, 0.003);
+    double deadline = fl_now() + 10;
+    while (!linked && fl_now() < deadline) {
         tc_send(&c, LINKCHECK, sizeof LINKCHECK);
-        uint8_t tmp[256];
-        size_t k = tc_read_quiet(&c, tmp, sizeof tmp, 0.01);
-        linked = memmem(tmp, k, LINKCHECK_REPLY, 8) != NULL;
+        linked = tc_wait_linkchecks(&c, 1, fl_now() + 0.01) > 0;
     }
     CHECK(linked, "linked after reboot text");
     fl_sim_get_stats(t.sim, &st);
     CHECK_STR(st.state, "download");
-    /* RTS asserted holds the chip off; nothing answers */
+    /* RTS asserted holds the chip off; nothing answers.  Once the model is off, every
+     * reply to the LinkChecks above has been written to the socket: drain them */
     tc_rts(&c, true);
-    fl_sleep(0.01);
-    fl_sim_get_stats(t.sim, &st);
-    CHECK_STR(st.state, "off");
+    CHECK(wait_state(t.sim, "off", 10) >= 0, "RTS asserted: off");
+    tc_flush_input(&c, 0.02);
     tc_send(&c, LINKCHECK, sizeof LINKCHECK);
     CHECK(tc_read(&c, r, 1, 0.05) == 0, "off: silence");
     tc_close(&c);
@@ -963,13 +1028,24 @@ static void test_boot_window_and_app(void)
     START(u, "bk7231u", "");
     tcli d;
     CONNECT(d, u);
-    tc_rts(&d, true);
-    tc_rts(&d, false);
-    for (int i = 0; i < 25; i++) { /* 0.5 s of noise, longer than the 0.3 s window */
-        tc_send(&d, "\x55", 1);
-        fl_sleep(0.02);
+    /* 0.5 s of noise, longer than the 0.3 s window.  If this machine stalls the test for
+     * close to the window between two bytes, the run proves nothing: repeat it */
+    bool conclusive = false;
+    for (int attempt = 0; attempt < 5 && !conclusive; attempt++) {
+        tc_rts(&d, true);
+        tc_rts(&d, false);
+        double last = fl_now(), start = last, max_gap = 0;
+        while (fl_now() - start < 0.5) {
+            tc_send(&d, "\x55", 1);
+            double now = fl_now();
+            max_gap = now - last > max_gap ? now - last : max_gap;
+            last = now;
+            fl_sleep(0.02);
+        }
+        fl_sim_get_stats(u.sim, &st);
+        conclusive = max_gap < 0.2 && fl_now() - last < 0.2; /* the state read counts too */
     }
-    fl_sim_get_stats(u.sim, &st);
+    CHECK(conclusive, "noise sent without a stall");
     CHECK_STR(st.state, "boot");
     uint8_t rr[8];
     n = tc_cmd(&d, LINKCHECK, sizeof LINKCHECK, rr, 8, 1);
@@ -985,12 +1061,14 @@ static void test_baud_switch(void)
     tcli c;
     CONNECT(c, t);
     CHECK(tc_link(&c), "link");
-    /* §4.2.5: 921600, delay 20; host switches after 10 ms; echo at the new rate */
+    /* §4.2.5: 921600, delay 20; the host switches before the delay ends; echo at the new
+     * rate.  The host's rate change travels in stream order behind the frame (it takes
+     * effect when the frame has left the host's UART), so switching right after sending
+     * is "within the delay" on any machine; a sleep here would race the 20 ms. */
     static const uint8_t sb[] = {0x01, 0xE0, 0xFC, 0x06, 0x0F, 0x00, 0x10, 0x0E, 0x00, 0x14};
     static const uint8_t sbr[] = {0x04, 0x0E, 0x09, 0x01, 0xE0, 0xFC, 0x0F, 0x00, 0x10, 0x0E, 0x00, 0x14};
     uint8_t r[64];
     tc_send(&c, sb, sizeof sb);
-    fl_sleep(0.010);
     tc_set_baud(&c, 921600);
     size_t n = tc_read(&c, r, 12, 1);
     CHECK_BYTES(r, n, sbr, sizeof sbr);
@@ -1013,12 +1091,18 @@ static void test_baud_switch(void)
         any |= memmem(r, n, LINKCHECK_REPLY, 8) != NULL;
     }
     CHECK(!any, "no LinkCheck reply across a baud mismatch");
-    fl_sim_get_stats(t.sim, &st);
-    CHECK(st.bytes_dropped + st.bytes_corrupted > 10, "garbling counted");
-    /* switching the host to the chip's rate works again */
+    uint64_t ten = 10;
+    CHECK(wait_stats(t.sim, garbled_more_than, &ten, 10), "garbling counted");
+    /* switching the host to the chip's rate works again (garbled bytes may still be in
+     * flight, so look for the reply rather than expecting it first) */
     tc_set_baud(&c, 460800);
-    n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 1);
-    CHECK_BYTES(r, n, LINKCHECK_REPLY, 8);
+    tc_flush_input(&c, 0.05);
+    bool back = false;
+    for (int i = 0; i < 5 && !back; i++) {
+        tc_send(&c, LINKCHECK, sizeof LINKCHECK);
+        back = tc_wait_linkchecks(&c, 1, fl_now() + 1) > 0;
+    }
+    CHECK(back, "LinkCheck answered at the matching rate");
     /* an RTS reset brings the chip back to 115200 */
     tc_set_baud(&c, 115200);
     CHECK(tc_link(&c), "link at 115200 after reset");
@@ -1045,6 +1129,12 @@ static double read_blocks_time(tcli *c, int blocks)
     return dt;
 }
 
+/* Wire time is real, so it is checked with bounds that load cannot break: a transfer
+ * can never finish before its bytes x 10 / baud (load only delays it), and the upper
+ * bounds are physical, not tight: 8 blocks at 921600 must beat the same bytes at
+ * 115200, which a model stuck at the old rate cannot.  Erase time is read from the
+ * simulator's own modelled counter.  Tight ratios live in the benchmark
+ * (FLASHLINE_SIM_BENCH=1, run by `make bench`). */
 static void test_wire_time(void)
 {
     tsim t;
@@ -1055,30 +1145,38 @@ static void test_wire_time(void)
     /* LinkCheck round trip at 115200: 5 + 8 bytes = 1.13 ms of wire */
     uint8_t r[16];
     double t0 = fl_now();
-    size_t n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 1);
+    size_t n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 2);
     double dt = fl_now() - t0;
-    CHECK(n == 8 && dt >= 12 * 10 / 115200.0 && dt < 0.004, "LinkCheck round trip %.4f", dt);
+    CHECK(n == 8 && dt >= 13 * 10 / 115200.0, "LinkCheck round trip %.4f", dt);
     /* one 4 KiB read at 115200: (12 + 4111) * 10 / 115200 = 357.9 ms */
     double ideal = (12 + 4111) * 10 / 115200.0;
     dt = read_blocks_time(&c, 1);
-    CHECK(dt >= ideal * 0.995 && dt < ideal * 1.05, "4K read at 115200: %.4f s, ideal %.4f", dt, ideal);
+    CHECK(dt >= ideal * 0.995, "4K read at 115200: %.4f s, ideal %.4f", dt, ideal);
+    double one_block_115200 = dt;
     static const uint8_t sb[] = {0x01, 0xE0, 0xFC, 0x06, 0x0F, 0x00, 0x10, 0x0E, 0x00, 0x14};
     tc_send(&c, sb, sizeof sb);
-    fl_sleep(0.010);
-    tc_set_baud(&c, 921600);
-    n = tc_read(&c, r, 12, 1);
+    tc_set_baud(&c, 921600); /* in stream order behind the frame: see test_baud_switch */
+    n = tc_read(&c, r, 12, 2);
     CHECK(n == 12 && r[6] == 0x0F, "baud echo");
     /* 8 blocks at 921600: each (12 + 4111) * 10 / 921600 = 44.7 ms */
     ideal = 8 * (12 + 4111) * 10 / 921600.0;
     dt = read_blocks_time(&c, 8);
-    CHECK(dt >= ideal * 0.995 && dt < ideal * 1.05, "8 x 4K read at 921600: %.4f s, ideal %.4f", dt, ideal);
-    fprintf(stderr, "wire time: 8 x 4K at 921600 ideal/actual = %.4f\n", ideal / dt);
-    /* erase time is modelled: a 4K erase of an unprotected sector takes ~45 ms */
+    double at_115200 = 8 * (12 + 4111) * 10 / 115200.0;
+    CHECK(dt >= ideal * 0.995 && dt < at_115200, "8 x 4K read at 921600: %.4f s, ideal %.4f, at 115200 %.4f",
+          dt, ideal, at_115200);
+    fprintf(stderr, "wire time (informative): 4K at 115200 ideal/actual = %.3f, 8 x 4K at 921600 = %.3f\n",
+            (12 + 4111) * 10 / 115200.0 / one_block_115200, ideal / dt);
+    /* erase time is modelled: a 4K erase of an unprotected sector busies the chip 45 ms */
     CHECK_EQ_UINT(write_sr16(&c, 0), 0);
+    fl_sim_stats st0, st1;
+    fl_sim_get_stats(t.sim, &st0);
     t0 = fl_now();
     CHECK_EQ_UINT(erase_cmd(&c, 0x20, 0x11000), 0);
     dt = fl_now() - t0;
-    CHECK(dt >= 0.045 && dt < 0.055, "4K erase %.4f s", dt);
+    fl_sim_get_stats(t.sim, &st1);
+    double modelled = st1.erase_busy_s - st0.erase_busy_s;
+    CHECK(modelled > 0.0449 && modelled < 0.0451, "4K erase modelled %.4f s", modelled);
+    CHECK(dt >= 0.045, "4K erase took %.4f s of wall time (the reply waits for the busy time)", dt);
     tc_close(&c);
     tsim_stop(&t);
 }
@@ -1109,8 +1207,10 @@ static void test_faults(void)
         tc_rts(&c, true);
         tc_rts(&c, false);
         int ok = 0, bad = 0;
+        /* a reply has 0.3 s to come (ten times what the ROM's partial-frame timeout
+         * needs); load can only turn an ok into a bad, and ok has a wide margin */
         for (int i = 0; i < 60; i++) {
-            n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 0.03);
+            n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 0.3);
             if (n == 8 && !memcmp(r, LINKCHECK_REPLY, 8))
                 ok++;
             else
@@ -1129,10 +1229,10 @@ static void test_faults(void)
         tc_rts(&c, true);
         tc_rts(&c, false);
         double t0 = fl_now();
-        n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 1);
+        n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 2);
         double dt = fl_now() - t0;
         CHECK_BYTES(r, n, LINKCHECK_REPLY, 8);
-        CHECK(dt >= 0.150 && dt < 0.3, "stalled %.3f s", dt);
+        CHECK(dt >= 0.150, "stalled %.3f s", dt); /* lower bound: load cannot shorten a stall */
         tc_close(&c);
         tsim_stop(&t);
     }
@@ -1150,7 +1250,7 @@ static void test_faults(void)
         n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 1);
         CHECK_BYTES(r, n, LINKCHECK_REPLY, 8);
         tc_send(&c, LINKCHECK, sizeof LINKCHECK);
-        for (int i = 0; i < 20 && !c.closed; i++)
+        for (double end = fl_now() + 10; !c.closed && fl_now() < end;)
             tc_pump(&c, 0.05);
         CHECK(c.closed, "connection closed");
         tc_close(&c);
@@ -1193,6 +1293,8 @@ static void test_brownout(void)
         memcpy(w + 12, pat, 4096);
         tc_send(&c, w, 12 + 4096);
         free(w);
+        unsigned one = 1;
+        CHECK(wait_stats(t.sim, brownouts_at_least, &one, 10), "the brown-out happened");
         CHECK(tc_read(&c, r, 1, 0.08) == 0, "no answer to the interrupted write");
     }
     fl_error err;
@@ -1230,6 +1332,8 @@ static void test_brownout(void)
     {
         uint8_t ep[5] = {0x20, 0x00, 0x00, 0x1F, 0x00}, f[16];
         tc_send(&d, f, fr_long(f, 0x0F, ep, 5));
+        unsigned one = 1;
+        CHECK(wait_stats(u.sim, brownouts_at_least, &one, 10), "the brown-out happened");
         CHECK(tc_read(&d, r, 1, 0.08) == 0, "no answer to the interrupted erase");
     }
     n = tc_cmd(&d, LINKCHECK, sizeof LINKCHECK, r, 8, 1);
@@ -1295,8 +1399,12 @@ static void test_manual_reset_and_control(void)
     CHECK_BYTES(r, n, LINKCHECK_REPLY, 8);
     /* app 'reboot' does nothing in manual mode */
     fl_sim_control(t.sim, "power-cycle", ans, sizeof ans);
-    fl_sleep(0.3);
+    CHECK(wait_state(t.sim, "app", 10) >= 0, "the window closes into the application");
+    fl_sim_get_stats(t.sim, &st);
+    uint64_t want = st.bytes_from_host + 8;
     tc_send(&c, "reboot\r\n", 8);
+    CHECK(wait_stats(t.sim, host_bytes_at_least, &want, 10), "the text reached the simulator");
+    /* a reboot would start 50 ms after the text: give it twice that to (not) happen */
     fl_sleep(0.1);
     fl_sim_get_stats(t.sim, &st);
     CHECK_STR(st.state, "app");
@@ -1451,7 +1559,7 @@ static void test_pty(void)
     CHECK(write(fd, LINKCHECK, sizeof LINKCHECK) == (ssize_t)sizeof LINKCHECK, "write");
     uint8_t r[16];
     size_t o = 0;
-    double deadline = fl_now() + 1;
+    double deadline = fl_now() + 10;
     while (o < 8 && fl_now() < deadline) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 50) > 0) {
@@ -1465,7 +1573,18 @@ static void test_pty(void)
     cfsetispeed(&tio, B9600);
     cfsetospeed(&tio, B9600);
     tcsetattr(fd, TCSANOW, &tio);
-    fl_sleep(0.03);
+    /* the simulator re-reads the pty's rate now and then: wait until it garbles (a
+     * LinkCheck or its reply crossing the mismatch), then drain what came before */
+    fl_sim_stats st;
+    fl_sim_get_stats(t.sim, &st);
+    uint64_t garbled = st.bytes_dropped + st.bytes_corrupted;
+    bool noticed = false;
+    for (double end = fl_now() + 10; !noticed && fl_now() < end;) {
+        CHECK(write(fd, LINKCHECK, sizeof LINKCHECK) == 5, "write");
+        noticed = wait_stats(t.sim, garbled_more_than, &garbled, 0.05);
+    }
+    CHECK(noticed, "the simulator follows the pty's rate");
+    tcflush(fd, TCIFLUSH);
     bool any = false;
     for (int i = 0; i < 5; i++) {
         CHECK(write(fd, LINKCHECK, sizeof LINKCHECK) == 5, "write");
@@ -1484,7 +1603,9 @@ static void test_pty(void)
     tsim_stop(&t);
 }
 
-/* FLASHLINE_SIM_BENCH=1: 64 KiB of 4K reads at timescale 1, ideal / actual. */
+/* FLASHLINE_SIM_BENCH=1 (run by `make bench`): the simulator's wire timing against the
+ * ideal, with tight bounds that only hold on a quiet machine -- which is why they are
+ * here and not in test_wire_time. */
 static void bench_wire_time(void)
 {
     uint32_t rates[] = {115200, 921600};
@@ -1494,12 +1615,18 @@ static void bench_wire_time(void)
         tcli c;
         CONNECT(c, t);
         CHECK(tc_link(&c), "link");
-        if (rates[k] != 115200) {
+        if (rates[k] == 115200) {
+            uint8_t r[8];
+            double t0 = fl_now();
+            size_t n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, 1);
+            double dt = fl_now() - t0;
+            fprintf(stderr, "bench LinkCheck round trip at 115200: %.4f s (wire 0.0011 s)\n", dt);
+            CHECK(n == 8 && dt < 0.004, "LinkCheck round trip %.4f", dt);
+        } else {
             uint8_t p[5], f[16], r[12];
             le32(p, rates[k]);
             p[4] = 20;
             tc_send(&c, f, fr_short(f, 0x0F, p, 5));
-            fl_sleep(0.010);
             tc_set_baud(&c, rates[k]);
             CHECK(tc_read(&c, r, 12, 1) == 12, "echo");
         }
@@ -1511,6 +1638,15 @@ static void bench_wire_time(void)
                 "ideal(wire bytes) %.4f s -> %.4f\n",
                 rates[k], dt, payload, payload / dt, wire, wire / dt);
         CHECK(payload / dt >= 0.95, "ideal/actual %.4f", payload / dt);
+        CHECK(wire / dt >= 0.95 && wire / dt <= 1.005, "wire ideal/actual %.4f", wire / dt);
+        if (rates[k] == 115200) {
+            CHECK_EQ_UINT(write_sr16(&c, 0), 0);
+            double t0 = fl_now();
+            CHECK_EQ_UINT(erase_cmd(&c, 0x20, 0x11000), 0);
+            double e = fl_now() - t0;
+            fprintf(stderr, "bench 4K erase: %.4f s (modelled 0.045 s)\n", e);
+            CHECK(e >= 0.045 && e < 0.055, "4K erase %.4f s", e);
+        }
         tc_close(&c);
         tsim_stop(&t);
     }
