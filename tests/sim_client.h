@@ -276,6 +276,7 @@ static inline size_t tc_wait_linkchecks(tcli *c, size_t want, double deadline)
  * all of them, so no late reply is left to be taken for the next command's answer. */
 static inline bool tc_link(tcli *c)
 {
+    c->rx_len = 0; /* a reply counted below must come after this reset */
     tc_rts(c, true);
     tc_rts(c, false);
     size_t sent = 0, seen = 0;
