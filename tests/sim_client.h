@@ -244,23 +244,53 @@ static inline size_t tc_cmd(tcli *c, const uint8_t *frame, size_t n, uint8_t *re
     return tc_read(c, reply, want, timeout);
 }
 
-/* RTS pulse, then LinkCheck until the reply comes (skipping garbage before it, as
- * bk7231tools does), then drain. */
+static inline size_t tc_count(const uint8_t *hay, size_t n, const void *needle, size_t k)
+{
+    size_t found = 0;
+    for (const uint8_t *p = hay; n >= k && (p = memmem(p, n - (size_t)(p - hay), needle, k)); p += k)
+        found++;
+    return found;
+}
+
+/* Pump until `want` LinkCheck replies are in the receive buffer or the deadline passes. */
+static inline size_t tc_wait_linkchecks(tcli *c, size_t want, double deadline)
+{
+    size_t seen = tc_count(c->rx, c->rx_len, LINKCHECK_REPLY, 8);
+    while (seen < want && !c->closed) {
+        double left = deadline - fl_now();
+        if (left <= 0)
+            break;
+        tc_pump(c, left);
+        seen = tc_count(c->rx, c->rx_len, LINKCHECK_REPLY, 8);
+    }
+    return seen;
+}
+
+/* RTS pulse, then LinkCheck until a reply comes (skipping garbage before it, as
+ * bk7231tools does), then drain.
+ *
+ * Load-proof: each try waits longer than the one before (a busy machine delays the
+ * simulator's thread, not the chip's model), and the drain does not guess with a quiet
+ * time.  The RTS pulse travels in stream order before the LinkChecks, so a chip that
+ * answered one LinkCheck answers every one sent after the reset; the drain waits for
+ * all of them, so no late reply is left to be taken for the next command's answer. */
 static inline bool tc_link(tcli *c)
 {
+    c->rx_len = 0; /* a reply counted below must come after this reset */
     tc_rts(c, true);
     tc_rts(c, false);
-    for (int i = 0; i < 40; i++) {
-        uint8_t r[512];
+    size_t sent = 0, seen = 0;
+    double wait = 0.02;
+    for (int i = 0; i < 8 && seen == 0 && !c->closed; i++) {
         tc_send(c, LINKCHECK, sizeof LINKCHECK);
-        tc_pump(c, 0.02);
-        size_t got = tc_read_quiet(c, r, sizeof r, 0.005);
-        if (got >= 8 && memmem(r, got, LINKCHECK_REPLY, 8)) {
-            tc_flush_input(c, 0.01);
-            return true;
-        }
+        sent++;
+        seen = tc_wait_linkchecks(c, 1, fl_now() + wait);
+        wait = wait * 2 < 0.32 ? wait * 2 : 0.32;
     }
-    return false;
+    if (seen > 0)
+        tc_wait_linkchecks(c, sent, fl_now() + 2.0); /* a lost LinkCheck costs 2 s, nothing else */
+    tc_flush_input(c, 0.01);
+    return seen > 0;
 }
 
 /* ---- simulator instances ---- */

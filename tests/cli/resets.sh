@@ -40,16 +40,29 @@ start_sim MURL --chip bk7231n --timescale 0 --manual-reset
 "$FL" info --port "$MURL" --chip bk7231n --reset pulse --link-timeout 2 >/dev/null 2>"$T/err"
 check "--manual-reset ignores RTS pulses (no bus, exit 5)" [ $? -eq 5 ]
 check "no-bus error tells what to check" grep -q "check TX/RX wiring" "$T/err"
-"$FL" info --port "$MURL" --chip bk7231n --reset manual --link-timeout 20 >"$T/info" 2>"$T/prompt" &
+# stderr goes through a fifo: the test reads the prompt line the moment it is
+# printed (no polling, no sleep), then a drain keeps the rest flowing to a file.
+mkfifo "$T/prompt.fifo"
+"$FL" info --port "$MURL" --chip bk7231n --reset manual --link-timeout 60 >"$T/info" 2>"$T/prompt.fifo" &
 INFO=$!
-for _ in $(seq 100); do grep -q "Power-cycle the unit" "$T/prompt" && break; sleep 0.05; done
-check "operator is prompted to power-cycle" grep -q "Power-cycle the unit now" "$T/prompt"
+exec 4<"$T/prompt.fifo"
+prompted=false
+while IFS= read -r -t 120 line <&4; do
+    printf '%s\n' "$line" >>"$T/prompt"
+    case $line in *"Power-cycle the unit now"*) prompted=true; break ;; esac
+done
+cat <&4 >>"$T/prompt" &
+DRAIN=$!
+exec 4<&-
+check "operator is prompted to power-cycle" $prompted
 ctl=${MURL_CTL#tcp://}
 exec 3<>"/dev/tcp/${ctl%:*}/${ctl##*:}"
 echo power-cycle >&3
-read -r -t 5 answer <&3
+read -r -t 60 answer <&3
 exec 3<&-
+check "control channel power-cycles the unit ($answer)" grep -q '^ok boot' <<<"$answer"
 wait $INFO
 check "info succeeds after the power-cycle" [ $? -eq 0 ]
+wait $DRAIN
 check "info names the chip" grep -q "BK7231N" "$T/info"
 finish

@@ -35,7 +35,7 @@ ctl() { # one command on the control channel, prints the answer line
     local hp=${S_CTL#tcp://}
     exec 3<>"/dev/tcp/${hp%:*}/${hp##*:}" || return 1
     printf '%s\n' "$1" >&3
-    local line; IFS= read -r -t 2 line <&3; echo "$line"
+    local line; IFS= read -r -t 60 line <&3; echo "$line" # generous: only a dead channel waits it out
     exec 3<&- 3>&-
 }
 ans=$(ctl state)
