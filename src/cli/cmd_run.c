@@ -164,8 +164,12 @@ int cmd_run(int argc, char **argv)
         st = fl_station_run(&o, &r, &err);
         cli_output_end_phase(&out);
         if (st && r.run_id == 0) {
-            rc = cli_report_error_as(&out, "run", &err,
-                                     err.code == FL_ERR_USAGE ? EXIT_USAGE : EXIT_INPUT);
+            /* Stopped before the run was recorded (Ctrl-C during the checks)
+             * is still an operator stop, not a bad input. */
+            int code = err.code == FL_ERR_USAGE       ? EXIT_USAGE
+                       : err.code == FL_ERR_CANCELLED ? EXIT_CANCELLED
+                                                      : EXIT_INPUT;
+            rc = cli_report_error_as(&out, "run", &err, code);
         } else {
             if (st) /* recorded, but the log failed at the end */
                 cli_report_error_as(&out, "run", &err, outcome_exit(r.outcome));
