@@ -400,6 +400,8 @@ double sim_dev_erase(fl_sim *s, double t, uint32_t wire_addr, uint32_t unit, boo
     double dur = unit <= 4096 ? tm->erase_4k : unit <= 32768 ? tm->erase_32k : tm->erase_64k;
     uint32_t changed = 0;
     *browned_out = false;
+    if (s->o.misdirect_erase && ++s->erase_cmds == s->o.misdirect_erase)
+        wire_addr ^= 0x100000u; /* injected: a garbled address the echo does not reveal */
     if (s->dev.brownout_armed) {
         sim_flash_erase(&s->flash, wire_addr, unit, unit / 2, loader_guard(s), &changed);
         note_damage(s, changed);

@@ -265,6 +265,7 @@ struct fl_sim {
     double rx_line_free, tx_line_free;
     uint64_t rng;
     uint64_t wire_host_bytes; /* data bytes that reached the chip (brown-out trigger) */
+    uint32_t erase_cmds;      /* erase commands executed (misdirect_erase trigger) */
     bool disconnect_done;
 
     sim_dev dev;

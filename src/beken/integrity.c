@@ -1,0 +1,352 @@
+/* integrity.c — the session's map of the whole flash and the proof after
+ * every modifying operation (see integrity.h for the idea). */
+#include "beken/integrity.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "util/crc32.h"
+
+#define SECTOR BK_BLOCK
+#define WINDOW 0x10000u
+#define SECTORS_PER_WINDOW (WINDOW / SECTOR)
+#define MAX_PASSES 3 /* restoring can itself be garbled: prove again, a few times */
+
+enum { SEC_UNKNOWN = 0, SEC_CRC, SEC_CONTENT };
+
+struct fl_integrity {
+    uint32_t size, nsec, nwin;
+    uint32_t *sec_crc;    /* device CRC each sector must have now */
+    uint8_t *sec_state;   /* SEC_*: CONTENT = shadow holds the sector's bytes */
+    uint32_t *win_crc;    /* measured device CRC of a window ... */
+    bool *win_known;      /* ... valid while nothing in it was modified */
+    uint8_t *shadow;      /* size bytes once a read has proven content, else NULL */
+};
+
+void fl_integrity_free(fl_integrity *g)
+{
+    if (!g)
+        return;
+    free(g->sec_crc), free(g->sec_state), free(g->win_crc), free(g->win_known), free(g->shadow);
+    free(g);
+}
+
+void fl_integrity_forget(fl_beken *s)
+{
+    fl_integrity_free(s->integrity);
+    s->integrity = NULL;
+}
+
+/* The map for the current flash size (a BK7252 probe may change it), or NULL
+ * when memory is short. */
+static fl_integrity *map_of(fl_beken *s)
+{
+    fl_integrity *g = s->integrity;
+    if (g && g->size == s->flash_size)
+        return g;
+    fl_integrity_forget(s);
+    if (s->flash_size < SECTOR)
+        return NULL;
+    g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->size = s->flash_size;
+    g->nsec = s->flash_size / SECTOR;
+    g->nwin = (s->flash_size + WINDOW - 1) / WINDOW;
+    g->sec_crc = calloc(g->nsec, sizeof *g->sec_crc);
+    g->sec_state = calloc(g->nsec, 1);
+    g->win_crc = calloc(g->nwin, sizeof *g->win_crc);
+    g->win_known = calloc(g->nwin, sizeof *g->win_known);
+    if (!g->sec_crc || !g->sec_state || !g->win_crc || !g->win_known) {
+        fl_integrity_free(g);
+        return NULL;
+    }
+    s->integrity = g;
+    return g;
+}
+
+/* Device values are complemented zlib values (util/crc32.h). */
+static uint32_t crc_join(uint32_t first, uint32_t second, uint32_t second_len)
+{
+    return ~(uint32_t)crc32_combine(~first, ~second, (z_off_t)second_len);
+}
+
+static uint32_t win_start(uint32_t w) { return w * WINDOW; }
+
+static uint32_t win_end(const fl_integrity *g, uint32_t w)
+{
+    uint64_t e = (uint64_t)w * WINDOW + WINDOW;
+    return e > g->size ? g->size : (uint32_t)e;
+}
+
+/* The device CRC window w must have, if known. */
+static bool window_expect(const fl_integrity *g, uint32_t w, uint32_t *crc)
+{
+    uint32_t s0 = win_start(w) / SECTOR, s1 = win_end(g, w) / SECTOR;
+    bool all = true;
+    for (uint32_t i = s0; i < s1 && all; i++)
+        all = g->sec_state[i] != SEC_UNKNOWN;
+    if (all) {
+        uint32_t c = g->sec_crc[s0];
+        for (uint32_t i = s0 + 1; i < s1; i++)
+            c = crc_join(c, g->sec_crc[i], SECTOR);
+        *crc = c;
+        return true;
+    }
+    if (g->win_known[w])
+        *crc = g->win_crc[w];
+    return g->win_known[w];
+}
+
+void fl_integrity_note_read(fl_beken *s, uint32_t addr, uint32_t len, const uint8_t *data)
+{
+    fl_integrity *g = map_of(s);
+    if (!g || addr % SECTOR || len % SECTOR || (uint64_t)addr + len > g->size)
+        return;
+    if (!g->shadow)
+        g->shadow = malloc(g->size); /* without it, sectors are still known by CRC */
+    for (uint32_t off = 0; off < len; off += SECTOR) {
+        uint32_t i = (addr + off) / SECTOR;
+        g->sec_crc[i] = fl_beken_crc(data + off, SECTOR);
+        g->sec_state[i] = g->shadow ? SEC_CONTENT : SEC_CRC;
+        if (g->shadow)
+            memcpy(g->shadow + addr + off, data + off, SECTOR);
+    }
+}
+
+static bool in_job(uint32_t addr, uint32_t a0, uint32_t a1) { return addr >= a0 && addr < a1; }
+
+/* A map value comes from one reply: a garbled one would later look like a
+ * change outside the job.  Believe a value only when two replies agree. */
+static fl_status measure(fl_beken *s, uint32_t addr, uint32_t len, uint32_t *crc, fl_error *err)
+{
+    uint32_t prev;
+    fl_status st = bk_op_crc(s, addr, len, &prev, err);
+    for (int i = 0; i < 4 && !st; i++) {
+        if ((st = bk_op_crc(s, addr, len, crc, err)) || *crc == prev)
+            return st;
+        prev = *crc;
+    }
+    return st ? st : fl_fail(err, FL_ERR_PROTOCOL,
+                             "the CRC of 0x%06X..0x%06X differs on every request: check the "
+                             "wiring and lower --baud",
+                             addr, addr + len);
+}
+
+fl_status fl_integrity_begin(fl_beken *s, uint32_t a0, uint32_t a1, fl_error *err)
+{
+    fl_integrity *g = map_of(s);
+    if (!g)
+        return fl_fail(err, FL_ERR_INTERNAL, "out of memory (flash integrity map)");
+    for (uint32_t w = 0; w < g->nwin; w++) {
+        uint32_t ws = win_start(w), we = win_end(g, w), crc;
+        if (a0 <= ws && we <= a1)
+            continue; /* wholly rewritten: the operation proves it */
+        fl_status st = FL_OK;
+        if (we <= a0 || ws >= a1) {
+            if (!window_expect(g, w, &crc) && !(st = measure(s, ws, we - ws, &crc, err))) {
+                g->win_crc[w] = crc;
+                g->win_known[w] = true;
+            }
+        } else { /* shared with the job: its other sectors are needed one by one */
+            for (uint32_t a = ws; a < we && !st; a += SECTOR) {
+                uint32_t i = a / SECTOR;
+                if (in_job(a, a0, a1) || g->sec_state[i] != SEC_UNKNOWN)
+                    continue;
+                if (!(st = measure(s, a, SECTOR, &g->sec_crc[i], err)))
+                    g->sec_state[i] = SEC_CRC;
+            }
+        }
+        if (st)
+            return fl_fail_prefix(err, "mapping the flash before modifying it");
+    }
+    return FL_OK;
+}
+
+void fl_integrity_abandon(fl_beken *s, uint32_t a0, uint32_t a1)
+{
+    fl_integrity *g = s->integrity;
+    if (!g || a1 <= a0)
+        return;
+    for (uint32_t w = a0 / WINDOW; w < g->nwin && win_start(w) < a1; w++) {
+        g->win_known[w] = false;
+        for (uint32_t a = win_start(w); a < win_end(g, w); a += SECTOR)
+            g->sec_state[a / SECTOR] = SEC_UNKNOWN;
+    }
+}
+
+static const uint8_t *blank_sector(void)
+{
+    static const uint8_t ff[SECTOR] = {[0 ... SECTOR - 1] = 0xFF};
+    return ff;
+}
+
+/* The job now holds target: that is what its sectors must show from here on. */
+static void record_job(fl_integrity *g, uint32_t a0, uint32_t a1, const uint8_t *target)
+{
+    for (uint32_t a = a0; a < a1; a += SECTOR) {
+        const uint8_t *d = target ? target + (a - a0) : blank_sector();
+        uint32_t i = a / SECTOR;
+        g->sec_crc[i] = fl_beken_crc(d, SECTOR);
+        g->sec_state[i] = g->shadow ? SEC_CONTENT : SEC_CRC;
+        if (g->shadow)
+            memcpy(g->shadow + a, d, SECTOR);
+    }
+    for (uint32_t w = a0 / WINDOW; w < g->nwin && win_start(w) < a1; w++)
+        g->win_known[w] = false; /* its measured CRC is history; sectors describe it now */
+}
+
+/* what: "the 4 KiB sector there", "the 4 KiB sector there is now blank", ... */
+static fl_status unrestorable(fl_beken *s, uint32_t addr, const char *what, fl_error *err)
+{
+    if (s->chip->loader == FL_LOADER_FLASH && addr < FL_BOOTLOADER_SIZE)
+        return fl_fail(err, FL_ERR_VERIFY,
+                       "the bootloader area changed at 0x%06X during the operation (a line error "
+                       "garbled an address): the chip will not answer on UART after its next "
+                       "reset. Keep it powered and write 0x0-0x11000 back from a backup with "
+                       "--allow-bootloader now",
+                       addr);
+    return fl_fail(err, FL_ERR_VERIFY,
+                   "flash outside the written range changed at 0x%06X (%s; a line error garbled "
+                   "an erase or write address) and this session read no backup of it to "
+                   "restore: write it back from a backup of this unit",
+                   addr, what);
+}
+
+/* A window differs from what it must hold and none of its sectors is known:
+ * name it, and the sector that is blank now if there is one (a garbled erase
+ * blanks one). */
+static fl_status window_lost(fl_beken *s, fl_integrity *g, uint32_t w, fl_error *err)
+{
+    uint32_t ws = win_start(w), we = win_end(g, w), first_blank = 0;
+    unsigned blanks = 0;
+    for (uint32_t a = ws; a < we; a += SECTOR) {
+        bool blank = false;
+        fl_status st = bk_op_crc_is(s, a, SECTOR, fl_beken_crc_ff(SECTOR), 1, &blank, err);
+        if (st)
+            return st;
+        if (blank && !blanks++)
+            first_blank = a;
+    }
+    char what[96];
+    if (blanks == 1) {
+        snprintf(what, sizeof what, "that 4 KiB sector is blank now; the change lies within "
+                 "0x%06X..0x%06X", ws, we);
+        return unrestorable(s, first_blank, what, err);
+    }
+    snprintf(what, sizeof what, "somewhere within 0x%06X..0x%06X", ws, we);
+    return unrestorable(s, ws, what, err);
+}
+
+/* One log line per run of sectors written back. */
+typedef struct { uint32_t from, to; bool job; } rewrite_run;
+
+static void log_run(fl_beken *s, rewrite_run *r)
+{
+    if (r->to == r->from)
+        return;
+    char where[48];
+    if (r->to - r->from == SECTOR)
+        snprintf(where, sizeof where, "sector 0x%06X", r->from);
+    else
+        snprintf(where, sizeof where, "sectors 0x%06X..0x%06X", r->from, r->to);
+    if (r->job)
+        fl_logf(s->ev, FL_LOG_WARN,
+                "%s changed after it was written (a line error garbled an address); wrote it "
+                "again",
+                where);
+    else
+        fl_logf(s->ev, FL_LOG_WARN,
+                "restored %s from the backup (changed outside the written range: a line "
+                "error garbled an address)",
+                where);
+    r->from = r->to;
+}
+
+static void note_rewrite(fl_beken *s, rewrite_run *r, uint32_t a, bool job)
+{
+    if (r->to != a || r->job != job) {
+        log_run(s, r);
+        r->from = a, r->job = job;
+    }
+    r->to = a + SECTOR;
+}
+
+/* Window w does not hold what it must: find the sectors, write back those
+ * whose content is known.  *rewrote says whether anything was written. */
+static fl_status narrow(fl_beken *s, fl_integrity *g, uint32_t w, uint32_t a0, uint32_t a1,
+                        const uint8_t *target, bool *rewrote, fl_error *err)
+{
+    bool unknown = false, found = false;
+    rewrite_run run = {0, 0, false};
+    fl_status st = FL_OK;
+    for (uint32_t a = win_start(w); a < win_end(g, w) && !st; a += SECTOR) {
+        uint32_t i = a / SECTOR;
+        if (g->sec_state[i] == SEC_UNKNOWN) {
+            unknown = true;
+            continue;
+        }
+        bool same;
+        if ((st = bk_op_crc_is(s, a, SECTOR, g->sec_crc[i], 2, &same, err)) || same)
+            continue;
+        found = true;
+        const uint8_t *content = NULL;
+        if (in_job(a, a0, a1))
+            content = target ? target + (a - a0) : blank_sector();
+        else if (g->sec_state[i] == SEC_CONTENT)
+            content = g->shadow + a;
+        if (!content) {
+            st = unrestorable(s, a, "the 4 KiB sector there", err);
+        } else if ((st = bk_op_rewrite_sector(s, a, content, err))) {
+            fl_fail_prefix(err, "restoring the sector at 0x%06X", a);
+        } else {
+            *rewrote = true;
+            note_rewrite(s, &run, a, in_job(a, a0, a1));
+        }
+    }
+    log_run(s, &run); /* what was written back is said even when a later sector fails */
+    if (st || found || !unknown)
+        return st; /* fixed, or every sector matched: the window reply was garbled */
+    /* Only unrecorded sectors can hold the change: make sure it is one. */
+    uint32_t want = 0;
+    bool same = false;
+    window_expect(g, w, &want);
+    st = bk_op_crc_is(s, win_start(w), win_end(g, w) - win_start(w), want, 3, &same, err);
+    if (st || same)
+        return st;
+    return window_lost(s, g, w, err);
+}
+
+fl_status fl_integrity_finish(fl_beken *s, uint32_t a0, uint32_t a1, const uint8_t *target,
+                              fl_error *err)
+{
+    fl_integrity *g = map_of(s);
+    if (!g)
+        return fl_fail(err, FL_ERR_INTERNAL, "out of memory (flash integrity map)");
+    record_job(g, a0, a1, target);
+    for (int pass = 0; pass < MAX_PASSES; pass++) {
+        bool rewrote = false;
+        for (uint32_t w = 0; w < g->nwin; w++) {
+            uint32_t ws = win_start(w), we = win_end(g, w), want;
+            if (pass == 0 && a0 <= ws && we <= a1)
+                continue; /* the operation has just proven it */
+            if (!window_expect(g, w, &want))
+                continue; /* nothing known (memory was short when mapping) */
+            bool same;
+            fl_status st = bk_op_crc_is(s, ws, we - ws, want, 2, &same, err);
+            if (!st && !same)
+                st = narrow(s, g, w, a0, a1, target, &rewrote, err);
+            if (st) {
+                fl_integrity_abandon(s, ws, we);
+                return st;
+            }
+        }
+        if (!rewrote)
+            return FL_OK;
+    }
+    return fl_fail(err, FL_ERR_PROTOCOL,
+                   "the flash keeps changing outside the written range under line errors: check "
+                   "the wiring and lower --baud");
+}
