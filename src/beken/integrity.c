@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "util/clock.h"
 #include "util/crc32.h"
 
 #define SECTOR BK_BLOCK
@@ -23,6 +24,9 @@ struct fl_integrity {
     uint32_t *win_crc;    /* measured device CRC of a window ... */
     bool *win_known;      /* ... valid while nothing in it was modified */
     uint8_t *shadow;      /* size bytes once a read has proven content, else NULL */
+    bool active;          /* between begin and finish/abandon of an operation ... */
+    uint32_t job_a0, job_a1; /* ... on these sectors */
+    bool restoring;       /* fl_integrity_check_boot is running (no recursion) */
 };
 
 void fl_integrity_free(fl_integrity *g)
@@ -118,21 +122,30 @@ void fl_integrity_note_read(fl_beken *s, uint32_t addr, uint32_t len, const uint
 
 static bool in_job(uint32_t addr, uint32_t a0, uint32_t a1) { return addr >= a0 && addr < a1; }
 
-/* A map value comes from one reply: a garbled one would later look like a
- * change outside the job.  Believe a value only when two replies agree. */
+/* A map value comes from one reply: a garbled one (or the answer to a garbled
+ * request) would later look like a change outside the job.  Believe a value
+ * only once two replies agree. */
 static fl_status measure(fl_beken *s, uint32_t addr, uint32_t len, uint32_t *crc, fl_error *err)
 {
-    uint32_t prev;
-    fl_status st = bk_op_crc(s, addr, len, &prev, err);
-    for (int i = 0; i < 4 && !st; i++) {
-        if ((st = bk_op_crc(s, addr, len, crc, err)) || *crc == prev)
+    enum { MAX_ASKS = 6 };
+    uint32_t seen[MAX_ASKS];
+    for (int n = 0; n < MAX_ASKS; n++) {
+        fl_status st = bk_op_crc(s, addr, len, &seen[n], err);
+        if (st)
             return st;
-        prev = *crc;
+        for (int k = 0; k < n; k++)
+            if (seen[k] == seen[n]) {
+                *crc = seen[n];
+                return FL_OK;
+            }
+        if (n > 0)
+            fl_logf(s->ev, FL_LOG_DEBUG, "CRC of 0x%06X..0x%06X: 0x%08X differs; asking again",
+                    addr, addr + len, seen[n]);
     }
-    return st ? st : fl_fail(err, FL_ERR_PROTOCOL,
-                             "the CRC of 0x%06X..0x%06X differs on every request: check the "
-                             "wiring and lower --baud",
-                             addr, addr + len);
+    return fl_fail(err, FL_ERR_PROTOCOL,
+                   "the CRC of 0x%06X..0x%06X differs on every request: check the wiring and "
+                   "lower --baud",
+                   addr, addr + len);
 }
 
 fl_status fl_integrity_begin(fl_beken *s, uint32_t a0, uint32_t a1, fl_error *err)
@@ -140,6 +153,7 @@ fl_status fl_integrity_begin(fl_beken *s, uint32_t a0, uint32_t a1, fl_error *er
     fl_integrity *g = map_of(s);
     if (!g)
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory (flash integrity map)");
+    double t0 = fl_now();
     for (uint32_t w = 0; w < g->nwin; w++) {
         uint32_t ws = win_start(w), we = win_end(g, w), crc;
         if (a0 <= ws && we <= a1)
@@ -162,6 +176,9 @@ fl_status fl_integrity_begin(fl_beken *s, uint32_t a0, uint32_t a1, fl_error *er
         if (st)
             return fl_fail_prefix(err, "mapping the flash before modifying it");
     }
+    fl_logf(s->ev, FL_LOG_DEBUG, "flash outside 0x%06X..0x%06X mapped in %.2f s", a0, a1,
+            fl_now() - t0);
+    g->active = true, g->job_a0 = a0, g->job_a1 = a1;
     return FL_OK;
 }
 
@@ -170,6 +187,7 @@ void fl_integrity_abandon(fl_beken *s, uint32_t a0, uint32_t a1)
     fl_integrity *g = s->integrity;
     if (!g || a1 <= a0)
         return;
+    g->active = false;
     for (uint32_t w = a0 / WINDOW; w < g->nwin && win_start(w) < a1; w++) {
         g->win_known[w] = false;
         for (uint32_t a = win_start(w); a < win_end(g, w); a += SECTOR)
@@ -325,7 +343,9 @@ fl_status fl_integrity_finish(fl_beken *s, uint32_t a0, uint32_t a1, const uint8
     fl_integrity *g = map_of(s);
     if (!g)
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory (flash integrity map)");
+    g->active = false;
     record_job(g, a0, a1, target);
+    double t0 = fl_now();
     for (int pass = 0; pass < MAX_PASSES; pass++) {
         bool rewrote = false;
         for (uint32_t w = 0; w < g->nwin; w++) {
@@ -343,10 +363,48 @@ fl_status fl_integrity_finish(fl_beken *s, uint32_t a0, uint32_t a1, const uint8
                 return st;
             }
         }
-        if (!rewrote)
+        if (!rewrote) {
+            fl_logf(s->ev, FL_LOG_DEBUG, "flash outside 0x%06X..0x%06X proven in %.2f s", a0, a1,
+                    fl_now() - t0);
             return FL_OK;
+        }
     }
     return fl_fail(err, FL_ERR_PROTOCOL,
                    "the flash keeps changing outside the written range under line errors: check "
                    "the wiring and lower --baud");
+}
+
+fl_status fl_integrity_check_boot(fl_beken *s, fl_error *err)
+{
+    fl_integrity *g = s->integrity;
+    uint32_t boot = FL_BOOTLOADER_SIZE, last = boot / SECTOR - 1, w0;
+    if (!g || !g->active || g->restoring || s->chip->loader != FL_LOADER_FLASH ||
+        g->job_a0 < boot || g->size < WINDOW + SECTOR || g->sec_state[last] == SEC_UNKNOWN ||
+        !window_expect(g, 0, &w0))
+        return FL_OK;
+    bool same;
+    g->restoring = true;
+    fl_status st = bk_op_crc_is(s, 0, boot, crc_join(w0, g->sec_crc[last], SECTOR), 2, &same, err);
+    if (!st && !same) {
+        /* Sector by sector where known; a window known only as a whole
+         * cannot be put back: that is the bootloader message. */
+        bool rewrote = false;
+        st = narrow(s, g, 0, g->job_a0, g->job_a1, NULL, &rewrote, err);
+        if (!st) {
+            bool ok;
+            st = bk_op_crc_is(s, last * SECTOR, SECTOR, g->sec_crc[last], 2, &ok, err);
+            if (!st && !ok && g->sec_state[last] == SEC_CONTENT) {
+                st = bk_op_rewrite_sector(s, last * SECTOR, g->shadow + last * SECTOR, err);
+                if (!st)
+                    fl_logf(s->ev, FL_LOG_WARN,
+                            "restored sector 0x%06X from the backup (changed outside the written "
+                            "range: a line error garbled an address)",
+                            last * SECTOR);
+            } else if (!st && !ok) {
+                st = unrestorable(s, last * SECTOR, "the 4 KiB sector there", err);
+            }
+        }
+    }
+    g->restoring = false;
+    return st;
 }

@@ -43,6 +43,11 @@ fl_status fl_integrity_begin(fl_beken *s, uint32_t a0, uint32_t a1, fl_error *er
 fl_status fl_integrity_finish(fl_beken *s, uint32_t a0, uint32_t a1, const uint8_t *target,
                               fl_error *err);
 
+/* Flash loaders, after line trouble in the middle of an operation: is the
+ * loader (0x0-0x11000) still what it was?  Put back from the backup, or
+ * FL_ERR_VERIFY while the chip is still powered - a reset would brick it. */
+fl_status fl_integrity_check_boot(fl_beken *s, fl_error *err);
+
 /* The operation failed: what it may have touched is unknown from now on. */
 void fl_integrity_abandon(fl_beken *s, uint32_t a0, uint32_t a1);
 

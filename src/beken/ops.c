@@ -92,7 +92,9 @@ static fl_status recover(fl_beken *s, const char *what, uint32_t addr, const fl_
             st = bk_link_check(&s->wire, 0.05 + bk_wire_time(&s->wire, BLOCK + 64), &e);
         if (st == FL_OK) {
             s->needs_arm = false; /* a link check re-arms the flash loader's unprotect */
-            return FL_OK;
+            /* the garbled frame may have reached the loader itself: find out
+             * while it still answers (a reset later would brick the unit) */
+            return fl_integrity_check_boot(s, err);
         }
         if (st == FL_ERR_LINK) {
             *err = e;

@@ -248,6 +248,28 @@ fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
 
 /* ---- identification ------------------------------------------------------- */
 
+/* The JEDEC ID sets the flash size: a garbled byte must not.  Two replies
+ * that agree are believed. */
+static fl_status read_jedec_agreed(fl_beken *s, fl_error *err)
+{
+    uint8_t prev[3], now[3];
+    bool have_prev = false;
+    fl_status st = FL_ERR_TIMEOUT;
+    for (int i = 0; i < 6; i++) {
+        if ((st = bk_get_jedec(&s->wire, now, err)) == FL_ERR_LINK)
+            return st;
+        if (st)
+            continue;
+        if (have_prev && !memcmp(prev, now, 3)) {
+            memcpy(s->jedec, now, 3);
+            return FL_OK;
+        }
+        memcpy(prev, now, 3);
+        have_prev = true;
+    }
+    return st ? st : fl_fail(err, FL_ERR_PROTOCOL, "the flash ID differs on every request");
+}
+
 static fl_status identify_rom(fl_beken *s, fl_error *err)
 {
     fl_error e;
@@ -268,16 +290,33 @@ static fl_status identify_rom(fl_beken *s, fl_error *err)
     }
     s->have_chip_id = true;
     fl_chip_id_normalise(s->chip_id, s->chip_id_norm);
+    /* Frames carry no checksum: a garbled reply looks like another chip.
+     * Call it a mismatch only when the same answer comes twice. */
+    uint32_t first = s->chip_id;
+    for (int i = 0; i < 4 && s->chip->chip_id_norm &&
+                    strcmp(s->chip_id_norm, s->chip->chip_id_norm) != 0; i++) {
+        uint32_t again;
+        if ((st = bk_read_reg(&s->wire, s->chip->chip_id_reg, &again, 0.3, &e)) == FL_ERR_LINK)
+            break;
+        if (st)
+            continue;
+        fl_chip_id_normalise(again, s->chip_id_norm);
+        s->chip_id = again;
+        if (again == first)
+            break;
+        first = again;
+    }
+    if (st == FL_ERR_LINK) {
+        *err = e;
+        return st;
+    }
     if (s->chip->chip_id_norm && strcmp(s->chip_id_norm, s->chip->chip_id_norm) != 0) {
         const fl_chip *other = fl_chip_by_id(s->chip_id_norm);
         return fl_fail(err, FL_ERR_CHIP, "chip ID 0x%X (%s) is not a %s%s%s - check --chip",
                        s->chip_id, other ? other->display : "unknown chip", s->chip->display,
                        other ? "; use --chip " : "", other ? other->name : "");
     }
-    for (int i = 0; i < 3; i++)
-        if ((st = bk_get_jedec(&s->wire, s->jedec, err)) == FL_OK || st == FL_ERR_LINK)
-            break;
-    if (st)
+    if ((st = read_jedec_agreed(s, err)))
         return fl_fail_prefix(err, "reading the flash JEDEC ID");
     s->have_jedec = true;
     s->part = fl_flash_part_find(s->jedec);
