@@ -408,3 +408,88 @@ fl_status fl_integrity_check_boot(fl_beken *s, fl_error *err)
     g->restoring = false;
     return st;
 }
+
+/* One window or sector outside a failed job: put back what changed where the
+ * content is known.  *lost is the first address that could not be. */
+static fl_status salvage_range(fl_beken *s, fl_integrity *g, uint32_t a, uint32_t len,
+                               uint32_t want, bool *lost, uint32_t *lost_at, fl_error *err)
+{
+    bool same, rewrote = false;
+    fl_status st = bk_op_crc_is(s, a, len, want, 2, &same, err);
+    if (st || same)
+        return st;
+    if (len == SECTOR) {
+        if (g->sec_state[a / SECTOR] != SEC_CONTENT) {
+            *lost = true, *lost_at = a;
+            return FL_OK;
+        }
+        if ((st = bk_op_rewrite_sector(s, a, g->shadow + a, err)))
+            return st;
+        fl_logf(s->ev, FL_LOG_WARN,
+                "restored sector 0x%06X from the backup (changed outside the written range: a "
+                "line error garbled an address)",
+                a);
+        return FL_OK;
+    }
+    fl_error e;
+    if (narrow(s, g, a / WINDOW, 0, 0, NULL, &rewrote, &e) == FL_ERR_VERIFY)
+        *lost = true, *lost_at = a;
+    return FL_OK;
+}
+
+fl_status fl_integrity_salvage(fl_beken *s, uint32_t a0, uint32_t a1, fl_status why,
+                               fl_error *err)
+{
+    fl_integrity *g = s->integrity;
+    if (!g || !g->active)
+        return why;
+    g->active = false;
+    /* the job's own sectors are unknown now; what is around them is not */
+    for (uint32_t a = a0; a < a1; a += SECTOR)
+        g->sec_state[a / SECTOR] = SEC_UNKNOWN;
+    for (uint32_t w = a0 / WINDOW; w < g->nwin && win_start(w) < a1; w++)
+        g->win_known[w] = false;
+    fl_error e;
+    if (why == FL_ERR_LINK || why == FL_ERR_CANCELLED)
+        return why; /* nobody to ask */
+    if (why == FL_ERR_RESET) { /* it reset: take the bus again to look */
+        fl_connect_opts o;
+        fl_connect_opts_init(&o);
+        o.reset = s->wire.link->has_lines ? FL_RESET_PULSE : FL_RESET_REBOOT;
+        o.link_timeout_s = 6;
+        if (fl_beken_regain_bus(s, &o, &e) != FL_OK) {
+            size_t n = strlen(err->msg);
+            snprintf(err->msg + n, sizeof err->msg - n,
+                     " (the rest of the flash could not be checked afterwards)");
+            return why;
+        }
+    } else if (bk_link_check(&s->wire, 0.05 + bk_wire_time(&s->wire, 64), &e) != FL_OK) {
+        return why; /* still not answering: the failure says so */
+    }
+    s->needs_arm = false;
+    bool lost = false;
+    uint32_t lost_at = 0;
+    fl_status st = FL_OK;
+    g->restoring = true;
+    for (uint32_t w = 0; w < g->nwin && !st; w++) {
+        uint32_t ws = win_start(w), we = win_end(g, w), want;
+        if (we <= a0 || ws >= a1) {
+            if (window_expect(g, w, &want))
+                st = salvage_range(s, g, ws, we - ws, want, &lost, &lost_at, &e);
+            continue;
+        }
+        for (uint32_t a = ws; a < we && !st; a += SECTOR)
+            if (!in_job(a, a0, a1) && g->sec_state[a / SECTOR] != SEC_UNKNOWN)
+                st = salvage_range(s, g, a, SECTOR, g->sec_crc[a / SECTOR], &lost, &lost_at, &e);
+    }
+    g->restoring = false;
+    if (lost) {
+        char first[sizeof err->msg];
+        snprintf(first, sizeof first, "%s", err->msg);
+        return fl_fail(err, FL_ERR_VERIFY,
+                       "%s; and flash outside the written range changed at 0x%06X (a line error "
+                       "garbled an address) with no backup of it in this session",
+                       first, lost_at);
+    }
+    return why;
+}

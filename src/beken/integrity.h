@@ -51,6 +51,13 @@ fl_status fl_integrity_check_boot(fl_beken *s, fl_error *err);
 /* The operation failed: what it may have touched is unknown from now on. */
 void fl_integrity_abandon(fl_beken *s, uint32_t a0, uint32_t a1);
 
+/* The operation failed with `why` (its message in err) after modifying
+ * [a0, a1): that range is unknown from now on; everything else is proven and
+ * restored where the chip still answers.  Returns `why`, or FL_ERR_VERIFY (the
+ * message extended) when something outside changed beyond repair. */
+fl_status fl_integrity_salvage(fl_beken *s, uint32_t a0, uint32_t a1, fl_status why,
+                               fl_error *err);
+
 /* ---- ops.c helpers used here (retried, resynchronised commands) ---------- */
 
 fl_status bk_op_crc(fl_beken *s, uint32_t addr, uint32_t len, uint32_t *crc, fl_error *err);

@@ -417,7 +417,7 @@ fl_status fl_beken_erase(fl_beken *s, uint32_t addr, uint32_t len, fl_error *err
     if ((st = fl_integrity_begin(s, addr, addr + len, err)) || (st = fl_beken_unprotect(s, err)))
         return st;
     if ((st = erase_range(s, addr, len, err)))
-        fl_integrity_abandon(s, addr, addr + len);
+        st = fl_integrity_salvage(s, addr, addr + len, st, err);
     else
         st = fl_integrity_finish(s, addr, addr + len, NULL, err);
     return st;
@@ -675,7 +675,7 @@ fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32
                                            "check the wiring and lower --baud");
     /* ... and proven again now, the bootloader area included. */
     if (st)
-        fl_integrity_abandon(s, a0, a1);
+        st = fl_integrity_salvage(s, a0, a1, st, err);
     else
         st = fl_integrity_finish(s, a0, a1, target, err);
     free(target);

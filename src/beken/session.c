@@ -248,24 +248,25 @@ fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
 
 /* ---- identification ------------------------------------------------------- */
 
-/* The JEDEC ID sets the flash size: a garbled byte must not.  Two replies
- * that agree are believed. */
+/* The JEDEC ID sets the flash size: a garbled byte must not.  The first
+ * answer given twice is believed. */
 static fl_status read_jedec_agreed(fl_beken *s, fl_error *err)
 {
-    uint8_t prev[3], now[3];
-    bool have_prev = false;
+    enum { MAX_ASKS = 8 };
+    uint8_t seen[MAX_ASKS][3];
+    int n = 0;
     fl_status st = FL_ERR_TIMEOUT;
-    for (int i = 0; i < 6; i++) {
-        if ((st = bk_get_jedec(&s->wire, now, err)) == FL_ERR_LINK)
+    for (int i = 0; i < MAX_ASKS; i++) {
+        if ((st = bk_get_jedec(&s->wire, seen[n], err)) == FL_ERR_LINK)
             return st;
         if (st)
             continue;
-        if (have_prev && !memcmp(prev, now, 3)) {
-            memcpy(s->jedec, now, 3);
-            return FL_OK;
-        }
-        memcpy(prev, now, 3);
-        have_prev = true;
+        for (int k = 0; k < n; k++)
+            if (!memcmp(seen[k], seen[n], 3)) {
+                memcpy(s->jedec, seen[n], 3);
+                return FL_OK;
+            }
+        n++;
     }
     return st ? st : fl_fail(err, FL_ERR_PROTOCOL, "the flash ID differs on every request");
 }

@@ -470,6 +470,14 @@ double sim_dev_program_page(fl_sim *s, double t, uint32_t wire_addr, const uint8
     return t + sim_scaled(s, s->tm.page_program * pages);
 }
 
+bool sim_sr_reply_lost(fl_sim *s)
+{
+    if (s->sr_replies_lost >= s->o.sr_lost)
+        return false;
+    s->sr_replies_lost++;
+    return true;
+}
+
 double sim_dev_crc_time(fl_sim *s, uint64_t n)
 {
     double dur = (double)n / s->tm.crc_bytes_per_s;
