@@ -66,6 +66,9 @@ fl_status bk_op_crc(fl_beken *s, uint32_t addr, uint32_t len, uint32_t *crc, fl_
 fl_status bk_op_crc_is(fl_beken *s, uint32_t addr, uint32_t len, uint32_t want, int tries,
                        bool *match, fl_error *err);
 /* Erase, program and CRC-verify one 4 KiB sector. */
+/* Flash loaders: complete a frame a lost byte left open with harmless 0xFF
+ * filler and let the line go quiet (ROM loaders time out by themselves). */
+fl_status bk_op_unstick(fl_beken *s, fl_error *err);
 /* Status register: one SPI read opcode (0x05/0x35/0x15) / a write of 1 or 2
  * bytes with opcode 0x01, each retried after resynchronising like any command. */
 fl_status bk_op_read_sr(fl_beken *s, uint8_t opcode, uint8_t *value, fl_error *err);

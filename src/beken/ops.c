@@ -53,7 +53,7 @@ static fl_status classify_silence(fl_beken *s, const char *what, uint32_t addr, 
  * complete any frame harmlessly: programming 0xFF changes nothing, and an
  * address completed with 0xFF lies above 0x80000000, which the loader
  * refuses.  Then it waits for 0x01 again.  ROM loaders time out by themselves. */
-static fl_status unstick_flash_loader(fl_beken *s, fl_error *err)
+fl_status bk_op_unstick(fl_beken *s, fl_error *err)
 {
     if (s->chip->loader != FL_LOADER_FLASH)
         return FL_OK;
@@ -87,7 +87,7 @@ static fl_status recover(fl_beken *s, const char *what, uint32_t addr, const fl_
         bk_drain_quiet(&s->wire, 0.02 + bk_wire_time(&s->wire, 64),
                        0.5 + bk_wire_time(&s->wire, 2 * BLOCK));
         fl_error e;
-        fl_status st = unstick_flash_loader(s, &e);
+        fl_status st = bk_op_unstick(s, &e);
         if (!st)
             st = bk_link_check(&s->wire, 0.05 + bk_wire_time(&s->wire, BLOCK + 64), &e);
         if (st == FL_OK) {

@@ -385,7 +385,9 @@ static fl_status identify_flash_loader(fl_beken *s, fl_error *err)
                        "%s - check --chip",
                        v, other ? other->display : "unknown", s->chip->display);
     }
-    if (!link_check_retry(s, 3, 0.1))
+    /* A garbled ReadReg can leave the loader waiting for the rest of a frame. */
+    if (!link_check_retry(s, 3, 0.1) &&
+        (bk_op_unstick(s, &e) == FL_ERR_LINK || !link_check_retry(s, 3, 0.1)))
         return fl_fail(err, FL_ERR_PROTOCOL, "the bootloader stopped answering after ReadReg");
     if (s->chip->tuya_boot_version) {
         if (bk_boot_version(&s->wire, s->boot_version, sizeof s->boot_version, 0.2, &e) != FL_OK)
