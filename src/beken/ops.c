@@ -180,7 +180,7 @@ static fl_status classify_silence(fl_beken *s, const char *what, uint32_t addr, 
                 what, addr, silent_s);
         fl_reset_mode how = s->wire.link->has_lines ? FL_RESET_PULSE : FL_RESET_REBOOT;
         if (reset_and_resume(s, want, how, &e) == FL_OK)
-            return FL_OK;
+            return fl_integrity_check_boot(s, err);
         return fl_fail(err, FL_ERR_PROTOCOL,
                        "the bootloader restarted during %s at 0x%06X (its idle watchdog, after a "
                        "line error) and could not be taken again (%s): power-cycle the unit and "
@@ -199,7 +199,7 @@ static fl_status classify_silence(fl_beken *s, const char *what, uint32_t addr, 
                 "it busy or hung); resetting it over RTS and continuing",
                 what, addr);
         if (reset_and_resume(s, want, FL_RESET_PULSE, &e) == FL_OK)
-            return FL_OK;
+            return fl_integrity_check_boot(s, err);
         return fl_fail(err, FL_ERR_PROTOCOL,
                        "the bootloader stopped answering during %s at 0x%06X and did not come "
                        "back after a reset over RTS (%s): check the wiring and lower --baud, "
