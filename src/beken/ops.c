@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "beken/integrity.h"
 #include "beken/session.h"
 #include "util/clock.h"
 #include "util/crc32.h"
@@ -13,6 +14,10 @@
 #define BLOCK BK_BLOCK
 #define MAX_TRIES 8          /* per command before giving up on a block */
 #define MAX_VERIFY_REWRITES 3
+/* [LBOOT] reboots after CHECK_CNT idle polls in download mode; the wall-clock
+ * value is unknown (spec §6.1, the simulator guesses 1.5 s).  A quiet line
+ * shorter than this cannot have triggered it. */
+#define LBOOT_WATCHDOG_MIN_S 1.0
 
 static uint32_t align_down(uint32_t v, uint32_t a) { return v & ~(a - 1); }
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
@@ -40,14 +45,15 @@ static bool fatal_status(fl_status st)
            st == FL_ERR_INTERNAL || st == FL_ERR_RESET;
 }
 
-static fl_status classify_silence(fl_beken *s, const char *what, uint32_t addr, fl_error *err);
+static fl_status classify_silence(fl_beken *s, const char *what, uint32_t addr, double silent_s,
+                                  fl_error *err);
 
 /* A flash loader has no timeout on partial frames: after a lost byte it
  * keeps waiting for the rest and would swallow our next command.  0xFF bytes
  * complete any frame harmlessly: programming 0xFF changes nothing, and an
  * address completed with 0xFF lies above 0x80000000, which the loader
  * refuses.  Then it waits for 0x01 again.  ROM loaders time out by themselves. */
-static fl_status unstick_flash_loader(fl_beken *s, fl_error *err)
+fl_status bk_op_unstick(fl_beken *s, fl_error *err)
 {
     if (s->chip->loader != FL_LOADER_FLASH)
         return FL_OK;
@@ -66,6 +72,7 @@ static fl_status recover(fl_beken *s, const char *what, uint32_t addr, const fl_
                          fl_error *err)
 {
     s->retries++;
+    double silent_s = fl_now() - s->wire.last_tx_s; /* we waited this long for a reply */
     fl_logf(s->ev, FL_LOG_DEBUG, "%s at 0x%06X failed (%s); resynchronising", what, addr,
             cause->msg);
     if (fatal_status(cause->code)) {
@@ -80,22 +87,26 @@ static fl_status recover(fl_beken *s, const char *what, uint32_t addr, const fl_
         bk_drain_quiet(&s->wire, 0.02 + bk_wire_time(&s->wire, 64),
                        0.5 + bk_wire_time(&s->wire, 2 * BLOCK));
         fl_error e;
-        fl_status st = unstick_flash_loader(s, &e);
+        fl_status st = bk_op_unstick(s, &e);
         if (!st)
             st = bk_link_check(&s->wire, 0.05 + bk_wire_time(&s->wire, BLOCK + 64), &e);
         if (st == FL_OK) {
             s->needs_arm = false; /* a link check re-arms the flash loader's unprotect */
-            return FL_OK;
+            /* the garbled frame may have reached the loader itself: find out
+             * while it still answers (a reset later would brick the unit) */
+            return fl_integrity_check_boot(s, err);
         }
         if (st == FL_ERR_LINK) {
             *err = e;
             return st;
         }
     }
-    return classify_silence(s, what, addr, err);
+    return classify_silence(s, what, addr, silent_s, err);
 }
 
-/* Listen at 115200 for the chip's own text: firmware log or boot banner. */
+/* Listen at 115200 for the chip's own text: firmware log or boot banner.  A
+ * whole line of text is needed: bytes sent at another rate read as random
+ * bytes, and those must not pass for a firmware that rebooted. */
 static bool firmware_is_talking(fl_beken *s, double seconds)
 {
     uint8_t buf[512];
@@ -107,20 +118,41 @@ static bool firmware_is_talking(fl_beken *s, double seconds)
         if (fl_link_read(s->wire.link, buf, sizeof buf, end - fl_now(), &got, &e) != FL_OK)
             return false;
         for (size_t i = 0; i < got; i++) {
-            bool text = (buf[i] >= 0x20 && buf[i] < 0x7F) || buf[i] == '\r' || buf[i] == '\n';
-            run = text ? run + 1 : 0;
-            if (run >= 12)
+            if ((buf[i] == '\r' || buf[i] == '\n') && run >= 16)
                 return true;
+            run = buf[i] >= 0x20 && buf[i] < 0x7F ? run + 1 : 0;
         }
     }
     return false;
 }
 
-/* The loader is silent at our rate.  A chip that reset (brown-out) is back
- * at 115200: in its boot window, or already running its firmware.  A flash
- * loader that is merely hung (a line error turned a CRC into a 16-bit loop
- * that never ends) is reset on RTS and the operation goes on. */
-static fl_status classify_silence(fl_beken *s, const char *what, uint32_t addr, fl_error *err)
+/* Reset the chip (RTS, or `reboot` to a running firmware) and take the bus
+ * again at our rate. */
+static fl_status reset_and_resume(fl_beken *s, uint32_t want, fl_reset_mode how, fl_error *err)
+{
+    fl_connect_opts o;
+    fl_connect_opts_init(&o);
+    o.reset = how;
+    o.link_timeout_s = 6;
+    fl_status st = fl_beken_regain_bus(s, &o, err);
+    if (!st && want != 115200)
+        st = fl_beken_set_baud(s, want, err);
+    if (!st) {
+        s->resets++;
+        s->needs_arm = false;
+    }
+    return st;
+}
+
+/* The loader is silent at our rate.  Only real evidence makes it a reset
+ * (brown-out): the chip is back at 115200 — answering in its boot window
+ * although we talked at another rate, or printing its firmware's text.
+ * Silence alone is line trouble: a garbled frame can leave a loader busy for
+ * minutes (a CRC over a garbled range), hung (a flash loader's 16-bit loop)
+ * or at another rate (a garbled SetBaudRate); that is reset over RTS where
+ * wired, and otherwise reported as the loader no longer answering. */
+static fl_status classify_silence(fl_beken *s, const char *what, uint32_t addr, double silent_s,
+                                  fl_error *err)
 {
     uint32_t want = s->baud;
     fl_error e;
@@ -128,34 +160,57 @@ static fl_status classify_silence(fl_beken *s, const char *what, uint32_t addr, 
     if (fl_link_set_baud(s->wire.link, 115200, &e) == FL_OK) {
         s->baud = 115200;
         for (int i = 0; i < 10 && !state; i++)
-            if (bk_link_check(&s->wire, 0.03, &e) == FL_OK)
+            if (bk_link_check(&s->wire, 0.03, &e) == FL_OK) {
+                if (want == 115200) { /* same rate as before: it merely answers again */
+                    s->needs_arm = false;
+                    return FL_OK;
+                }
                 state = "came back at 115200 baud in its boot window";
+            }
         if (!state && firmware_is_talking(s, 1.0))
             state = "rebooted into its firmware";
     }
-    if (!state && s->chip->loader == FL_LOADER_FLASH && s->wire.link->has_lines) {
+    /* A flash loader left waiting for the rest of a garbled frame restarts
+     * by its own idle watchdog when the line stays quiet: we caused that. */
+    if (state && s->chip->loader == FL_LOADER_FLASH && silent_s >= LBOOT_WATCHDOG_MIN_S) {
         fl_logf(s->ev, FL_LOG_WARN,
-                "the bootloader stopped answering during %s at 0x%06X (a line error can hang "
-                "it); resetting it over RTS and continuing",
-                what, addr);
-        fl_connect_opts o;
-        fl_connect_opts_init(&o);
-        o.reset = FL_RESET_PULSE;
-        o.link_timeout_s = 6;
-        fl_status st = fl_beken_get_bus(s, &o, &e);
-        if (!st && want != 115200)
-            st = fl_beken_set_baud(s, want, &e);
-        if (!st) {
-            s->resets++;
-            s->needs_arm = false;
-            return FL_OK;
-        }
+                "the unit restarted during %s at 0x%06X after %.1f s without a reply (the "
+                "bootloader's idle watchdog: a line error left it waiting); taking the bus "
+                "again and continuing",
+                what, addr, silent_s);
+        fl_reset_mode how = s->wire.link->has_lines ? FL_RESET_PULSE : FL_RESET_REBOOT;
+        if (reset_and_resume(s, want, how, &e) == FL_OK)
+            return fl_integrity_check_boot(s, err);
+        return fl_fail(err, FL_ERR_PROTOCOL,
+                       "the bootloader restarted during %s at 0x%06X (its idle watchdog, after a "
+                       "line error) and could not be taken again (%s): power-cycle the unit and "
+                       "rerun",
+                       what, addr, e.msg);
     }
-    return fl_fail(err, FL_ERR_RESET,
-                   "the unit reset during %s at 0x%06X and %s - brown-out or loose power? Check "
-                   "the 3.3 V supply (it must hold up under flash writes) and GND, then rerun: "
-                   "flash from 0x%06X on may be incomplete",
-                   what, addr, state ? state : "does not answer at all", addr);
+    if (state)
+        return fl_fail(err, FL_ERR_RESET,
+                       "the unit reset during %s at 0x%06X and %s - brown-out or loose power? "
+                       "Check the 3.3 V supply (it must hold up under flash writes) and GND, then "
+                       "rerun: flash from 0x%06X on may be incomplete",
+                       what, addr, state, addr);
+    if (s->wire.link->has_lines) {
+        fl_logf(s->ev, FL_LOG_WARN,
+                "the bootloader stopped answering during %s at 0x%06X (a line error can leave "
+                "it busy or hung); resetting it over RTS and continuing",
+                what, addr);
+        if (reset_and_resume(s, want, FL_RESET_PULSE, &e) == FL_OK)
+            return fl_integrity_check_boot(s, err);
+        return fl_fail(err, FL_ERR_PROTOCOL,
+                       "the bootloader stopped answering during %s at 0x%06X and did not come "
+                       "back after a reset over RTS (%s): check the wiring and lower --baud, "
+                       "then power-cycle the unit and rerun",
+                       what, addr, e.msg);
+    }
+    return fl_fail(err, FL_ERR_PROTOCOL,
+                   "the bootloader stopped answering during %s at 0x%06X with no sign of a reset "
+                   "(a line error can leave it busy or hung): check the wiring and lower --baud, "
+                   "then power-cycle the unit and rerun",
+                   what, addr);
 }
 
 /* Run one command with retries.  `op` returns FL_OK or a failure. */
@@ -214,6 +269,51 @@ static fl_status op_erase(fl_beken *s, uint32_t addr, void *arg, fl_error *err)
     return bk_erase(&s->wire, size_op, wire_addr(s, addr), err);
 }
 
+fl_status bk_op_crc(fl_beken *s, uint32_t addr, uint32_t len, uint32_t *crc, fl_error *err)
+{
+    return device_crc(s, addr, len, crc, err);
+}
+
+fl_status bk_op_crc_is(fl_beken *s, uint32_t addr, uint32_t len, uint32_t want, int tries,
+                       bool *match, fl_error *err)
+{
+    uint32_t crc;
+    *match = false;
+    for (int i = 0; i < tries && !*match; i++) {
+        fl_status st = device_crc(s, addr, len, &crc, err);
+        if (st)
+            return st;
+        *match = crc == want;
+    }
+    return FL_OK;
+}
+
+struct sr_arg { uint8_t opcode; uint8_t *value; const uint8_t *bytes; size_t n; };
+
+static fl_status op_read_sr(fl_beken *s, uint32_t addr, void *arg, fl_error *err)
+{
+    struct sr_arg *a = arg;
+    return bk_read_sr(&s->wire, a->opcode, a->value, err);
+}
+
+static fl_status op_write_sr(fl_beken *s, uint32_t addr, void *arg, fl_error *err)
+{
+    struct sr_arg *a = arg;
+    return bk_write_sr(&s->wire, a->bytes, a->n, err);
+}
+
+fl_status bk_op_read_sr(fl_beken *s, uint8_t opcode, uint8_t *value, fl_error *err)
+{
+    struct sr_arg a = {opcode, value, NULL, 0};
+    return with_retries(s, "status-register read", opcode, op_read_sr, &a, err);
+}
+
+fl_status bk_op_write_sr(fl_beken *s, const uint8_t *value, size_t nbytes, fl_error *err)
+{
+    struct sr_arg a = {0x01, NULL, value, nbytes};
+    return with_retries(s, "status-register write", 0x01, op_write_sr, &a, err);
+}
+
 static fl_status erase_unit(fl_beken *s, uint32_t addr, uint8_t size_op, fl_error *err)
 {
     return with_retries(s, "erase", addr, op_erase, &size_op, err);
@@ -229,15 +329,7 @@ static fl_status op_write(fl_beken *s, uint32_t addr, void *data, fl_error *err)
 static fl_status crc_matches(fl_beken *s, uint32_t addr, uint32_t len, const uint8_t *expect,
                              bool *match, fl_error *err)
 {
-    uint32_t want = fl_beken_crc(expect, len), crc;
-    *match = false;
-    for (int i = 0; i < 2 && !*match; i++) {
-        fl_status st = device_crc(s, addr, len, &crc, err);
-        if (st)
-            return st;
-        *match = crc == want;
-    }
-    return FL_OK;
+    return bk_op_crc_is(s, addr, len, fl_beken_crc(expect, len), 2, match, err);
 }
 
 /* ---- read ------------------------------------------------------------------ */
@@ -257,8 +349,10 @@ static fl_status read_window(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *
     uint32_t crc;
     if ((st = device_crc(s, addr, len, &crc, err)))
         return st;
-    if (crc == fl_beken_crc(buf, len))
+    if (crc == fl_beken_crc(buf, len)) {
+        fl_integrity_note_read(s, addr, len, buf);
         return FL_OK;
+    }
     for (uint32_t off = 0; off < len; off += BLOCK) {
         for (int attempt = 0;; attempt++) {
             if ((st = device_crc(s, addr + off, BLOCK, &crc, err)))
@@ -275,6 +369,7 @@ static fl_status read_window(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *
                 return st;
         }
     }
+    fl_integrity_note_read(s, addr, len, buf);
     return FL_OK;
 }
 
@@ -307,6 +402,8 @@ fl_status fl_beken_read(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *out, 
 
 /* ---- erase ----------------------------------------------------------------- */
 
+static fl_status erase_range(fl_beken *s, uint32_t addr, uint32_t len, fl_error *err);
+
 fl_status fl_beken_erase(fl_beken *s, uint32_t addr, uint32_t len, fl_error *err)
 {
     if (addr % BLOCK || len % BLOCK)
@@ -317,31 +414,58 @@ fl_status fl_beken_erase(fl_beken *s, uint32_t addr, uint32_t len, fl_error *err
     fl_status st = fl_beken_check_range(s, addr, len, true, err);
     if (st || len == 0)
         return st;
-    if ((st = fl_beken_unprotect(s, err)))
+    if ((st = fl_integrity_begin(s, addr, addr + len, err)) || (st = fl_beken_unprotect(s, err)))
         return st;
-    uint32_t end = addr + len;
+    if ((st = erase_range(s, addr, len, err)))
+        st = fl_integrity_salvage(s, addr, addr + len, st, err);
+    else
+        st = fl_integrity_finish(s, addr, addr + len, NULL, err);
+    return st;
+}
+
+static fl_status erase_span(fl_beken *s, uint32_t addr, uint32_t end, uint32_t first,
+                            uint32_t total, fl_error *err)
+{
     for (uint32_t a = addr; a < end;) {
         bool big = a % WINDOW == 0 && end - a >= WINDOW;
-        if ((st = erase_unit(s, a, big ? BK_ERASE_64K : BK_ERASE_4K, err)))
+        fl_status st = erase_unit(s, a, big ? BK_ERASE_64K : BK_ERASE_4K, err);
+        if (st)
             return st;
         a += big ? WINDOW : BLOCK;
-        fl_progress(s->ev, "erase", a - addr, len);
-    }
-    /* Prove it: a protected flash ignores erases while the loader says OK. */
-    for (uint32_t w = addr; w < end;) {
-        uint32_t wlen = WINDOW - (w % WINDOW), crc;
-        if (wlen > end - w)
-            wlen = end - w;
-        if ((st = device_crc(s, w, wlen, &crc, err)))
-            return st;
-        if (crc != fl_beken_crc_ff(wlen))
-            return fl_fail(err, FL_ERR_VERIFY,
-                           "0x%06X..0x%06X is not blank after erasing: the flash is "
-                           "write-protected or failing",
-                           w, w + wlen);
-        w += wlen;
+        if (total)
+            fl_progress(s->ev, "erase", a - first, total);
     }
     return FL_OK;
+}
+
+static fl_status erase_range(fl_beken *s, uint32_t addr, uint32_t len, fl_error *err)
+{
+    uint32_t end = addr + len;
+    fl_status st = erase_span(s, addr, end, addr, len, err);
+    /* Prove it: a protected flash ignores erases while the loader says OK, and
+     * a garbled address erases somewhere else (erased again here; where it
+     * landed is the integrity map's business). */
+    for (uint32_t w = addr; w < end && !st;) {
+        uint32_t wlen = WINDOW - (w % WINDOW);
+        if (wlen > end - w)
+            wlen = end - w;
+        for (int again = 0; !st; again++) {
+            bool blank;
+            if ((st = bk_op_crc_is(s, w, wlen, fl_beken_crc_ff(wlen), 2, &blank, err)) || blank)
+                break;
+            if (again == MAX_VERIFY_REWRITES)
+                return fl_fail(err, FL_ERR_VERIFY,
+                               "0x%06X..0x%06X is not blank after erasing: the flash is "
+                               "write-protected or failing",
+                               w, w + wlen);
+            s->retries++;
+            fl_logf(s->ev, FL_LOG_DEBUG, "0x%06X..0x%06X not blank after erasing; erasing again",
+                    w, w + wlen);
+            st = erase_span(s, w, w + wlen, w, 0, err);
+        }
+        w += wlen;
+    }
+    return st;
 }
 
 /* ---- write ----------------------------------------------------------------- */
@@ -369,6 +493,24 @@ static fl_status program_block(fl_beken *s, uint32_t a, const uint8_t *data, boo
     }
     return fl_fail(err, FL_ERR_PROTOCOL, "write at 0x%06X failed %d times; last error: %s", a,
                    MAX_TRIES, e.msg);
+}
+
+fl_status bk_op_rewrite_sector(fl_beken *s, uint32_t a, const uint8_t *data, fl_error *err)
+{
+    for (int rewrite = 0;; rewrite++) {
+        bool ok;
+        fl_status st = program_block(s, a, data, false, err);
+        if (!st)
+            st = crc_matches(s, a, BLOCK, data, &ok, err);
+        if (st || ok)
+            return st;
+        if (rewrite == MAX_VERIFY_REWRITES)
+            return fl_fail(err, FL_ERR_VERIFY,
+                           "block 0x%06X does not hold the data after %d rewrites: "
+                           "write-protected or worn-out flash",
+                           a, MAX_VERIFY_REWRITES);
+        s->retries++;
+    }
 }
 
 /* Compare each block's device CRC with the target: same[i] / blank[i]. */
@@ -498,19 +640,6 @@ static fl_status recheck_windows(fl_beken *s, uint32_t a0, uint32_t a1, const ui
     return FL_OK;
 }
 
-static fl_status check_bootloader_intact(fl_beken *s, uint32_t before, fl_error *err)
-{
-    uint32_t now;
-    fl_status st = device_crc(s, 0, FL_BOOTLOADER_SIZE, &now, err);
-    if (st || now == before)
-        return st;
-    return fl_fail(err, FL_ERR_VERIFY,
-                   "the bootloader area 0x0-0x11000 changed during the write (a line error "
-                   "garbled an address): the chip will not answer on UART after its next reset. "
-                   "Keep it powered and write 0x0-0x11000 back from the backup with "
-                   "--allow-bootloader now");
-}
-
 fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32_t len,
                          fl_error *err)
 {
@@ -521,14 +650,12 @@ fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32
     uint8_t *target = NULL;
     if ((st = build_target(s, addr, data, len, a0, a1, &target, err)))
         return st;
-    unsigned troubles = s->retries + s->resets, troubles_at_start = troubles;
-    /* On a flash loader a garbled address can reach the loader itself; note
-     * its CRC so that damage is reported while the chip is still powered. */
-    bool guard_boot = s->chip->loader == FL_LOADER_FLASH && a0 >= FL_BOOTLOADER_SIZE;
-    uint32_t boot_crc = 0;
-    st = guard_boot ? device_crc(s, 0, FL_BOOTLOADER_SIZE, &boot_crc, err) : FL_OK;
-    if (!st)
-        st = fl_beken_unprotect(s, err);
+    unsigned troubles = s->retries + s->resets;
+    /* Everything outside [a0, a1) is mapped before the first erase... */
+    if ((st = fl_integrity_begin(s, a0, a1, err)) || (st = fl_beken_unprotect(s, err))) {
+        free(target);
+        return st;
+    }
     for (uint32_t w = a0; w < a1 && !st;) {
         uint32_t wlen = WINDOW - (w % WINDOW);
         if (wlen > a1 - w)
@@ -546,8 +673,11 @@ fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32
     if (!st && !clean) /* the line, not the unit: a station ERROR */
         st = fl_fail(err, FL_ERR_PROTOCOL, "the written range keeps changing under line errors: "
                                            "check the wiring and lower --baud");
-    if (!st && guard_boot && troubles_at_start != s->retries + s->resets)
-        st = check_bootloader_intact(s, boot_crc, err);
+    /* ... and proven again now, the bootloader area included. */
+    if (st)
+        st = fl_integrity_salvage(s, a0, a1, st, err);
+    else
+        st = fl_integrity_finish(s, a0, a1, target, err);
     free(target);
     return st;
 }

@@ -181,13 +181,23 @@ static size_t build_long(uint8_t *f, uint8_t op, const uint8_t *payload, size_t 
     return 8 + plen;
 }
 
+/* Note when a frame will have left the wire (the flash loader's idle
+ * watchdog counts from there). */
+static fl_status sent(bk_wire *w, fl_status st, size_t bytes)
+{
+    if (st == FL_OK)
+        w->last_tx_s = fl_now() + bk_wire_time(w, bytes);
+    return st;
+}
+
 fl_status bk_send_short(bk_wire *w, uint8_t code, const uint8_t *payload, size_t plen,
                         fl_error *err)
 {
     uint8_t f[5 + 32];
     if (plen > 32)
         return fl_fail(err, FL_ERR_INTERNAL, "short payload too long");
-    return fl_link_write(w->link, f, build_short(f, code, payload, plen), err);
+    return sent(w, fl_link_write(w->link, f, build_short(f, code, payload, plen), err),
+                5 + plen);
 }
 
 fl_status bk_short(bk_wire *w, uint8_t code, const uint8_t *payload, size_t plen,
@@ -208,7 +218,8 @@ fl_status bk_long(bk_wire *w, uint8_t op, const uint8_t *payload, size_t plen, u
     if (plen > 4 + BK_BLOCK)
         return fl_fail(err, FL_ERR_INTERNAL, "long payload too long");
     bk_discard(w);
-    fl_status st = fl_link_write(w->link, f, build_long(f, op, payload, plen), err);
+    fl_status st = sent(w, fl_link_write(w->link, f, build_long(f, op, payload, plen), err),
+                        8 + plen);
     if (st)
         return st;
     return read_response(w, true, op, resp, cap, resp_len, fl_now() + timeout_s, err);

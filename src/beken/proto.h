@@ -38,6 +38,7 @@ typedef struct bk_wire {
     uint8_t rx[BK_RX_CAP];
     size_t rx_len;
     unsigned garbage_bytes; /* skipped while scanning for responses (diagnostics) */
+    double last_tx_s;       /* fl_now() when our last frame had left the wire */
 } bk_wire;
 
 /* Seconds the given number of bytes needs on the wire at the link's rate. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "beken/integrity.h"
 #include "util/clock.h"
 
 #define LINK_CHECK_WAIT_S 0.015 /* per attempt: frame + reply take ~1.2 ms at 115200 */
@@ -50,6 +51,8 @@ fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev,
 
 void fl_beken_close(fl_beken *s)
 {
+    if (s)
+        fl_integrity_free(s->integrity);
     free(s);
 }
 
@@ -133,6 +136,8 @@ static fl_status run_stage(fl_beken *s, stage_kind kind, double listen_s, bool *
 
 fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
 {
+    if (!s->same_unit)
+        fl_integrity_forget(s); /* what it knew may describe another unit's flash */
     fl_status st = fl_link_set_baud(s->wire.link, 115200, err);
     if (st)
         return st;
@@ -187,6 +192,15 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
     return FL_OK;
 }
 
+fl_status fl_beken_regain_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
+{
+    bool was = s->same_unit;
+    s->same_unit = true;
+    fl_status st = fl_beken_get_bus(s, o, err);
+    s->same_unit = was;
+    return st;
+}
+
 /* ---- baud switching ------------------------------------------------------- */
 
 static bool link_check_retry(fl_beken *s, int tries, double wait)
@@ -231,10 +245,33 @@ fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
     fl_connect_opts o;
     fl_connect_opts_init(&o);
     o.link_timeout_s = 10;
-    return fl_beken_get_bus(s, &o, err);
+    return fl_beken_regain_bus(s, &o, err);
 }
 
 /* ---- identification ------------------------------------------------------- */
+
+/* The JEDEC ID sets the flash size: a garbled byte must not.  The first
+ * answer given twice is believed. */
+static fl_status read_jedec_agreed(fl_beken *s, fl_error *err)
+{
+    enum { MAX_ASKS = 8 };
+    uint8_t seen[MAX_ASKS][3];
+    int n = 0;
+    fl_status st = FL_ERR_TIMEOUT;
+    for (int i = 0; i < MAX_ASKS; i++) {
+        if ((st = bk_get_jedec(&s->wire, seen[n], err)) == FL_ERR_LINK)
+            return st;
+        if (st)
+            continue;
+        for (int k = 0; k < n; k++)
+            if (!memcmp(seen[k], seen[n], 3)) {
+                memcpy(s->jedec, seen[n], 3);
+                return FL_OK;
+            }
+        n++;
+    }
+    return st ? st : fl_fail(err, FL_ERR_PROTOCOL, "the flash ID differs on every request");
+}
 
 static fl_status identify_rom(fl_beken *s, fl_error *err)
 {
@@ -256,16 +293,33 @@ static fl_status identify_rom(fl_beken *s, fl_error *err)
     }
     s->have_chip_id = true;
     fl_chip_id_normalise(s->chip_id, s->chip_id_norm);
+    /* Frames carry no checksum: a garbled reply looks like another chip.
+     * Call it a mismatch only when the same answer comes twice. */
+    uint32_t first = s->chip_id;
+    for (int i = 0; i < 4 && s->chip->chip_id_norm &&
+                    strcmp(s->chip_id_norm, s->chip->chip_id_norm) != 0; i++) {
+        uint32_t again;
+        if ((st = bk_read_reg(&s->wire, s->chip->chip_id_reg, &again, 0.3, &e)) == FL_ERR_LINK)
+            break;
+        if (st)
+            continue;
+        fl_chip_id_normalise(again, s->chip_id_norm);
+        s->chip_id = again;
+        if (again == first)
+            break;
+        first = again;
+    }
+    if (st == FL_ERR_LINK) {
+        *err = e;
+        return st;
+    }
     if (s->chip->chip_id_norm && strcmp(s->chip_id_norm, s->chip->chip_id_norm) != 0) {
         const fl_chip *other = fl_chip_by_id(s->chip_id_norm);
         return fl_fail(err, FL_ERR_CHIP, "chip ID 0x%X (%s) is not a %s%s%s - check --chip",
                        s->chip_id, other ? other->display : "unknown chip", s->chip->display,
                        other ? "; use --chip " : "", other ? other->name : "");
     }
-    for (int i = 0; i < 3; i++)
-        if ((st = bk_get_jedec(&s->wire, s->jedec, err)) == FL_OK || st == FL_ERR_LINK)
-            break;
-    if (st)
+    if ((st = read_jedec_agreed(s, err)))
         return fl_fail_prefix(err, "reading the flash JEDEC ID");
     s->have_jedec = true;
     s->part = fl_flash_part_find(s->jedec);
@@ -289,7 +343,7 @@ static fl_status read_sr(fl_beken *s, uint16_t *sr, fl_error *err)
     uint16_t v = 0;
     for (int i = 0; i < n; i++) {
         uint8_t op = s->part ? s->part->sr_read[i] : defaults[i], b;
-        fl_status st = bk_read_sr(&s->wire, op, &b, err);
+        fl_status st = bk_op_read_sr(s, op, &b, err);
         if (st)
             return st;
         v |= (uint16_t)b << (8 * i);
@@ -333,7 +387,9 @@ static fl_status identify_flash_loader(fl_beken *s, fl_error *err)
                        "%s - check --chip",
                        v, other ? other->display : "unknown", s->chip->display);
     }
-    if (!link_check_retry(s, 3, 0.1))
+    /* A garbled ReadReg can leave the loader waiting for the rest of a frame. */
+    if (!link_check_retry(s, 3, 0.1) &&
+        (bk_op_unstick(s, &e) == FL_ERR_LINK || !link_check_retry(s, 3, 0.1)))
         return fl_fail(err, FL_ERR_PROTOCOL, "the bootloader stopped answering after ReadReg");
     if (s->chip->tuya_boot_version) {
         if (bk_boot_version(&s->wire, s->boot_version, sizeof s->boot_version, 0.2, &e) != FL_OK)
@@ -372,30 +428,39 @@ fl_status fl_beken_connect(fl_beken *s, const fl_connect_opts *o, fl_error *err)
 
 /* ---- protection (ROM loaders) ---------------------------------------------- */
 
+/* Set the `mask` bits of the status register to `want`, leaving the others
+ * as they were first read, and prove it by reading back.  Each command is
+ * retried on line errors; a garbled write that changed other bits (QE matters:
+ * a QIO firmware needs it) is put right by the next round. */
 static fl_status write_sr_verified(fl_beken *s, uint16_t want, uint16_t mask, fl_error *err)
 {
     int nbytes = s->part && s->part->sr_bytes == 1 ? 1 : 2;
-    fl_status st = FL_OK;
-    for (int attempt = 0; attempt < 5; attempt++) {
+    uint16_t keep = (uint16_t)(mask | (nbytes == 2 ? 0x0200 : 0)); /* + QE */
+    uint16_t orig, next = 0;
+    fl_status st = read_sr(s, &orig, err);
+    for (int attempt = 0; !st; attempt++) {
         uint16_t now;
-        if ((st = read_sr(s, &now, err)))
-            continue;
-        if ((now & mask) == (want & mask)) {
+        if (attempt == 0)
+            now = orig, next = (uint16_t)((orig & ~mask) | (want & mask));
+        else if ((st = read_sr(s, &now, err)))
+            break;
+        if ((now & keep) == (next & keep)) {
             s->sr = now;
             s->have_sr = true;
             return FL_OK;
         }
-        uint16_t next = (uint16_t)((now & ~mask) | (want & mask));
+        if (attempt == 5)
+            return fl_fail(err, FL_ERR_PROTOCOL,
+                           "flash status register reads 0x%04X, not 0x%04X (mask 0x%04X), after 5 "
+                           "writes: the flash may be hardware write-protected",
+                           now, next, keep);
         uint8_t v[2] = {(uint8_t)next, (uint8_t)(next >> 8)};
-        st = bk_write_sr(&s->wire, v, (size_t)nbytes, err);
-        fl_sleep(0.01); /* SR writes take up to ~15 ms in the flash chip */
+        if (attempt > 0)
+            s->retries++;
+        st = bk_op_write_sr(s, v, (size_t)nbytes, err);
+        fl_sleep(0.02); /* SR writes take up to ~15 ms in the flash chip */
     }
-    if (st)
-        return st;
-    return fl_fail(err, FL_ERR_PROTOCOL,
-                   "flash status register did not take the value 0x%04X (mask 0x%04X) after 5 "
-                   "tries: the flash may be hardware write-protected",
-                   want, mask);
+    return st;
 }
 
 fl_status fl_beken_unprotect(fl_beken *s, fl_error *err)

@@ -58,6 +58,10 @@ typedef struct fl_beken {
     uint16_t sr;      /* composed status register as read at connect */
     uint32_t baud;    /* rate in use */
 
+    /* what the session knows the whole flash holds (beken/integrity.h) */
+    struct fl_integrity *integrity;
+    bool same_unit; /* set while recovery re-takes the bus of the unit it was talking to */
+
     /* protocol state */
     bool needs_arm;   /* flash loader: a CRC re-protected the flash; LinkCheck before erasing */
     bool unprotected; /* ROM: block protection cleared this session */
@@ -76,7 +80,8 @@ void fl_beken_close(fl_beken *s);
 /* Get the bus, switch baud (falling back to 115200), identify the chip. */
 fl_status fl_beken_connect(fl_beken *s, const fl_connect_opts *o, fl_error *err);
 
-/* Pieces of connect, for engineers' own flows. */
+/* Pieces of connect, for engineers' own flows.  Getting the bus forgets what
+ * the session knew about the flash: another unit may be on the line now. */
 fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err);
 fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err);
 fl_status fl_beken_identify(fl_beken *s, fl_error *err);
@@ -89,7 +94,13 @@ fl_status fl_beken_protect(fl_beken *s, fl_error *err);
 /* Reads the RF calibration sector and returns the MAC stored there. */
 fl_status fl_beken_read_mac(fl_beken *s, uint8_t mac[6], fl_error *err);
 
-/* Verified flash operations (addresses are logical flash offsets). */
+/* Verified flash operations (addresses are logical flash offsets).
+ * Erase and write never change anything outside their range silently: the
+ * whole flash is mapped by device CRC before the first erase (free after a
+ * whole-flash read in the same session) and proven again afterwards; a sector
+ * changed outside the range (a garbled address) is written back from what a
+ * read in this session saw, with a warning, or the call fails with
+ * FL_ERR_VERIFY naming the address. */
 fl_status fl_beken_read(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *out, fl_error *err);
 fl_status fl_beken_erase(fl_beken *s, uint32_t addr, uint32_t len, fl_error *err);
 /* Erase + write + CRC-verify; blocks whose CRC already matches are skipped.

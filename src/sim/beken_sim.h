@@ -54,6 +54,12 @@ typedef struct fl_sim_options {
     uint32_t jedec;          /* flash JEDEC ID as id0<<16|id1<<8|id2 (0 = chip default, its
                                 capacity byte adjusted to the flash size) */
     int control_port;        /* control channel port on listen_host (0 = pick a free one) */
+    uint32_t misdirect_erase; /* test fault: the N-th erase command (1-based, 0 = never) lands
+                                 1 MiB away (address XOR 0x100000) while the reply echoes the
+                                 address sent - a garbled address the host cannot notice */
+    uint32_t sr_lost;         /* test fault: the replies to the first N status-register
+                                 commands (read or write, ROM loaders) are lost; the command
+                                 itself takes effect */
 } fl_sim_options;
 
 void fl_sim_options_init(fl_sim_options *o);
@@ -61,7 +67,8 @@ void fl_sim_options_init(fl_sim_options *o);
 /* Parse "key=val&key=val" (the part after '?' of a sim: URL) into o.
  * Keys: flash, size (2M, 4M, 0x200000), timescale, drop, corrupt, stall,
  * disconnect, brownout, manual, seed, quiet; also stallrate, jedec (C84015), pty,
- * control (port).  Strings point into `query`, which must outlive o. */
+ * control (port), misdirect (N: the N-th erase lands 1 MiB away), srlost (N: the first
+ * N status-register replies are lost).  Strings point into `query`, which must outlive o. */
 fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err);
 
 typedef struct fl_sim fl_sim;

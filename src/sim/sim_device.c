@@ -400,6 +400,8 @@ double sim_dev_erase(fl_sim *s, double t, uint32_t wire_addr, uint32_t unit, boo
     double dur = unit <= 4096 ? tm->erase_4k : unit <= 32768 ? tm->erase_32k : tm->erase_64k;
     uint32_t changed = 0;
     *browned_out = false;
+    if (s->o.misdirect_erase && ++s->erase_cmds == s->o.misdirect_erase)
+        wire_addr ^= 0x100000u; /* injected: a garbled address the echo does not reveal */
     if (s->dev.brownout_armed) {
         sim_flash_erase(&s->flash, wire_addr, unit, unit / 2, loader_guard(s), &changed);
         note_damage(s, changed);
@@ -466,6 +468,14 @@ double sim_dev_program_page(fl_sim *s, double t, uint32_t wire_addr, const uint8
     }
     note_damage(s, changed);
     return t + sim_scaled(s, s->tm.page_program * pages);
+}
+
+bool sim_sr_reply_lost(fl_sim *s)
+{
+    if (s->sr_replies_lost >= s->o.sr_lost)
+        return false;
+    s->sr_replies_lost++;
+    return true;
 }
 
 double sim_dev_crc_time(fl_sim *s, uint64_t n)

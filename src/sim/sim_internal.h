@@ -265,6 +265,8 @@ struct fl_sim {
     double rx_line_free, tx_line_free;
     uint64_t rng;
     uint64_t wire_host_bytes; /* data bytes that reached the chip (brown-out trigger) */
+    uint32_t erase_cmds;      /* erase commands executed (misdirect_erase trigger) */
+    uint32_t sr_replies_lost; /* status-register replies swallowed so far (sr_lost) */
     bool disconnect_done;
 
     sim_dev dev;
@@ -311,6 +313,8 @@ double sim_dev_program_page(fl_sim *s, double t, uint32_t wire_addr, const uint8
                             uint32_t n, bool wrap, bool *browned_out);
 double sim_dev_chip_erase(fl_sim *s, double t, bool *browned_out);
 double sim_dev_crc_time(fl_sim *s, uint64_t n);
+/* Test fault sr_lost: true (and counted) while the next status-register reply is to be lost. */
+bool sim_sr_reply_lost(fl_sim *s);
 const char *sim_state_name(sim_dev_state st);
 
 /* sim_rom.c / sim_lboot.c */

@@ -336,7 +336,8 @@ static void rom_long(fl_sim *s, double t, bool timeout)
         uint8_t tx[2] = {prm[0], 0}, rx[2];
         sim_flash_spi(&s->flash, tx, 2, rx);
         pl[0] = prm[0], pl[1] = rx[1];
-        send_long(s, t, 0x0C, 0, pl, 2);
+        if (!sim_sr_reply_lost(s))
+            send_long(s, t, 0x0C, 0, pl, 2);
         break;
     }
     case 0x0D: { /* FlashWriteSR: WREN, <opcode value...>, WRDI; echo of what was sent */
@@ -348,7 +349,8 @@ static void rom_long(fl_sim *s, double t, bool timeout)
         sim_flash_spi(&s->flash, prm, n, rx);
         sim_flash_spi(&s->flash, &wrdi, 1, rx);
         memcpy(pl, prm, n);
-        send_long(s, t, 0x0D, 0, pl, n);
+        if (!sim_sr_reply_lost(s))
+            send_long(s, t, 0x0D, 0, pl, n);
         break;
     }
     case 0x0E: { /* FlashSpiOp: N-1 bytes out, N-1 bytes captured (full duplex) */
