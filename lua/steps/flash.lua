@@ -85,6 +85,9 @@ function M.run(ctx, args)
   ctx.db:measure("sectors_written", st.blocks_written - before.blocks_written, "sectors")
   ctx.db:measure("sectors_skipped", st.blocks_skipped - before.blocks_skipped, "sectors")
   ctx.db:measure("retries", st.retries - before.retries, "count")
+  -- sectors outside the image that a garbled address changed and the library
+  -- put back from this run's backup (the run log has the addresses)
+  ctx.db:measure("sectors_restored", st.sectors_restored - before.sectors_restored, "sectors")
   ctx.db:measure("flash_cpu_seconds", os.clock() - t0, "s")
   ctx.flashed = { offset = place.offset, data = payload, path = args.image, sha256 = sha }
   return true

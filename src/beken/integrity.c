@@ -321,6 +321,8 @@ static fl_status narrow(fl_beken *s, fl_integrity *g, uint32_t w, uint32_t a0, u
             fl_fail_prefix(err, "restoring the sector at 0x%06X", a);
         } else {
             *rewrote = true;
+            if (!in_job(a, a0, a1))
+                s->sectors_restored++;
             note_rewrite(s, &run, a, in_job(a, a0, a1));
         }
     }
@@ -396,6 +398,8 @@ fl_status fl_integrity_check_boot(fl_beken *s, fl_error *err)
             if (!st && !ok && g->sec_state[last] == SEC_CONTENT) {
                 st = bk_op_rewrite_sector(s, last * SECTOR, g->shadow + last * SECTOR, err);
                 if (!st)
+                    s->sectors_restored++;
+                if (!st)
                     fl_logf(s->ev, FL_LOG_WARN,
                             "restored sector 0x%06X from the backup (changed outside the written "
                             "range: a line error garbled an address)",
@@ -425,6 +429,7 @@ static fl_status salvage_range(fl_beken *s, fl_integrity *g, uint32_t a, uint32_
         }
         if ((st = bk_op_rewrite_sector(s, a, g->shadow + a, err)))
             return st;
+        s->sectors_restored++;
         fl_logf(s->ev, FL_LOG_WARN,
                 "restored sector 0x%06X from the backup (changed outside the written range: a "
                 "line error garbled an address)",

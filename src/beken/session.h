@@ -71,6 +71,7 @@ typedef struct fl_beken {
     unsigned resets;  /* hung flash loaders reset over RTS and resumed */
     unsigned blocks_skipped;
     unsigned blocks_written;
+    unsigned sectors_restored; /* changed outside an operation's range, written back from the backup */
 } fl_beken;
 
 fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev, fl_beken **out,

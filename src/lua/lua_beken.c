@@ -502,6 +502,8 @@ static int s_stats(lua_State *L)
     lua_setfield(L, -2, "blocks_written");
     lua_pushinteger(L, s->blocks_skipped);
     lua_setfield(L, -2, "blocks_skipped");
+    lua_pushinteger(L, s->sectors_restored);
+    lua_setfield(L, -2, "sectors_restored");
     return 1;
 }
 

@@ -65,6 +65,17 @@ rc=$?
 check "recipe with a misdirected erase PASSes (exit $rc)" [ $rc -eq 0 ]
 check "the log says the sector was restored from the backup" \
     grep -q "restored sector 0x111000 from the backup" "$T/r.out"
+restored_in_log() { # DB: the flash step's sectors_restored measurement
+    python3 - "$1" <<'PY'
+import sqlite3, sys
+row = sqlite3.connect(sys.argv[1]).execute(
+    "SELECT m.value FROM measurements m JOIN steps s ON s.id = m.step_id "
+    "WHERE s.name = 'flash' AND m.name = 'sectors_restored'").fetchone()
+print(int(row[0]) if row else "none")
+PY
+}
+check "the audit log records the restored sector with the flash step" \
+    [ "$(restored_in_log "$T/r.db")" = 1 ]
 check "recipe: image inside, original outside" flash_check "$T/r.orig" "$T/r.bin" "$IMG_T" 0x11000 0x11000
 
 # --- the same without a backup: the unit FAILs naming the address ----------
@@ -82,7 +93,7 @@ d[0x111000:0x112000]=o[0x111000:0x112000]; sys.stdout.buffer.write(bytes(d))") 0
 head -c $((0x10000)) /dev/urandom >"$T/blob.bin"
 unit n 24-Tuya-Generic-TYWB-4CH-RF-Smart-Switch.bin
 expect_exit 1 "bk7231n: misdirected erase onto the bootloader fails the unit" \
-    "$FL" write "$T/blob.bin" --offset 0x100000 --chip bk7231n \
+    "$FL" write "$T/blob.bin" --raw --offset 0x100000 --chip bk7231n \
     --port "sim:bk7231n?flash=$T/n.bin&timescale=0&misdirect=1" >"$T/n.out" 2>&1
 check "the failure names 0x000000" grep -q "changed at 0x000000" "$T/n.out"
 
