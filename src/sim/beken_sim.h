@@ -54,6 +54,8 @@ typedef struct fl_sim_options {
     uint32_t jedec;          /* flash JEDEC ID as id0<<16|id1<<8|id2 (0 = chip default, its
                                 capacity byte adjusted to the flash size) */
     int control_port;        /* control channel port on listen_host (0 = pick a free one) */
+    const char *events_path; /* append one line per brown-out, watchdog reset, hang, reboot
+                                command and disconnect to this file (NULL: no record) */
 } fl_sim_options;
 
 void fl_sim_options_init(fl_sim_options *o);
@@ -61,7 +63,7 @@ void fl_sim_options_init(fl_sim_options *o);
 /* Parse "key=val&key=val" (the part after '?' of a sim: URL) into o.
  * Keys: flash, size (2M, 4M, 0x200000), timescale, drop, corrupt, stall,
  * disconnect, brownout, manual, seed, quiet; also stallrate, jedec (C84015), pty,
- * control (port).  Strings point into `query`, which must outlive o. */
+ * control (port), events (record file).  Strings point into `query`, which must outlive o. */
 fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err);
 
 typedef struct fl_sim fl_sim;

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sim/beken_sim.h"
 #include "util/rfc2217.h"
@@ -270,6 +271,7 @@ struct fl_sim {
     sim_dev dev;
     sim_flash flash;
     fl_sim_stats stats;
+    FILE *events;             /* record of injected faults (events=PATH), NULL = none */
 };
 
 /* sim_uart.c */
@@ -312,6 +314,11 @@ double sim_dev_program_page(fl_sim *s, double t, uint32_t wire_addr, const uint8
 double sim_dev_chip_erase(fl_sim *s, double t, bool *browned_out);
 double sim_dev_crc_time(fl_sim *s, uint64_t n);
 const char *sim_state_name(sim_dev_state st);
+
+/* sim_events.c: one line per injected fault or reset the host did not ask for */
+fl_status sim_events_open(fl_sim *s, const char *path, fl_error *err);
+void sim_event(fl_sim *s, const char *kind);
+void sim_events_close(fl_sim *s);
 
 /* sim_rom.c / sim_lboot.c */
 void sim_rom_reset(fl_sim *s);
