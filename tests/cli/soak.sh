@@ -35,7 +35,7 @@ check "unwritable record: refused before the unit is touched" \
 check "unwritable record: the error names the file" grep -q "event record" "$T/err"
 
 # --- the soak: fixed seeds, the reports as fixed cases ----------------
-python3 tests/soak/soak.py --units 32 --seed 20261204 --quick --require-faults --unit-timeout 120 \
+python3 tests/soak/soak.py --units 28 --seed 20261204 --quick --require-faults --unit-timeout 120 \
     --cases tests/soak/cases.txt --bin "$FL" --shared "$SHARED" >"$T/soak.out" 2>&1
 rc=$?
 grep -v '^RESULT ' "$T/soak.out"

@@ -21,14 +21,16 @@ Then, from the flash file alone:
     message names the changed sector (the run FAILed on it); the bootloader area
     (0..0x11000 on chips whose QIO placement keeps it) must never change;
   * the verdict must match what happened: "the unit reset / brown-out" only
-    where the simulator recorded a brown-out or watchdog reset; "link lost"
-    only where it recorded a disconnect; a unit FAIL only where the unit was
+    where the simulator recorded a brown-out or watchdog reset (and a failure
+    after such a reset not blamed on the line); "link lost" only where it
+    recorded a disconnect; a unit FAIL only where the unit was
     damaged (a changed sector named in the output); no other exit codes, no
     sanitizer report, no hang past the per-unit timeout;
   * recipe runs: a backup file that exists equals the unit's original flash;
   * a failed unit is recoverable: a clean rerun of `flashline write` exits 0
     and leaves the image in place.
 
+--cases FILE adds fixed units (tests/soak/cases.txt: the issue's reports).
 The must-be-zero counts are printed in a table; the exit status is non-zero
 if any of them is not zero.  Every unit prints "ok ..." or "FAIL ...", and the
 last line is "RESULT passed=N failed=M" (tests/run's convention).  Dump
@@ -180,7 +182,8 @@ def last_message(text, verb):
 
 
 def normalise(msg):
-    """Group messages: addresses, numbers and paths replaced."""
+    """Group messages: the diagnosis without the advice, addresses, numbers and paths replaced."""
+    msg = msg.split(" - ")[0]
     msg = HEX.sub("0x#", msg)
     msg = re.sub(r"\b\d+(\.\d+)?\b", "N", msg)
     msg = re.sub(r"sim:\S+", "sim:…", msg)
