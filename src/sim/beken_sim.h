@@ -55,7 +55,8 @@ typedef struct fl_sim_options {
                                 capacity byte adjusted to the flash size) */
     int control_port;        /* control channel port on listen_host (0 = pick a free one) */
     const char *events_path; /* append one line per brown-out, watchdog reset, hang, reboot
-                                command and disconnect to this file (NULL: no record) */
+                                command and disconnect to this file, and the dropped and
+                                garbled byte totals at the end (NULL: no record) */
 } fl_sim_options;
 
 void fl_sim_options_init(fl_sim_options *o);

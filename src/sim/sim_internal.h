@@ -315,7 +315,7 @@ double sim_dev_chip_erase(fl_sim *s, double t, bool *browned_out);
 double sim_dev_crc_time(fl_sim *s, uint64_t n);
 const char *sim_state_name(sim_dev_state st);
 
-/* sim_events.c: one line per injected fault or reset the host did not ask for */
+/* sim_events.c: the events=PATH record (brown-outs, resets, hangs, hang-ups, line totals) */
 fl_status sim_events_open(fl_sim *s, const char *path, fl_error *err);
 void sim_event(fl_sim *s, const char *kind);
 void sim_events_close(fl_sim *s);
