@@ -3,6 +3,8 @@
 #   make          build ./flashline (installs missing Debian packages first)
 #   make test     build with ASan+UBSan and run the whole suite
 #   make demo     the main job on the built-in simulator: back up, flash, verify a unit
+#   make soak     fault soak: 1000 simulated units through faulty lines, every flash judged
+#                 (SOAK_UNITS=N SOAK_SEED=S to change; a quick set runs in `make test`)
 #   make bench    wire-time benchmarks against the simulator (timescale 1)
 #   make fuzz     run the parser fuzzers (clang libFuzzer)
 #   make deps     install the Debian packages the build and tests need
@@ -62,7 +64,7 @@ $(BUILD)/san/gen/db_sql.o: $(DB_SQL_C) src/storage/auditdb_sql.h | deps
 $(BUILD)/san/tests/test_auditdb $(BUILD)/san/tests/test_auditdb_query: tests/auditdb_testutil.h
 # --- end of embedded SQL ------------------------------------------------------
 
-.PHONY: all deps test demo bench fuzz clean
+.PHONY: all deps test demo bench fuzz soak clean
 .DEFAULT_GOAL := all
 
 all: deps $(BIN)
@@ -119,6 +121,14 @@ $(BUILD)/rel/bench/%: tests/bench/%.c $(BUILD)/rel/libflashline.a
 
 demo: all
 	@bash tests/demo.sh
+
+# The full fault soak (tests/soak/soak.py): the sanitizer build, 2 units at a time.
+SOAK_UNITS ?= 1000
+SOAK_SEED  ?= 1
+soak: deps $(BUILD)/san/flashline
+	@python3 tests/soak/soak.py --units $(SOAK_UNITS) --seed $(SOAK_SEED) --require-faults \
+	    --cases tests/soak/cases.txt --bin $(CURDIR)/$(BUILD)/san/flashline \
+	    --failures $(BUILD)/soak-failures.txt
 
 bench: deps $(BIN) $(BENCH_BINS)
 	@BUILD=$(BUILD) bash tests/bench/run

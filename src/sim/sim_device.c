@@ -269,8 +269,10 @@ void sim_dev_fire_timers(fl_sim *s, double t)
     case DEV_DOWNLOAD:
         if (s->chip->pers == SIM_ROM)
             sim_rom_timeout(s, t);
-        else
+        else {
+            sim_event(s, "watchdog-reset");
             sim_dev_reset(s, t); /* watchdog: idle in download mode */
+        }
         break;
     case DEV_APP:
         app_log(s, t);
@@ -390,6 +392,7 @@ static void brownout(fl_sim *s, double t)
     d->brownout_armed = false;
     d->brownout_done = true;
     s->stats.brownouts++;
+    sim_event(s, "brownout");
     sim_tx_cut(s, t);
     sim_dev_schedule_reset(s, t, 0.010); /* supply dips, chip restarts ~10 ms later */
 }

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sim/beken_sim.h"
 #include "util/rfc2217.h"
@@ -272,6 +273,7 @@ struct fl_sim {
     sim_dev dev;
     sim_flash flash;
     fl_sim_stats stats;
+    FILE *events;             /* record of injected faults (events=PATH), NULL = none */
 };
 
 /* sim_uart.c */
@@ -316,6 +318,11 @@ double sim_dev_crc_time(fl_sim *s, uint64_t n);
 /* Test fault sr_lost: true (and counted) while the next status-register reply is to be lost. */
 bool sim_sr_reply_lost(fl_sim *s);
 const char *sim_state_name(sim_dev_state st);
+
+/* sim_events.c: the events=PATH record (brown-outs, resets, hangs, hang-ups, line totals) */
+fl_status sim_events_open(fl_sim *s, const char *path, fl_error *err);
+void sim_event(fl_sim *s, const char *kind);
+void sim_events_close(fl_sim *s);
 
 /* sim_rom.c / sim_lboot.c */
 void sim_rom_reset(fl_sim *s);

@@ -88,6 +88,7 @@ static void dispatch_short(fl_sim *s, double t)
         uint32_t blocks = (end - start + 1) / 256;
         if (blocks > 0xFFFF) {
             d->state = DEV_HUNG; /* uint16_t loop counter: never finishes */
+            sim_event(s, "hung");
             s->stats.frames_bad++;
             return;
         }
@@ -112,6 +113,7 @@ static void dispatch_short(fl_sim *s, double t)
     case 0x0E: /* Reboot: only with A5, silently */
         if (b[1] == 0xA5) {
             s->stats.frames_ok++;
+            sim_event(s, "reboot-command");
             sim_dev_schedule_reset(s, t, s->tm.reboot_delay);
             return;
         }

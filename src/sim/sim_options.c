@@ -68,7 +68,8 @@ static bool parse_bool(const char *v, bool *out)
 fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err)
 {
     static const char known[] = "flash size timescale drop corrupt stall stallrate disconnect "
-                                "brownout manual seed quiet jedec pty control misdirect srlost";
+                                "brownout manual seed quiet jedec pty control misdirect srlost "
+                                "events";
     char *save = NULL;
     for (char *kv = strtok_r(query, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
         char *v = strchr(kv, '=');
@@ -84,6 +85,10 @@ fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *er
             ok = v && *v;
             if (ok)
                 o->flash_path = v;
+        } else if (!strcmp(kv, "events")) {
+            ok = v && *v;
+            if (ok)
+                o->events_path = v;
         } else if (!strcmp(kv, "size")) {
             ok = fl_parse_size(v, 0, &u) && u <= 0xFFFFFFFFu;
             if (ok)

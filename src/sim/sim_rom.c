@@ -118,6 +118,7 @@ static void rom_short(fl_sim *s, double t)
     case 0x0E: /* Reboot */
         if (prm[0] == 0xA5) {
             s->stats.frames_ok++;
+            sim_event(s, "reboot-command");
             sim_dev_schedule_reset(s, t, s->tm.reboot_delay);
             return;
         }
@@ -127,6 +128,7 @@ static void rom_short(fl_sim *s, double t)
     case 0x70: /* Reset "SEAN" */
         if (!memcmp(prm, "SEAN", 4)) {
             s->stats.frames_ok++;
+            sim_event(s, "reboot-command");
             sim_dev_schedule_reset(s, t, s->tm.reboot_delay);
             return;
         }

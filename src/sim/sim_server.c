@@ -266,6 +266,7 @@ static void on_data(void *ctx, const uint8_t *data, size_t len)
             len = (size_t)left;
             s->disconnect_done = true;
             s->tcp_close_req = true;
+            sim_event(s, "disconnect");
         }
     }
     s->stats.bytes_from_host += len;
@@ -792,6 +793,8 @@ fl_status fl_sim_create(const fl_sim_options *opts, fl_sim **out, fl_error *err)
                        sizeof s->ctl_url, "tcp", err);
     if (st == FL_OK && opts->pty)
         st = open_pty(s, err);
+    if (st == FL_OK)
+        st = sim_events_open(s, opts->events_path, err);
     if (st == FL_OK) {
         int p[2];
         if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
@@ -922,6 +925,7 @@ void fl_sim_destroy(fl_sim *sim)
         if (fds[i] >= 0)
             close(fds[i]);
     sim_flash_close(&sim->flash);
+    sim_events_close(sim);
     sim_ring_free(&sim->wire);
     sim_ring_free(&sim->fifo);
     sim_ring_free(&sim->tx);
