@@ -125,7 +125,7 @@ static bool in_job(uint32_t addr, uint32_t a0, uint32_t a1) { return addr >= a0 
 /* A map value comes from one reply: a garbled one (or the answer to a garbled
  * request) would later look like a change outside the job.  Believe a value
  * only once two replies agree. */
-static fl_status measure(fl_beken *s, uint32_t addr, uint32_t len, uint32_t *crc, fl_error *err)
+fl_status bk_op_crc_agreed(fl_beken *s, uint32_t addr, uint32_t len, uint32_t *crc, fl_error *err)
 {
     enum { MAX_ASKS = 6 };
     uint32_t seen[MAX_ASKS];
@@ -160,7 +160,7 @@ fl_status fl_integrity_begin(fl_beken *s, uint32_t a0, uint32_t a1, fl_error *er
             continue; /* wholly rewritten: the operation proves it */
         fl_status st = FL_OK;
         if (we <= a0 || ws >= a1) {
-            if (!window_expect(g, w, &crc) && !(st = measure(s, ws, we - ws, &crc, err))) {
+            if (!window_expect(g, w, &crc) && !(st = bk_op_crc_agreed(s, ws, we - ws, &crc, err))) {
                 g->win_crc[w] = crc;
                 g->win_known[w] = true;
             }
@@ -169,7 +169,7 @@ fl_status fl_integrity_begin(fl_beken *s, uint32_t a0, uint32_t a1, fl_error *er
                 uint32_t i = a / SECTOR;
                 if (in_job(a, a0, a1) || g->sec_state[i] != SEC_UNKNOWN)
                     continue;
-                if (!(st = measure(s, a, SECTOR, &g->sec_crc[i], err)))
+                if (!(st = bk_op_crc_agreed(s, a, SECTOR, &g->sec_crc[i], err)))
                     g->sec_state[i] = SEC_CRC;
             }
         }

@@ -61,6 +61,9 @@ fl_status fl_integrity_salvage(fl_beken *s, uint32_t a0, uint32_t a1, fl_status 
 /* ---- ops.c helpers used here (retried, resynchronised commands) ---------- */
 
 fl_status bk_op_crc(fl_beken *s, uint32_t addr, uint32_t len, uint32_t *crc, fl_error *err);
+/* The device CRC of a range, believed once two replies agree (a garbled reply,
+ * or the answer to a garbled request, is never taken for the flash's content). */
+fl_status bk_op_crc_agreed(fl_beken *s, uint32_t addr, uint32_t len, uint32_t *crc, fl_error *err);
 /* Does the device CRC of [addr, addr+len) equal `want`?  A mismatch is asked
  * again `tries` - 1 more times: a garbled reply looks like one. */
 fl_status bk_op_crc_is(fl_beken *s, uint32_t addr, uint32_t len, uint32_t want, int tries,

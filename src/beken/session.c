@@ -353,24 +353,21 @@ static fl_status read_sr(fl_beken *s, uint16_t *sr, fl_error *err)
 }
 
 /* Flash loaders cannot report their flash size; the 2 MiB default is checked
- * on BK7252 (2 or 4 MiB) with the wraparound probe of §9.4. */
+ * on BK7252 (2 or 4 MiB) with the wraparound probe of §9.4: on 2 MiB the
+ * address bit 21 is ignored, so 0x211000 reads as 0x11000.  Compared by
+ * device CRCs that two replies agree on - a garbled read once made a 2 MiB
+ * chip look like 4 MiB, and every later proof then looked past its end. */
 static fl_status probe_flash_size(fl_beken *s, fl_error *err)
 {
-    uint8_t *blk_a = malloc(BK_BLOCK), *blk_b = malloc(BK_BLOCK);
-    if (!blk_a || !blk_b) {
-        free(blk_a), free(blk_b);
-        return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
-    }
-    fl_status st = bk_read_4k(&s->wire, 0x11000, blk_a, err);
+    uint32_t crc_low, crc_high;
+    fl_status st = bk_op_crc_agreed(s, 0x11000, BK_BLOCK, &crc_low, err);
     if (!st)
-        st = bk_read_4k(&s->wire, 0x11000 + 0x200000, blk_b, err);
-    if (!st) {
-        bool same = !memcmp(blk_a, blk_b, BK_BLOCK);
-        s->flash_size = same ? 0x200000 : 0x400000;
-        fl_logf(s->ev, FL_LOG_DEBUG, "wraparound probe: flash is %u MiB", s->flash_size >> 20);
-    }
-    free(blk_a), free(blk_b);
-    return st;
+        st = bk_op_crc_agreed(s, 0x11000 + 0x200000, BK_BLOCK, &crc_high, err);
+    if (st)
+        return st;
+    s->flash_size = crc_low == crc_high ? 0x200000 : 0x400000;
+    fl_logf(s->ev, FL_LOG_DEBUG, "wraparound probe: flash is %u MiB", s->flash_size >> 20);
+    return FL_OK;
 }
 
 static fl_status identify_flash_loader(fl_beken *s, fl_error *err)
