@@ -3,23 +3,8 @@
 
 #include "util/fileio.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-static int is_cancelled(void *ctx)
-{
-    (void)ctx;
-    return interrupted;
-}
 
 const char beken_common_help[] =
     "  -p, --port URL      /dev/ttyUSB0, serial:NAME, rfc2217://HOST:PORT, tcp://HOST:PORT,\n"
@@ -64,9 +49,8 @@ int beken_cli_connect(const char *verb, beken_cli *c)
                                c->link_timeout);
     cli_output_init(&c->out, c->json, c->port);
     c->events = cli_output_events(&c->out);
-    c->events.cancelled = is_cancelled;
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    c->events.cancelled = cli_stop_requested;
+    cli_stop_on_signals();
 
     fl_error err = {0};
     fl_status st = fl_link_open(c->port, &c->link, &err);

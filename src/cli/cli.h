@@ -126,6 +126,11 @@ int cli_report_error(cli_output *out, const char *verb, const fl_error *err);
  * "exit" field must be the real one); out may be NULL before the output exists. */
 int cli_report_error_as(cli_output *out, const char *verb, const fl_error *err, int exit_code);
 
+/* --- stopping --------------------------------------------------------------
+ * Ctrl-C and SIGTERM set a flag that fl_events.cancelled reads (stop.c). */
+void cli_stop_on_signals(void);
+int cli_stop_requested(void *ctx);
+
 /* --- verbs -------------------------------------------------------------- */
 int cmd_info(int argc, char **argv);
 int cmd_read(int argc, char **argv);

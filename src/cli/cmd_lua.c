@@ -1,25 +1,9 @@
 /* flashline lua — run a Lua 5.4 script with the flashline modules. */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "lua/lua_host.h"
-
-/* Ctrl-C and SIGTERM set this; the host's hook stops the script with it. */
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static int is_cancelled(void *ctx)
-{
-    (void)ctx;
-    return stop_requested;
-}
 
 static void usage(void)
 {
@@ -40,9 +24,8 @@ int cmd_lua(int argc, char **argv)
     cli_output out;
     cli_output_init(&out, false, "");
     fl_events ev = cli_output_events(&out);
-    ev.cancelled = is_cancelled;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    ev.cancelled = cli_stop_requested;
+    cli_stop_on_signals();
     fl_error err = {0};
     lua_State *L = fl_lua_new(&ev, &err);
     if (!L)

@@ -1,5 +1,4 @@
 /* flashline run — run a YAML recipe on a port and log it in the audit DB. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,20 +7,6 @@
 #include "station/run.h"
 
 #define MAX_SETS 64
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static int is_cancelled(void *ctx)
-{
-    (void)ctx;
-    return stop_requested;
-}
 
 static void usage(void)
 {
@@ -142,7 +127,7 @@ int cmd_run(int argc, char **argv)
     cli_output out;
     cli_output_init(&out, json, port);
     fl_events ev = cli_output_events(&out);
-    ev.cancelled = is_cancelled;
+    ev.cancelled = cli_stop_requested;
     fl_error err = {0};
     fl_status st;
     if (check) {
@@ -155,8 +140,7 @@ int cmd_run(int argc, char **argv)
         else
             rc = cli_report_error(&out, "run", &err);
     } else {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
+        cli_stop_on_signals();
         fl_run_opts o = {.recipe_path = pos[0], .port = port, .db_path = db, .station = station,
                          .operator_name = op, .sets = (const char *const *)sets,
                          .nsets = (size_t)nsets, .ev = &ev};
