@@ -37,10 +37,11 @@ log.info("backup %s sha256 %s", backup, util.sha256(dump))
 local data = assert(util.load(image_path))
 local place = assert(image.plan(data, image_path, chip, { flash_size = info.flash_size }))
 log.info("%s", place.why)
-assert(s:write(place.offset, data:sub(place.skip + 1)))
+local payload = data:sub(place.skip + 1, place.skip + place.length)
+assert(s:write(place.offset, payload))
 
 -- 3. verify by CRC
-local ok, err, _, bad = s:verify(place.offset, data:sub(place.skip + 1))
+local ok, err, _, bad = s:verify(place.offset, payload)
 if not ok then error(string.format("verify failed at 0x%06X: %s", bad or 0, err), 0) end
 local st = s:stats()
 print(string.format("PASS %s: %d sectors written, %d already matched, %d retries",

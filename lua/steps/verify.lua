@@ -28,7 +28,7 @@ function M.run(ctx, args)
   if args.image then
     local place, data, pkind = flash.plan(ctx.chip, args, s:info().flash_size, true)
     if not place then return nil, data, pkind end
-    offset, payload = place.offset, data:sub(place.skip + 1)
+    offset, payload = place.offset, data:sub(place.skip + 1, place.skip + place.length)
   elseif ctx.flashed then
     offset, payload = ctx.flashed.offset, ctx.flashed.data
   else

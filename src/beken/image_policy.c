@@ -220,6 +220,43 @@ static fl_status check_gap(const char *name, const uint8_t *data, const fl_image
     return FL_OK;
 }
 
+/* A release image (_QIO_, _UA_) ends with the app's RBL header: the file
+ * offset just past it, or 0 for other kinds (dumps hold the partitions
+ * beyond the app on purpose). */
+static size_t release_image_end(const fl_image_info *info)
+{
+    if (info->kind != FL_IMAGE_QIO && info->kind != FL_IMAGE_UA)
+        return 0;
+    const fl_image_rbl *app = rbl_in_flash(info, "app");
+    return app ? app->file_offset + FL_RBL_HEADER_SIZE / FL_BK_CRC_DATA * FL_BK_CRC_PHYS : 0;
+}
+
+/* Anything but 0xFF after a release image's app would land beyond the app -
+ * on the Tuya config, the RF calibration - with no CRC to say what it is. */
+static fl_status check_trailing(const char *name, const fl_image_info *info, const uint8_t *data,
+                                fl_error *err)
+{
+    size_t end = release_image_end(info);
+    for (size_t i = end; end && i < info->size; i++)
+        if (data[i] != 0xFF)
+            return fl_fail(err, FL_ERR_FORMAT,
+                           "%s has %zu bytes of trailing data after the app's RBL header (the "
+                           "first non-0xFF at file offset 0x%zX): they would overwrite what lies "
+                           "beyond the app (Tuya config, RF calibration); the file is not a clean "
+                           "release image",
+                           name, info->size - end, i);
+    return FL_OK;
+}
+
+/* Where the bytes worth writing end: a release image's 0xFF padding after the
+ * app is not written (it would erase whatever lies beyond the app - the Tuya
+ * config, the RF calibration - for nothing). */
+static size_t used_length(const fl_image_info *info, size_t len)
+{
+    size_t end = release_image_end(info);
+    return end && end < len ? end : len;
+}
+
 /* CRC16 blocks and the RBL headers that close each code partition: a flipped
  * byte fails a block, a cut file lacks the header at the partition end. */
 static fl_status check_intact(const char *name, const fl_image_info *info, const uint8_t *data,
@@ -263,7 +300,7 @@ static fl_status check_intact(const char *name, const fl_image_info *info, const
         return fl_fail(err, FL_ERR_FORMAT,
                        "%s is truncated: it holds only the bootloader (%zu bytes), no app", name,
                        info->size);
-    return FL_OK;
+    return check_trailing(name, info, data, err);
 }
 
 /* --- placement ----------------------------------------------------------------- */
@@ -369,9 +406,10 @@ fl_status fl_image_plan(const fl_chip *chip, const char *path, const uint8_t *da
     if (!info.chip_from_name)
         snprintf(out->chip, sizeof out->chip, "%s", info.chip);
     st = decide(chip, name, &info, data, len, flash_size, o, out, err);
+    if (!st)
+        out->length = (uint32_t)(used_length(&info, len) - out->file_skip);
     fl_image_info_free(&info);
     if (st)
         return st;
-    out->length = (uint32_t)(len - out->file_skip);
     return check_range(chip, name, out->flash_offset, out->length, flash_size, o, err);
 }

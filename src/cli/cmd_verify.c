@@ -45,7 +45,7 @@ int cmd_verify(int argc, char **argv)
     if ((rc = beken_cli_open_image("verify", &c, pos[0], true, &img)))
         return rc;
     const fl_placement *p = &img.place;
-    uint32_t len = (uint32_t)(img.len - p->file_skip), bad = 0;
+    uint32_t len = p->length, bad = 0;
     fl_error err = {0};
     fl_status st = fl_beken_verify(c.session, p->flash_offset, img.data + p->file_skip, len, &bad,
                                    &err);

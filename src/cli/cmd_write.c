@@ -85,7 +85,7 @@ int cmd_write(int argc, char **argv)
         return rc;
     fl_beken *s = c.session;
     const fl_placement *p = &img.place;
-    uint32_t wlen = (uint32_t)(img.len - p->file_skip);
+    uint32_t wlen = p->length;
     fl_error err = {0};
     double t0 = fl_now();
     fl_status st = fl_beken_write(s, p->flash_offset, img.data + p->file_skip, wlen, &err);

@@ -22,6 +22,11 @@ head -c $((0x80000 + 7)) "$NIMG" >"$C/OpenBK7231N_QIO_truncated.bin"
 head -c $((0x129000)) "$NIMG" >"$C/OpenBK7231N_QIO_cut_at_end.bin"  # only the RBL header tail is missing
 pyw "import sys; d=bytearray(open(sys.argv[1],'rb').read()); d[0x40000]^=0x10; open(sys.argv[2],'wb').write(d)" \
     "$NIMG" "$C/OpenBK7231N_QIO_flipped.bin"
+# a valid image with junk after the app's RBL header, up to the Tuya config and RF calibration
+pyw "import os,sys; d=open(sys.argv[1],'rb').read(); open(sys.argv[2],'wb').write(d+os.urandom(0x1F0000-len(d)))" \
+    "$NIMG" "$C/OpenBK7231N_QIO_trailing.bin"
+pyw "import sys; d=open(sys.argv[1],'rb').read(); open(sys.argv[2],'wb').write(d+b'\xff'*0x1000)" \
+    "$NIMG" "$C/OpenBK7231N_QIO_padded.bin"  # 0xFF after the app programs nothing: accepted
 cp "$TIMG" "$C/OpenBK7231N_QIO_1.18.300.bin"   # a T image renamed to an N name
 cp "$NIMG" "$C/firmware.bin"                   # an N image with a neutral name
 head -c 8192 /dev/urandom >"$C/blob.bin"       # plain data
@@ -91,6 +96,8 @@ check "random 2 MiB: tells how to write plain data" grep -q -- "--offset and --r
 refused "truncated image" bk7231n 3 "$C/OpenBK7231N_QIO_truncated.bin"
 check "truncated: says so" grep -q "truncated" "$T/write.err"
 refused "image without its closing RBL header" bk7231n 3 "$C/OpenBK7231N_QIO_cut_at_end.bin"
+refused "junk after the app (over the config and RF sectors)" bk7231n 3 "$C/OpenBK7231N_QIO_trailing.bin"
+check "trailing junk: says so" grep -q "trailing data after the app's RBL header" "$T/write.err"
 refused "one flipped byte" bk7231n 3 "$C/OpenBK7231N_QIO_flipped.bin"
 check "flipped byte: names the CRC16 check" grep -q "fails its CRC16 block check" "$T/write.err"
 refused "T image renamed to an N name" bk7231n 3 "$C/OpenBK7231N_QIO_1.18.300.bin"
@@ -147,6 +154,13 @@ unit bk7231n
 check "N image with a neutral name: written on an N unit" [ $? -eq 0 ] || cat "$T/err"
 expect_dd "$C/firmware.bin" $((0x11000)) 17
 check "neutral name placed as a _QIO_ image (bootloader kept)" cmp -s "$T/unit.bin" "$T/expect.bin"
+
+unit bk7231n
+"$FL" write "$C/OpenBK7231N_QIO_padded.bin" --port "$(port bk7231n)" --chip bk7231n >/dev/null 2>"$T/err"
+check "image followed by 0xFF padding: written" [ $? -eq 0 ] || cat "$T/err"
+expect_dd "$NIMG" $((0x11000)) 17
+check "the 0xFF padding is not written: the flash beyond the app is unchanged" \
+    cmp -s "$T/unit.bin" "$T/expect.bin"
 
 unit bk7231m
 "$FL" verify "$NIMG" --port "$(port bk7231m)" --chip bk7231m >/dev/null 2>"$T/err"
