@@ -32,9 +32,9 @@ static void usage(void)
  * where the durable write puts its temp file, and removed again. */
 static fl_status check_output_writable(const char *path, fl_error *err)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return fl_fail(err, FL_ERR_FILE, "cannot write %s: it is a directory", path);
+    fl_status st = fl_output_path_check(path, err);
+    if (st)
+        return st;
     char probe[4200];
     if ((size_t)snprintf(probe, sizeof probe, "%s.probe.%ld", path, (long)getpid()) >= sizeof probe)
         return fl_fail(err, FL_ERR_FILE, "cannot write %s: the path is too long", path);

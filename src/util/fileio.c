@@ -79,9 +79,60 @@ static void fsync_parent_dir(const char *path)
     free(copy);
 }
 
-fl_status fl_write_file_durable(const char *path, const void *data, size_t len, fl_error *err)
+static const char *file_type_text(mode_t m)
 {
-    char tmp[4096];
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
+}
+
+fl_status fl_output_path_check(const char *path, fl_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) /* new (or a link to a new file): created by the write */
+        return FL_OK;
+    if (!S_ISREG(st.st_mode))
+        return fl_fail(err, FL_ERR_FILE,
+                       "cannot write %s: it is %s, not a regular file (the write replaces the "
+                       "file whole; give a file name)",
+                       path, file_type_text(st.st_mode));
+    return FL_OK;
+}
+
+/* The file the durable write really replaces: a symbolic link's target (the
+ * rename would otherwise replace the link and leave the target stale). */
+static fl_status write_destination(const char *path, char *out, size_t cap, fl_error *err)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode)) {
+        if (snprintf(out, cap, "%s", path) >= (int)cap)
+            return fl_fail(err, FL_ERR_FILE, "path too long: %s", path);
+        return FL_OK;
+    }
+    char *target = realpath(path, NULL);
+    if (!target)
+        return fl_fail(err, FL_ERR_FILE, "cannot write %s: it is a symbolic link to a missing "
+                                         "file or folder (%s)",
+                       path, strerror(errno));
+    int n = snprintf(out, cap, "%s", target);
+    free(target);
+    if (n >= (int)cap)
+        return fl_fail(err, FL_ERR_FILE, "path too long: %s", path);
+    return FL_OK;
+}
+
+fl_status fl_write_file_durable(const char *user_path, const void *data, size_t len,
+                                fl_error *err)
+{
+    char path[4096], tmp[4200];
+    fl_status st = fl_output_path_check(user_path, err);
+    if (!st)
+        st = write_destination(user_path, path, sizeof path, err);
+    if (st)
+        return st;
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return fl_fail(err, FL_ERR_FILE, "path too long: %s", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

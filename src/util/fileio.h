@@ -16,6 +16,10 @@
 fl_status fl_read_file(const char *path, uint8_t **data, size_t *len, size_t max_len,
                        fl_error *err);
 
+/* May `path` be replaced whole by fl_write_file_durable?  A new path or a
+ * regular file (also through a symbolic link) may; a directory, device,
+ * FIFO or socket is refused with a message saying what it is. */
+fl_status fl_output_path_check(const char *path, fl_error *err);
 fl_status fl_write_file_durable(const char *path, const void *data, size_t len, fl_error *err);
 
 #endif

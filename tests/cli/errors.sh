@@ -40,4 +40,21 @@ for verb in info read write erase verify ports sim run lua query tuya image; do
 done
 "$FL" --help >"$T/help"
 check "--help documents exit codes" grep -q "Exit codes" "$T/help"
+
+# --- read -o: the durable write replaces a file whole, so only files qualify --
+cp "$SHARED/testdata/tuya-dumps/02-"*.bin "$T/ro-unit.bin"; chmod u+w "$T/ro-unit.bin"
+RO_PORT="sim:bk7231n?flash=$T/ro-unit.bin&timescale=0"
+mkfifo "$T/out.fifo"
+expect_exit 3 "read -o FIFO is refused" "$FL" read -p "$RO_PORT" -c bk7231n --size 0x1000 -o "$T/out.fifo" 2>"$T/err"
+check "read -o FIFO: says what it is" grep -q "it is a FIFO, not a regular file" "$T/err"
+check "read -o FIFO: the FIFO is still a FIFO" [ -p "$T/out.fifo" ]
+if mknod "$T/out.null" c 1 3 2>/dev/null; then
+    expect_exit 3 "read -o character device is refused" "$FL" read -p "$RO_PORT" -c bk7231n --size 0x1000 -o "$T/out.null" 2>"$T/err"
+    check "read -o device: still a device" [ -c "$T/out.null" ]
+fi
+echo stale >"$T/target.bin"; ln -s "$T/target.bin" "$T/link.bin"
+"$FL" read -p "$RO_PORT" -c bk7231n --size 0x1000 -o "$T/link.bin" 2>"$T/err"
+check "read -o symlink: exit 0" [ $? -eq 0 ]
+check "read -o symlink: the link is kept" [ -L "$T/link.bin" ]
+check "read -o symlink: its target holds the read" cmp -s "$T/target.bin" <(head -c 4096 "$T/ro-unit.bin")
 finish
