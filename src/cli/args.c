@@ -253,4 +253,5 @@ const char cli_exit_codes_help[] =
     "  7  refused: bootloader area (needs --allow-bootloader) or past the end of flash\n"
     "  8  the unit reset during the operation (brown-out? check the 3.3 V supply); rerun\n"
     "  9  internal error\n"
-    "  130 interrupted (Ctrl-C)\n";
+    "  130 interrupted (Ctrl-C or SIGTERM: stops at the next safe point; a second one\n"
+    "      stops at once)\n";

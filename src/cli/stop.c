@@ -5,14 +5,30 @@
  * commands (the Lua host's hook polls it inside steps), so a unit is left at
  * a safe point and the run is recorded ABORTED. */
 #include <signal.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
 static volatile sig_atomic_t stop_requested;
 
+/* A second signal means the first could not be honoured - a step stuck
+ * inside one long C call (a runaway pattern match), a hung driver - so the
+ * process ends at once.  The run it leaves RUNNING is found by the crash
+ * recovery at the next start and recorded ABORTED (as after kill -9). */
 static void on_stop_signal(int sig)
 {
     (void)sig;
+    if (stop_requested) {
+        static const char msg[] = "\nflashline: stopped at once (second interrupt); an unfinished "
+                                  "run is recorded ABORTED at the next start\n";
+        ssize_t ignored = write(2, msg, sizeof msg - 1);
+        (void)ignored;
+        _exit(130);
+    }
+    static const char first[] = "\nflashline: stopping at the next safe point (interrupt again "
+                                "to stop at once)\n";
+    ssize_t ignored = write(2, first, sizeof first - 1);
+    (void)ignored;
     stop_requested = 1;
 }
 

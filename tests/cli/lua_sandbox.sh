@@ -154,6 +154,14 @@ stop_when_printed() {
         if [[ $line == *"looping now"* ]]; then seen=1; break; fi
     done
     [ $seen = 1 ] && kill "-$sig" "$pid"
+    # AGAIN=1: once the process says it is stopping, interrupt it a second time
+    if [ $seen = 1 ] && [ "${AGAIN:-0}" = 1 ]; then
+        while IFS= read -r -t 300 line <&3; do
+            printf '%s\n' "$line" >>"$T/$name.log"
+            [[ $line == *"stopping at the next safe point"* ]] && break
+        done
+        kill "-$sig" "$pid"
+    fi
     # a guard, not a timing assumption: a process that ignores the signal fails the
     # test (exit 137) instead of hanging it
     ( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep 300 & s=$!; wait $s; kill -9 "$pid" 2>/dev/null ) &
@@ -191,6 +199,20 @@ stop_when_printed TERM blocked run "$T/blocked.yaml" --port "$PORT" --db "$DB"
 check "a step blocked in link:read for an hour is stopped by SIGTERM (exit $stop_rc)" [ "$stop_rc" = 130 ]
 check "... recorded ABORTED" grep -q '^ABORTED|ABORTED|' <<<"$(last_run blocked)"
 check "no run is left RUNNING after all that" [ "$(sql "select count(*) from runs where outcome = 'RUNNING'")" = 0 ]
+# A step stuck inside one C call (a runaway pattern match) never reaches the
+# stop hook: the second signal ends the process at once, and the next start
+# records the run ABORTED, as after kill -9.
+step stuck 'return { run = function()
+  local s = string.rep("a", 200000)
+  print("looping now")
+  while true do s:find(".-b") end
+end }'
+AGAIN=1 stop_when_printed TERM stuck run "$T/stuck.yaml" --port "$PORT" --db "$DB"
+check "a step stuck in C: the second SIGTERM stops at once with exit 130 (got $stop_rc)" [ "$stop_rc" = 130 ]
+check "... and says the run is recorded at the next start" grep -q "second interrupt" "$T/stuck.log"
+"$FL" run "$T/hello.yaml" --port "$PORT" --db "$DB" >/dev/null 2>&1
+check "... the next start records the stuck run ABORTED" \
+    [ "$(sql "select outcome from runs where recipe_name = 'stuck'")" = ABORTED ]
 mkfifo "$T/quiet.fifo"
 printf 'local d, msg, kind = require("flashline.util").load(arg[1]) print(d, msg, kind)\n' >"$T/fifo.lua"
 timeout 120 "$FL" lua "$T/fifo.lua" "$T/quiet.fifo" >/dev/null 2>"$T/err"
