@@ -6,6 +6,7 @@ local util = require "flashline.util"
 local log = require "flashline.log"
 
 local M = {
+  needs = { "connect" }, -- checked before the unit is touched (lua/API.md)
   params = {
     dir = { default = "backups" }, -- relative to the working directory
   },
@@ -15,6 +16,12 @@ local function unit_id(ctx, sha256)
   if ctx.unit.mac then return (ctx.unit.mac:gsub(":", "")) end
   -- No MAC: the flash type plus the dump's own hash tells units apart.
   return string.format("jedec-%s-%s", ctx.unit.jedec or "unknown", sha256:sub(1, 12))
+end
+
+-- Before the unit is touched: a backup that cannot be saved must not wait
+-- until the whole flash has been read.  Nothing is left behind (util.probe_dir).
+function M.check(ctx, args)
+  return util.probe_dir(args.dir)
 end
 
 function M.run(ctx, args)

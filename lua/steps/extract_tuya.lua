@@ -8,6 +8,7 @@ local tuya = require "flashline.tuya"
 local log = require "flashline.log"
 
 local M = {
+  needs = { "backup" }, -- checked before the unit is touched (lua/API.md)
   params = {
     store_secrets = { default = "false" },
     required = { default = "false" },

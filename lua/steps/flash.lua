@@ -10,6 +10,7 @@ local util = require "flashline.util"
 local log = require "flashline.log"
 
 local M = {
+  needs = { "connect" }, -- checked before the unit is touched (lua/API.md)
   params = {
     image = { required = true, file = true },
     offset = {},                              -- default: from the image's content and the chip

@@ -4,6 +4,7 @@
 local log = require "flashline.log"
 
 local M = {
+  needs = { "connect" }, -- checked before the unit is touched (lua/API.md)
   params = {
     require_mac = { default = "false" },
   },

@@ -1,5 +1,5 @@
 -- reboot — leave download mode and start the new firmware.
-local M = { params = {} }
+local M = { params = {}, needs = { "connect" } } -- needs: checked before the unit is touched
 
 function M.run(ctx)
   if not ctx.session then return nil, "reboot needs a connect step before it", "usage" end

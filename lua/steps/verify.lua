@@ -5,6 +5,7 @@
 local flash = require "steps.flash"
 
 local M = {
+  needs = { "connect" }, -- checked before the unit is touched (lua/API.md)
   params = {
     image = { file = true }, -- default: the image of the flash step
     offset = {},
@@ -15,7 +16,14 @@ local M = {
 }
 
 function M.check(ctx, args)
-  if not args.image then return true end
+  if not args.image then
+    -- what to compare comes from a flash step (or a custom step may set ctx.flashed)
+    local before = ctx.steps_before or {}
+    if not (before.flash or before.lua) then
+      return nil, "needs 'image' or a flash step before it"
+    end
+    return true
+  end
   local place, err = flash.plan(ctx.chip, args, nil, true)
   if not place then return nil, err end
   return true

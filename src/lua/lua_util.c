@@ -4,14 +4,17 @@
  *   util.sha256(data) → hex;  util.crc(data) → device CRC (Beken);  util.crc32(data) → zlib CRC
  *   util.save(path, data) → true | nil, msg   (temp file + fsync + rename)
  *   util.load(path) → data | nil, msg;        util.hex(data) → "a1b2..."
- *   util.mkdir(path) → true | nil, msg        (like mkdir -p) */
+ *   util.mkdir(path) → true | nil, msg        (like mkdir -p)
+ *   util.probe_dir(path) → true | nil, msg    (could mkdir + save there succeed?) */
 #include <lauxlib.h>
 #include <openssl/evp.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "lua/lua_host.h"
@@ -146,8 +149,70 @@ static int u_mkdir(lua_State *L)
     return 1;
 }
 
+static int probe_fail(lua_State *L, const char *fmt, const char *a, const char *b)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, fmt, a, b);
+    lua_pushstring(L, "file");
+    return 3;
+}
+
+/* Cut buf to its parent directory ("a/b/" -> "a", "a" -> ".", "/a" -> "/"). */
+static void parent_dir(char *buf)
+{
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/')
+        buf[--n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        strcpy(buf, ".");
+    else if (slash == buf)
+        buf[1] = '\0';
+    else
+        *slash = '\0';
+}
+
+/* Could util.mkdir(path) and then util.save(path .. "/x") succeed?  Tried for
+ * real (as root, permission bits say little), leaving nothing behind: in an
+ * existing directory a probe file is created and removed; for a missing one,
+ * a probe directory in the nearest existing ancestor.  Steps use it in
+ * check(), before the unit is touched. */
+static int u_probe_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char dir[4096], probe[4200];
+    if (!*path)
+        return probe_fail(L, "%s%sthe directory name is empty", "", "");
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+        return luaL_argerror(L, 1, "path too long");
+    struct stat st;
+    bool exists = true;
+    while (stat(dir, &st) != 0) {
+        if (errno != ENOENT)
+            return probe_fail(L, "cannot create directory %s: %s", path, strerror(errno));
+        parent_dir(dir);
+        exists = false;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return probe_fail(L, "cannot create directory %s: %s is not a directory", path, dir);
+    snprintf(probe, sizeof probe, "%s/.flashline-probe-XXXXXX", dir);
+    if (exists) {
+        int fd = mkstemp(probe);
+        if (fd < 0)
+            return probe_fail(L, "cannot write in directory %s: %s", path, strerror(errno));
+        close(fd);
+        unlink(probe);
+    } else {
+        if (!mkdtemp(probe))
+            return probe_fail(L, "cannot create directory %s: %s", path, strerror(errno));
+        rmdir(probe);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg util_funcs[] = {
-    {"mkdir", u_mkdir},
+    {"mkdir", u_mkdir}, {"probe_dir", u_probe_dir},
     {"sha256", u_sha256}, {"crc", u_crc},   {"crc32", u_crc32}, {"save", u_save},
     {"load", u_load},     {"hex", u_hex},   {NULL, NULL},
 };

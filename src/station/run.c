@@ -637,48 +637,88 @@ static fl_status run_steps(worker *w, fl_auditdb *db, fl_run_result *res, fl_err
     return st;
 }
 
-/* Steps may define check(ctx, args): called before the unit is touched, with
- * the arguments expanded, to refuse e.g. an image built for another chip.
- * Steps whose arguments depend on the unit (${unit.*}) are checked when they run. */
+/* A step module may declare `needs = { "connect" }`: the step types that
+ * must come before it because it uses what they leave in ctx (ctx.session,
+ * ctx.backup).  Checked whatever its arguments are (even ${unit.*} ones), so
+ * an impossible order never reaches a unit.  A custom `lua` step before it
+ * counts for any of them: it may set those fields itself. */
+static fl_status check_needs(worker *w, size_t i, int mod, fl_error *err)
+{
+    lua_State *L = w->L;
+    const fl_recipe_step *st = &w->r->steps[i];
+    if (lua_getfield(L, mod, "needs") != LUA_TTABLE)
+        return FL_OK;
+    int needs = lua_gettop(L);
+    for (lua_Integer n = 1; lua_rawgeti(L, needs, n) == LUA_TSTRING; n++) {
+        const char *need = lua_tostring(L, -1);
+        bool found = false;
+        for (size_t k = 0; k < i && !found; k++)
+            found = !strcmp(w->r->steps[k].type, need) || !strcmp(w->r->steps[k].type, "lua");
+        if (!found)
+            return step_fail(w, st->pos, err, "step '%s' needs a %s step before it", st->type,
+                             need);
+        lua_pop(L, 1);
+    }
+    return FL_OK;
+}
+
+/* Call the module's check(ctx, args), if it has one: before the unit is
+ * touched, with the arguments expanded, to refuse e.g. an image built for
+ * another chip.  Steps whose arguments depend on the unit (${unit.*}) are
+ * checked when they run.  Leaves the stack to the caller. */
+static fl_status call_check(worker *w, size_t i, int mod, int ctx, fl_error *err)
+{
+    lua_State *L = w->L;
+    const fl_recipe_step *step = &w->r->steps[i];
+    if (lua_getfield(L, mod, "check") != LUA_TFUNCTION)
+        return FL_OK;
+    lua_pushvalue(L, ctx);
+    w->checking = true;
+    w->saw_late_var = false;
+    fl_status st = push_args(w, i, err);
+    w->checking = false;
+    if (st || w->saw_late_var)
+        return st;
+    if (lua_pcall(L, 2, 2, 0) != LUA_OK)
+        return step_fail(w, step->pos, err, "step '%s' check failed: %s", step->type,
+                         first_line(L, -1));
+    if (!lua_toboolean(L, -2))
+        return step_fail(w, step->pos, err, "step '%s': %s", step->type,
+                         lua_isnil(L, -1) ? "refused" : first_line(L, -1));
+    return FL_OK;
+}
+
+/* Every step's order (`needs`) and check(), in recipe order.  While they run,
+ * ctx.steps_before is the set of step types before the one checked (custom
+ * steps as "lua"), for order rules that depend on the arguments. */
 static fl_status run_checks(worker *w, fl_error *err)
 {
     lua_State *L = w->L;
-    for (size_t i = 0; i < w->r->nsteps; i++) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, w->mods_ref);
-        lua_rawgeti(L, -1, (lua_Integer)i + 1);
-        bool has_check = lua_getfield(L, -1, "check") == LUA_TFUNCTION;
-        if (!has_check) {
-            lua_pop(L, 3);
-            continue;
-        }
-        lua_replace(L, -3);
-        lua_pop(L, 1); /* check */
-        lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
-        w->checking = true;
-        w->saw_late_var = false;
-        fl_status st = push_args(w, i, err);
-        w->checking = false;
-        if (st || w->saw_late_var) {
-            lua_pop(L, st ? 2 : 3);
-            if (st)
-                return st;
-            continue;
-        }
-        if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
-            st = step_fail(w, w->r->steps[i].pos, err, "step '%s' check failed: %s",
-                           w->r->steps[i].type, first_line(L, -1));
-            lua_pop(L, 1);
-            return st;
-        }
-        if (!lua_toboolean(L, -2)) {
-            st = step_fail(w, w->r->steps[i].pos, err, "step '%s': %s", w->r->steps[i].type,
-                           lua_isnil(L, -1) ? "refused" : first_line(L, -1));
-            lua_pop(L, 2);
-            return st;
-        }
-        lua_pop(L, 2);
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
+    int ctx = lua_gettop(L);
+    lua_newtable(L);
+    int before = lua_gettop(L);
+    lua_pushvalue(L, before);
+    lua_setfield(L, ctx, "steps_before");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->mods_ref);
+    int mods = lua_gettop(L);
+    fl_status st = FL_OK;
+    for (size_t i = 0; i < w->r->nsteps && !st; i++) {
+        lua_rawgeti(L, mods, (lua_Integer)i + 1);
+        int mod = lua_gettop(L);
+        st = check_needs(w, i, mod, err);
+        lua_settop(L, mod);
+        if (!st)
+            st = call_check(w, i, mod, ctx, err);
+        lua_settop(L, mods);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, before, w->r->steps[i].type);
     }
-    return FL_OK;
+    lua_pushnil(L); /* a check-time view: steps at run time see what ran instead */
+    lua_setfield(L, ctx, "steps_before");
+    lua_settop(L, top);
+    return st;
 }
 
 typedef struct prepare_call {

@@ -55,6 +55,7 @@ name: t
 chip: bk7231n
 vars: { backups: b }
 steps:
+  - connect
   - backup: { dir: "${backups}/${unit.mac}-${run.id}" }
   - lua: { file: step.lua, note: "${unit.flash_size} ${undeclared} $${literal}" }
 EOF
@@ -64,7 +65,33 @@ check "unit.*/run.* refs and a --set of a used variable pass --check" [ $? -eq 0
 check "--set of a declared variable passes --check" [ $? -eq 0 ]
 "$FL" run "$T/late.yaml" --check 2>"$T/err"
 check "a used but undeclared variable without --set is refused (exit 3)" [ $? -eq 3 ]
-check "... naming it and where" grep -q "late.yaml:6:34: unknown variable \${undeclared}" "$T/err"
+check "... naming it and where" grep -q "late.yaml:7:34: unknown variable \${undeclared}" "$T/err"
+
+# step order: a custom lua step may set up what a later step uses (ctx.session,
+# ctx.backup, ctx.flashed), so it counts for any step the later one needs
+cat >"$T/custom_first.yaml" <<'EOF'
+name: t
+chip: bk7231n
+steps:
+  - lua: { file: step.lua }
+  - extract_tuya
+  - verify
+  - reboot
+EOF
+"$FL" run "$T/custom_first.yaml" --check 2>"$T/err"
+check "a custom lua step before extract_tuya/verify/reboot passes --check" [ $? -eq 0 ]
+
+# the backup folder is probed, not created, by --check: a missing one that can
+# be created passes and is still missing afterwards, and nothing is left behind
+mkdir "$T/bk"
+printf 'name: t\nchip: bk7231n\nsteps:\n  - connect\n  - backup: { dir: %s }\n' "$T/bk/a/b" >"$T/bk.yaml"
+"$FL" run "$T/bk.yaml" --check 2>"$T/err"
+check "a backup folder that can be created passes --check" [ $? -eq 0 ]
+check "... and --check did not create it or leave a probe" [ -z "$(ls -A "$T/bk")" ]
+printf 'name: t\nchip: bk7231n\nsteps:\n  - connect\n  - backup: { dir: %s }\n' "$T/bk" >"$T/bk.yaml"
+"$FL" run "$T/bk.yaml" --check 2>"$T/err"
+check "an existing writable backup folder passes --check" [ $? -eq 0 ]
+check "... and --check left no probe file in it" [ -z "$(ls -A "$T/bk")" ]
 "$FL" run --help >"$T/help"
 check "run --help says which --set names are accepted" grep -q "declares under 'vars:'" "$T/help"
 
