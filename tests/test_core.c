@@ -1,5 +1,6 @@
 /* Unit tests for the host core that need no simulator: the device CRC, the
- * RFC 2217 codec, chip-ID normalisation, image placement and durable files. */
+ * RFC 2217 codec, chip-ID normalisation, image placement, durable files and
+ * UTF-8-safe message cuts. */
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include "beken/image_policy.h"
 #include "testlib.h"
 #include "util/crc32.h"
+#include "util/error.h"
 #include "util/fileio.h"
 #include "util/rfc2217.h"
 
@@ -246,6 +248,69 @@ static void test_durable_write(void)
     rmdir(dir);
 }
 
+/* Every byte of s is valid UTF-8 (no lone lead byte, no stray continuation). */
+static int valid_utf8(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+              : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        if (!n)
+            return 0;
+        for (int k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80)
+                return 0;
+        p += n;
+    }
+    return 1;
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+    return n >= t && !memcmp(s + n - t, tail, t);
+}
+
+/* Cut messages keep whole characters and end with the mark "…". */
+static void test_text_cut(void)
+{
+    char buf[16];
+    CHECK(fl_text_copy(buf, sizeof buf, "short") == 5 && !strcmp(buf, "short"), "fits: unchanged");
+    CHECK(fl_text_copy(buf, sizeof buf, "exactly 15 byte") == 15, "15 bytes fit in 16");
+    CHECK_STR(buf, "exactly 15 byte");
+    fl_text_copy(buf, sizeof buf, "0123456789abcdefXYZ");
+    CHECK_STR(buf, "0123456789ab" FL_CUT_MARK);
+    /* "é" is 2 bytes: 7 of them are 14; the cut must not keep half of one */
+    for (size_t cap = 4; cap <= sizeof buf; cap++) {
+        fl_text_copy(buf, cap, "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9");
+        CHECK(valid_utf8(buf) && ends_with(buf, FL_CUT_MARK) && strlen(buf) < cap,
+              "cap %zu: '%s' is whole characters ending in the mark", cap, buf);
+    }
+    /* 4-byte characters too */
+    fl_text_copy(buf, sizeof buf, "\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80");
+    CHECK_STR(buf, "\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80" FL_CUT_MARK);
+
+    fl_error e;
+    char big[3000];
+    memset(big, 'a', sizeof big);
+    big[1] = '\xC3'; /* shift the 2-byte characters to odd offsets */
+    for (size_t i = 2; i + 1 < sizeof big; i += 2)
+        big[i] = '\xA9', big[i + 1] = '\xC3';
+    big[sizeof big - 2] = '\xA9';
+    big[sizeof big - 1] = '\0';
+    CHECK(valid_utf8(big), "test input is valid UTF-8");
+    fl_fail(&e, FL_ERR_FORMAT, "x%s", big);
+    CHECK(e.code == FL_ERR_FORMAT && valid_utf8(e.msg) && ends_with(e.msg, FL_CUT_MARK) &&
+          strlen(e.msg) >= sizeof e.msg - 4, "fl_fail cuts a long message with the mark (%zu bytes)",
+          strlen(e.msg));
+    fl_fail(&e, FL_ERR_FORMAT, "%s", big + 1);
+    fl_fail_prefix(&e, "context");
+    CHECK(!strncmp(e.msg, "context: ", 9) && valid_utf8(e.msg) && ends_with(e.msg, FL_CUT_MARK),
+          "fl_fail_prefix keeps the prefix and cuts the old message with the mark");
+    fl_fail(&e, FL_ERR_FORMAT, "short %s", "one");
+    fl_fail_prefix(&e, "context");
+    CHECK_STR(e.msg, "context: short one");
+}
+
 int main(void)
 {
     RUN(test_crc_vectors);
@@ -253,5 +318,6 @@ int main(void)
     RUN(test_chip_ids);
     RUN(test_placement);
     RUN(test_durable_write);
+    RUN(test_text_cut);
     return testlib_finish();
 }

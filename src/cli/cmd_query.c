@@ -2,9 +2,13 @@
  *
  * Output goes to stdout: an aligned table by default, RFC 4180 CSV with
  * --csv (header row, CRLF line ends), or JSON Lines with --json (one object
- * per row, keys in column order, numbers as numbers, NULL as null).
- * Errors go to stderr with the documented exit codes. */
+ * per row, keys in column order, numbers as numbers, NULL as null).  A blob
+ * is shown as hex, never as raw bytes: x'00ff41' in the table and CSV,
+ * {"blob_hex": "00ff41"} in JSON.  Errors go to stderr with the documented
+ * exit codes.  $FLASHLINE_QUERY_MAX_BYTES lowers the result limit (tests use
+ * it to reach the limit without allocating hundreds of MiB). */
 #include <jansson.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +28,8 @@ static const char query_exit_codes_help[] =
     "  3  the log or the query file is missing, unreadable or not what it should be (not a\n"
     "     flashline audit log, a newer schema, a malformed query file)\n"
     "  6  the query ran into its time limit (--timeout) and was stopped\n"
-    "  7  refused: the query is not a single read-only SELECT, or its result is too large\n"
+    "  7  refused: the query is not a single read-only SELECT, calls load_extension(), or\n"
+    "     its result (or one value in it) is larger than 256 MiB\n"
     "  9  internal error\n";
 
 static void usage(FILE *f)
@@ -41,6 +46,8 @@ static void usage(FILE *f)
             "  --db FILE        the audit log (default: $FLASHLINE_DB, else ./flashline.db)\n"
             "  --csv            RFC 4180 CSV: a header row, CRLF line ends, NULL as empty\n"
             "  --json           JSON Lines: one object per row, keys in column order\n"
+            "                   (a blob is shown as hex: x'00ff41' in the table and CSV,\n"
+            "                   {\"blob_hex\": \"00ff41\"} in JSON)\n"
             "  --file FILE      run a query file of your own (same format as db/queries/*.sql:\n"
             "                   '-- description:' and '-- param:' header, one SELECT)\n"
             "  --timeout S      stop the query after S seconds (default %d, at most %d)\n\n"
@@ -151,7 +158,7 @@ static void print_table(const fl_query_result *r)
             size_t cw = v->text ? text_width(v->text) : 0;
             if (cw > w[c])
                 w[c] = cw;
-            if (v->type == FL_QT_TEXT) /* numbers right-aligned, text left */
+            if (v->type == FL_QT_TEXT || v->type == FL_QT_BLOB) /* numbers right, text left */
                 right[c] = false;
         }
     for (size_t c = 0; c < nc; c++) {
@@ -211,6 +218,8 @@ static json_t *json_value(const fl_qvalue *v)
     case FL_QT_NULL: return json_null();
     case FL_QT_INT: return json_integer((json_int_t)v->i);
     case FL_QT_REAL: return json_real(v->r);
+    case FL_QT_BLOB: /* text is x'HEX': the hex alone, marked as a blob */
+        return json_pack("{s:s%}", "blob_hex", v->text + 2, strlen(v->text) - 3);
     default: return json_string(v->text);
     }
 }
@@ -280,6 +289,19 @@ static void query_help(const fl_query *q)
 }
 
 /* --- the verb ----------------------------------------------------------- */
+
+/* $FLASHLINE_QUERY_MAX_BYTES may only lower the limit; anything else is ignored. */
+static size_t result_limit(void)
+{
+    const char *e = getenv("FLASHLINE_QUERY_MAX_BYTES");
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = e && *e ? strtoull(e, &end, 10) : 0;
+    if (!v || errno || *end || v < 1024 || v > FL_QUERY_MAX_RESULT_BYTES)
+        return FL_QUERY_MAX_RESULT_BYTES;
+    return (size_t)v;
+}
+
 static int run_query(const query_cli *o)
 {
     fl_error err;
@@ -294,8 +316,8 @@ static int run_query(const query_cli *o)
         return EXIT_OK;
     }
     fl_query_result *r = NULL;
-    s = fl_query_run_timed(o->db ? o->db : fl_auditdb_default_path(), q, o->args, o->nargs,
-                           o->timeout_s, &r, &err);
+    s = fl_query_run_limited(o->db ? o->db : fl_auditdb_default_path(), q, o->args, o->nargs,
+                             o->timeout_s, result_limit(), &r, &err);
     fl_query_free(q);
     if (s != FL_OK)
         return cli_early_error("query", s, "%s", err.msg);

@@ -197,8 +197,9 @@ static const char STOCK_STEPS[] = "connect, identify, backup, extract_tuya, flas
 static fl_status step_fail(worker *w, fl_recipe_pos p, fl_error *err, const char *fmt,
                            const char *a, const char *b)
 {
-    char msg[600];
-    snprintf(msg, sizeof msg, fmt, a, b);
+    char msg[FL_STEP_MESSAGE_MAX + 200];
+    if (snprintf(msg, sizeof msg, fmt, a, b) >= (int)sizeof msg)
+        fl_text_mark_cut(msg, sizeof msg);
     return fl_fail(err, FL_ERR_FORMAT, "%s:%d:%d: %s", w->r->path, p.line, p.column, msg);
 }
 
@@ -206,9 +207,17 @@ static fl_status step_fail(worker *w, fl_recipe_pos p, fl_error *err, const char
  * kept in a buffer, valid until the next call. */
 static const char *first_line(lua_State *L, int idx)
 {
-    static _Thread_local char line[400];
+    static _Thread_local char line[FL_STEP_MESSAGE_MAX];
     const char *text = fl_lua_error_text(L, idx);
-    snprintf(line, sizeof line, "%.*s", (int)strcspn(text, "\n"), text);
+    size_t n = strcspn(text, "\n");
+    if (n < sizeof line) {
+        memcpy(line, text, n);
+        line[n] = '\0';
+    } else { /* a long message: cut where a character starts, and say so */
+        memcpy(line, text, sizeof line - 1);
+        line[sizeof line - 1] = '\0';
+        fl_text_mark_cut(line, sizeof line);
+    }
     lua_pop(L, 1);
     return line;
 }
@@ -494,7 +503,7 @@ static fl_outcome call_step(worker *w, size_t i, char *msg, size_t cap)
     lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
     if (push_args(w, i, &e)) {
         lua_settop(L, base - 1);
-        snprintf(msg, cap, "%s", e.msg);
+        fl_text_copy(msg, cap, e.msg);
         return FL_OUTCOME_ERROR;
     }
     fl_outcome out;
@@ -502,14 +511,14 @@ static fl_outcome call_step(worker *w, size_t i, char *msg, size_t cap)
     if (rc != LUA_OK) { /* the handler made it text + traceback (not for memory errors) */
         const char *tb = lua_tostring(L, -1);
         fl_logf(w->o->ev, FL_LOG_DEBUG, "%s", tb ? tb : "(error without message)");
-        snprintf(msg, cap, "%s", first_line(L, -1));
+        fl_text_copy(msg, cap, first_line(L, -1));
         out = fl_cancelled(w->o->ev) ? FL_OUTCOME_ABORTED : FL_OUTCOME_ERROR;
     } else if (lua_toboolean(L, -3) || lua_isnoneornil(L, -2)) {
         out = lua_toboolean(L, -3) || lua_isnil(L, -3) ? FL_OUTCOME_PASS : FL_OUTCOME_ERROR;
         if (!lua_isnil(L, -2))
-            snprintf(msg, cap, "%s", first_line(L, -2));
+            fl_text_copy(msg, cap, first_line(L, -2));
     } else {
-        snprintf(msg, cap, "%s", first_line(L, -2));
+        fl_text_copy(msg, cap, first_line(L, -2));
         out = outcome_from_kind(lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL);
     }
     lua_settop(L, base - 1);
@@ -545,7 +554,7 @@ static bool guard(worker *w, void (*fn)(worker *, void *), void *arg, char *msg,
     if (lua_pcall(w->L, 1, 0, 0) == LUA_OK)
         return true;
     const char *m = lua_type(w->L, -1) == LUA_TSTRING ? lua_tostring(w->L, -1) : "(no message)";
-    snprintf(msg, cap, "%s", m);
+    fl_text_copy(msg, cap, m);
     lua_pop(w->L, 1);
     return false;
 }
@@ -619,7 +628,7 @@ static fl_status run_steps(worker *w, fl_auditdb *db, fl_run_result *res, fl_err
         fl_logf(w->o->ev, FL_LOG_INFO, "step %zu/%zu: %s", i + 1, w->r->nsteps, name);
         res->steps_run++;
         double t0 = fl_now();
-        char msg[512];
+        char msg[FL_STEP_MESSAGE_MAX];
         fl_outcome out = run_one_step(w, i, msg, sizeof msg);
         fl_logf(w->o->ev, out == FL_OUTCOME_PASS ? FL_LOG_INFO : FL_LOG_ERROR,
                 "step %s: %s%s%s (%.1f s)", name, fl_outcome_name(out), msg[0] ? ": " : "", msg,
@@ -631,7 +640,9 @@ static fl_status run_steps(worker *w, fl_auditdb *db, fl_run_result *res, fl_err
         if (out != FL_OUTCOME_PASS) {
             res->outcome = out;
             snprintf(res->failed_step, sizeof res->failed_step, "%s", name);
-            snprintf(res->message, sizeof res->message, "%s: %s", name, msg);
+            char joined[sizeof res->message + 64];
+            snprintf(joined, sizeof joined, "%s: %s", name, msg);
+            fl_text_copy(res->message, sizeof res->message, joined);
         }
     }
     return st;

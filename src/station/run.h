@@ -28,12 +28,16 @@ typedef struct fl_run_opts {
     const fl_events *ev;       /* log/progress/prompt/cancel for this worker (may be NULL) */
 } fl_run_opts;
 
+/* The longest step message kept (bytes, with the terminating NUL): a longer
+ * one is cut at a character boundary and ends with "…" (FL_CUT_MARK). */
+#define FL_STEP_MESSAGE_MAX 2000
+
 typedef struct fl_run_result {
     fl_outcome outcome;   /* PASS, FAIL, ERROR, ABORTED */
     int64_t run_id;       /* 0 when nothing was recorded */
     size_t steps_run;     /* steps started */
     char failed_step[64]; /* the step that ended the run, "" on PASS */
-    char message[512];    /* why it ended (the failing step's message) */
+    char message[FL_STEP_MESSAGE_MAX + 64]; /* why it ended: "step: its message" */
     char unit[64];        /* MAC or other unit id, "" if unknown */
 } fl_run_result;
 

@@ -253,6 +253,28 @@ static void real_text(double v, char *buf, size_t cap)
     }
 }
 
+/* A blob is shown as the SQL literal x'00ff41' -- never as raw bytes, never as NULL. */
+static int blob_cell(sqlite3_stmt *st, int c, fl_qvalue *v)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *b = sqlite3_column_blob(st, c);
+    size_t n = (size_t)sqlite3_column_bytes(st, c);
+    v->type = FL_QT_BLOB;
+    v->text = malloc(2 * n + 4);
+    if (!v->text)
+        return 0;
+    char *o = v->text;
+    *o++ = 'x';
+    *o++ = '\'';
+    for (size_t i = 0; i < n; i++) {
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o++ = '\'';
+    *o = '\0';
+    return 1;
+}
+
 static int cell_from(sqlite3_stmt *st, int c, fl_qvalue *v)
 {
     char num[40];
@@ -269,7 +291,8 @@ static int cell_from(sqlite3_stmt *st, int c, fl_qvalue *v)
         v->r = sqlite3_column_double(st, c);
         real_text(v->r, num, sizeof num);
         return (v->text = strdup(num)) != NULL;
-    default: { /* text; a blob is shown as its bytes (audit data has none) */
+    case SQLITE_BLOB: return blob_cell(st, c, v);
+    default: {
         const unsigned char *t = sqlite3_column_text(st, c);
         v->type = FL_QT_TEXT;
         v->text = strndup(t ? (const char *)t : "", (size_t)sqlite3_column_bytes(st, c));
@@ -278,9 +301,27 @@ static int cell_from(sqlite3_stmt *st, int c, fl_qvalue *v)
     }
 }
 
-static int add_row(fl_query_result *r, sqlite3_stmt *st, size_t *cap, size_t *bytes)
+/* Bytes a cell will take in the result, known before it is copied, so a
+ * result never grows past its limit in memory. */
+static size_t cell_size(sqlite3_stmt *st, int c)
 {
-    size_t nc = (size_t)r->ncols;
+    switch (sqlite3_column_type(st, c)) {
+    case SQLITE_NULL: return sizeof(fl_qvalue);
+    case SQLITE_INTEGER:
+    case SQLITE_FLOAT: return sizeof(fl_qvalue) + 40;
+    case SQLITE_BLOB: return sizeof(fl_qvalue) + 2 * (size_t)sqlite3_column_bytes(st, c) + 4;
+    default: return sizeof(fl_qvalue) + (size_t)sqlite3_column_bytes(st, c) + 1;
+    }
+}
+
+/* 1: row added; 0: out of memory; -1: the result would pass max bytes. */
+static int add_row(fl_query_result *r, sqlite3_stmt *st, size_t *cap, size_t *bytes, size_t max)
+{
+    size_t nc = (size_t)r->ncols, need = 0;
+    for (size_t c = 0; c < nc; c++)
+        need += cell_size(st, (int)c);
+    if (need > max - *bytes)
+        return -1;
     if (r->nrows == *cap) {
         size_t ncap = *cap ? *cap * 2 : 64;
         fl_qvalue *m = realloc(r->cells, ncap * nc * sizeof *m);
@@ -296,8 +337,7 @@ static int add_row(fl_query_result *r, sqlite3_stmt *st, size_t *cap, size_t *by
                 free(row[k].text);
             return 0;
         }
-    for (size_t c = 0; c < nc; c++)
-        *bytes += sizeof row[c] + (row[c].text ? strlen(row[c].text) + 1 : 0);
+    *bytes += need;
     r->nrows++;
     return 1;
 }
@@ -313,9 +353,16 @@ static int authorizer(void *ctx, int action, const char *a, const char *b, const
     switch (action) {
     case SQLITE_SELECT:
     case SQLITE_READ:
-    case SQLITE_FUNCTION:
+    case SQLITE_FUNCTION: /* b: the function's name */
+        /* load_extension is off on this connection anyway; refusing it here
+         * makes the answer "refused", not a runtime error */
+        if (b && !sqlite3_stricmp(b, "load_extension")) {
+            *(bool *)ctx = true; /* SQLite reports this denial as a plain error */
+            return SQLITE_DENY;
+        }
+        return SQLITE_OK;
     case SQLITE_RECURSIVE: return SQLITE_OK;
-    default: return SQLITE_DENY;
+    default: *(bool *)ctx = true; return SQLITE_DENY;
     }
 }
 
@@ -341,7 +388,9 @@ typedef struct qconn {
     const char *path;
     double timeout_s;   /* the time limit, for messages */
     double deadline;    /* monotonic seconds; the progress handler stops the query there */
+    size_t max_bytes;   /* the result limit; also SQLite's limit on one value */
     bool timed_out;
+    bool denied;        /* the authorizer refused something while preparing */
 } qconn;
 
 static double monotonic_s(void)
@@ -415,6 +464,10 @@ static fl_status open_readonly(qconn *c, fl_error *err)
     sqlite3_extended_result_codes(c->sql, 1);
     sqlite3_busy_timeout(c->sql, 5000);
     sqlite3_limit(c->sql, SQLITE_LIMIT_ATTACHED, 0);
+    /* No single string or blob larger than the whole result may be: SQLite
+     * refuses randomblob(1e9) with SQLITE_TOOBIG before allocating it. */
+    sqlite3_limit(c->sql, SQLITE_LIMIT_LENGTH,
+                  c->max_bytes < INT32_MAX ? (int)c->max_bytes : INT32_MAX);
     sqlite3_db_config(c->sql, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(c->sql, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
     fl_status s = check_log(c, err);
@@ -427,7 +480,7 @@ static fl_status open_readonly(qconn *c, fl_error *err)
     if (rc != SQLITE_OK)
         return conn_fail(c, rc, err, "preparing the query connection");
     /* Last: from here on not even PRAGMA is allowed. */
-    sqlite3_set_authorizer(c->sql, authorizer, NULL);
+    sqlite3_set_authorizer(c->sql, authorizer, &c->denied);
     return FL_OK;
 }
 
@@ -444,8 +497,10 @@ static fl_status prepare_one(qconn *c, const fl_query *q, sqlite3_stmt **out, fl
     sqlite3_stmt *st = NULL;
     *out = NULL;
     int rc = sqlite3_prepare_v2(c->sql, q->sql, -1, &st, &tail);
-    if ((rc & 0xff) == SQLITE_AUTH)
-        return refuse(q, err, "it does more than read");
+    if ((rc & 0xff) == SQLITE_AUTH || (rc != SQLITE_OK && c->denied)) {
+        sqlite3_finalize(st);
+        return refuse(q, err, "it does more than read (or calls load_extension)");
+    }
     if (rc != SQLITE_OK)
         return fl_fail(err, FL_ERR_FORMAT, "query %s: %s", q->name, sqlite3_errmsg(c->sql));
     if (!st)
@@ -532,15 +587,19 @@ static fl_status collect(qconn *c, sqlite3_stmt *st, const fl_query *q, fl_query
         ok = (r->cols[i] = strdup(sqlite3_column_name(st, i))) != NULL;
     size_t cap = 0, bytes = 0;
     int rc = SQLITE_ROW;
-    while (ok && bytes <= FL_QUERY_MAX_RESULT_BYTES && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        ok = add_row(r, st, &cap, &bytes);
+    while (ok == 1 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        ok = add_row(r, st, &cap, &bytes, c->max_bytes);
     fl_status s = FL_OK;
     if (!ok)
         s = fl_fail(err, FL_ERR_INTERNAL, "out of memory reading the result of %s", q->name);
-    else if (bytes > FL_QUERY_MAX_RESULT_BYTES)
+    else if (ok < 0)
         s = fl_fail(err, FL_ERR_REFUSED,
-                    "query %s refused: its result passed %d MiB after %zu rows; add a LIMIT or "
-                    "a narrower WHERE", q->name, FL_QUERY_MAX_RESULT_BYTES >> 20, r->nrows);
+                    "query %s refused: its result would pass its limit of %zu bytes at row %zu; "
+                    "add a LIMIT or a narrower WHERE", q->name, c->max_bytes, r->nrows + 1);
+    else if ((rc & 0xff) == SQLITE_TOOBIG)
+        s = fl_fail(err, FL_ERR_REFUSED,
+                    "query %s refused: a value in row %zu is larger than the result limit of %zu "
+                    "bytes; select a smaller part of it", q->name, r->nrows + 1, c->max_bytes);
     else if ((rc & 0xff) == SQLITE_INTERRUPT && c->timed_out)
         s = fl_fail(err, FL_ERR_TIMEOUT,
                     "query %s stopped at its time limit of %g s with %zu rows read (nothing was "
@@ -568,14 +627,26 @@ fl_status fl_query_run(const char *db_path, const fl_query *q, const fl_query_ar
 fl_status fl_query_run_timed(const char *db_path, const fl_query *q, const fl_query_arg *args,
                              size_t nargs, double timeout_s, fl_query_result **out, fl_error *err)
 {
+    return fl_query_run_limited(db_path, q, args, nargs, timeout_s, FL_QUERY_MAX_RESULT_BYTES,
+                                out, err);
+}
+
+fl_status fl_query_run_limited(const char *db_path, const fl_query *q, const fl_query_arg *args,
+                               size_t nargs, double timeout_s, size_t max_result_bytes,
+                               fl_query_result **out, fl_error *err)
+{
     *out = NULL;
+    if (max_result_bytes < 1024 || max_result_bytes > FL_QUERY_MAX_RESULT_BYTES)
+        return fl_fail(err, FL_ERR_USAGE, "query result limit %zu bytes is out of range (1024 "
+                       "<= N <= %d)", max_result_bytes, FL_QUERY_MAX_RESULT_BYTES);
     if (!(timeout_s > 0 && timeout_s <= FL_QUERY_MAX_TIMEOUT_S))
         return fl_fail(err, FL_ERR_USAGE, "query time limit %g s is out of range (0 < S <= %d)",
                        timeout_s, FL_QUERY_MAX_TIMEOUT_S);
     fl_status s = check_args(q, args, nargs, err);
     if (s != FL_OK)
         return s;
-    qconn c = {.path = db_path, .timeout_s = timeout_s, .deadline = monotonic_s() + timeout_s};
+    qconn c = {.path = db_path, .timeout_s = timeout_s, .deadline = monotonic_s() + timeout_s,
+               .max_bytes = max_result_bytes};
     sqlite3_stmt *st = NULL;
     s = open_readonly(&c, err);
     if (s == FL_OK) {

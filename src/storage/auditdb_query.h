@@ -55,13 +55,14 @@ typedef struct fl_query_arg {
     const char *value;
 } fl_query_arg;
 
-typedef enum fl_qtype { FL_QT_NULL, FL_QT_INT, FL_QT_REAL, FL_QT_TEXT } fl_qtype;
+typedef enum fl_qtype { FL_QT_NULL, FL_QT_INT, FL_QT_REAL, FL_QT_TEXT, FL_QT_BLOB } fl_qtype;
 
 typedef struct fl_qvalue {
     fl_qtype type;
     int64_t i;
     double r;
-    char *text; /* the value as text for every type but NULL (NULL then) */
+    char *text; /* the value as text for every type but NULL (NULL then); a blob as the
+                 * SQL literal x'00ff41' (lower-case hex) */
 } fl_qvalue;
 
 typedef struct fl_query_result {
@@ -84,12 +85,20 @@ fl_status fl_query_run(const char *db_path, const fl_query *q, const fl_query_ar
  * seconds (0 < timeout_s <= FL_QUERY_MAX_TIMEOUT_S, else FL_ERR_USAGE) with
  * FL_ERR_TIMEOUT -- a recursive CTE without an end cannot run for ever.
  * fl_query_run uses FL_QUERY_DEFAULT_TIMEOUT_S.  A result larger than
- * FL_QUERY_MAX_RESULT_BYTES in memory is FL_ERR_REFUSED. */
+ * FL_QUERY_MAX_RESULT_BYTES in memory, or a single value (string, blob)
+ * larger than that, is FL_ERR_REFUSED; so is load_extension(). */
 #define FL_QUERY_DEFAULT_TIMEOUT_S 10
 #define FL_QUERY_MAX_TIMEOUT_S 86400
 #define FL_QUERY_MAX_RESULT_BYTES (256 << 20)
 fl_status fl_query_run_timed(const char *db_path, const fl_query *q, const fl_query_arg *args,
                              size_t nargs, double timeout_s, fl_query_result **out, fl_error *err);
+/* fl_query_run_timed with a smaller result limit (1024 <= max_result_bytes
+ * <= FL_QUERY_MAX_RESULT_BYTES, else FL_ERR_USAGE): lets a test reach the
+ * limit without allocating hundreds of MiB.  Sizes count every cell as it
+ * will be held (a blob as its hex text), checked before the cell is copied. */
+fl_status fl_query_run_limited(const char *db_path, const fl_query *q, const fl_query_arg *args,
+                               size_t nargs, double timeout_s, size_t max_result_bytes,
+                               fl_query_result **out, fl_error *err);
 void fl_query_result_free(fl_query_result *r);
 
 /* "mac, from=, limit=20" — the parameter list as shown in messages. */

@@ -9,8 +9,10 @@ fl_status fl_fail(fl_error *err, fl_status code, const char *fmt, ...)
     if (err) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        if (n >= (int)sizeof err->msg)
+            fl_text_mark_cut(err->msg, sizeof err->msg);
         err->code = code;
     }
     return code;
@@ -20,20 +22,53 @@ fl_status fl_fail_prefix(fl_error *err, const char *fmt, ...)
 {
     if (!err)
         return FL_ERR_INTERNAL;
-    char prefix[256], old[sizeof err->msg];
+    /* prefix + ": " + old message, composed whole and then cut to fit */
+    char joined[sizeof err->msg + 256 + 2];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(joined, 256, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    /* prefix + ": " + old message, truncated to fit */
-    size_t p = strnlen(prefix, sizeof err->msg - 3);
-    memcpy(err->msg, prefix, p);
-    memcpy(err->msg + p, ": ", 2);
-    size_t room = sizeof err->msg - p - 3, o = strnlen(old, room);
-    memcpy(err->msg + p + 2, old, o);
-    err->msg[p + 2 + o] = '\0';
+    if (n >= 256)
+        fl_text_mark_cut(joined, 256);
+    size_t p = strlen(joined);
+    snprintf(joined + p, sizeof joined - p, ": %s", err->msg);
+    fl_text_copy(err->msg, sizeof err->msg, joined);
     return err->code;
+}
+
+/* Cut text at byte `at` or before it, where a character starts. */
+static size_t char_start_at_or_before(const char *s, size_t at)
+{
+    while (at > 0 && ((unsigned char)s[at] & 0xC0) == 0x80)
+        at--;
+    return at;
+}
+
+void fl_text_mark_cut(char *buf, size_t cap)
+{
+    size_t mark = sizeof FL_CUT_MARK - 1;
+    if (cap <= mark) {
+        if (cap)
+            buf[0] = '\0';
+        return;
+    }
+    size_t at = char_start_at_or_before(buf, cap - 1 - mark);
+    memcpy(buf + at, FL_CUT_MARK, mark + 1);
+}
+
+size_t fl_text_copy(char *dst, size_t cap, const char *src)
+{
+    if (!cap)
+        return 0;
+    size_t n = strlen(src);
+    if (n < cap) {
+        memcpy(dst, src, n + 1);
+        return n;
+    }
+    memcpy(dst, src, cap - 1);
+    dst[cap - 1] = '\0';
+    fl_text_mark_cut(dst, cap);
+    return strlen(dst);
 }
 
 void fl_error_clear(fl_error *err)

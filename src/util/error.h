@@ -27,7 +27,7 @@ typedef enum fl_status {
 
 typedef struct fl_error {
     fl_status code;
-    char msg[512];
+    char msg[1024];
 } fl_error;
 
 /* Record a failure and return its code, so callers can write
@@ -41,6 +41,18 @@ fl_status fl_fail_prefix(fl_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 void fl_error_clear(fl_error *err);
+
+/* The mark a cut message ends with: "…" (U+2026), so a reader knows text is missing. */
+#define FL_CUT_MARK "\xE2\x80\xA6"
+
+/* Copy the NUL-terminated src into dst (cap >= 4 bytes).  If it does not fit
+ * it is cut at a UTF-8 character boundary (never inside a multi-byte
+ * sequence) and ends with FL_CUT_MARK.  Returns strlen(dst). */
+size_t fl_text_copy(char *dst, size_t cap, const char *src);
+
+/* buf (cap bytes) holds text that vsnprintf/snprintf cut to cap - 1 bytes:
+ * back it up to a character boundary and end it with FL_CUT_MARK. */
+void fl_text_mark_cut(char *buf, size_t cap);
 const char *fl_status_name(fl_status code);
 
 #endif

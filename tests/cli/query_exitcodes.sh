@@ -81,6 +81,40 @@ check "default limit: 10 s" grep -q "time limit of 10 s" "$T/err"
 query_file delete "DELETE FROM runs;"
 expect_exit 7 "7: a query that writes is refused" "$FL" query --file "$T/delete.sql" --db "$DB" 2>/dev/null
 
+query_file extension "SELECT load_extension('x');"
+expect_exit 7 "7: load_extension() is refused" "$FL" query --file "$T/extension.sql" --db "$DB" 2>"$T/err"
+check "load_extension: the message says refused" grep -q "refused" "$T/err"
+# Too large: SQLite refuses one value over the limit before allocating it, so these are fast.
+query_file zeroblob "SELECT zeroblob(2000000000);"
+expect_exit 7 "7: a 2 GB zeroblob is refused" "$FL" query --file "$T/zeroblob.sql" --db "$DB" 2>"$T/err"
+check "zeroblob: the message names the limit" grep -q "larger than the result limit of 268435456 bytes" "$T/err"
+query_file randomblob "SELECT randomblob(1000000000);"
+expect_exit 7 "7: a 1 GB randomblob is refused" bash -c \
+    "'$FL' query --file '$T/randomblob.sql' --db '$DB' >'$T/out' 2>/dev/null"
+check "randomblob: nothing printed" [ ! -s "$T/out" ]
+# Many moderate blobs together pass a lowered limit (a blob counts as its hex text).
+query_file blobs "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 20)
+SELECT randomblob(10000) FROM n;"
+FLASHLINE_QUERY_MAX_BYTES=100000 expect_exit 7 "7: blobs over a lowered result limit" bash -c \
+    "'$FL' query --file '$T/blobs.sql' --db '$DB' >'$T/out' 2>'$T/err'"
+check "blobs: refused at the limit" grep -q "would pass its limit of 100000 bytes" "$T/err"
+check "blobs: nothing printed" [ ! -s "$T/out" ]
+query_file fewblobs "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3)
+SELECT randomblob(10000) AS b FROM n;"
+FLASHLINE_QUERY_MAX_BYTES=100000 expect_exit 0 "0: fewer of the same blobs fit under that limit" \
+    "$FL" query --file "$T/fewblobs.sql" --db "$DB" --csv >"$T/out" 2>/dev/null
+check "fewer blobs: 3 rows of 10000 bytes as hex" \
+    [ "$(grep -cE "^x'[0-9a-f]{20000}'"$'\r'"\$" "$T/out")" = 3 ]
+# --- blobs are shown as hex, never as raw bytes or null -----------------------------------------
+query_file blob "SELECT x'00ff41' AS b, 'a' AS t;"
+"$FL" query --file "$T/blob.sql" --db "$DB" --json >"$T/out" 2>/dev/null
+check "blob in --json: {\"blob_hex\": \"00ff41\"}" \
+    python3 -c "import json,sys; o=json.loads(open(sys.argv[1]).read()); sys.exit(o!={'b':{'blob_hex':'00ff41'},'t':'a'})" "$T/out"
+"$FL" query --file "$T/blob.sql" --db "$DB" --csv >"$T/out" 2>/dev/null
+check "blob in --csv: x'00ff41'" grep -q "^x'00ff41',a" "$T/out"
+"$FL" query --file "$T/blob.sql" --db "$DB" >"$T/out" 2>/dev/null
+check "blob in the table: x'00ff41'" grep -q "^x'00ff41'  a" "$T/out"
+
 # --- 9: internal errors are not reachable from the command line (out of memory, a bug);
 #        tests/test_auditdb_query.c covers the library's answers.
 finish
