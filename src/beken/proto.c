@@ -277,6 +277,14 @@ static fl_status check_status(uint8_t stcode, const char *what, uint32_t addr, f
 {
     if (stcode == 0)
         return FL_OK;
+    /* We never send an address inside the protected area unless asked to:
+     * status 6 for one outside it means the loader got a garbled address,
+     * which is line trouble (retried), not a refusal to report. */
+    if (stcode == 6 && addr >= 0x11000)
+        return fl_fail(err, FL_ERR_PROTOCOL,
+                       "%s at 0x%06X refused by the loader as protected bootloader area: the "
+                       "address was garbled on the line",
+                       what, addr);
     if (stcode == 6)
         return fl_fail(err, FL_ERR_REFUSED,
                        "%s at 0x%06X refused by the loader (status 6: protected bootloader area)",
