@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "beken/chips.h"
-#include "beken/flash_parts.h"
-#include "beken/image_policy.h"
+#include "flash/chips.h"
+#include "flash/flash_parts.h"
+#include "flash/image_policy.h"
 #include "testlib.h"
 #include "util/crc32.h"
 #include "util/error.h"

@@ -1,7 +1,7 @@
 -- flash — write a firmware image where it belongs on this chip (a _QIO_
 -- image keeps the bootloader where it must), skipping sectors that already
 -- match, verified by CRC.  The image is checked by flashline.image.plan —
--- the same policy as `flashline write` (src/beken/image_policy.h): a file for
+-- the same policy as `flashline write` (src/flash/image_policy.h): a file for
 -- another chip, an OTA package, a corrupt or truncated image, or plain data
 -- without `offset:` and `raw: "true"` is refused before the unit is touched.
 -- Sets ctx.flashed = {offset, data, path, sha256}.

@@ -3,8 +3,8 @@
 #ifndef FL_CLI_BEKEN_CLI_H
 #define FL_CLI_BEKEN_CLI_H
 
-#include "beken/image_policy.h"
-#include "beken/session.h"
+#include "flash/image_policy.h"
+#include "drivers/beken_uart/session.h"
 #include "cli/cli.h"
 #include "link/link.h"
 
@@ -49,7 +49,7 @@ typedef struct beken_cli_image {
 } beken_cli_image;
 
 /* Check the options, read FILE and decide its placement with the image
- * policy (beken/image_policy.h) before connecting — a bad file or offset
+ * policy (flash/image_policy.h) before connecting — a bad file or offset
  * costs no reset and touches nothing — then connect and decide again with
  * the real flash size.  read_only: verify (the bootloader guard does not
  * apply).  On failure reports the error (JSON under --json) and returns the exit

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "beken/session.h"
+#include "drivers/beken_uart/session.h"
 #include "lua/lua_binding.h"
 #include "util/crc32.h"
 

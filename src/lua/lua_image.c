@@ -7,7 +7,7 @@
  *   info.crc_ok     -- false when a CRC16 block of the code is wrong (a corrupt file)
  *   info.details    -- everything `flashline image info --json` shows (MAC masked)
  *
- *   -- the one image policy (beken/image_policy.h), as `flashline write` uses it:
+ *   -- the one image policy (flash/image_policy.h), as `flashline write` uses it:
  *   local p, msg, kind = image.plan(data, "OpenBK7231N_QIO_1.18.300.bin", "bk7231n",
  *                                   {flash_size = info.flash_size})
  *   p.offset, p.skip, p.length, p.kind, p.chip, p.why   -- or nil, msg, "format"/"usage"/"refused"
@@ -18,7 +18,7 @@
 #include <lauxlib.h>
 #include <string.h>
 
-#include "beken/image_policy.h"
+#include "flash/image_policy.h"
 #include "formats/image_id.h"
 #include "lua/lua_binding.h"
 

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "beken/chips.h"
+#include "flash/chips.h"
 #include "lua/lua_host.h"
 #include "station/recipe.h"
 #include "util/clock.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "beken/session.h"
+#include "drivers/beken_uart/session.h"
 #include "link/link.h"
 #include "sim/beken_sim.h"
 #include "util/clock.h"

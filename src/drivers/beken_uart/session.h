@@ -7,15 +7,15 @@
  *   fl_beken_read(s, 0, s->flash_size, buf, &err);
  *   fl_beken_close(s);                           // does not close the link
  */
-#ifndef FL_BEKEN_SESSION_H
-#define FL_BEKEN_SESSION_H
+#ifndef FL_BEKEN_UART_SESSION_H
+#define FL_BEKEN_UART_SESSION_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "beken/chips.h"
-#include "beken/flash_parts.h"
-#include "beken/proto.h"
+#include "flash/chips.h"
+#include "flash/flash_parts.h"
+#include "drivers/beken_uart/proto.h"
 #include "link/link.h"
 #include "util/error.h"
 #include "util/events.h"
@@ -58,7 +58,7 @@ typedef struct fl_beken {
     uint16_t sr;      /* composed status register as read at connect */
     uint32_t baud;    /* rate in use */
 
-    /* what the session knows the whole flash holds (beken/integrity.h) */
+    /* what the session knows the whole flash holds (drivers/beken_uart/integrity.h) */
     struct fl_integrity *integrity;
     bool same_unit; /* set while recovery re-takes the bus of the unit it was talking to */
 

@@ -1,4 +1,4 @@
-#include "beken/flash_parts.h"
+#include "flash/flash_parts.h"
 
 #include <string.h>
 

@@ -1,12 +1,12 @@
 /* session.c — getting the bus, baud switching, identification, protection
  * (spec beken-uart.md §6, §7, §9.7, §10, §11). */
-#include "beken/session.h"
+#include "drivers/beken_uart/session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "beken/integrity.h"
+#include "drivers/beken_uart/integrity.h"
 #include "util/clock.h"
 
 #define LINK_CHECK_WAIT_S 0.015 /* per attempt: frame + reply take ~1.2 ms at 115200 */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "beken/integrity.h"
-#include "beken/session.h"
+#include "drivers/beken_uart/integrity.h"
+#include "drivers/beken_uart/session.h"
 #include "util/clock.h"
 #include "util/crc32.h"
 

@@ -1,5 +1,5 @@
 /* image_policy.c — may this file go onto this chip, and where (see the header). */
-#include "beken/image_policy.h"
+#include "flash/image_policy.h"
 
 #include <ctype.h>
 #include <stdio.h>

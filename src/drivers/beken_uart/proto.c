@@ -1,5 +1,5 @@
 /* proto.c — Beken loader frames and commands (spec beken-uart.md §2–§4). */
-#include "beken/proto.h"
+#include "drivers/beken_uart/proto.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* flash_parts.h — SPI NOR parts seen on Beken modules: JEDEC ID → name, size
  * and how to clear block protection (spec beken-uart.md §10.5, the GUI's table). */
-#ifndef FL_BEKEN_FLASH_PARTS_H
-#define FL_BEKEN_FLASH_PARTS_H
+#ifndef FL_FLASH_FLASH_PARTS_H
+#define FL_FLASH_FLASH_PARTS_H
 
 #include <stdint.h>
 

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "beken/session.h"
+#include "drivers/beken_uart/session.h"
 
 typedef struct fl_integrity fl_integrity;
 

@@ -1,7 +1,7 @@
 /* chips.h — what the host knows about each Beken chip (spec beken-uart.md
  * §11.2, tuya-config-and-beken-images.md B5/B6). */
-#ifndef FL_BEKEN_CHIPS_H
-#define FL_BEKEN_CHIPS_H
+#ifndef FL_FLASH_CHIPS_H
+#define FL_FLASH_CHIPS_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -26,14 +26,14 @@
  *
  * Statuses: FL_ERR_FORMAT (the file is wrong for this), FL_ERR_USAGE (raw
  * without an offset), FL_ERR_REFUSED (range or bootloader guard). */
-#ifndef FL_BEKEN_IMAGE_POLICY_H
-#define FL_BEKEN_IMAGE_POLICY_H
+#ifndef FL_FLASH_IMAGE_POLICY_H
+#define FL_FLASH_IMAGE_POLICY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "beken/chips.h"
+#include "flash/chips.h"
 #include "formats/image_id.h"
 #include "util/error.h"
 

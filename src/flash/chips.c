@@ -1,4 +1,4 @@
-#include "beken/chips.h"
+#include "flash/chips.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* integrity.c — the session's map of the whole flash and the proof after
  * every modifying operation (see integrity.h for the idea). */
-#include "beken/integrity.h"
+#include "drivers/beken_uart/integrity.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "beken/chips.h"
+#include "flash/chips.h"
 #include "link/link.h"
 #include "util/error.h"
 
