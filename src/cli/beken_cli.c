@@ -35,6 +35,9 @@ int beken_cli_connect(const char *verb, beken_cli *c)
     const fl_chip *chip = fl_chip_find(c->chip);
     if (!chip)
         return cli_usage_error(verb, "unknown chip '%s' (known: %s)", c->chip, fl_chip_names());
+    if (chip->family != FL_FAMILY_BEKEN)
+        return cli_usage_error(verb, "--chip %s is reached through a SPI programmer, not '%s'",
+                               chip->name, c->port);
     fl_connect_opts co;
     fl_connect_opts_init(&co);
     if (c->baud && beken_cli_number(verb, "baud", c->baud, &co.baud))

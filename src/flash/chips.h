@@ -6,6 +6,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* What kind of part a chip is: which drivers can serve it follows from this. */
+typedef enum fl_chip_family {
+    FL_FAMILY_BEKEN,   /* Beken BK72xx Wi-Fi SoCs: UART loader, SPI mode through CEN */
+    FL_FAMILY_SPI_NOR, /* a plain 25-series SPI NOR flash chip on a programmer */
+} fl_chip_family;
+
 typedef enum fl_loader_kind {
     FL_LOADER_ROM,   /* mask-ROM loader: survives any flash content */
     FL_LOADER_FLASH, /* "l_boot" in flash 0x0–0x11000: overwriting it bricks the UART path */
@@ -22,6 +28,7 @@ typedef enum fl_boot_guard {
 typedef struct fl_chip {
     const char *name;     /* "bk7231n": what --chip takes */
     const char *display;  /* "BK7231N" */
+    fl_chip_family family;
     fl_loader_kind loader;
     fl_boot_guard guard;
     bool qio_skips_bootloader; /* a _QIO_ image is written from 0x11000 (its head skipped) */

@@ -49,6 +49,12 @@ typedef struct fl_usb_ops {
     fl_status (*stream)(fl_usb *u, const uint8_t *out, size_t out_len, size_t packet,
                         uint8_t *in, size_t in_len, size_t reply_per_packet, unsigned depth,
                         unsigned timeout_ms, fl_error *err);
+    /* Time as the device sees it: a real programmer lives in wall-clock time;
+     * the emulator keeps a virtual clock that transfers and delays advance
+     * (and sleeps timescale x that in real time).  Drivers wait and measure
+     * timeouts only through these, so the same driver code is exact on both. */
+    void (*delay_us)(fl_usb *u, uint64_t us);
+    uint64_t (*now_us)(fl_usb *u);
     void (*close)(fl_usb *u);
 } fl_usb_ops;
 
@@ -78,6 +84,9 @@ fl_status fl_usb_control(fl_usb *u, bool in, uint8_t request, uint16_t value, ui
 fl_status fl_usb_stream(fl_usb *u, const uint8_t *out, size_t out_len, size_t packet,
                         uint8_t *in, size_t in_len, size_t reply_per_packet, unsigned depth,
                         unsigned timeout_ms, fl_error *err);
+
+void fl_usb_delay_us(fl_usb *u, uint64_t us);
+uint64_t fl_usb_now_us(fl_usb *u);
 
 /* One programmer as `flashline ports` lists it. */
 typedef struct fl_usb_device_info {

@@ -173,6 +173,8 @@ static const fl_chip *check_chip(lua_State *L, int idx)
     if (!chip)
         luaL_argerror(L, idx, lua_pushfstring(L, "unknown chip '%s' (known: %s)", name,
                                               fl_chip_names()));
+    if (chip->family != FL_FAMILY_BEKEN)
+        luaL_argerror(L, idx, lua_pushfstring(L, "chip '%s' is not a Beken chip", name));
     return chip;
 }
 
@@ -545,6 +547,8 @@ static int b_chips(lua_State *L)
     lua_newtable(L);
     int i = 1;
     for (const fl_chip *const *c = fl_chip_all(); *c; c++) {
+        if ((*c)->family != FL_FAMILY_BEKEN)
+            continue;
         lua_newtable(L);
         lua_pushstring(L, (*c)->name);
         lua_setfield(L, -2, "name");
