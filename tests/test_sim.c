@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <termios.h>
 
+#include "formats/beken_crc16.h"
 #include "sim_client.h"
 #include "testlib.h"
 
@@ -147,6 +148,23 @@ static void fill_pattern(uint8_t *p, size_t n, uint32_t seed)
         seed = seed * 1103515245u + 12345u;
         p[i] = (uint8_t)(seed >> 16);
     }
+}
+
+/* A flash-loader chip only answers on UART while its loader (flash 0x0-0x11000)
+ * is code the flash controller accepts: 34-byte blocks with a correct CRC16.
+ * Loads such a loader made of seeded random code; `first` gets its first
+ * `n` bytes (n <= 0x11000). */
+static void load_loader_pattern(fl_sim *sim, uint8_t *first, size_t n, uint32_t seed)
+{
+    enum { LOADER = 0x11000, LOGICAL = LOADER / 34 * 32 };
+    uint8_t *logical = malloc(LOGICAL), *phys = malloc(LOADER);
+    fill_pattern(logical, LOGICAL, seed);
+    fl_bk_crc_add(logical, LOGICAL, phys);
+    fl_error err;
+    fl_sim_flash_load(sim, 0, phys, LOADER, &err);
+    memcpy(first, phys, n);
+    free(logical);
+    free(phys);
 }
 
 /* ------------------------------------------------------------------ options */
@@ -795,8 +813,7 @@ static void test_lboot_commands(void)
     START(t, "bk7231t", "");
     fl_error err;
     uint8_t *pat = malloc(4096), *rd = malloc(4096);
-    fill_pattern(pat, 4096, 3);
-    fl_sim_flash_load(t.sim, 0, pat, 4096, &err);
+    load_loader_pattern(t.sim, pat, 4096, 3);
     tcli c;
     CONNECT(c, t);
     CHECK(tc_link(&c), "link");
@@ -850,10 +867,12 @@ static void test_lboot_commands(void)
     n = tc_cmd(&c, LINKCHECK, sizeof LINKCHECK, r, 8, REPLY_S);
     CHECK_EQ_UINT(erase_cmd(&c, 0x20, 0x211000), 0); /* first erase unprotects */
     memcpy(w, (uint8_t[]){0x01, 0xE0, 0xFC, 0xFF, 0xF4, 0x05, 0x10, 0x07, 0x00, 0x30, 0x00, 0x00}, 12);
+    uint8_t before[1];
+    fl_sim_flash_read(t.sim, 0x3000, before, 1, &err);
     n = tc_cmd(&c, w, 12 + 4096, r, 15, REPLY_S);
     CHECK(n == 15 && r[10] == 0, "write at 0x3000: %s", hexs(r, n));
     fl_sim_flash_read(t.sim, 0x3000, rd, 16, &err);
-    CHECK(rd[0] == 0xA5, "0x3000 written");
+    CHECK(rd[0] == (before[0] & 0xA5), "0x3000 written (program only clears bits)");
     fl_sim_stats st;
     fl_sim_get_stats(t.sim, &st);
     CHECK(st.loader_damaged, "writing the loader area marks the loader damaged");
@@ -1004,10 +1023,8 @@ static void test_lboot_loader_overwritten(void)
 {
     tsim t;
     START(t, "bk7231t", "");
-    fl_error err;
     uint8_t pat[4096];
-    fill_pattern(pat, sizeof pat, 5);
-    fl_sim_flash_load(t.sim, 0, pat, sizeof pat, &err);
+    load_loader_pattern(t.sim, pat, sizeof pat, 5);
     tcli c;
     CONNECT(c, t);
     CHECK(tc_link(&c), "link");
@@ -1019,6 +1036,53 @@ static void test_lboot_loader_overwritten(void)
     CHECK(!tc_link(&c), "nothing answers any more");
     tc_close(&c);
     tsim_stop(&t);
+}
+
+/* After a reset (tc_link pulses CEN), does the unit answer again?  Loads
+ * `len` bytes of `data` at `addr` first (NULL: none), behind the loader's back.
+ * *answers stays false when the simulator cannot even start. */
+static void answer_after_reset(const char *chip, uint32_t addr, const uint8_t *data,
+                               uint32_t len, bool *answers)
+{
+    *answers = false;
+    tsim t;
+    START(t, chip, "");
+    tcli c;
+    CONNECT(c, t);
+    bool linked = tc_link(&c);
+    CHECK(linked, "%s links with the flash the simulator started with", chip);
+    fl_error err;
+    if (data)
+        fl_sim_flash_load(t.sim, addr, data, len, &err);
+    *answers = linked && tc_link(&c);
+    tc_close(&c);
+    tsim_stop(&t);
+}
+
+static bool answers_after_reset(const char *chip, uint32_t addr, const uint8_t *data,
+                                uint32_t len)
+{
+    bool answers;
+    answer_after_reset(chip, addr, data, len, &answers);
+    return answers;
+}
+
+/* A BK7231T/U or BK7252 whose loader area is erased or holds a block with a
+ * wrong CRC never reaches its UART loader (only SPI mode can bring it back);
+ * one with its loader intact does. */
+static void test_lboot_needs_an_intact_loader(void)
+{
+    uint8_t *blank = malloc(0x11000);
+    memset(blank, 0xFF, 0x11000);
+    CHECK(answers_after_reset("bk7231t", 0, NULL, 0), "intact stand-in loader: answers");
+    CHECK(!answers_after_reset("bk7231t", 0, blank, 0x11000), "erased loader: silent");
+    CHECK(!answers_after_reset("bk7252", 0, blank, 0x1000), "reset vector erased: silent");
+    /* one flipped byte in block 100 of the stand-in loader */
+    uint8_t flip = 0x5A;
+    CHECK(!answers_after_reset("bk7231u", 100 * 34 + 7, &flip, 1), "bad CRC block: silent");
+    /* a ROM-loader chip does not care what its flash holds */
+    CHECK(answers_after_reset("bk7231n", 0, blank, 0x11000), "ROM loader: answers");
+    free(blank);
 }
 
 /* ------------------------------------------------------------------ boot window, app */
@@ -1731,6 +1795,7 @@ int main(void)
     RUN(test_lboot_protect_state_machine);
     RUN(test_lboot_partial_and_hang);
     RUN(test_lboot_loader_overwritten);
+    RUN(test_lboot_needs_an_intact_loader);
     RUN(test_download_watchdog);
     RUN(test_boot_window_and_app);
     RUN(test_baud_switch);

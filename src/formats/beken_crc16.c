@@ -1,39 +1,7 @@
 /* beken_crc16.c — CRC-16/CMS and the 34-byte block format (spec B1). */
 #include "formats/beken_crc16.h"
 
-#include <pthread.h>
 #include <string.h>
-
-/* Byte table for the MSB-first CRC with poly 0x8005, filled once
- * (pthread_once: several station workers may checksum at the same time). */
-static uint16_t crc_table[256];
-static pthread_once_t crc_table_once = PTHREAD_ONCE_INIT;
-
-static void crc_table_init(void)
-{
-    for (unsigned i = 0; i < 256; i++) {
-        uint16_t c = (uint16_t)(i << 8);
-        for (int b = 0; b < 8; b++)
-            c = (uint16_t)((c & 0x8000) ? (c << 1) ^ 0x8005 : c << 1);
-        crc_table[i] = c;
-    }
-}
-
-/* The table must be ready (callers run pthread_once first, once per buffer
- * rather than once per 32-byte block). */
-static uint16_t crc16(const uint8_t *p, size_t len)
-{
-    uint16_t crc = 0xFFFF;
-    for (size_t i = 0; i < len; i++)
-        crc = (uint16_t)((crc << 8) ^ crc_table[((crc >> 8) ^ p[i]) & 0xFF]);
-    return crc;
-}
-
-uint16_t fl_crc16_cms(const void *data, size_t len)
-{
-    pthread_once(&crc_table_once, crc_table_init);
-    return crc16(data, len);
-}
 
 uint32_t fl_bk_logical_to_phys(uint32_t logical)
 {
@@ -59,12 +27,11 @@ static bool all_ff(const uint8_t *p, size_t n)
 static bool block_crc_matches(const uint8_t *b)
 {
     uint16_t stored = (uint16_t)(b[32] << 8 | b[33]);
-    return crc16(b, FL_BK_CRC_DATA) == stored;
+    return fl_crc16_cms(b, FL_BK_CRC_DATA) == stored;
 }
 
 bool fl_bk_crc_block_ok(const uint8_t *phys34)
 {
-    pthread_once(&crc_table_once, crc_table_init);
     return block_crc_matches(phys34) || all_ff(phys34, FL_BK_CRC_PHYS);
 }
 
@@ -84,7 +51,6 @@ static void account(fl_bk_crc_report *rep, const uint8_t *b, size_t index)
 
 static void report_init(fl_bk_crc_report *rep, size_t len)
 {
-    pthread_once(&crc_table_once, crc_table_init);
     memset(rep, 0, sizeof *rep);
     rep->first_bad = SIZE_MAX;
     rep->tail = len % FL_BK_CRC_PHYS;

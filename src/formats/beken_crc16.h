@@ -16,14 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/crc16.h" /* fl_crc16_cms */
 #include "util/error.h"
 
 #define FL_BK_CRC_DATA 32 /* data bytes per block */
 #define FL_BK_CRC_PHYS 34 /* data + big-endian CRC16 */
 
-/* CRC-16/CMS: poly 0x8005, init 0xFFFF, no reflection, no final XOR.
- * Check value over "123456789" is 0xAEE7. */
-uint16_t fl_crc16_cms(const void *data, size_t len);
 
 /* physical = logical + (logical / 32) * 2 and the inverse.  Both are exact
  * only for addresses on the data part of a block; phys_to_logical maps a

@@ -85,8 +85,10 @@ void sim_dev_reset(fl_sim *s, double t)
     d->efuse_ctl = d->efuse_data = 0;
     d->nregs = 0;
     s->stats.resets++;
-    if (s->chip->pers == SIM_LBOOT && d->loader_damaged) {
-        d->state = DEV_DEAD; /* the UART loader lived in the flash that was overwritten */
+    if (s->chip->pers == SIM_LBOOT &&
+        (d->loader_damaged || !sim_loader_intact(&s->flash, s->chip->lb_limit))) {
+        /* the UART loader lives in flash: overwritten, erased or corrupt, it never runs */
+        d->state = DEV_DEAD;
         return;
     }
     d->state = DEV_BOOT;

@@ -93,6 +93,12 @@ typedef struct sim_flash {
 
 enum { SIM_FLASH_DONE = 0, SIM_FLASH_PROTECTED = 1 };
 
+/* Flash-loader chips (sim_loader.c): does [0, limit) hold a loader the chip can
+ * run (first block code, every non-erased 34-byte block with a correct CRC)?
+ * And write a stand-in one into a flash the simulator created blank. */
+bool sim_loader_intact(const sim_flash *f, uint32_t limit);
+void sim_loader_install_standin(sim_flash *f, uint32_t limit, const char *version);
+
 fl_status sim_flash_open(sim_flash *f, const char *path, uint32_t size_opt, uint32_t def_size,
                          fl_error *err);
 void sim_flash_close(sim_flash *f);

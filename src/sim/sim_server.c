@@ -784,6 +784,8 @@ fl_status fl_sim_create(const fl_sim_options *opts, fl_sim **out, fl_error *err)
     fl_status st = sim_flash_open(&s->flash, s->flash_path, opts->flash_size, chip->flash_size, err);
     if (st == FL_OK) {
         s->flash.jedec = default_jedec(s);
+        if (chip->pers == SIM_LBOOT && (s->flash.created || !s->flash_path))
+            sim_loader_install_standin(&s->flash, chip->lb_limit, chip->boot_version);
         sim_flash_set_sr16(&s->flash, chip->sr_default);
         st = listen_on(s->listen_host, opts->listen_port, &s->listen_fd, s->url, sizeof s->url,
                        "rfc2217", err);

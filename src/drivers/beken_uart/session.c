@@ -231,7 +231,7 @@ fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
     /* tyutool: a lost echo is no failure.  The waits are generous because
      * they cost only when the echo was lost, and a busy host (or a pty
      * bridge) can be late by more than a few byte times. */
-    if (st == FL_OK || link_check_retry(s, 5, 0.25)) {
+    if (st == FL_OK || link_check_retry(s, 12, 0.25)) {
         s->baud = baud;
         fl_logf(s->ev, FL_LOG_INFO, "switched to %u baud", baud);
         return FL_OK;
