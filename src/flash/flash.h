@@ -83,6 +83,10 @@ typedef struct fl_flash_stats {
     unsigned sectors_restored; /* changed outside an operation's range, put back from the backup */
 } fl_flash_stats;
 
+/* Does a driver reach `chip` through `port`?  FL_ERR_USAGE saying why not
+ * (the same check fl_flash_open makes first; touches nothing). */
+fl_status fl_flash_check_port(const char *port, const fl_chip *chip, fl_error *err);
+
 /* Choose the driver for port + chip, open the transport, get the chip's
  * attention and identify it.  A chip no driver serves on that port is
  * FL_ERR_USAGE naming the drivers and what they serve. */
