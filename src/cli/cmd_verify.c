@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli/beken_cli.h"
+#include "cli/flash_cli.h"
 
 static void usage(void)
 {
@@ -18,13 +18,13 @@ static void usage(void)
            "  --allow-bootloader  compare a _QIO_ image's bootloader part too\n"
            "  --force             accept an image whose content or name says another chip\n"
            "%s\n%s",
-           beken_common_help, cli_exit_codes_help);
+           flash_cli_common_help(), cli_exit_codes_help);
 }
 
 int cmd_verify(int argc, char **argv)
 {
-    beken_cli c = {0};
-    const cli_opt opts[] = {BEKEN_COMMON_OPTS(c),
+    flash_cli c = {0};
+    const cli_opt opts[] = {FLASH_COMMON_OPTS(c),
                             {"offset", OPT_STRING, &c.offset, NULL},
                             {"allow-bootloader", OPT_FLAG, NULL, &c.allow_bootloader},
                             {"force", OPT_FLAG, NULL, &c.force},
@@ -41,14 +41,14 @@ int cmd_verify(int argc, char **argv)
     }
     if (npos != 1)
         return cli_usage_error("verify", "which FILE?");
-    beken_cli_image img;
-    if ((rc = beken_cli_open_image("verify", &c, pos[0], true, &img)))
+    flash_cli_image img;
+    if ((rc = flash_cli_open_image("verify", &c, pos[0], true, &img)))
         return rc;
     const fl_placement *p = &img.place;
     uint32_t len = p->length, bad = 0;
     fl_error err = {0};
-    fl_status st = fl_beken_verify(c.session, p->flash_offset, img.data + p->file_skip, len, &bad,
-                                   &err);
+    fl_status st =
+        fl_flash_verify(c.flash, p->flash_offset, img.data + p->file_skip, len, &bad, &err);
     cli_output_end_phase(&c.out);
     if (st) {
         rc = cli_report_error(&c.out, "verify", &err);
@@ -60,7 +60,7 @@ int cmd_verify(int argc, char **argv)
         fprintf(stderr, "flash 0x%06X..0x%06X matches %s\n", p->flash_offset,
                 p->flash_offset + len, pos[0]);
     }
-    beken_cli_image_free(&img);
-    beken_cli_close(&c);
+    flash_cli_image_free(&img);
+    flash_cli_close(&c);
     return rc;
 }

@@ -1,25 +1,96 @@
-/* beken_cli.c — shared set-up for the flash verbs. */
-#include "cli/beken_cli.h"
+/* flash_cli.c — shared set-up for the flash verbs: options, the session
+ * (flash/flash.h), the identity block, images placed by the library. */
+#include "cli/flash_cli.h"
 
+#include "flash/flash_parts.h"
 #include "util/fileio.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char beken_common_help[] =
-    "  -p, --port URL      /dev/ttyUSB0, serial:NAME, rfc2217://HOST:PORT, tcp://HOST:PORT,\n"
-    "                      or sim:CHIP[?flash=FILE&timescale=0] for the built-in simulator\n"
-    "  -c, --chip CHIP     bk7231t bk7231u bk7252 bk7231n bk7231m bk7238 bk7252n bk7236 bk7258\n"
-    "  -b, --baud N        rate after linking (default 921600; falls back to 115200 if the\n"
-    "                      switch fails; 115200 = never switch)\n"
-    "  --reset MODE        how to get the bootloader: auto (default: link check, `reboot` text\n"
-    "                      to OpenBeken, RTS/DTR pulses, then asks you to power-cycle),\n"
-    "                      pulse, reboot, manual (ask for a power-cycle), none\n"
-    "  --link-timeout S    give up getting the bootloader after S seconds (default 20,\n"
-    "                      at most 3600)\n"
-    "  --json              one JSON event per line on stdout instead of human output\n";
+/* Append `line` word-wrapped at 80 columns: the first row after `indent`,
+ * the next ones `hang` columns in (0: under the text after a leading
+ * "label: ", else `indent` + 4). */
+static size_t wrap_line(char *out, size_t cap, size_t n, const char *line, size_t len,
+                        const char *indent, size_t hang)
+{
+    const char *colon = memchr(line, ':', len);
+    if (!hang)
+        hang = strlen(indent) + (colon && colon - line < 16 && colon[1] == ' '
+                                     ? (size_t)(colon - line) + 2
+                                     : 4);
+    size_t lead = 0; /* the line's own indentation stays */
+    while (lead < len && line[lead] == ' ')
+        lead++;
+    size_t col = (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%*s", indent, (int)lead, "");
+    n += col;
+    size_t row_start = col;
+    const char *p = line + lead, *end = line + len;
+    while (p < end) {
+        const char *sp = memchr(p, ' ', (size_t)(end - p));
+        size_t w = (size_t)((sp ? sp : end) - p);
+        if (col > row_start && col + 1 + w > 80) {
+            n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "\n%*s", (int)hang, "");
+            col = row_start = hang;
+        } else if (col > row_start) {
+            n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, " ");
+            col++;
+        }
+        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%.*s", (int)w, p);
+        col += w;
+        p += w + (sp ? 1 : 0);
+    }
+    return n;
+}
 
-int beken_cli_number(const char *verb, const char *opt, const char *text, uint32_t *out)
+/* Each line of `text` wrapped (see wrap_line). */
+static void wrap_text(char *out, size_t cap, const char *text, const char *indent, size_t hang)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (n)
+            n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "\n");
+        n = wrap_line(out, cap, n, p, len, indent, hang);
+        p += len + (nl ? 1 : 0);
+    }
+}
+
+const char *flash_cli_common_help(void)
+{
+    static char text[4096];
+    if (text[0])
+        return text;
+    char drivers[2048], chips[512], chip_line[256];
+    wrap_text(drivers, sizeof drivers, fl_flash_drivers_help(), "                        ", 0);
+    snprintf(chip_line, sizeof chip_line,
+             "-c, --chip CHIP     what the chip is: %s, or spi-nor (a plain SPI NOR flash chip: "
+             "needs a SPI programmer port)",
+             fl_chip_names());
+    wrap_text(chips, sizeof chips, chip_line, "  ", 22);
+    snprintf(text, sizeof text,
+             "  -p, --port URL      how the chip is reached; the port chooses the driver:\n"
+             "%s\n"
+             "%s\n"
+             "  -b, --baud N        UART: rate after linking (default 921600; falls back to\n"
+             "                      115200 if the switch fails; 115200 = never switch)\n"
+             "  --reset MODE        UART: how to get the bootloader: auto (default: link check,\n"
+             "                      `reboot` text to OpenBeken, RTS/DTR pulses, then asks you to\n"
+             "                      power-cycle), pulse, reboot, manual (ask for a power-cycle),\n"
+             "                      none\n"
+             "  --link-timeout S    give up getting the chip's attention after S seconds\n"
+             "                      (default 20, at most 3600)\n"
+             "                      (--baud and --reset only mean something on a UART port;\n"
+             "                      other drivers ignore them)\n"
+             "  --json              one JSON event per line on stdout instead of human output\n",
+             drivers, chips);
+    return text;
+}
+
+int flash_cli_number(const char *verb, const char *opt, const char *text, uint32_t *out)
 {
     if (cli_parse_u32(text, out))
         return 0;
@@ -27,122 +98,139 @@ int beken_cli_number(const char *verb, const char *opt, const char *text, uint32
                            text);
 }
 
-int beken_cli_connect(const char *verb, beken_cli *c)
+/* --port/--chip present, the chip known and reachable through the port. */
+static int check_port_chip(const char *verb, flash_cli *c, const fl_chip **chip)
 {
     if (!c->port || !c->chip)
         return cli_usage_error(verb, "--port and --chip are required (see 'flashline %s --help')",
                                verb);
-    const fl_chip *chip = fl_chip_find(c->chip);
-    if (!chip)
-        return cli_usage_error(verb, "unknown chip '%s' (known: %s)", c->chip, fl_chip_names());
-    if (chip->family != FL_FAMILY_BEKEN)
-        return cli_usage_error(verb, "--chip %s is reached through a SPI programmer, not '%s'",
-                               chip->name, c->port);
-    fl_connect_opts co;
-    fl_connect_opts_init(&co);
-    if (c->baud && beken_cli_number(verb, "baud", c->baud, &co.baud))
+    *chip = fl_chip_find(c->chip);
+    if (!*chip)
+        return cli_usage_error(verb, "unknown chip '%s' (known: %s spi-nor)", c->chip,
+                               fl_chip_names());
+    fl_error err = {0};
+    if (fl_flash_check_port(c->port, *chip, &err))
+        return cli_usage_error(verb, "%s", err.msg);
+    return 0;
+}
+
+int flash_cli_connect(const char *verb, flash_cli *c)
+{
+    const fl_chip *chip;
+    int rc = check_port_chip(verb, c, &chip);
+    if (rc)
+        return rc;
+    fl_flash_opts o;
+    fl_flash_opts_init(&o);
+    if (c->baud && flash_cli_number(verb, "baud", c->baud, &o.baud))
         return EXIT_USAGE;
-    if (co.baud < 9600 || co.baud > 6000000)
-        return cli_usage_error(verb, "--baud %u is out of range (9600..6000000)", co.baud);
-    if (c->reset && !fl_reset_mode_parse(c->reset, &co.reset))
+    if (o.baud < 9600 || o.baud > 6000000)
+        return cli_usage_error(verb, "--baud %u is out of range (9600..6000000)", o.baud);
+    if (c->reset && !fl_reset_mode_parse(c->reset, &o.reset))
         return cli_usage_error(verb, "--reset must be auto, pulse, reboot, manual or none");
     /* NaN would compare false against every deadline: the link would never give up */
-    if (c->link_timeout && !cli_parse_seconds(c->link_timeout, 0, 3600, &co.link_timeout_s))
+    if (c->link_timeout && !cli_parse_seconds(c->link_timeout, 0, 3600, &o.link_timeout_s))
         return cli_usage_error(verb, "--link-timeout '%s' must be seconds, above 0 and at most 3600",
                                c->link_timeout);
+    o.allow_bootloader = c->allow_bootloader;
     cli_output_init(&c->out, c->json, c->port);
     c->events = cli_output_events(&c->out);
     c->events.cancelled = cli_stop_requested;
     cli_stop_on_signals();
 
     fl_error err = {0};
-    fl_status st = fl_link_open(c->port, &c->link, &err);
-    if (!st)
-        st = fl_beken_open(c->link, chip, &c->events, &c->session, &err);
-    if (!st) {
-        c->session->allow_bootloader = c->allow_bootloader;
-        st = fl_beken_connect(c->session, &co, &err);
-    }
-    if (st) {
+    if (fl_flash_open(c->port, chip->name, &o, &c->events, &c->flash, &err)) {
         int code = cli_report_error(&c->out, verb, &err);
-        beken_cli_close(c);
+        flash_cli_close(c);
         return code;
     }
     return 0;
 }
 
-void beken_cli_close(beken_cli *c)
+void flash_cli_close(flash_cli *c)
 {
     cli_output_end_phase(&c->out); /* frees the phase name */
-    if (c->session)
-        fl_beken_close(c->session);
-    if (c->link)
-        fl_link_close(c->link);
-    c->session = NULL;
-    c->link = NULL;
+    fl_flash_close(c->flash);
+    c->flash = NULL;
 }
 
-void beken_cli_print_identity(beken_cli *c)
+/* Block-protection bits set in the status register (the part's mask from
+ * the flash table, else BP0-BP4 + CMP). */
+static bool sr_protected(const fl_identity *id)
 {
-    fl_beken *s = c->session;
-    char jedec[16] = "", part[64] = "";
-    if (s->have_jedec)
-        snprintf(jedec, sizeof jedec, "%02X%02X%02X", s->jedec[0], s->jedec[1], s->jedec[2]);
-    if (s->part)
-        snprintf(part, sizeof part, "%s %s", s->part->vendor, s->part->name);
-    const char *loader = s->chip->loader == FL_LOADER_ROM ? "rom" : "flash";
+    const fl_flash_part *part = id->have_jedec ? fl_flash_part_find(id->jedec) : NULL;
+    return (id->sr & (part ? part->sr_mask : 0x407C)) != 0;
+}
+
+static void print_identity_json(flash_cli *c, const fl_identity *id, const char *jedec)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:i, s:I}",
+                          "chip", id->chip->name, "driver", id->driver, "access",
+                          id->access ? id->access : "", "programmer",
+                          cli_json_text(id->programmer), "chip_id",
+                          id->have_chip_id ? json_integer(id->chip_id) : json_null(),
+                          "chip_id_norm", cli_json_text(id->chip_id_norm), "jedec_id",
+                          cli_json_text(jedec), "flash_part", cli_json_text(id->flash_part),
+                          "flash_size", (json_int_t)id->flash_size, "boot_version",
+                          cli_json_text(id->boot_version), "status_register",
+                          id->have_sr ? (int)id->sr : -1, "baud", (json_int_t)id->baud);
+    /* the loader kind is the chip's (the chip table), whatever reaches it */
+    if (id->chip->family == FL_FAMILY_BEKEN)
+        json_object_set_new(j, "loader",
+                            json_string(id->chip->loader == FL_LOADER_ROM ? "rom" : "flash"));
+    cli_json_event(&c->out, "identity", j);
+}
+
+void flash_cli_print_identity(flash_cli *c)
+{
+    const fl_identity *id = fl_flash_identity(c->flash);
+    char jedec[16] = "";
+    if (id->have_jedec)
+        snprintf(jedec, sizeof jedec, "%02X%02X%02X", id->jedec[0], id->jedec[1], id->jedec[2]);
     if (c->json) {
-        json_t *id = s->have_chip_id ? json_integer(s->chip_id) : json_null();
-        cli_json_event(&c->out, "identity",
-                       json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:i, s:I}", "chip",
-                                 s->chip->name, "loader", loader, "chip_id", id, "chip_id_norm",
-                                 cli_json_text(s->chip_id_norm), "jedec_id", cli_json_text(jedec),
-                                 "flash_part", cli_json_text(part), "flash_size",
-                                 (json_int_t)s->flash_size, "boot_version",
-                                 cli_json_text(s->boot_version), "status_register",
-                                 s->have_sr ? (int)s->sr : -1, "baud", (json_int_t)s->baud));
+        print_identity_json(c, id, jedec);
         return;
     }
-    printf("chip:          %s (%s loader)\n", s->chip->display,
-           s->chip->loader == FL_LOADER_ROM ? "ROM" : "flash");
-    if (s->have_chip_id)
-        printf("chip ID:       0x%X (%s)\n", s->chip_id, s->chip_id_norm);
-    if (s->boot_version[0])
-        printf("bootloader:    %s\n", s->boot_version);
-    if (s->have_jedec)
-        printf("flash ID:      %02X %02X %02X%s%s\n", s->jedec[0], s->jedec[1], s->jedec[2],
-               part[0] ? "  " : "  (not in the flash table)", part);
-    printf("flash size:    %u KiB%s\n", s->flash_size / 1024,
-           s->have_jedec ? "" : " (flash loaders cannot report it: assumed / probed)");
-    if (s->have_sr)
-        printf("status reg:    0x%04X%s\n", s->sr,
-               (s->sr & (s->part ? s->part->sr_mask : 0x407C)) ? " (write-protected)" : "");
-    printf("baud:          %u\n", s->baud);
+    printf("chip:          %s (%s)\n", id->chip->display, id->access ? id->access : "?");
+    printf("driver:        %s via %s\n", id->driver, id->programmer);
+    if (id->have_chip_id)
+        printf("chip ID:       0x%X (%s)\n", id->chip_id, id->chip_id_norm);
+    if (id->boot_version[0])
+        printf("bootloader:    %s\n", id->boot_version);
+    if (id->have_jedec)
+        printf("flash ID:      %02X %02X %02X%s%s\n", id->jedec[0], id->jedec[1], id->jedec[2],
+               id->flash_part[0] ? "  " : "  (not in the flash table)", id->flash_part);
+    printf("flash size:    %u KiB%s\n", id->flash_size / 1024,
+           id->have_jedec ? "" : " (flash loaders cannot report it: assumed / probed)");
+    if (id->have_sr)
+        printf("status reg:    0x%04X%s\n", id->sr, sr_protected(id) ? " (write-protected)" : "");
+    if (id->baud)
+        printf("baud:          %u\n", id->baud);
 }
 
-/* beken_cli_connect refuses a missing --port/--chip or an unknown chip
- * before opening anything, so calling it for the message touches no unit. */
-const fl_chip *beken_cli_chip(const char *verb, beken_cli *c, int *rc)
+/* flash_cli_connect refuses a missing --port/--chip, an unknown chip or one
+ * the port cannot reach before opening anything, so calling it for the
+ * message touches no unit. */
+const fl_chip *flash_cli_chip(const char *verb, flash_cli *c, int *rc)
 {
-    const fl_chip *chip = c->chip ? fl_chip_find(c->chip) : NULL;
-    if (chip && c->port)
-        return chip;
-    *rc = beken_cli_connect(verb, c);
-    return NULL;
+    const fl_chip *chip = NULL;
+    if ((*rc = check_port_chip(verb, c, &chip)))
+        return NULL;
+    return chip;
 }
 
-int beken_cli_open_image(const char *verb, beken_cli *c, const char *path, bool read_only,
-                         beken_cli_image *img)
+int flash_cli_open_image(const char *verb, flash_cli *c, const char *path, bool read_only,
+                         flash_cli_image *img)
 {
     memset(img, 0, sizeof *img);
     int rc = EXIT_USAGE;
-    const fl_chip *chip = beken_cli_chip(verb, c, &rc);
+    const fl_chip *chip = flash_cli_chip(verb, c, &rc);
     if (!chip)
         return rc;
     fl_image_plan_opts o;
     fl_image_plan_opts_init(&o);
     uint32_t offset = 0;
-    if (c->offset && beken_cli_number(verb, "offset", c->offset, &offset))
+    if (c->offset && flash_cli_number(verb, "offset", c->offset, &offset))
         return EXIT_USAGE;
     o.offset = c->offset ? (int64_t)offset : -1;
     o.raw = c->raw;
@@ -157,28 +245,29 @@ int beken_cli_open_image(const char *verb, beken_cli *c, const char *path, bool 
     fl_error err = {0};
     fl_status st = fl_read_file(path, &img->data, &img->len, 64u << 20, &err);
     if (!st)
-        st = fl_image_plan(chip, path, img->data, img->len, fl_chip_flash_size_limit(chip), &o,
-                           &img->place, &err);
+        st = fl_flash_plan_image(c->port, chip, path, img->data, img->len, 0, &o, &img->place,
+                                 &err);
     if (st) {
-        beken_cli_image_free(img);
+        flash_cli_image_free(img);
         return cli_report_error(&c->out, verb, &err);
     }
-    if ((rc = beken_cli_connect(verb, c))) {
-        beken_cli_image_free(img);
+    if ((rc = flash_cli_connect(verb, c))) {
+        flash_cli_image_free(img);
         return rc;
     }
-    fl_beken *s = c->session;
-    if (fl_image_plan(s->chip, path, img->data, img->len, s->flash_size, &o, &img->place, &err)) {
+    const fl_identity *id = fl_flash_identity(c->flash);
+    if (fl_flash_plan_image(c->port, id->chip, path, img->data, img->len, id->flash_size, &o,
+                            &img->place, &err)) {
         rc = cli_report_error(&c->out, verb, &err);
-        beken_cli_image_free(img);
-        beken_cli_close(c);
+        flash_cli_image_free(img);
+        flash_cli_close(c);
         return rc;
     }
     fl_logf(&c->events, FL_LOG_INFO, "%s", img->place.why);
     return 0;
 }
 
-void beken_cli_image_free(beken_cli_image *img)
+void flash_cli_image_free(flash_cli_image *img)
 {
     free(img->data);
     img->data = NULL;
