@@ -8,8 +8,9 @@ static void usage(void)
     printf("usage: flashline erase --port URL --chip CHIP (--offset A --size N | --all)\n"
            "       flashline erase -p URL -c CHIP (--offset A --size N | --all)\n\n"
            "Erases whole 4 KiB sectors (64 KiB blocks where aligned) and proves the range is\n"
-           "blank by CRC.  --all erases from 0x11000 to the end (the bootloader is kept;\n"
-           "with --allow-bootloader on a ROM-loader chip, from 0x0).\n\n"
+           "blank.  --all erases from 0x11000 to the end (the bootloader is kept; with\n"
+           "--allow-bootloader on a ROM-loader chip, from 0x0); on --chip spi-nor the whole\n"
+           "chip.\n\n"
            "Options:\n"
            "  --offset A --size N  the range (multiples of 0x1000)\n"
            "  --all               the whole flash except the bootloader\n"
@@ -63,7 +64,9 @@ int cmd_erase(int argc, char **argv)
         return rc;
     const fl_identity *id = fl_flash_identity(c.flash);
     if (c.all) {
-        bool keep = !c.allow_bootloader || id->chip->guard == FL_GUARD_BRICK;
+        /* a plain SPI NOR chip has no bootloader to keep */
+        bool keep = id->chip->family == FL_FAMILY_BEKEN &&
+                    (!c.allow_bootloader || id->chip->guard == FL_GUARD_BRICK);
         offset = keep ? FL_BOOTLOADER_SIZE : 0;
         size = id->flash_size - offset;
     }

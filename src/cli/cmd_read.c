@@ -16,9 +16,9 @@ static void usage(void)
 {
     printf("usage: flashline read --port URL --chip CHIP -o FILE [--offset A] [--size N]\n"
            "       flashline read -p URL -c CHIP -o FILE [options]\n\n"
-           "Reads flash (default: all of it) in 4 KiB blocks, proves every 64 KiB with the\n"
-           "chip's CRC (re-reading blocks that differ) and writes FILE durably (temp file,\n"
-           "fsync, rename): FILE is either complete or untouched.\n\n"
+           "Reads flash (default: all of it) in 4 KiB blocks, proves it (UART: every 64 KiB\n"
+           "with the chip's CRC, re-reading blocks that differ) and writes FILE durably (temp\n"
+           "file, fsync, rename): FILE is either complete or untouched.\n\n"
            "Options:\n"
            "  -o, --output FILE   where to save (required)\n"
            "  --offset A          start address (default 0)\n"

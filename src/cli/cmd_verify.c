@@ -8,10 +8,11 @@ static void usage(void)
 {
     printf("usage: flashline verify FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n"
            "       flashline verify -p URL -c CHIP [options] -- FILE\n\n"
-           "Compares flash with FILE using the chip's CRC (64 KiB at a time; the first\n"
+           "Compares flash with FILE (UART: the chip's CRC, 64 KiB at a time; the first\n"
            "differing 4 KiB sector is reported).  Exit 1 on mismatch.  FILE is checked and\n"
            "placed exactly as 'write' does (same refusals, before the unit is touched): a\n"
-           "_QIO_ image is compared from 0x11000 where write would skip its bootloader.\n\n"
+           "_QIO_ image is compared from 0x11000 where write would skip its bootloader\n"
+           "(through a SPI programmer, where write puts it whole, from 0x0).\n\n"
            "Options:\n"
            "  --offset A          flash address of the first byte of FILE\n"
            "  --raw               FILE is plain data, not a firmware image (needs --offset)\n"
