@@ -75,6 +75,7 @@ const char *fl_flash_drivers_help(void)
 
 const fl_driver *fl_driver_for(const char *port, const fl_chip *chip, fl_error *err)
 {
+    port = port ? port : "";
     for (const fl_driver *const *d = fl_drivers(); *d; d++) {
         if (!(*d)->claims_port(port))
             continue;
@@ -82,16 +83,20 @@ const fl_driver *fl_driver_for(const char *port, const fl_chip *chip, fl_error *
             return *d;
         /* The port says how the chip is reached: a driver that takes the
          * port but not the chip is a mismatch, not a cue to try the next. */
-        char chips[256];
+        char chips[256], where[300];
         served_chips(*d, chips, sizeof chips);
+        if (*port)
+            snprintf(where, sizeof where, "'%s'", port);
+        else /* planning before a port is known: the UART driver takes "" */
+            snprintf(where, sizeof where, "a UART port");
         if (chip->family == FL_FAMILY_SPI_NOR)
             fl_fail(err, FL_ERR_USAGE,
                     "--chip %s needs a SPI programmer (--port ch341a, ch341a:BUS-PORT or "
-                    "'ch341a:sim?target=CHIP&flash=FILE'); over '%s' the %s driver reaches: %s",
-                    chip->name, port, (*d)->name, chips);
+                    "'ch341a:sim?target=CHIP&flash=FILE'); over %s the %s driver reaches: %s",
+                    chip->name, where, (*d)->name, chips);
         else
-            fl_fail(err, FL_ERR_USAGE, "--chip %s is not served over '%s' (driver %s serves: %s)",
-                    chip->name, port, (*d)->name, chips);
+            fl_fail(err, FL_ERR_USAGE, "--chip %s is not served over %s (driver %s serves: %s)",
+                    chip->name, where, (*d)->name, chips);
         return NULL;
     }
     fl_fail(err, FL_ERR_USAGE, "no driver takes the port '%s'; the drivers:\n%s", port,
@@ -236,7 +241,16 @@ fl_status fl_flash_plan_image(const char *port, const fl_chip *chip, const char 
                               const uint8_t *data, size_t len, uint32_t flash_size,
                               const fl_image_plan_opts *opts, fl_placement *out, fl_error *err)
 {
-    const fl_driver *drv = fl_driver_for(port ? port : "", chip, err);
+    const fl_driver *drv = NULL;
+    if (port && *port) {
+        drv = fl_driver_for(port, chip, err);
+    } else {
+        /* No port yet (a recipe checked offline): the default path, a UART
+         * port, where it serves the chip; else the first driver that does. */
+        drv = fl_driver_for("", chip, err);
+        for (const fl_driver *const *d = fl_drivers(); *d && !drv; d++)
+            drv = (*d)->serves(chip) ? *d : NULL;
+    }
     if (!drv)
         return FL_ERR_USAGE;
     fl_image_plan_opts o = *opts;

@@ -128,8 +128,11 @@ fl_status fl_flash_check_range(const fl_flash *f, uint32_t addr, uint64_t len, b
 
 /* Place and check an image for `chip` as it would be written through `port`
  * (the driver's placement rules: over Beken SPI mode a _QIO_ image is written
- * whole from 0x0).  flash_size 0: the largest flash the chip can have (before
- * connecting); call again with the unit's size once it is open. */
+ * whole from 0x0).  port NULL or "" (a recipe checked before a port is
+ * known): a UART port's driver where it serves the chip, else the first
+ * driver that does.  flash_size 0: the largest flash
+ * the chip can have (before connecting); call again with the unit's size once
+ * it is open. */
 fl_status fl_flash_plan_image(const char *port, const fl_chip *chip, const char *name,
                               const uint8_t *data, size_t len, uint32_t flash_size,
                               const fl_image_plan_opts *opts, fl_placement *out, fl_error *err);
