@@ -221,8 +221,8 @@ fl_status fl_flash_reboot(fl_flash *f, fl_error *err)
 fl_status fl_flash_protect(fl_flash *f, bool on, fl_error *err)
 {
     if (!f->drv->protect)
-        return fl_fail(err, FL_ERR_USAGE, "block protection cannot be %s with driver %s",
-                       on ? "set" : "cleared", f->drv->name);
+        return fl_fail(err, FL_ERR_USAGE, "%s block protection: not with driver %s",
+                       on ? "setting" : "clearing", f->drv->name);
     return f->drv->protect(f->s, on, err);
 }
 
@@ -230,7 +230,7 @@ fl_status fl_flash_device_crc(fl_flash *f, uint32_t addr, uint32_t len, uint32_t
                               fl_error *err)
 {
     if (!f->drv->device_crc)
-        return fl_fail(err, FL_ERR_USAGE, "no device-side CRC with driver %s", f->drv->name);
+        return fl_fail(err, FL_ERR_USAGE, "a device-side CRC: not with driver %s", f->drv->name);
     fl_status st = fl_flash_check_range(f, addr, len, false, err);
     return st ? st : f->drv->device_crc(f->s, addr, len, crc, err);
 }
