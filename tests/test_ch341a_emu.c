@@ -9,6 +9,7 @@
 #include "link/usb.h"
 #include "sim/ch341a/ch341a_emu.h"
 #include "testlib.h"
+#include "util/clock.h"
 
 #define TO 1000 /* ms, the usual libusb timeout */
 
@@ -763,6 +764,218 @@ static void test_switch_after_frames(void)
     rig_close(&r);
 }
 
+/* A whole read frame through `stream`: the CS-assert UIO command padded to 32 bytes, then
+ * SPI packets of 31 bytes, replies kept in flight `depth` deep; CS released after. */
+static bool stream_read(rig *r, uint32_t a, uint8_t *buf, size_t n, unsigned depth)
+{
+    size_t total = n + 4, packets = (total + 30) / 31;
+    size_t out_len = 32 + total + packets;
+    uint8_t *o = calloc(1, out_len), *in = malloc(total);
+    if (!o || !in)
+        return free(o), free(in), false;
+    o[0] = 0xAB;
+    o[1] = (uint8_t)(0x80 | 0x36 | r->d2);
+    o[2] = 0x7F;
+    o[3] = 0x20;
+    uint8_t hdr[4] = {0x03, (uint8_t)(a >> 16), (uint8_t)(a >> 8), (uint8_t)a};
+    size_t w = 32;
+    for (size_t i = 0; i < total; i++) {
+        if (i % 31 == 0)
+            o[w++] = 0xA8;
+        o[w++] = rev(i < 4 ? hdr[i] : 0xFF);
+    }
+    fl_error err;
+    fl_status st = fl_usb_stream(r->u, o, out_len, 32, in, total, 31, depth, TO, &err);
+    CHECK(st == FL_OK, "stream: %s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = rev(in[4 + i]);
+    OUT(r, 0xAB, (uint8_t)(0x80 | 0x37 | r->d2), 0x20);
+    free(o);
+    free(in);
+    return st == FL_OK;
+}
+
+static void test_timing_sync_vs_stream(void)
+{
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&fast=1"))
+        return;
+    init_pins(&r);
+    size_t size;
+    uint8_t *mem = fl_ch341a_emu_flash(r.e, &size);
+    for (size_t i = 0; i < 65536; i++)
+        mem[i] = (uint8_t)(i * 13 + (i >> 8));
+    /* one packet OUT, then its IN: two 1 ms frames */
+    uint64_t t0 = fl_usb_now_us(r.u);
+    uint8_t tx[31] = {0x9F}, rx[31];
+    OUT(&r, 0xAB, 0xB6, 0x7F, 0x20);
+    uint64_t t1 = fl_usb_now_us(r.u);
+    frame(&r, tx, rx, 31);
+    uint64_t t2 = fl_usb_now_us(r.u);
+    CHECK_EQ_UINT(t1 - t0, 1000);
+    CHECK_EQ_UINT(t2 - t1, 1000 + 2000 + 1000); /* assert, A8 + IN, release */
+    /* 64 KiB read one packet at a time */
+    static uint8_t a[65536], b[65536];
+    t0 = fl_usb_now_us(r.u);
+    for (uint32_t off = 0; off < sizeof a; off += 1024)
+        read_flash(&r, off, a + off, 1024);
+    uint64_t sync_us = fl_usb_now_us(r.u) - t0;
+    CHECK(!memcmp(a, mem, sizeof a), "sync read content");
+    /* the same through stream, 32 transfers in flight */
+    t0 = fl_usb_now_us(r.u);
+    CHECK(stream_read(&r, 0, b, sizeof b, 32), "stream read");
+    uint64_t stream_us = fl_usb_now_us(r.u) - t0;
+    CHECK(!memcmp(b, mem, sizeof b), "stream read content");
+    double ceiling = fl_ch341a_emu_ceiling_bps(r.e);
+    double rate = 65536.0 / ((double)stream_us / 1e6);
+    CHECK(ceiling > 170000 && ceiling < 180000, "ceiling %.0f B/s (1.4 MHz / 8)", ceiling);
+    CHECK(rate <= ceiling && rate > 0.9 * ceiling, "stream %.0f B/s of ceiling %.0f", rate,
+          ceiling);
+    fprintf(stderr, "# 64K: sync %.2f s, stream %.3f s (%.0f B/s, ceiling %.0f)\n", sync_us / 1e6, stream_us / 1e6, rate, ceiling);
+    CHECK(sync_us > 8 * stream_us, "sync %llu us vs stream %llu us", (unsigned long long)sync_us,
+          (unsigned long long)stream_us);
+    /* depth 1: a round trip per packet again */
+    t0 = fl_usb_now_us(r.u);
+    CHECK(stream_read(&r, 0, b, 4096, 1), "stream depth 1");
+    uint64_t d1_us = fl_usb_now_us(r.u) - t0;
+    CHECK(!memcmp(b, mem, 4096), "depth 1 content");
+    fprintf(stderr, "# 4K depth 1: %.3f s\n", d1_us / 1e6);
+    CHECK(d1_us > 3 * (stream_us / 16), "depth 1 %llu us for 4K vs %llu us for 64K at depth 32",
+          (unsigned long long)d1_us, (unsigned long long)stream_us);
+    rig_close(&r);
+}
+
+static void test_timescale_sleeps(void)
+{
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=1"))
+        return;
+    double t0 = fl_now();
+    delay_ms(&r, 30);
+    init_pins(&r);
+    double real = fl_now() - t0;
+    CHECK(real >= 0.030, "real time %.3f s for 32 ms modelled", real);
+    rig_close(&r);
+}
+
+static void test_dll_set_output_and_status(void)
+{
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=bk7231t&timescale=0"))
+        return;
+    init_pins(&r);
+    /* the vendor DLL's CEN low / high (A.8 method 2): D2 only as output, D0/D3/D5 float */
+    OUT(&r, 0xA1, 0x6A, 0x1F, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00);
+    CHECK_EQ_UINT(fl_ch341a_emu_gate(r.e), FL_GATE_RESET_HELD);
+    delay_ms(&r, 100);
+    OUT(&r, 0xA1, 0x6A, 0x1F, 0x00, 0x00, 0x04, 0x04, 0x00, 0x00, 0x00, 0x00);
+    CHECK_EQ_UINT(fl_ch341a_emu_gate(r.e), FL_GATE_BOOT_WINDOW);
+    uint8_t dir, o;
+    fl_ch341a_emu_pins(r.e, &dir, &o);
+    CHECK_EQ_UINT(dir, 0x04);
+    /* SPI with D0/D3/D5 inputs: the target sees nothing, MISO floats high */
+    OUT(&r, 0xA8, 0x4B, 0x4B);
+    uint8_t in[32];
+    size_t got;
+    fl_error err;
+    CHECK(fl_usb_bulk_in(r.u, in, sizeof in, &got, TO, &err) == FL_OK && got == 2, "reply");
+    CHECK(in[0] == 0xFF && in[1] == 0xFF, "floating MISO");
+    CHECK(fl_ch341a_emu_find_event(r.e, 0, FL_EV_USB, "not all outputs") != (size_t)-1, "logged");
+    /* UIO input: one byte of D7..D0 */
+    OUT(&r, 0xAB, 0x80 | 0x37, 0x7F, 0x00, 0x20);
+    CHECK(fl_usb_bulk_in(r.u, in, sizeof in, &got, TO, &err) == FL_OK && got == 1, "pins byte");
+    CHECK_EQ_UINT(in[0], 0xF7);
+    /* 0xA0 status: 6 bytes, pins first */
+    OUT(&r, 0xA0);
+    CHECK(fl_usb_bulk_in(r.u, in, sizeof in, &got, TO, &err) == FL_OK && got == 6, "status");
+    CHECK_EQ_UINT(in[0], 0xF7);
+    uint8_t ver[2] = {0, 0};
+    CHECK(fl_usb_control(r.u, true, 0x5F, 0, 0, ver, 2, &got, TO, &err) == FL_OK && got == 2,
+          "GET_VER");
+    CHECK_EQ_UINT(ver[0], 0x30);
+    /* a short buffer for a longer reply is an overflow, as libusb says */
+    OUT(&r, 0xA8, 0, 0, 0);
+    CHECK(fl_usb_bulk_in(r.u, in, 1, &got, TO, &err) == FL_ERR_LINK, "overflow");
+    rig_close(&r);
+}
+
+static void test_erase_program_verify_64k(void)
+{
+    rig r;
+    if (!open_synced(&r, "ch341a:sim?target=bk7231n&timescale=0"))
+        return;
+    uint8_t wrsr[3] = {0x01, 0x00, 0x00};
+    write_sr(&r, wrsr, 3);
+    CHECK_EQ_UINT(rdsr(&r, 0x05), 0x00);
+    static uint8_t img[65536], back[65536];
+    for (size_t i = 0; i < sizeof img; i++)
+        img[i] = (uint8_t)(i ^ (i >> 7) ^ 0x5A);
+    for (uint32_t a = 0; a < sizeof img; a += 4096)
+        erase4k(&r, 0x11000 + a);
+    /* pages split at page boundaries, starting mid-page to exercise the split */
+    size_t off = 0;
+    while (off < sizeof img) {
+        uint32_t a = 0x11000 + (uint32_t)off;
+        size_t room = 256 - (a & 0xFF), n = sizeof img - off < 200 ? sizeof img - off : 200;
+        if (n > room)
+            n = room;
+        program(&r, a, img + off, n);
+        off += n;
+    }
+    CHECK(stream_read(&r, 0x11000, back, sizeof back, 32), "read back");
+    CHECK(!memcmp(img, back, sizeof img), "64K at 0x11000 verified");
+    CHECK(stream_read(&r, 0x10000, back, 4096, 32), "below");
+    CHECK(back[0] == 0xFF && back[4095] == 0xFF, "the sector below untouched");
+    fl_ch341a_counters c;
+    fl_ch341a_emu_counters(r.e, &c);
+    CHECK_EQ_UINT(c.erases, 16);
+    CHECK(c.page_programs >= 256, "page programs %llu", (unsigned long long)c.page_programs);
+    rig_close(&r);
+}
+
+static void test_chip_erase_and_partial_protection(void)
+{
+    rig r;
+    /* BP = 1 on a 5-bit field: the top size >> 5 = 128 KiB of 4 MiB */
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&sr1=0x04"))
+        return;
+    init_pins(&r);
+    size_t size;
+    uint8_t *mem = fl_ch341a_emu_flash(r.e, &size);
+    memset(mem, 0x00, size);
+    cmd1(&r, 0x06);
+    cmd1(&r, 0xC7);
+    CHECK_EQ_UINT(rdsr(&r, 0x05) & 3, 0); /* ignored: no BUSY, WEL cleared */
+    CHECK_EQ_UINT(mem[0], 0x00);
+    erase4k(&r, 0x0);
+    CHECK_EQ_UINT(mem[0], 0xFF);
+    erase4k(&r, (uint32_t)size - 0x20000);
+    CHECK_EQ_UINT(mem[size - 0x20000], 0x00);
+    erase4k(&r, (uint32_t)size - 0x21000);
+    CHECK_EQ_UINT(mem[size - 0x21000], 0xFF);
+    /* WRDI clears WEL */
+    cmd1(&r, 0x06);
+    cmd1(&r, 0x04);
+    CHECK_EQ_UINT(rdsr(&r, 0x05) & 2, 0);
+    uint8_t wrsr[2] = {0x01, 0x00};
+    write_sr(&r, wrsr, 2);
+    cmd1(&r, 0x06);
+    uint64_t t0 = fl_usb_now_us(r.u);
+    cmd1(&r, 0x60);
+    CHECK(wait_ready(&r), "chip erase done");
+    uint64_t took = fl_usb_now_us(r.u) - t0;
+    CHECK(took >= 15000000 && took < 15100000, "4 MiB chip erase %llu us",
+          (unsigned long long)took);
+    CHECK(mem[size - 1] == 0xFF && mem[size / 2] == 0xFF, "erased");
+    /* 32K block erase aligns down */
+    memset(mem, 0x00, 0x10000);
+    cmd1(&r, 0x06);
+    cmd_addr(&r, 0x52, 0x9123);
+    CHECK(wait_ready(&r), "ready");
+    CHECK(mem[0x8000] == 0xFF && mem[0xFFFF] == 0xFF && mem[0x7FFF] == 0x00, "32K at 0x8000");
+    rig_close(&r);
+}
+
 int main(void)
 {
     RUN(test_init_logged);
@@ -787,5 +1000,10 @@ int main(void)
     RUN(test_options);
     RUN(test_faults);
     RUN(test_switch_after_frames);
+    RUN(test_timing_sync_vs_stream);
+    RUN(test_dll_set_output_and_status);
+    RUN(test_erase_program_verify_64k);
+    RUN(test_chip_erase_and_partial_protection);
+    RUN(test_timescale_sleeps);
     return testlib_finish();
 }
