@@ -723,7 +723,8 @@ static void test_faults(void)
         OUT(&r, 0xAB, 0xB6, 0x7F, 0x20);
         OUT(&r, 0xA8, 0xF9, 0, 0, 0);
         uint8_t p[2] = {0xA8, 0};
-        CHECK(fl_usb_bulk_out(r.u, p, 2, 50, &err) == FL_ERR_TIMEOUT, "refused with a reply unread");
+        CHECK(fl_usb_bulk_out(r.u, p, 2, 50, &err) == FL_ERR_TIMEOUT,
+              "refused with a reply unread");
         uint8_t in[32];
         size_t got;
         CHECK(fl_usb_bulk_in(r.u, in, sizeof in, &got, TO, &err) == FL_OK && got == 4, "reply");
@@ -831,7 +832,8 @@ static void test_timing_sync_vs_stream(void)
     CHECK(ceiling > 170000 && ceiling < 180000, "ceiling %.0f B/s (1.4 MHz / 8)", ceiling);
     CHECK(rate <= ceiling && rate > 0.9 * ceiling, "stream %.0f B/s of ceiling %.0f", rate,
           ceiling);
-    fprintf(stderr, "# 64K: sync %.2f s, stream %.3f s (%.0f B/s, ceiling %.0f)\n", sync_us / 1e6, stream_us / 1e6, rate, ceiling);
+    fprintf(stderr, "# 64K: sync %.2f s, stream %.3f s (%.0f B/s, ceiling %.0f)\n",
+            (double)sync_us / 1e6, (double)stream_us / 1e6, rate, ceiling);
     CHECK(sync_us > 8 * stream_us, "sync %llu us vs stream %llu us", (unsigned long long)sync_us,
           (unsigned long long)stream_us);
     /* depth 1: a round trip per packet again */
@@ -839,7 +841,7 @@ static void test_timing_sync_vs_stream(void)
     CHECK(stream_read(&r, 0, b, 4096, 1), "stream depth 1");
     uint64_t d1_us = fl_usb_now_us(r.u) - t0;
     CHECK(!memcmp(b, mem, 4096), "depth 1 content");
-    fprintf(stderr, "# 4K depth 1: %.3f s\n", d1_us / 1e6);
+    fprintf(stderr, "# 4K depth 1: %.3f s\n", (double)d1_us / 1e6);
     CHECK(d1_us > 3 * (stream_us / 16), "depth 1 %llu us for 4K vs %llu us for 64K at depth 32",
           (unsigned long long)d1_us, (unsigned long long)stream_us);
     rig_close(&r);
@@ -976,12 +978,41 @@ static void test_chip_erase_and_partial_protection(void)
     rig_close(&r);
 }
 
+static void test_every_beken_profile_syncs(void)
+{
+    static const struct {
+        const char *target;
+        uint32_t jedec, size;
+        uint8_t sr2;
+    } t[] = {
+        {"bk7231t", 0x1C7015, 2u << 20, 0xFF}, {"bk7231u", 0x1C7015, 2u << 20, 0xFF},
+        {"bk7231n", 0xEB6015, 2u << 20, 0x00}, {"bk7231m", 0xEB6015, 2u << 20, 0x00},
+        {"bk7238", 0xC84015, 2u << 20, 0x00},  {"bk7252", 0x0B4016, 4u << 20, 0x00},
+        {"bk7252n", 0x0B4016, 4u << 20, 0x00},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        char url[128];
+        snprintf(url, sizeof url, "ch341a:sim?target=%s&timescale=0", t[i].target);
+        rig r;
+        if (!open_synced(&r, url))
+            continue;
+        CHECK(jedec(&r, NULL) == t[i].jedec, "%s JEDEC", t[i].target);
+        CHECK(rdsr(&r, 0x05) == 0x7C, "%s starts protected as OBK leaves it", t[i].target);
+        CHECK(rdsr(&r, 0x35) == t[i].sr2, "%s SR2", t[i].target);
+        size_t size;
+        fl_ch341a_emu_flash(r.e, &size);
+        CHECK(size == t[i].size, "%s size %zu", t[i].target, size);
+        rig_close(&r);
+    }
+}
+
 int main(void)
 {
     RUN(test_init_logged);
     RUN(test_jedec_bit_reversal);
     RUN(test_jedec_option_and_size);
     RUN(test_gui_sync);
+    RUN(test_every_beken_profile_syncs);
     RUN(test_reset_too_short);
     RUN(test_t_switch_zero);
     RUN(test_python_sync);

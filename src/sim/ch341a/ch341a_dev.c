@@ -226,6 +226,7 @@ void dev_packet(emu *e, const uint8_t *p, size_t n)
     e->cnt.out_packets++;
     if (n == 0)
         return;
+    gate_settle(e); /* time-driven gate changes are logged before this command's events */
     switch (p[0]) {
     case 0xAB: uio(e, p, n); break;
     case 0xA8: spi(e, p, n); break;

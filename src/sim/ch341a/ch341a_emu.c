@@ -89,6 +89,12 @@ static uint64_t host_now(const emu *e)
     return e->paced_ns;
 }
 
+/* The earliest a new transfer can use the bus. */
+static uint64_t bus_from(const emu *e)
+{
+    return host_now(e) > e->bus_free_ns ? host_now(e) : e->bus_free_ns;
+}
+
 /* ---- faults ---- */
 
 static fl_status usb_fault(emu *e, const char *what, fl_error *err)
@@ -97,8 +103,9 @@ static fl_status usb_fault(emu *e, const char *what, fl_error *err)
     if (e->opt.fail_usb && e->usb_calls == e->opt.fail_usb) {
         emu_log(e, host_now(e), FL_EV_USB, 0, (uint32_t)e->usb_calls,
                 "fault: USB call %llu (%s) fails", (unsigned long long)e->usb_calls, what);
-        return fl_fail(err, FL_ERR_LINK, "CH341A emulator: %s failed (injected fault fail_usb=%llu)",
-                       what, (unsigned long long)e->opt.fail_usb);
+        return fl_fail(err, FL_ERR_LINK,
+                       "CH341A emulator: %s failed (injected fault fail_usb=%llu)", what,
+                       (unsigned long long)e->opt.fail_usb);
     }
     return FL_OK;
 }
@@ -228,7 +235,7 @@ static fl_status emu_control(fl_usb *u, bool in, uint8_t request, uint16_t value
         if (got)
             *got = n;
     }
-    uint64_t slot = slot_at_or_after(e, host_now(e) > e->bus_free_ns ? host_now(e) : e->bus_free_ns);
+    uint64_t slot = slot_at_or_after(e, bus_from(e));
     e->bus_free_ns = slot + slot_ns(e);
     host_at(e, frame_end(slot));
     return FL_OK;
@@ -294,7 +301,7 @@ static fl_status emu_stream(fl_usb *u, const uint8_t *out, size_t out_len, size_
     e->cnt.streams++;
     stream_state s = {.out = out, .out_len = out_len, .packet = packet, .in = in,
                       .in_len = in_len, .rpp = reply_per_packet, .tokens = depth};
-    uint64_t t = slot_at_or_after(e, host_now(e) > e->bus_free_ns ? host_now(e) : e->bus_free_ns);
+    uint64_t t = slot_at_or_after(e, bus_from(e));
     uint64_t progress = t, out_done = host_now(e);
     while (s.off < s.out_len || s.in_got < s.in_len) {
         reclaim_tokens(&s, t);
