@@ -732,6 +732,35 @@ static void test_faults(void)
               "nothing queued: timeout");
         rig_close(&r);
     }
+    if (rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&lose_reply=2")) {
+        init_pins(&r);
+        OUT(&r, 0xAB, 0xB6, 0x7F, 0x20);
+        OUT(&r, 0xA8, 0xF9, 0, 0, 0);
+        OUT(&r, 0xA8, 0, 0);
+        uint8_t in[32];
+        size_t got;
+        CHECK(fl_usb_bulk_in(r.u, in, sizeof in, &got, TO, &err) == FL_OK && got == 4, "first");
+        uint64_t t0 = fl_usb_now_us(r.u);
+        CHECK(fl_usb_bulk_in(r.u, in, sizeof in, &got, 100, &err) == FL_ERR_TIMEOUT,
+              "second lost: timeout");
+        CHECK_EQ_UINT(fl_usb_now_us(r.u) - t0, 100000);
+        OUT(&r, 0xAB, 0xB7, 0x20);
+        uint8_t dir, o;
+        fl_ch341a_emu_pins(r.e, &dir, &o);
+        CHECK_EQ_UINT(o & 1, 1); /* CS released after the failure */
+        rig_close(&r);
+    }
+    if (rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&has_sr2=0&sr1=0x1C")) {
+        init_pins(&r);
+        CHECK_EQ_UINT(rdsr(&r, 0x35), 0xFF); /* no SR2: the GUI's "unsupported" */
+        uint8_t w31[2] = {0x31, 0x00};
+        write_sr(&r, w31, 2);
+        uint8_t wrsr[2] = {0x01, 0x00};
+        write_sr(&r, wrsr, 2);
+        CHECK_EQ_UINT(rdsr(&r, 0x05), 0x00);
+        CHECK_EQ_UINT(rdsr(&r, 0x35), 0xFF);
+        rig_close(&r);
+    }
     if (rig_open(&r, "ch341a:sim?target=bk7231t&timescale=0&no_sync=1")) {
         init_pins(&r);
         uint8_t probe[4];

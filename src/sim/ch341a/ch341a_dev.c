@@ -48,6 +48,12 @@ bool dev_queue_reply(emu *e, const uint8_t *data, size_t n, uint64_t ready_ns)
 {
     if (n == 0)
         return true;
+    if (e->opt.lose_reply && ++e->replies_made == e->opt.lose_reply) {
+        emu_log(e, ready_ns, FL_EV_USB, 0, (uint32_t)n,
+                "fault: reply packet %llu (%zu bytes) lost", (unsigned long long)e->replies_made,
+                n);
+        return true;
+    }
     if (e->q_len == e->q_cap) {
         size_t cap = e->q_cap ? e->q_cap * 2 : 64;
         reply *q = malloc(cap * sizeof *q);

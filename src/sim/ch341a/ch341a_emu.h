@@ -15,7 +15,7 @@
  *   jedec=HEX         6 hex digits (manufacturer, type, capacity); size then from
  *                     the capacity byte unless size= is given
  *   size=BYTES        flash size (power of two, 64K..128M)
- *   sr1= sr2= sr3=    initial status registers (hex or decimal)
+ *   sr1= sr2= sr3=    initial status registers (0x7C or 124)
  *   has_sr2= has_sr3= wrsr1_clears_sr2= volatile_sr=   0|1 profile flags (E-29)
  *   timescale=X       real seconds slept per modelled second (0: none; default 1)
  *   fast=1            all NOR busy durations 0
@@ -28,6 +28,7 @@
  *   stuck_miso=00|ff  MISO stuck at that level
  *   no_sync=1         the Beken gate never accepts the sync
  *   torn_program=N    the Nth page program keeps only the first half of its bytes
+ *   lose_reply=N      the Nth reply packet never reaches the host (its IN times out)
  *   seed=N            accepted for symmetry with the UART simulator (nothing random yet)
  */
 #ifndef FL_SIM_CH341A_EMU_H

@@ -43,6 +43,7 @@ typedef struct emu_options {
     int stuck_miso;           /* -1 off, else the byte */
     bool no_sync;
     uint64_t torn_program;    /* 0 = off */
+    uint64_t lose_reply;      /* 0 = off, else the Nth reply packet never reaches the host */
     uint32_t seed;
 } emu_options;
 
@@ -128,7 +129,7 @@ typedef struct emu {
     fl_ch341a_event *ev;
     size_t ev_start, ev_len, ev_dropped;
     fl_ch341a_counters cnt;
-    uint64_t usb_calls;
+    uint64_t usb_calls, replies_made;
     /* the host's clock (what now_us says) and real-time pacing */
     double real_origin;
     uint64_t paced_ns;

@@ -39,7 +39,7 @@ static const char known_targets[] = "bk7231t bk7231u bk7231n bk7231m bk7238 bk72
 static const char known_options[] =
     "target flash jedec size sr1 sr2 sr3 has_sr2 has_sr3 wrsr1_clears_sr2 volatile_sr timescale "
     "fast spi_hz packets_per_frame t_reset_min_ms t_window_ms sync_bytes_min t_switch_ms "
-    "switch_after_frames max_pending_in fail_usb stuck_miso no_sync torn_program seed";
+    "switch_after_frames max_pending_in fail_usb stuck_miso no_sync torn_program lose_reply seed";
 
 static void apply_profile(emu_options *o, const profile *p)
 {
@@ -211,6 +211,8 @@ static bool one_option(emu_options *o, const char *k, const char *v, bool *unkno
         return parse_uint(v, UINT32_MAX, &o->fail_usb) && o->fail_usb >= 1;
     if (!strcmp(k, "torn_program"))
         return parse_uint(v, UINT32_MAX, &o->torn_program) && o->torn_program >= 1;
+    if (!strcmp(k, "lose_reply"))
+        return parse_uint(v, UINT32_MAX, &o->lose_reply) && o->lose_reply >= 1;
     if (!strcmp(k, "seed"))
         return parse_uint(v, UINT32_MAX, &u) && (o->seed = (uint32_t)u, true);
     if (!strcmp(k, "stuck_miso")) {
