@@ -59,7 +59,7 @@ typedef struct spi_nor {
     /* status: non-volatile values, the volatile copy 0x50 writes, WEL, BUSY */
     uint8_t sr_nv[3], sr_vol[3];
     bool vol_active;
-    bool wel;
+    bool wel, wel_until_done; /* WEL drops when the running operation completes */
     bool ewsr;                /* the previous frame was 0x50 */
     uint64_t busy_until_ns;
     /* the frame being clocked */

@@ -103,8 +103,18 @@ static bool busy(const emu *e)
     return e->now_ns < e->nor.busy_until_ns;
 }
 
+/* E-27: WEL stays set while an operation runs and drops when it completes. */
+static void settle(emu *e)
+{
+    if (e->nor.wel_until_done && !busy(e)) {
+        e->nor.wel = false;
+        e->nor.wel_until_done = false;
+    }
+}
+
 uint8_t nor_read_sr(emu *e, int reg)
 {
+    settle(e);
     const spi_nor *n = &e->nor;
     if (reg == 0)
         return (uint8_t)(sr_now(n)[0] | (n->wel ? 2 : 0) | (busy(e) ? 1 : 0));
@@ -168,7 +178,7 @@ static bool write_enabled(emu *e, const char *what, uint32_t a)
 static void start_busy(emu *e, uint64_t ns)
 {
     e->nor.busy_until_ns = e->now_ns + ns;
-    e->nor.wel = false;
+    e->nor.wel_until_done = true;
 }
 
 static void do_program(emu *e)
@@ -260,7 +270,8 @@ static void do_wrsr(emu *e)
         n->vol_active = false;
         start_busy(e, dur(e, 10000));
     }
-    n->wel = false;
+    if (vol)
+        n->wel = false;
     emu_log(e, e->now_ns, FL_EV_FLASH, n->opcode, 0, "wrsr%s sr1=%02X sr2=%02X sr3=%02X",
             vol ? " volatile" : "", nor_read_sr(e, 0) & 0xFC, nor_read_sr(e, 1),
             nor_read_sr(e, 2));
@@ -295,6 +306,7 @@ static bool state_changing(uint8_t op)
 void nor_cs_fall(emu *e)
 {
     spi_nor *n = &e->nor;
+    settle(e);
     n->in_frame = true;
     n->count = 0;
     n->addr = 0;
@@ -412,6 +424,7 @@ void nor_cs_rise(emu *e)
 void nor_cen_reset(emu *e)
 {
     e->nor.wel = false;
+    e->nor.wel_until_done = false;
     e->nor.in_frame = false;
     e->nor.ewsr = false;
 }
@@ -420,6 +433,7 @@ void nor_power_cycle(emu *e)
 {
     spi_nor *n = &e->nor;
     n->wel = false;
+    n->wel_until_done = false;
     n->ewsr = false;
     n->vol_active = false;
     n->in_frame = false;
