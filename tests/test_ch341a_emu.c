@@ -675,6 +675,9 @@ static void test_options(void)
         {"ch341a:sim?target=spi-nor&timescale=-1", FL_ERR_USAGE, "timescale"},
         {"ch341a:sim?fast=1&target=spi-nor", FL_ERR_USAGE, "first"},
         {"ch341a:sim?target=spi-nor&jedec=EF4001&size=1M&sr1=0x3c&has_sr3=0&seed=7", FL_OK, NULL},
+        {"ch341a:sim?target=spi-nor&bp_bits=3", FL_ERR_USAGE, "bp_bits"},
+        {"ch341a:sim?target=spi-nor&flash=", FL_ERR_USAGE, "flash"},
+        {"ch341a:sim?target=spi-nor&fast", FL_ERR_USAGE, "fast"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fl_usb *u = NULL;
@@ -1035,6 +1038,28 @@ static void test_every_beken_profile_syncs(void)
     }
 }
 
+static void test_profile_knobs(void)
+{
+    rig r;
+    /* 4-bit BP field (mx_25v16b-like): BP = 0xF protects everything, BP = 1 the top 1/8 */
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&fast=1&bp_bits=4&sr1=0x04&"
+                      "opcode_phase=0x00&rdid_repeat=1&jedec=C22315"))
+        return;
+    init_pins(&r);
+    uint8_t tx[8] = {0x9F}, rx[8];
+    frame(&r, tx, rx, 8);
+    CHECK(rx[0] == 0x00 && rx[1] == 0xC2 && rx[4] == 0xC2 && rx[6] == 0x15, "repeat, phase");
+    size_t size;
+    uint8_t *mem = fl_ch341a_emu_flash(r.e, &size);
+    CHECK_EQ_UINT(size, 2u << 20);
+    memset(mem, 0, size);
+    erase4k(&r, (uint32_t)(size - size / 8));
+    CHECK_EQ_UINT(mem[size - size / 8], 0x00);
+    erase4k(&r, (uint32_t)(size - size / 8 - 4096));
+    CHECK_EQ_UINT(mem[size - size / 8 - 4096], 0xFF);
+    rig_close(&r);
+}
+
 int main(void)
 {
     RUN(test_init_logged);
@@ -1059,6 +1084,7 @@ int main(void)
     RUN(test_erased_bootloader_enters_spi);
     RUN(test_options);
     RUN(test_faults);
+    RUN(test_profile_knobs);
     RUN(test_switch_after_frames);
     RUN(test_timing_sync_vs_stream);
     RUN(test_dll_set_output_and_status);

@@ -17,6 +17,9 @@
  *   size=BYTES        flash size (power of two, 64K..128M)
  *   sr1= sr2= sr3=    initial status registers (0x7C or 124)
  *   has_sr2= has_sr3= wrsr1_clears_sr2= volatile_sr=   0|1 profile flags (E-29)
+ *   bp_bits=4|5       width of the block-protect field (E-30; 4 for mx_25v16b-like parts)
+ *   opcode_phase=N    the byte MISO shows during the opcode (0x00 Beken, 0xFF spi-nor)
+ *   rdid_repeat=0|1   RDID past 3 bytes repeats the ID instead of padding with 0x00
  *   timescale=X       real seconds slept per modelled second (0: none; default 1)
  *   fast=1            all NOR busy durations 0
  *   spi_hz=N          CH341A SPI clock (default 1400000, see ch341a_usb.c)

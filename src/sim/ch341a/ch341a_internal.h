@@ -27,6 +27,7 @@ typedef struct emu_options {
     bool has_sr2, has_sr3, wrsr1_clears_sr2, volatile_sr;
     unsigned bp_bits;         /* 5 or 4 */
     uint8_t opcode_phase;     /* MISO while the opcode is clocked */
+    bool rdid_repeat;         /* RDID past its 3 bytes: repeat the ID (else 0x00) */
     const char *flash_path;   /* NULL: in memory */
     bool size_given, jedec_given;
     double timescale;

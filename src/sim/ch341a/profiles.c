@@ -37,7 +37,8 @@ static const profile profiles[] = {
 
 static const char known_targets[] = "bk7231t bk7231u bk7231n bk7231m bk7238 bk7252 bk7252n spi-nor";
 static const char known_options[] =
-    "target flash jedec size sr1 sr2 sr3 has_sr2 has_sr3 wrsr1_clears_sr2 volatile_sr timescale "
+    "target flash jedec size sr1 sr2 sr3 has_sr2 has_sr3 wrsr1_clears_sr2 volatile_sr bp_bits "
+    "opcode_phase rdid_repeat timescale "
     "fast spi_hz packets_per_frame t_reset_min_ms t_window_ms sync_bytes_min t_switch_ms "
     "switch_after_frames max_pending_in fail_usb stuck_miso no_sync torn_program lose_reply seed";
 
@@ -180,9 +181,14 @@ static bool one_option(emu_options *o, const char *k, const char *v, bool *unkno
                  : !strcmp(k, "volatile_sr")      ? &o->volatile_sr
                  : !strcmp(k, "fast")             ? &o->fast
                  : !strcmp(k, "no_sync")          ? &o->no_sync
+                 : !strcmp(k, "rdid_repeat")      ? &o->rdid_repeat
                                                   : NULL;
     if (flag)
         return parse_flag(v, flag);
+    if (!strcmp(k, "bp_bits"))
+        return parse_uint(v, 5, &u) && u >= 4 && (o->bp_bits = (unsigned)u, true);
+    if (!strcmp(k, "opcode_phase"))
+        return parse_byte(v, &o->opcode_phase);
     if (!strcmp(k, "timescale")) {
         char *end;
         double d = strtod(v, &end);

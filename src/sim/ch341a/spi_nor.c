@@ -126,7 +126,9 @@ uint8_t nor_read_sr(emu *e, int reg)
 /* E-30: the protected range [lo, hi) from BP and CMP. */
 static void protected_range(const spi_nor *n, uint32_t *lo, uint32_t *hi)
 {
-    unsigned bits = n->opt->bp_bits, all = (1u << bits) - 1, big_n = bits + 1;
+    /* the spec's N: 6 for a 5-bit field (BP 1..5 = top 1/32 .. 1/2), 4 for a 4-bit one
+     * (BP 1..3 = top 1/8 .. 1/2) */
+    unsigned bits = n->opt->bp_bits, all = (1u << bits) - 1, big_n = bits == 5 ? 6 : 4;
     unsigned bp = (sr_now(n)[0] >> 2) & all;
     bool cmp = n->opt->has_sr2 && (sr_now(n)[1] & 0x40);
     uint32_t len;
@@ -347,7 +349,7 @@ uint8_t nor_byte(emu *e, uint8_t mosi)
     case 0x9F: { /* E-22: ID, then 0x00 padding */
         uint8_t id[3] = {(uint8_t)(n->opt->jedec >> 16), (uint8_t)(n->opt->jedec >> 8),
                          (uint8_t)n->opt->jedec};
-        return i <= 3 ? id[i - 1] : 0x00;
+        return i <= 3 ? id[i - 1] : n->opt->rdid_repeat ? id[(i - 1) % 3] : 0x00;
     }
     case 0x05:
         return nor_read_sr(e, 0); /* live: WIP drops while the host keeps reading */
