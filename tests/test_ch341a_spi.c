@@ -7,11 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "drivers/ch341a_spi/beken_spi.h"
 #include "drivers/ch341a_spi/ch341a.h"
 #include "drivers/ch341a_spi/spi25.h"
 #include "flash/driver.h"
 #include "flash/flash_parts.h"
 #include "formats/beken_rf.h"
+#include "sim/ch341a/ch341a_emu.h"
 #include "testlib.h"
 
 /* ---- a recording USB device: OUT bytes kept, SPI looped back (MISO = MOSI) ---- */
@@ -409,9 +413,494 @@ static void test_driver_entry(void)
           err.msg);
 }
 
-/* ---- against the emulator ---- */
+/* ---- against the emulator (timescale=0: virtual time, nothing sleeps) ---- */
 
-static void run_emulator_tests(void) {}
+typedef struct logbuf {
+    char text[65536];
+    size_t len;
+} logbuf;
+
+static void log_sink(void *ctx, fl_log_level level, const char *msg)
+{
+    logbuf *l = ctx;
+    int n = snprintf(l->text + l->len, sizeof l->text - l->len, "%s\n", msg);
+    if (n > 0 && l->len + (size_t)n < sizeof l->text)
+        l->len += (size_t)n;
+}
+
+static const fl_driver *D = &fl_driver_ch341a_spi;
+
+/* A flash file of `size` bytes holding a pattern that is never 0xFF. */
+static char *pattern_file(uint32_t size, uint8_t **pattern)
+{
+    static int seq;
+    char *path = malloc(64);
+    snprintf(path, 64, "/tmp/test_ch341a_spi_%d_%d.bin", (int)getpid(), seq++);
+    uint8_t *p = malloc(size);
+    for (uint32_t i = 0; i < size; i++)
+        p[i] = (uint8_t)((i * 131u + (i >> 9)) % 255u);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(p, 1, size, f) == size, "writing %s", path);
+    if (f)
+        fclose(f);
+    *pattern = p;
+    return path;
+}
+
+static uint8_t *load_file(const char *path, uint32_t size)
+{
+    uint8_t *b = malloc(size);
+    FILE *f = fopen(path, "rb");
+    CHECK(f && fread(b, 1, size, f) == size, "reading %s", path);
+    if (f)
+        fclose(f);
+    return b;
+}
+
+static fl_driver_session *drv_open(const char *url, const char *chip, logbuf *lb, fl_identity *id,
+                                   fl_status want, fl_error *err)
+{
+    static fl_events ev;
+    ev.log = log_sink;
+    ev.ctx = lb;
+    lb->len = 0;
+    lb->text[0] = '\0';
+    fl_driver_session *s = NULL;
+    fl_status st = D->open(url, fl_chip_find(chip), NULL, &ev, &s, id, err);
+    CHECK(st == want, "open %s as %s: %s (status %d, wanted %d)", url, chip,
+          st ? err->msg : "ok", st, want);
+    CHECK((s != NULL) == (st == FL_OK), "a session only on success");
+    return s;
+}
+
+static void test_identify_profiles(void)
+{
+    static const struct {
+        const char *target;
+        uint8_t jedec[3];
+        uint32_t size;
+        const char *part, *access;
+        uint8_t sr1;
+    } cases[] = {
+        {"bk7231t", {0x1C, 0x70, 0x15}, 0x200000, "ESMT EN25QH16B", "spi mode", 0x7C},
+        {"bk7231n", {0xEB, 0x60, 0x15}, 0x200000, "TH25Q-16HB", "spi mode", 0x7C},
+        {"bk7252", {0x0B, 0x40, 0x16}, 0x400000, "XT25F32B", "spi mode", 0x7C},
+        {"spi-nor", {0xEF, 0x40, 0x16}, 0x400000, "", "spi", 0x00},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char url[128];
+        snprintf(url, sizeof url, "ch341a:sim?target=%s&timescale=0", cases[i].target);
+        logbuf lb;
+        fl_identity id;
+        fl_error err;
+        fl_driver_session *s = drv_open(url, cases[i].target, &lb, &id, FL_OK, &err);
+        if (!s)
+            continue;
+        CHECK(!memcmp(id.jedec, cases[i].jedec, 3) && id.have_jedec, "%s JEDEC %02X%02X%02X",
+              cases[i].target, id.jedec[0], id.jedec[1], id.jedec[2]);
+        CHECK_EQ_UINT(id.flash_size, cases[i].size);
+        CHECK(strstr(id.flash_part, cases[i].part) != NULL, "%s part '%s'", cases[i].target,
+              id.flash_part);
+        CHECK_STR(id.access, cases[i].access);
+        CHECK_STR(id.driver, "ch341a-spi");
+        CHECK(strstr(id.programmer, "emulator") && strstr(id.programmer, url), "programmer '%s'",
+              id.programmer);
+        CHECK(id.have_sr && (id.sr & 0xFF) == cases[i].sr1, "%s SR1 0x%02X", cases[i].target,
+              id.sr & 0xFF);
+        CHECK(id.chip == fl_chip_find(cases[i].target), "chip kept");
+        if (strcmp(cases[i].target, "spi-nor"))
+            CHECK(strstr(lb.text, "Beken SPI mode entered") != NULL, "%s: sync logged",
+                  cases[i].target);
+        D->close(s);
+    }
+}
+
+/* Write at an address that is neither sector- nor page-aligned, read back,
+ * and check every byte of the file: the range holds the data, the rest of
+ * the partial sectors (and everything else) the old pattern. */
+static void roundtrip(const char *jedec, uint32_t size)
+{
+    uint8_t *pat;
+    char *path = pattern_file(size, &pat);
+    char url[256];
+    snprintf(url, sizeof url, "ch341a:sim?target=spi-nor&jedec=%s&flash=%s&timescale=0", jedec,
+             path);
+    logbuf lb;
+    fl_identity id;
+    fl_error err;
+    fl_driver_session *s = drv_open(url, "spi-nor", &lb, &id, FL_OK, &err);
+    if (!s)
+        goto out;
+    CHECK_EQ_UINT(id.flash_size, size);
+    const uint32_t addr = 0x10F80, len = 0x11100; /* crosses pages, sectors and a 64K block */
+    uint8_t *data = malloc(len), *back = malloc(len);
+    for (uint32_t i = 0; i < len; i++)
+        data[i] = (uint8_t)(i * 7u + (i >> 8) + 1u);
+    data[5] = 0xFF; /* a byte equal to the erased value inside the range */
+    CHECK(D->write(s, addr, data, len, &err) == FL_OK, "write: %s", err.msg);
+    CHECK(D->read(s, addr, len, back, &err) == FL_OK, "read: %s", err.msg);
+    CHECK(!memcmp(back, data, len), "%s: read back equals what was written", jedec);
+    uint32_t bad = 0;
+    CHECK(D->verify(s, addr, data, len, &bad, &err) == FL_OK, "verify: %s", err.msg);
+    /* the last bytes of the flash, across its last page boundary */
+    uint8_t tail[0x300];
+    memset(tail, 0x3C, sizeof tail);
+    CHECK(D->write(s, size - sizeof tail, tail, sizeof tail, &err) == FL_OK, "tail: %s", err.msg);
+    /* the same data again: every sector skipped */
+    fl_flash_stats a, b;
+    D->stats(s, &a);
+    CHECK(D->write(s, addr, data, len, &err) == FL_OK, "rewrite: %s", err.msg);
+    D->stats(s, &b);
+    CHECK(b.blocks_written == a.blocks_written && b.blocks_skipped > a.blocks_skipped,
+          "rewriting the same data skips every sector (%u/%u -> %u/%u)", a.blocks_written,
+          a.blocks_skipped, b.blocks_written, b.blocks_skipped);
+    uint8_t mac[6];
+    CHECK(D->read_mac(s, mac, &err) == FL_ERR_FORMAT, "no MAC on a plain flash");
+    CHECK(D->reboot(s, &err) == FL_OK, "reboot of a plain flash is a no-op");
+    D->close(s);
+    uint8_t *f = load_file(path, size);
+    memcpy(pat + addr, data, len);
+    memcpy(pat + size - sizeof tail, tail, sizeof tail);
+    uint32_t i = 0;
+    while (i < size && f[i] == pat[i])
+        i++;
+    CHECK(i == size, "%s: flash file differs at 0x%06X (0x%02X, expected 0x%02X)", jedec, i,
+          i < size ? f[i] : 0, i < size ? pat[i] : 0);
+    free(f);
+    free(data);
+    free(back);
+out:
+    unlink(path);
+    free(path);
+    free(pat);
+}
+
+static void test_spi_nor_roundtrips(void)
+{
+    roundtrip("EF4016", 4u << 20);
+    roundtrip("C84015", 2u << 20);
+}
+
+static void test_protected_chip(void)
+{
+    /* block protection all ones and CMP set (SR2 bit 6): the GUI routine's 31h path */
+    logbuf lb;
+    fl_identity id;
+    fl_error err;
+    fl_driver_session *s = drv_open("ch341a:sim?target=spi-nor&sr1=0x7C&sr2=0x40&timescale=0",
+                                    "spi-nor", &lb, &id, FL_OK, &err);
+    if (!s)
+        return;
+    CHECK_EQ_UINT(id.sr & 0xFFFF, 0x407C);
+    uint8_t data[4096];
+    memset(data, 0x42, sizeof data);
+    CHECK(D->write(s, 0x3000, data, sizeof data, &err) == FL_OK, "write: %s", err.msg);
+    CHECK(strstr(lb.text, "status before unprotect: SR1=0x7C SR2(35h)=0x40 SR3(15h)=0x00"),
+          "SRs logged before: %s", lb.text);
+    CHECK(strstr(lb.text, "status after unprotect: SR1=0x00 SR2(35h)=0x00 SR3(15h)=0x00"),
+          "SRs logged after: %s", lb.text);
+    uint8_t back[4096];
+    CHECK(D->read(s, 0x3000, sizeof back, back, &err) == FL_OK && !memcmp(back, data, sizeof back),
+          "data landed once unprotected");
+    /* protect again: SR1 gets the part's protect-all pattern (w_25q32: BP0-BP4, spec B.7.1) */
+    CHECK(D->protect(s, true, &err) == FL_OK, "protect: %s", err.msg);
+    CHECK(strstr(lb.text, "flash write-protected (SR1=0x7C)") != NULL, "protect logged: %s",
+          lb.text);
+    memset(data, 0x24, sizeof data);
+    CHECK(D->write(s, 0x3000, data, sizeof data, &err) == FL_OK, "write after protect: %s",
+          err.msg); /* unprotects again on its own */
+    D->close(s);
+
+    /* a 1-byte status register (BK7231T's EN25QH16B: SR2 reads 0xFF) */
+    s = drv_open("ch341a:sim?target=bk7231t&timescale=0", "bk7231t", &lb, &id, FL_OK, &err);
+    if (!s)
+        return;
+    CHECK(D->write(s, 0x11000, data, sizeof data, &err) == FL_OK, "bk7231t write: %s", err.msg);
+    CHECK(strstr(lb.text, "status before unprotect: SR1=0x7C SR2(35h)=0xFF") != NULL, "before");
+    CHECK(strstr(lb.text, "status after unprotect: SR1=0x00 SR2(35h)=0xFF") != NULL, "after");
+    D->close(s);
+}
+
+static void test_partial_and_chip_erase(void)
+{
+    const uint32_t size = 2u << 20;
+    uint8_t *pat;
+    char *path = pattern_file(size, &pat);
+    char url[256];
+    snprintf(url, sizeof url, "ch341a:sim?target=spi-nor&jedec=C84015&flash=%s&timescale=0",
+             path);
+    logbuf lb;
+    fl_identity id;
+    fl_error err;
+    fl_driver_session *s = drv_open(url, "spi-nor", &lb, &id, FL_OK, &err);
+    if (s) {
+        CHECK(D->erase(s, 0x1100, 0x2000, &err) == FL_OK, "partial erase: %s", err.msg);
+        CHECK(D->erase(s, 0x5010, 0x20, &err) == FL_OK, "erase inside one sector: %s", err.msg);
+        CHECK(D->erase(s, 0x20000, 0x21000, &err) == FL_OK, "block + sector erase: %s", err.msg);
+        D->close(s);
+        uint8_t *f = load_file(path, size);
+        memset(pat + 0x1100, 0xFF, 0x2000);
+        memset(pat + 0x5010, 0xFF, 0x20);
+        memset(pat + 0x20000, 0xFF, 0x21000);
+        uint32_t i = 0;
+        while (i < size && f[i] == pat[i])
+            i++;
+        CHECK(i == size, "erase: file differs at 0x%06X (0x%02X, expected 0x%02X)", i,
+              i < size ? f[i] : 0, i < size ? pat[i] : 0);
+        free(f);
+    }
+    snprintf(url, sizeof url, "ch341a:sim?target=spi-nor&jedec=C84015&flash=%s&timescale=0&fast=1",
+             path);
+    s = drv_open(url, "spi-nor", &lb, &id, FL_OK, &err);
+    if (s) {
+        CHECK(D->erase(s, 0, size, &err) == FL_OK, "chip erase: %s", err.msg);
+        CHECK(strstr(lb.text, "chip erase") != NULL, "chip erase used");
+        D->close(s);
+        uint8_t *f = load_file(path, size);
+        uint32_t i = 0;
+        while (i < size && f[i] == 0xFF)
+            i++;
+        CHECK(i == size, "chip erase left 0x%06X = 0x%02X", i, i < size ? f[i] : 0);
+        free(f);
+    }
+    unlink(path);
+    free(path);
+    free(pat);
+}
+
+static void test_torn_program_and_verify_failure(void)
+{
+    logbuf lb;
+    fl_identity id;
+    fl_error err;
+    fl_driver_session *s = drv_open("ch341a:sim?target=spi-nor&timescale=0&torn_program=3",
+                                    "spi-nor", &lb, &id, FL_OK, &err);
+    if (!s)
+        return;
+    uint8_t data[8192], back[8192];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i ^ 0xA5);
+    CHECK(D->write(s, 0x8000, data, sizeof data, &err) == FL_OK, "write: %s", err.msg);
+    fl_flash_stats st;
+    D->stats(s, &st);
+    CHECK(st.retries >= 1, "the torn page was caught by the read-back and rewritten");
+    CHECK(strstr(lb.text, "rewriting it") != NULL, "the read-back failure is logged");
+    CHECK(D->read(s, 0x8000, sizeof back, back, &err) == FL_OK && !memcmp(back, data, sizeof back),
+          "the data is right after the retry");
+    data[0x1234] ^= 0x10;
+    uint32_t bad = 0;
+    CHECK(D->verify(s, 0x8000, data, sizeof data, &bad, &err) == FL_ERR_VERIFY, "verify fails");
+    CHECK_EQ_UINT(bad, 0x8000 + 0x1234);
+    D->close(s);
+}
+
+/* A lower-level rig for what the driver session hides: the emulator behind it. */
+typedef struct rig {
+    fl_usb *u;
+    fl_ch341a_emu *e;
+    ch341a *c;
+    fl_spi25 *f;
+    logbuf lb;
+    fl_events ev;
+} rig;
+
+static bool rig_open(rig *r, const char *url)
+{
+    memset(r, 0, sizeof *r);
+    r->ev.log = log_sink;
+    r->ev.ctx = &r->lb;
+    fl_error err;
+    bool ok = fl_usb_open(url, &r->u, &err) == FL_OK && ch341a_init(r->u, &r->c, &err) == FL_OK &&
+              fl_spi25_new(r->c, &r->ev, &r->f, &err) == FL_OK;
+    CHECK(ok, "rig %s: %s", url, err.msg);
+    if (ok)
+        r->e = fl_ch341a_emu_of(r->u);
+    return ok;
+}
+
+static void rig_close(rig *r)
+{
+    fl_spi25_free(r->f);
+    ch341a_free(r->c);
+    fl_usb_close(r->u);
+}
+
+static bool cs_high(rig *r)
+{
+    uint8_t dir, out;
+    fl_ch341a_emu_pins(r->e, &dir, &out);
+    return (dir & 1) && (out & 1);
+}
+
+static void test_blank_check_failure(void)
+{
+    uint8_t *pat;
+    char *path = pattern_file(4u << 20, &pat);
+    char url[256];
+    snprintf(url, sizeof url, "ch341a:sim?target=spi-nor&flash=%s&timescale=0", path);
+    rig r;
+    if (rig_open(&r, url)) {
+        fl_error err;
+        CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "%s", err.msg);
+        CHECK(fl_spi25_unprotect(r.f, &err) == FL_OK, "%s", err.msg);
+        /* the chip protects itself behind the driver's back (WREN; WRSR 7C) */
+        uint8_t wren = 0x06, wrsr[2] = {0x01, 0x7C}, rd[2] = {0x05, 0};
+        CHECK(ch341a_xfer(r.c, &wren, 1, NULL, 1, &err) == FL_OK &&
+                  ch341a_xfer(r.c, wrsr, 2, NULL, 2, &err) == FL_OK &&
+                  ch341a_xfer(r.c, rd, 1, NULL, 2, &err) == FL_OK,
+              "raw WRSR: %s", err.msg);
+        fl_status st = fl_spi25_erase(r.f, 0x10000, 0x1000, &err);
+        CHECK(st == FL_ERR_VERIFY && strstr(err.msg, "blank check failed"), "erase: %d %s", st,
+              err.msg);
+        CHECK(cs_high(&r), "CS released after the failure");
+        uint8_t data[4096];
+        memset(data, 0x11, sizeof data);
+        st = fl_spi25_write(r.f, 0x30000, data, sizeof data, &err);
+        CHECK(st == FL_ERR_VERIFY && strstr(err.msg, "blank check failed"), "write: %d %s", st,
+              err.msg);
+        rig_close(&r);
+    }
+    unlink(path);
+    free(path);
+    free(pat);
+}
+
+static void test_usb_failure_mid_write(void)
+{
+    unsigned failed = 0;
+    for (unsigned n = 20; n <= 100; n += 10) {
+        char url[128];
+        snprintf(url, sizeof url, "ch341a:sim?target=spi-nor&timescale=0&fail_usb=%u", n);
+        rig r;
+        if (!rig_open(&r, url))
+            continue;
+        fl_error err;
+        CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "%s", err.msg);
+        uint8_t data[16384], back[16384];
+        memset(data, 0x5A, sizeof data);
+        fl_status st = fl_spi25_write(r.f, 0x40000, data, sizeof data, &err);
+        /* the fault lands somewhere in the write: reported, unless it hit the final CS
+         * release, which is sent again */
+        CHECK(st == FL_OK || (st == FL_ERR_LINK && strstr(err.msg, "fail_usb")),
+              "fail_usb=%u: %d %s", n, st, err.msg);
+        failed += st == FL_ERR_LINK;
+        CHECK(cs_high(&r), "fail_usb=%u: CS released", n);
+        /* the session goes on working after the fault */
+        st = fl_spi25_write(r.f, 0x40000, data, sizeof data, &err);
+        CHECK(st == FL_OK, "fail_usb=%u: retried write: %s", n, err.msg);
+        CHECK(fl_spi25_read(r.f, 0x40000, sizeof back, back, &err) == FL_OK &&
+                  !memcmp(back, data, sizeof back),
+              "fail_usb=%u: data right after the retry", n);
+        rig_close(&r);
+    }
+    CHECK(failed >= 6, "most faults fail the write (%u of 9)", failed);
+}
+
+static void test_beken_diagnosis(void)
+{
+    static const struct {
+        const char *opt, *needle;
+    } cases[] = {
+        {"no_sync=1", "echoed the 0xD2 sync"},
+        {"stuck_miso=ff", "MISO read 0xFF on every byte"},
+        {"stuck_miso=00", "MISO stuck at 0x00"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char url[128];
+        snprintf(url, sizeof url, "ch341a:sim?target=bk7231n&timescale=0&%s", cases[i].opt);
+        logbuf lb;
+        fl_identity id;
+        fl_error err;
+        drv_open(url, "bk7231n", &lb, &id, FL_ERR_NO_BUS, &err);
+        CHECK(strstr(err.msg, cases[i].needle) != NULL, "%s: %s", cases[i].opt, err.msg);
+        CHECK(strstr(lb.text, "attempt 10 of 10") != NULL, "%s: 10 attempts", cases[i].opt);
+    }
+    logbuf lb;
+    fl_identity id;
+    fl_error err;
+    drv_open("ch341a:sim?target=nosuchchip&timescale=0", "bk7231n", &lb, &id, FL_ERR_USAGE, &err);
+    /* the probe sees a real ID at once (t_switch 0): the GUI test fails, the JEDEC read passes */
+    fl_driver_session *s =
+        drv_open("ch341a:sim?target=bk7252&timescale=0&t_switch_ms=0", "bk7252", &lb, &id, FL_OK,
+                 &err);
+    if (s)
+        D->close(s);
+}
+
+static void test_beken_recovery_and_boot(void)
+{
+    const uint32_t size = 2u << 20;
+    uint8_t *pat;
+    char *path = pattern_file(size, &pat);
+    memset(pat, 0xFF, size); /* bootloader erased: the chip boots nothing */
+    /* an RF calibration sector with a MAC at 0x1E0000 */
+    static const uint8_t tag[8] = {0x02, 0x11, 0x11, 0x11, 0x06, 0x00, 0x00, 0x00};
+    static const uint8_t mac[6] = {0xD8, 0x1F, 0x12, 0x34, 0x56, 0x78};
+    memcpy(pat + 0x1E0000, "TLV", 4);
+    memcpy(pat + 0x1E001C, tag, 8);
+    memcpy(pat + 0x1E0024, mac, 6);
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp && fwrite(pat, 1, size, fp) == size, "file");
+    if (fp)
+        fclose(fp);
+    char url[256];
+    snprintf(url, sizeof url, "ch341a:sim?target=bk7231t&flash=%s&timescale=0", path);
+    logbuf lb;
+    fl_identity id;
+    fl_error err;
+    fl_driver_session *s = drv_open(url, "bk7231t", &lb, &id, FL_OK, &err);
+    uint8_t *boot = malloc(0x11000);
+    for (uint32_t i = 0; i < 0x11000; i++)
+        boot[i] = (uint8_t)(i * 13u + 5u);
+    if (s) {
+        D->set_allow_bootloader(s, true);
+        CHECK(D->write(s, 0, boot, 0x11000, &err) == FL_OK, "bootloader write: %s", err.msg);
+        uint8_t got[6];
+        CHECK(D->read_mac(s, got, &err) == FL_OK && !memcmp(got, mac, 6), "MAC: %s", err.msg);
+        CHECK(D->reboot(s, &err) == FL_OK, "reboot: %s", err.msg);
+        /* after the boot pulse the next operation syncs again */
+        uint8_t back[256];
+        CHECK(D->read(s, 0, sizeof back, back, &err) == FL_OK && !memcmp(back, boot, sizeof back),
+              "read after reboot: %s", err.msg);
+        D->close(s);
+        uint8_t *f = load_file(path, size);
+        CHECK(!memcmp(f, boot, 0x11000), "bootloader restored in the file");
+        free(f);
+    }
+    /* the exit pulse lets the chip boot: the gate leaves SPI mode and the firmware runs */
+    rig r;
+    if (rig_open(&r, url)) {
+        uint8_t idr[4];
+        CHECK(fl_beken_spi_enter(r.c, r.f, &r.ev, 3, idr, &err) == FL_OK, "enter: %s", err.msg);
+        CHECK_EQ_UINT(fl_ch341a_emu_gate(r.e), FL_GATE_FLASH_MODE);
+        CHECK(fl_beken_spi_exit(r.c, &r.ev, &err) == FL_OK, "exit: %s", err.msg);
+        ch341a_delay_us(r.c, 600000);
+        CHECK_EQ_UINT(fl_ch341a_emu_gate(r.e), FL_GATE_RUN_FIRMWARE);
+        size_t k = fl_ch341a_emu_find_event(r.e, 0, FL_EV_BOOTED, "firmware booted");
+        CHECK(k != (size_t)-1, "the firmware booted");
+        uint8_t dir, out;
+        fl_ch341a_emu_pins(r.e, &dir, &out);
+        CHECK((dir & 0x04) && (out & 0x04), "CEN left high");
+        rig_close(&r);
+    }
+    free(boot);
+    unlink(path);
+    free(path);
+    free(pat);
+}
+
+static void run_emulator_tests(void)
+{
+    RUN(test_identify_profiles);
+    RUN(test_spi_nor_roundtrips);
+    RUN(test_protected_chip);
+    RUN(test_partial_and_chip_erase);
+    RUN(test_torn_program_and_verify_failure);
+    RUN(test_blank_check_failure);
+    RUN(test_usb_failure_mid_write);
+    RUN(test_beken_diagnosis);
+    RUN(test_beken_recovery_and_boot);
+}
 
 int main(void)
 {

@@ -75,7 +75,7 @@ static fl_status attempt(ch341a *c, fl_spi25 *f, const fl_events *ev, observed *
     bool probe_ok = pr[0] != 0x00 && !pr[1] && !pr[2] && !pr[3];
     o->probe_ok |= probe_ok;
     fl_logf(ev, FL_LOG_DEBUG, "SPI response: %02X-%02X-%02X-%02X%s", pr[0], pr[1], pr[2], pr[3],
-            probe_ok ? " (sync accepted)" : "");
+            probe_ok ? " (the sync-phase echo)" : "");
     for (size_t k = 0; k < sizeof pr; k++)
         quiet &= pr[k] == 0xFF;
     if (!quiet) { /* flush: gives the chip time to switch to flash mode (B.2.2) */

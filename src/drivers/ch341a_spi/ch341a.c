@@ -149,6 +149,11 @@ fl_status ch341a_release(ch341a *c, fl_error *err)
 {
     uint8_t p[3] = {CH341A_CMD_UIO, (uint8_t)(CH341A_UIO_OUT | idle_out(c)), CH341A_UIO_END};
     fl_status st = send(c, p, sizeof p, err);
+    if (st) { /* once more: a flash left selected mid-command is worse than a slow error */
+        fl_error e;
+        if (!send(c, p, sizeof p, &e))
+            st = FL_OK;
+    }
     if (!st)
         c->cs_low = false;
     return st;
@@ -321,8 +326,7 @@ fl_status ch341a_run(ch341a *c, const ch341a_batch *b, uint8_t *rx, fl_error *er
         fl_error e;
         drain(c);
         c->cs_low = true;
-        if (ch341a_release(c, &e))
-            (void)ch341a_release(c, &e);
+        (void)ch341a_release(c, &e);
         return fl_fail_prefix(err, "CH341A SPI transfer");
     }
     for (size_t i = 0; i < b->rx_len; i++)

@@ -111,7 +111,7 @@ static fl_status ch_open(const char *port, const fl_chip *chip, const fl_flash_o
     fl_status st = fl_usb_open(port, &s->u, err);
     if (st) {
         free(s);
-        return fl_fail_prefix(err, "no CH341A programmer");
+        return st == FL_ERR_USAGE ? st : fl_fail_prefix(err, "no CH341A programmer");
     }
     fl_logf(ev, FL_LOG_INFO, "CH341A opened (%s)", s->u->where);
     st = ch341a_init(s->u, &s->c, err);

@@ -29,8 +29,7 @@
 /* An RDSR frame that fills one 0xA8 packet, so more frames can follow it in
  * the same OUT transfer; the flash streams SR1 for every byte. */
 #define RDSR_FULL CH341A_SPI_MAX
-#define PP_FRAME (4u + SPI25_PAGE)
-#define PP_DELAY_START_US 800u /* first guess at a page program's busy time */
+#define PP_DELAY_START_US 760u /* first guess at a page program's busy time (typ. 0.7 ms) */
 #define PP_DELAY_MAX_US 5000u
 #define WREN_TRIES 3
 #define PAGE_TRIES 4
@@ -43,6 +42,7 @@ struct fl_spi25 {
     bool unprotected;
     bool bus_failed;      /* the transport failed: stop, do not escalate */
     bool pp_pending;      /* a page program frame is open: it runs when CS rises */
+    bool wren_open;       /* a WREN frame is open: it latches when CS rises */
     unsigned pp_delay_us; /* wait inside the device before the next WREN */
     fl_spi25_stats st;
     ch341a_batch batch;
@@ -136,6 +136,7 @@ static fl_status finish(fl_spi25 *s, fl_status st, fl_error *err)
     fl_error e;
     fl_status r = release(s, st ? &e : err);
     s->pp_pending = false;
+    s->wren_open = false;
     return st ? st : r;
 }
 
@@ -565,51 +566,75 @@ static fl_status chip_erase(fl_spi25 *s, fl_error *err)
 
 /* ---- program ------------------------------------------------------------------ */
 
-/* One page, pipelined: batch A = WREN (after waiting inside the device for the
- * previous page program, which runs when A raises CS); batch B = RDSR + the
- * page program frame, left open.  B's SR1 must show WEL and no WIP: then the
- * program was accepted; otherwise the flash ignored it (busy, or WREN lost)
- * and the page is sent again — programming the same bytes twice is harmless. */
-static fl_status program_page(fl_spi25 *s, uint32_t addr, const uint8_t *data, fl_error *err)
+/* Page programs, one USB round trip per page.  A stream carries
+ *     [RDSR, one full packet] [PP: 4 + 275 bytes, nine full packets] [CS up, wait D, WREN]
+ * The RDSR's CS edge completes the WREN the previous stream ended with, and
+ * its SR1 must show WEL and no WIP: then the page program after it is
+ * accepted; otherwise the flash ignored it (still busy, or WREN lost) and the
+ * page is sent again (the same bytes programmed twice are harmless).  The
+ * next page's WREN follows a wait D inside the CH341A (UIO STM_US) long
+ * enough for this page to program; D grows when a page finds the flash busy.
+ *
+ * Why 275 data bytes: a short 0xA8 packet ends a USB transfer (the WREN after
+ * it could not follow), so the frame is padded to whole packets by sending
+ * the page cyclically: past 256 bytes a NOR page latch wraps and keeps the
+ * last 256 (datasheets; spec E-25), which are exactly the page's bytes. */
+#define PP_DATA_WRAPPED (9u * CH341A_SPI_MAX - 4u)
+
+static fl_status wren_alone(fl_spi25 *s, fl_error *err)
+{
+    uint8_t wren = OP_WREN;
+    ch341a_batch_reset(&s->batch);
+    fl_status st = ch341a_batch_frame(s->c, &s->batch, &wren, 1, 1,
+                                      s->pp_pending ? s->pp_delay_us : 0, NULL, err);
+    if (!st)
+        st = run(s, err);
+    if (!st) {
+        s->pp_pending = false;
+        s->wren_open = true;
+    }
+    return st;
+}
+
+static fl_status program_page(fl_spi25 *s, uint32_t addr, const uint8_t *data, bool more,
+                              fl_error *err)
 {
     uint8_t sr = 0;
+    uint8_t tx[4 + PP_DATA_WRAPPED];
+    tx[0] = OP_PP;
+    tx[1] = (uint8_t)(addr >> 16);
+    tx[2] = (uint8_t)(addr >> 8);
+    tx[3] = (uint8_t)addr; /* page-aligned: byte i lands at offset i % 256 */
+    for (uint32_t i = 0; i < PP_DATA_WRAPPED; i++)
+        tx[4 + i] = data[i % SPI25_PAGE];
     for (int attempt = 0; attempt < PAGE_TRIES; attempt++) {
-        uint8_t wren = OP_WREN;
-        ch341a_batch_reset(&s->batch);
-        fl_status st = ch341a_batch_frame(s->c, &s->batch, &wren, 1, 1,
-                                          s->pp_pending ? s->pp_delay_us : 0, NULL, err);
-        if (!st)
-            st = run(s, err);
+        fl_status st = s->wren_open ? FL_OK : wren_alone(s, err);
         if (st)
             return st;
-        s->pp_pending = false;
-
-        uint8_t tx[PP_FRAME];
-        tx[0] = OP_PP;
-        tx[1] = (uint8_t)(addr >> 16);
-        tx[2] = (uint8_t)(addr >> 8);
-        tx[3] = (uint8_t)addr;
-        memcpy(tx + 4, data, SPI25_PAGE);
-        uint8_t rdsr = OP_RDSR1;
+        uint8_t rdsr = OP_RDSR1, wren = OP_WREN;
         size_t sr_off = 0;
         ch341a_batch_reset(&s->batch);
         st = ch341a_batch_frame(s->c, &s->batch, &rdsr, 1, RDSR_FULL, 0, &sr_off, err);
         if (!st)
-            st = ch341a_batch_frame(s->c, &s->batch, tx, PP_FRAME, PP_FRAME, 0, NULL, err);
+            st = ch341a_batch_frame(s->c, &s->batch, tx, sizeof tx, sizeof tx, 0, NULL, err);
+        if (!st && more)
+            st = ch341a_batch_frame(s->c, &s->batch, &wren, 1, 1, s->pp_delay_us, NULL, err);
         if (!st)
             st = run(s, err);
+        s->wren_open = false;
         if (st)
             return st;
         sr = s->rx[sr_off + RDSR_FULL - 1]; /* the latest SR1 of the streamed ones */
         if ((sr & (SR1_WEL | SR1_WIP)) == SR1_WEL && sr != 0xFF) {
-            s->pp_pending = true;
+            s->pp_pending = !more; /* with `more` it ran before the WREN that ends the stream */
+            s->wren_open = more;
             s->st.pages_programmed++;
             return FL_OK;
         }
         s->st.retries++;
         if (sr == 0xFF)
             continue;
-        if (sr & SR1_WIP) { /* the previous program outlasted the wait: wait longer next time */
+        if (sr & SR1_WIP) { /* the previous program outlasted D: wait longer from now on */
             s->pp_delay_us += s->pp_delay_us / 4 + 100;
             if (s->pp_delay_us > PP_DELAY_MAX_US)
                 s->pp_delay_us = PP_DELAY_MAX_US;
@@ -623,32 +648,54 @@ static fl_status program_page(fl_spi25 *s, uint32_t addr, const uint8_t *data, f
                    PAGE_TRIES, sr, sr == 0xFF ? ": nothing answers" : "");
 }
 
-/* Let the last page program run and finish. */
+/* Let the last page program run and finish (a WREN left open is harmless:
+ * the RDSR's CS edge completes it, and the next command clears nothing). */
 static fl_status program_done(fl_spi25 *s, fl_error *err)
 {
-    if (!s->pp_pending)
-        return FL_OK;
+    bool wait = s->pp_pending || s->wren_open;
+    unsigned d = s->pp_pending ? s->pp_delay_us : 0;
     s->pp_pending = false;
-    return wait_ready(s, SPI25_T_PP_US, s->pp_delay_us, "page program", err);
+    s->wren_open = false;
+    return wait ? wait_ready(s, SPI25_T_PP_US, d, "page program", err) : FL_OK;
 }
 
-/* Program the pages of [base, base+len) (page-aligned) that differ from
- * `have` (NULL: erased, so pages all 0xFF are skipped). */
+/* Program the listed pages (offsets into want, relative to base). */
+static fl_status program_pages(fl_spi25 *s, uint32_t base, const uint8_t *want,
+                               const uint32_t *offs, size_t n, fl_error *err)
+{
+    fl_status st = FL_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        st = program_page(s, base + offs[i], want + offs[i], i + 1 < n, err);
+        if (st)
+            st = fl_fail_prefix(err, "programming 0x%06X", base + offs[i]);
+    }
+    fl_error e;
+    fl_status done = program_done(s, st ? &e : err);
+    return st ? st : done;
+}
+
+/* Pages of [0, len) of want that differ from have (NULL: erased, so pages
+ * all 0xFF need nothing); appended to offs. */
+static size_t pages_to_program(fl_spi25 *s, const uint8_t *want, const uint8_t *have,
+                               uint32_t from, uint32_t len, uint32_t *offs, size_t n)
+{
+    for (uint32_t off = from; off < from + len; off += SPI25_PAGE) {
+        bool same = have ? !memcmp(want + off, have + off, SPI25_PAGE)
+                         : all_ff(want + off, SPI25_PAGE);
+        if (same)
+            s->st.pages_skipped++;
+        else
+            offs[n++] = off;
+    }
+    return n;
+}
+
 static fl_status program_range(fl_spi25 *s, uint32_t base, const uint8_t *want,
                                const uint8_t *have, uint32_t len, fl_error *err)
 {
-    for (uint32_t off = 0; off < len; off += SPI25_PAGE) {
-        bool same = have ? !memcmp(want + off, have + off, SPI25_PAGE)
-                         : all_ff(want + off, SPI25_PAGE);
-        if (same) {
-            s->st.pages_skipped++;
-            continue;
-        }
-        fl_status st = program_page(s, base + off, want + off, err);
-        if (st)
-            return fl_fail_prefix(err, "programming 0x%06X", base + off);
-    }
-    return program_done(s, err);
+    uint32_t offs[SPI25_BLOCK / SPI25_PAGE];
+    size_t n = pages_to_program(s, want, have, 0, len, offs, 0);
+    return program_pages(s, base, want, offs, n, err);
 }
 
 /* ---- sector updates ------------------------------------------------------------- */
@@ -718,12 +765,15 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
             if (need[i] == NEED_ERASE)
                 st = erase_unit(s, base + i * SPI25_SECTOR, SPI25_SECTOR, err);
     }
-    for (uint32_t i = first; i <= last && !st; i++) {
-        uint32_t off = i * SPI25_SECTOR;
+    if (st)
+        return st;
+    uint32_t offs[SPI25_BLOCK / SPI25_PAGE];
+    size_t npages = 0;
+    for (uint32_t i = first; i <= last; i++)
         if (need[i] != NEED_NONE)
-            st = program_range(s, base + off, want + off, need[i] == NEED_ERASE ? NULL : cur + off,
-                               SPI25_SECTOR, err);
-    }
+            npages = pages_to_program(s, want, need[i] == NEED_ERASE ? NULL : cur,
+                                      i * SPI25_SECTOR, SPI25_SECTOR, offs, npages);
+    st = program_pages(s, base, want, offs, npages, err);
     if (st)
         return st;
     /* every byte of every touched sector, read back */
