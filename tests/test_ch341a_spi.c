@@ -515,6 +515,32 @@ static void test_identify_profiles(void)
     }
 }
 
+static void test_size_edge_cases(void)
+{
+    logbuf lb;
+    fl_identity id;
+    fl_error err;
+    /* 32 MiB: 3-byte addresses reach 16 MiB, so the driver works on those */
+    fl_driver_session *s = drv_open("ch341a:sim?target=spi-nor&jedec=EF4019&timescale=0",
+                                    "spi-nor", &lb, &id, FL_OK, &err);
+    if (s) {
+        CHECK_EQ_UINT(id.flash_size, 16u << 20);
+        CHECK(strstr(lb.text, "only the first 16 MiB") != NULL, "clamp logged");
+        D->close(s);
+    }
+    /* an ID no table knows with a capacity byte the stricter rule refuses */
+    drv_open("ch341a:sim?target=spi-nor&jedec=AA551A&size=1048576&timescale=0", "spi-nor", &lb,
+             &id, FL_ERR_CHIP, &err);
+    CHECK(strstr(err.msg, "cannot tell the size") != NULL, "%s", err.msg);
+    /* a Beken chip then falls back to the chip's own flash size */
+    s = drv_open("ch341a:sim?target=bk7231n&jedec=AA551A&size=2097152&timescale=0", "bk7231n",
+                 &lb, &id, FL_OK, &err);
+    if (s) {
+        CHECK_EQ_UINT(id.flash_size, 2u << 20);
+        D->close(s);
+    }
+}
+
 /* Write at an address that is neither sector- nor page-aligned, read back,
  * and check every byte of the file: the range holds the data, the rest of
  * the partial sectors (and everything else) the old pattern. */
@@ -892,6 +918,7 @@ static void test_beken_recovery_and_boot(void)
 static void run_emulator_tests(void)
 {
     RUN(test_identify_profiles);
+    RUN(test_size_edge_cases);
     RUN(test_spi_nor_roundtrips);
     RUN(test_protected_chip);
     RUN(test_partial_and_chip_erase);

@@ -22,6 +22,7 @@
 #define SR1_WIP 0x01u
 #define SR1_WEL 0x02u
 #define SR2_CMP 0x40u
+#define SPI25_MAX_24BIT 0x1000000u /* 3-byte addressing; 4-byte mode is not used */
 
 /* Bytes per READ frame: large frames keep the CH341A streaming (B.11 item 3);
  * one frame per batch, the replies come back with transfers in flight. */
@@ -282,6 +283,13 @@ fl_status fl_spi25_identify(fl_spi25 *s, fl_error *err)
                 "flash %02X %02X %02X is not in the part table and its capacity byte 0x%02X "
                 "does not tell a size",
                 in->jedec[0], in->jedec[1], in->jedec[2], in->jedec[2]);
+    if (in->size > SPI25_MAX_24BIT) {
+        fl_logf(s->ev, FL_LOG_WARN,
+                "the flash holds %u MiB but 3-byte addresses reach only the first 16 MiB: "
+                "working on those",
+                in->size >> 20);
+        in->size = SPI25_MAX_24BIT;
+    }
     if (in->size_rule == FL_JEDEC_SIZE_TABLE && in->jedec[2] < 32 &&
         (1u << in->jedec[2]) != in->size)
         fl_logf(s->ev, FL_LOG_INFO,
