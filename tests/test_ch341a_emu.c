@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "link/usb.h"
+#include "sim/beken_sim.h"
 #include "sim/ch341a/ch341a_emu.h"
 #include "testlib.h"
 #include "util/clock.h"
@@ -1060,6 +1061,51 @@ static void test_profile_knobs(void)
     rig_close(&r);
 }
 
+/* The UART simulator (sim:CHIP?flash=FILE) and this emulator work on the same file. */
+static void test_shares_file_with_uart_sim(void)
+{
+    char path[] = "/tmp/fl_ch341a_share_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "mkstemp");
+    close(fd);
+    unlink(path);
+    char url[256];
+    snprintf(url, sizeof url, "ch341a:sim?target=bk7231t&flash=%s&timescale=0", path);
+    rig r;
+    if (!open_synced(&r, url)) {
+        unlink(path);
+        return;
+    }
+    uint8_t wrsr[2] = {0x01, 0x00};
+    write_sr(&r, wrsr, 2);
+    uint8_t d[32];
+    for (int i = 0; i < 32; i++)
+        d[i] = (uint8_t)(0x30 + i);
+    program(&r, 0x11000, d, sizeof d);
+    fl_sim_options o;
+    fl_sim_options_init(&o);
+    o.chip = "bk7231t";
+    o.flash_path = path;
+    o.timescale = 0;
+    fl_sim *sim = NULL;
+    fl_error err;
+    /* while the emulator still has it open: the UART simulator maps the same bytes */
+    CHECK(fl_sim_create(&o, &sim, &err) == FL_OK, "UART sim on the file: %s", err.msg);
+    if (sim) {
+        uint8_t back[32];
+        CHECK(fl_sim_flash_read(sim, 0x11000, back, 32, &err) == FL_OK, "sim read");
+        CHECK(!memcmp(back, d, 32), "the UART simulator sees the SPI write");
+        uint8_t mark[4] = {0xC0, 0xFF, 0xEE, 0x00};
+        CHECK(fl_sim_flash_load(sim, 0x20000, mark, 4, &err) == FL_OK, "sim load");
+        fl_sim_destroy(sim);
+        uint8_t back2[4];
+        read_flash(&r, 0x20000, back2, 4);
+        CHECK(!memcmp(back2, mark, 4), "the emulator sees the UART simulator's write");
+    }
+    rig_close(&r);
+    unlink(path);
+}
+
 int main(void)
 {
     RUN(test_init_logged);
@@ -1082,6 +1128,7 @@ int main(void)
     RUN(test_malformed_frames);
     RUN(test_busy);
     RUN(test_erased_bootloader_enters_spi);
+    RUN(test_shares_file_with_uart_sim);
     RUN(test_options);
     RUN(test_faults);
     RUN(test_profile_knobs);

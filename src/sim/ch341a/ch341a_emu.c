@@ -20,9 +20,14 @@
  * SPI clock: the CH341A's hardware SPI runs at a fixed clock of about 1.4 MHz
  * (gschorcht/spi-ch341-usb README, "Limitations": "fixed clock frequency of
  * about 1.4 MHz"; WCH documents no way to change it).  That is 175 KB/s on the
- * wire, above ch341prog's 82 KB/s read of a W25Q64 (8 MiB in 101.8 s) and above
- * the vendor DLL's "about 68K bytes" per second, which both pay USB round
- * trips.  Option spi_hz= changes it. */
+ * wire, above ch341prog's 82 KB/s read of a W25Q64 (8 MiB in 101.8 s; its
+ * later README says 63 s, 133 KB/s) and above the vendor DLL's "about 68K
+ * bytes" per second, which both pay USB round trips.  Option spi_hz= changes it.
+ *
+ * For driver authors: every transfer (and every `stream` call) costs at least
+ * one frame, and a short SPI packet (fewer than 31 bytes) ends a transfer, so
+ * commands that must end on a short packet (WREN, the last packet of a page
+ * program) each cost a frame; reads in long frames approach the ceiling. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,9 +73,9 @@ static uint64_t frame_end(uint64_t t)
  * is paced to timescale x modelled time. */
 static void host_at(emu *e, uint64_t t)
 {
-    uint64_t before = e->paced_ns;
-    if (t > e->paced_ns)
-        e->paced_ns = t;
+    uint64_t before = e->host_ns;
+    if (t > e->host_ns)
+        e->host_ns = t;
     if (e->now_ns < t)
         e->now_ns = t;
     if (e->opt.timescale <= 0)
@@ -81,12 +86,12 @@ static void host_at(emu *e, uint64_t t)
     double real = fl_now(), start = e->real_origin + (double)before / 1e9 * e->opt.timescale;
     if (real > start + PACE_SLACK_S)
         e->real_origin += real - start - PACE_SLACK_S;
-    fl_sleep_until(e->real_origin + (double)e->paced_ns / 1e9 * e->opt.timescale);
+    fl_sleep_until(e->real_origin + (double)e->host_ns / 1e9 * e->opt.timescale);
 }
 
 static uint64_t host_now(const emu *e)
 {
-    return e->paced_ns;
+    return e->host_ns;
 }
 
 /* The earliest a new transfer can use the bus. */

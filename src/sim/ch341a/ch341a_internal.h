@@ -133,7 +133,7 @@ typedef struct emu {
     uint64_t usb_calls, replies_made;
     /* the host's clock (what now_us says) and real-time pacing */
     double real_origin;
-    uint64_t paced_ns;
+    uint64_t host_ns;
 } emu;
 
 struct fl_ch341a_emu {
