@@ -13,25 +13,9 @@
 #define LINK_CHECK_WAIT_S 0.015 /* per attempt: frame + reply take ~1.2 ms at 115200 */
 #define BAUD_DELAY_MS 20
 
-bool fl_reset_mode_parse(const char *s, fl_reset_mode *out)
-{
-    static const struct { const char *name; fl_reset_mode mode; } modes[] = {
-        {"auto", FL_RESET_AUTO},     {"pulse", FL_RESET_PULSE}, {"reboot", FL_RESET_REBOOT},
-        {"manual", FL_RESET_MANUAL}, {"none", FL_RESET_NONE},
-    };
-    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-        if (s && !strcmp(s, modes[i].name)) {
-            *out = modes[i].mode;
-            return true;
-        }
-    return false;
-}
-
 void fl_connect_opts_init(fl_connect_opts *o)
 {
-    o->reset = FL_RESET_AUTO;
-    o->link_timeout_s = 20.0;
-    o->baud = 921600;
+    fl_flash_opts_init(o);
 }
 
 fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev, fl_beken **out,
