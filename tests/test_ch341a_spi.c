@@ -108,6 +108,19 @@ static void expect_bytes(const uint8_t *got, const uint8_t *want, size_t n, cons
           i < n ? want[i] : 0);
 }
 
+typedef struct logbuf_t {
+    char text[65536];
+    size_t len;
+} logbuf_t;
+
+static void lb_log(void *ctx, fl_log_level level, const char *msg)
+{
+    logbuf_t *l = ctx;
+    int n = snprintf(l->text + l->len, sizeof l->text - l->len, "%s\n", msg);
+    if (n > 0 && l->len + (size_t)n < sizeof l->text)
+        l->len += (size_t)n;
+}
+
 /* ---- pure: reversal and packets ------------------------------------------------ */
 
 static void test_reverse_table(void)
@@ -288,6 +301,193 @@ static void test_batch_layout(void)
     ch341a_free(c);
 }
 
+/* ---- the escalating unprotect, against a scripted status-register chip ----------
+ * The emulator's NOR clears protection at the first step, so the later steps
+ * of spec B.7.3 are driven here by a tiny model that parses the same packets
+ * and only accepts some of the status writes. */
+
+enum { SRCHIP_NORMAL, SRCHIP_NO_SHORT_WRSR, SRCHIP_EWSR_ONLY, SRCHIP_LOCKED };
+
+typedef struct srchip {
+    int kind;
+    bool cs_low, wel, ewsr;
+    uint8_t sr1, sr2, sr3;
+    uint8_t frame[8];
+    size_t n;
+    unsigned writes; /* status writes that took effect */
+    uint8_t in[4096];
+    size_t in_len;
+    uint64_t now;
+} srchip;
+
+static void srchip_frame_end(srchip *m)
+{
+    const uint8_t *f = m->frame;
+    bool ewsr = m->ewsr;
+    m->ewsr = false;
+    if (m->n == 1 && f[0] == 0x06 && m->kind != SRCHIP_EWSR_ONLY && m->kind != SRCHIP_LOCKED)
+        m->wel = true;
+    if (m->n == 1 && f[0] == 0x50)
+        m->ewsr = true;
+    bool may = m->kind == SRCHIP_EWSR_ONLY ? ewsr : m->wel;
+    bool wr = false;
+    if (f[0] == 0x01 && may && (m->n == 3 || (m->n == 2 && m->kind != SRCHIP_NO_SHORT_WRSR))) {
+        m->sr1 = f[1] & 0xFC;
+        if (m->n == 3)
+            m->sr2 = f[2];
+        wr = true;
+    } else if (f[0] == 0x31 && m->n == 2 && may) {
+        m->sr2 = f[1];
+        wr = true;
+    } else if (f[0] == 0x11 && m->n == 2 && may) {
+        m->sr3 = f[1];
+        wr = true;
+    }
+    if (wr) {
+        m->writes++;
+        m->wel = false;
+    }
+}
+
+static uint8_t srchip_byte(srchip *m, uint8_t mosi)
+{
+    uint8_t miso = 0xFF;
+    if (m->n > 0) {
+        switch (m->frame[0]) {
+        case 0x05: miso = (uint8_t)(m->sr1 | (m->wel ? 0x02 : 0)); break;
+        case 0x35: miso = m->sr2; break;
+        case 0x15: miso = m->sr3; break;
+        case 0x9F: miso = m->n == 1 ? 0xEF : m->n == 2 ? 0x40 : 0x16; break;
+        }
+    }
+    if (m->n < sizeof m->frame)
+        m->frame[m->n] = mosi;
+    m->n++;
+    return miso;
+}
+
+static void srchip_take(srchip *m, const uint8_t *d, size_t len)
+{
+    for (size_t p = 0; p < len; p += CH341A_PACKET) {
+        size_t n = len - p < CH341A_PACKET ? len - p : CH341A_PACKET;
+        const uint8_t *k = d + p;
+        if (k[0] == CH341A_CMD_UIO) {
+            for (size_t i = 1; i < n && k[i] != CH341A_UIO_END; i++)
+                if ((k[i] & 0xC0) == CH341A_UIO_OUT) {
+                    bool low = !(k[i] & 1);
+                    if (m->cs_low && !low)
+                        srchip_frame_end(m);
+                    if (!m->cs_low && low)
+                        m->n = 0;
+                    m->cs_low = low;
+                }
+        } else if (k[0] == CH341A_CMD_SPI) {
+            for (size_t i = 1; i < n; i++)
+                m->in[m->in_len++] = ch341a_reverse(
+                    m->cs_low ? srchip_byte(m, ch341a_reverse(k[i])) : 0xFF);
+        }
+    }
+}
+
+static fl_status s_out(fl_usb *u, const uint8_t *d, size_t len, unsigned t, fl_error *err)
+{
+    srchip_take(u->impl, d, len);
+    return FL_OK;
+}
+
+static fl_status s_in(fl_usb *u, uint8_t *buf, size_t len, size_t *got, unsigned t, fl_error *err)
+{
+    srchip *m = u->impl;
+    size_t n = m->in_len < len ? m->in_len : len;
+    if (n > CH341A_SPI_MAX)
+        n = CH341A_SPI_MAX;
+    if (!n)
+        return fl_fail(err, FL_ERR_TIMEOUT, "nothing queued");
+    memcpy(buf, m->in, n);
+    memmove(m->in, m->in + n, m->in_len - n);
+    m->in_len -= n;
+    *got = n;
+    return FL_OK;
+}
+
+static fl_status s_stream(fl_usb *u, const uint8_t *out, size_t out_len, size_t packet,
+                          uint8_t *in, size_t in_len, size_t rpp, unsigned depth, unsigned t,
+                          fl_error *err)
+{
+    srchip *m = u->impl;
+    srchip_take(m, out, out_len);
+    if (m->in_len < in_len)
+        return fl_fail(err, FL_ERR_TIMEOUT, "short");
+    memcpy(in, m->in, in_len);
+    memmove(m->in, m->in + in_len, m->in_len - in_len);
+    m->in_len -= in_len;
+    return FL_OK;
+}
+
+static void s_delay(fl_usb *u, uint64_t us) { ((srchip *)u->impl)->now += us; }
+static uint64_t s_now(fl_usb *u) { return ((srchip *)u->impl)->now += 10; }
+
+static const fl_usb_ops srchip_ops = {"srchip", s_out, s_in, m_ctl, s_stream, s_delay, s_now,
+                                      m_close};
+
+static fl_status unprotect_on(int kind, srchip *m, logbuf_t *lb)
+{
+    fl_usb u;
+    memset(&u, 0, sizeof u);
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    m->sr1 = 0xFC; /* BP0-BP4 and SRP set */
+    m->sr2 = 0x42; /* CMP and QE */
+    m->sr3 = 0x60;
+    u.ops = &srchip_ops;
+    u.impl = m;
+    fl_events ev = {.log = lb_log, .ctx = lb};
+    lb->len = 0;
+    lb->text[0] = '\0';
+    ch341a *c;
+    fl_spi25 *f;
+    fl_error err;
+    fl_status st = ch341a_init(&u, &c, &err);
+    CHECK(!st, "%s", err.msg);
+    if (st)
+        return st;
+    CHECK(fl_spi25_new(c, &ev, &f, &err) == FL_OK, "%s", err.msg);
+    st = fl_spi25_unprotect(f, &err);
+    if (st)
+        snprintf(lb->text + lb->len, sizeof lb->text - lb->len, "ERROR %s\n", err.msg);
+    CHECK(!m->cs_low, "CS high after the unprotect");
+    fl_spi25_free(f);
+    ch341a_free(c);
+    return st;
+}
+
+static void test_unprotect_escalation(void)
+{
+    srchip m;
+    logbuf_t lb;
+    /* the GUI routine works: one WRSR and one WRSR2 */
+    CHECK(unprotect_on(SRCHIP_NORMAL, &m, &lb) == FL_OK, "%s", lb.text);
+    CHECK(m.sr1 == 0 && !(m.sr2 & 0x40) && m.writes == 2, "normal: SR1 %02X SR2 %02X, %u writes",
+          m.sr1, m.sr2, m.writes);
+    CHECK(strstr(lb.text, "status before unprotect: SR1=0xFC SR2(35h)=0x42 SR3(15h)=0x60") &&
+              strstr(lb.text, "status after unprotect: SR1=0x00 SR2(35h)=0x02 SR3(15h)=0x60"),
+          "normal: logged before and after: %s", lb.text);
+    /* a part that ignores the one-byte WRSR: step 2's two-byte form clears it */
+    CHECK(unprotect_on(SRCHIP_NO_SHORT_WRSR, &m, &lb) == FL_OK, "%s", lb.text);
+    CHECK(m.sr1 == 0 && m.sr2 == 0, "two-byte WRSR: SR1 %02X SR2 %02X", m.sr1, m.sr2);
+    CHECK(strstr(lb.text, "two-byte WRSR") != NULL, "step 2 named: %s", lb.text);
+    /* WREN never latches: only the EWSR (50h) path writes the status */
+    CHECK(unprotect_on(SRCHIP_EWSR_ONLY, &m, &lb) == FL_OK, "%s", lb.text);
+    CHECK(m.sr1 == 0 && m.sr2 == 0, "EWSR: SR1 %02X SR2 %02X", m.sr1, m.sr2);
+    CHECK(strstr(lb.text, "volatile status register only") != NULL, "volatile warned: %s",
+          lb.text);
+    /* nothing takes: a clear failure naming the registers */
+    fl_status st = unprotect_on(SRCHIP_LOCKED, &m, &lb);
+    CHECK(st == FL_ERR_CHIP && strstr(lb.text, "stays write-protected") &&
+              strstr(lb.text, "SR1=0xFC SR2=0x42"),
+          "locked: %d %s", st, lb.text);
+}
+
 /* ---- pure: the part table and the size rule ------------------------------------- */
 
 static void test_part_table(void)
@@ -415,18 +615,8 @@ static void test_driver_entry(void)
 
 /* ---- against the emulator (timescale=0: virtual time, nothing sleeps) ---- */
 
-typedef struct logbuf {
-    char text[65536];
-    size_t len;
-} logbuf;
-
-static void log_sink(void *ctx, fl_log_level level, const char *msg)
-{
-    logbuf *l = ctx;
-    int n = snprintf(l->text + l->len, sizeof l->text - l->len, "%s\n", msg);
-    if (n > 0 && l->len + (size_t)n < sizeof l->text)
-        l->len += (size_t)n;
-}
+typedef logbuf_t logbuf;
+#define log_sink lb_log
 
 static const fl_driver *D = &fl_driver_ch341a_spi;
 
@@ -936,6 +1126,7 @@ int main(void)
     RUN(test_init_and_jedec_frame);
     RUN(test_d2_kept_in_cs_toggles);
     RUN(test_batch_layout);
+    RUN(test_unprotect_escalation);
     RUN(test_part_table);
     RUN(test_size_rule);
     RUN(test_sr_layouts);
