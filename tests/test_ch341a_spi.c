@@ -1089,6 +1089,20 @@ static void test_beken_recovery_and_boot(void)
         uint8_t idr[4];
         CHECK(fl_beken_spi_enter(r.c, r.f, &r.ev, 3, idr, &err) == FL_OK, "enter: %s", err.msg);
         CHECK_EQ_UINT(fl_ch341a_emu_gate(r.e), FL_GATE_FLASH_MODE);
+        /* the entry as the spec has it: CEN low >= 100 ms, then 10 frames of 25 x 0xD2 */
+        size_t lo = fl_ch341a_emu_find_event(r.e, 0, FL_EV_CEN, "low");
+        size_t hi = lo == (size_t)-1 ? lo : fl_ch341a_emu_find_event(r.e, lo, FL_EV_CEN, "high");
+        CHECK(lo != (size_t)-1 && hi != (size_t)-1 &&
+                  fl_ch341a_emu_event_at(r.e, hi)->t_us - fl_ch341a_emu_event_at(r.e, lo)->t_us >=
+                      100000,
+              "CEN held low for 100 ms");
+        unsigned sync_frames = 0;
+        for (size_t k = hi; k != (size_t)-1 && k < fl_ch341a_emu_event_count(r.e); k++) {
+            const fl_ch341a_event *v = fl_ch341a_emu_event_at(r.e, k);
+            if (v->kind == FL_EV_FRAME && v->a == 0xD2 && v->b == 25)
+                sync_frames++;
+        }
+        CHECK_EQ_UINT(sync_frames, 10);
         CHECK(fl_beken_spi_exit(r.c, &r.ev, &err) == FL_OK, "exit: %s", err.msg);
         ch341a_delay_us(r.c, 600000);
         CHECK_EQ_UINT(fl_ch341a_emu_gate(r.e), FL_GATE_RUN_FIRMWARE);

@@ -56,16 +56,15 @@ static fl_status attempt(ch341a *c, fl_spi25 *f, const fl_events *ev, observed *
         return st;
     uint8_t tx[SYNC_BYTES], rx[SYNC_BYTES];
     memset(tx, SYNC_BYTE, sizeof tx);
-    bool quiet = true; /* nothing but 0xFF came back */
+    bool echo = false; /* this attempt's sync frames came back as the sync-phase echo */
     for (int i = 0; i < SYNC_FRAMES; i++) {
         st = ch341a_xfer(c, tx, sizeof tx, rx, sizeof rx, err);
         if (st)
             return st;
         look(o, rx, sizeof rx);
-        o->echo |= echo_pattern(rx, sizeof rx);
-        for (size_t k = 0; k < sizeof rx; k++)
-            quiet &= rx[k] == 0xFF;
+        echo |= echo_pattern(rx, sizeof rx);
     }
+    o->echo |= echo;
     static const uint8_t probe[4] = {0x9F, 0x00, 0x00, 0x00};
     uint8_t pr[4];
     st = ch341a_xfer(c, probe, sizeof probe, pr, sizeof pr, err);
@@ -76,9 +75,9 @@ static fl_status attempt(ch341a *c, fl_spi25 *f, const fl_events *ev, observed *
     o->probe_ok |= probe_ok;
     fl_logf(ev, FL_LOG_DEBUG, "SPI response: %02X-%02X-%02X-%02X%s", pr[0], pr[1], pr[2], pr[3],
             probe_ok ? " (the sync-phase echo)" : "");
-    for (size_t k = 0; k < sizeof pr; k++)
-        quiet &= pr[k] == 0xFF;
-    if (!quiet) { /* flush: gives the chip time to switch to flash mode (B.2.2) */
+    /* flush: gives the chip time to switch to flash mode (B.2.2); pointless when
+     * nothing echoed (MISO stuck, or the chip never reset) */
+    if (echo || probe_ok) {
         memset(tx, 0x00, sizeof tx);
         for (int i = 0; i < FLUSH_FRAMES; i++) {
             st = ch341a_xfer(c, tx, sizeof tx, NULL, sizeof tx, err);
