@@ -488,6 +488,29 @@ static void test_unprotect_escalation(void)
           "locked: %d %s", st, lb.text);
 }
 
+/* A transport without `stream`: each packet goes alone and each SPI packet's
+ * reply is read before the next (the simple path). */
+static void test_packetwise_path(void)
+{
+    static const fl_usb_ops no_stream = {"mock", m_out, m_in, m_ctl, NULL, m_delay, m_now, m_close};
+    fl_usb u;
+    mock m;
+    mock_usb(&u, &m);
+    u.ops = &no_stream;
+    ch341a *c;
+    fl_error err;
+    CHECK(ch341a_init(&u, &c, &err) == FL_OK, "%s", err.msg);
+    m.transfers = 0;
+    uint8_t tx[70], rx[70];
+    for (int i = 0; i < 70; i++)
+        tx[i] = (uint8_t)(i * 3);
+    CHECK(ch341a_xfer(c, tx, sizeof tx, rx, sizeof rx, &err) == FL_OK, "%s", err.msg);
+    CHECK(!memcmp(rx, tx, sizeof tx), "replies in order");
+    CHECK_EQ_UINT(m.transfers, 4); /* UIO assert, then three SPI packets one by one */
+    CHECK_EQ_UINT(m.in_len, 0);
+    ch341a_free(c);
+}
+
 /* ---- pure: the part table and the size rule ------------------------------------- */
 
 static void test_part_table(void)
@@ -1141,6 +1164,7 @@ int main(void)
     RUN(test_d2_kept_in_cs_toggles);
     RUN(test_batch_layout);
     RUN(test_unprotect_escalation);
+    RUN(test_packetwise_path);
     RUN(test_part_table);
     RUN(test_size_rule);
     RUN(test_sr_layouts);

@@ -283,27 +283,43 @@ static void drain(ch341a *c)
     }
 }
 
+/* Without transfers in flight: each packet on its own, and after each SPI
+ * packet its reply (ch341prog's way, spec A.2 point 5). */
+static fl_status run_packetwise(ch341a *c, const ch341a_batch *b, uint8_t *rx, fl_error *err)
+{
+    size_t got_total = 0;
+    for (size_t p = 0; p < b->out_len; p += CH341A_PACKET) {
+        size_t n = b->out_len - p < CH341A_PACKET ? b->out_len - p : CH341A_PACKET;
+        fl_status st = send(c, b->out + p, n, err);
+        if (st)
+            return st;
+        if (b->out[p] != CH341A_CMD_SPI)
+            continue;
+        uint8_t buf[CH341A_PACKET];
+        size_t got = 0;
+        st = fl_usb_bulk_in(c->u, buf, sizeof buf, &got, CH341A_USB_TIMEOUT_MS, err);
+        if (!st && got != n - 1)
+            st = fl_fail(err, FL_ERR_PROTOCOL, "CH341A answered %zu SPI bytes instead of %zu",
+                         got, n - 1);
+        if (st)
+            return st;
+        memcpy(rx + got_total, buf, got);
+        got_total += got;
+    }
+    return FL_OK;
+}
+
 static fl_status run_wire(ch341a *c, const ch341a_batch *b, uint8_t *rx, fl_error *err)
 {
     c->stats.spi_bytes += b->rx_len;
     if (b->rx_len == 0)
         return send(c, b->out, b->out_len, err);
-    unsigned timeout = CH341A_USB_TIMEOUT_MS + (unsigned)(b->out_len / 16);
-    if (b->out_len <= 2 * CH341A_PACKET && b->rx_len <= CH341A_SPI_MAX) {
-        /* one SPI packet: the simple path, one OUT then its reply */
-        fl_status st = send(c, b->out, b->out_len, err);
-        uint8_t buf[CH341A_PACKET];
-        size_t got = 0;
-        if (!st)
-            st = fl_usb_bulk_in(c->u, buf, sizeof buf, &got, CH341A_USB_TIMEOUT_MS, err);
-        if (!st && got != b->rx_len)
-            st = fl_fail(err, FL_ERR_PROTOCOL, "CH341A answered %zu SPI bytes instead of %zu",
-                         got, b->rx_len);
-        if (!st)
-            memcpy(rx, buf, got);
-        return st;
-    }
+    if (!c->u->ops->stream)
+        return run_packetwise(c, b, rx, err);
+    /* even one packet goes as a stream: its reply is asked for while the OUT
+     * is on its way, one bus frame instead of two */
     c->stats.out_transfers++;
+    unsigned timeout = CH341A_USB_TIMEOUT_MS + (unsigned)(b->out_len / 16);
     return fl_usb_stream(c->u, b->out, b->out_len, CH341A_PACKET, rx, b->rx_len,
                          CH341A_SPI_MAX, STREAM_DEPTH, timeout, err);
 }

@@ -18,7 +18,10 @@
  *
  * A batch is a list of frames sent as ONE OUT transfer with its replies
  * streamed back (fl_usb_stream: transfers in flight), so a page program with
- * its status checks costs one or two USB round trips, not ten. */
+ * its status checks costs one USB round trip, not ten.  Every SPI batch goes
+ * through fl_usb_stream (its reply is asked for while the OUT is on its way);
+ * a transport without `stream` gets the simple path: each packet alone, each
+ * SPI packet's reply read before the next (spec A.2 point 5). */
 #ifndef FL_DRIVERS_CH341A_SPI_CH341A_H
 #define FL_DRIVERS_CH341A_SPI_CH341A_H
 
