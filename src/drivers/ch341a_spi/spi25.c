@@ -33,6 +33,7 @@
 #define PP_DELAY_START_US 760u /* first guess at a page program's busy time (typ. 0.7 ms) */
 #define PP_DELAY_MAX_US 5000u
 #define WREN_TRIES 3
+#define DEAD_SR_US 200000u /* SR1 0xFF this long while polling: nothing drives MISO */
 #define PAGE_TRIES 4
 #define ERASE_TRIES 3
 
@@ -186,6 +187,11 @@ static fl_status wait_ready(fl_spi25 *s, uint64_t budget_us, unsigned first_dela
         if (!(sr & SR1_WIP))
             return FL_OK;
         uint64_t spent = ch341a_now_us(s->c) - t0;
+        if (sr == 0xFF && spent > DEAD_SR_US)
+            return fl_fail(err, FL_ERR_NO_BUS,
+                           "%s: SR1 reads 0xFF for %llu ms, the flash stopped answering (wiring, "
+                           "power, or a Beken chip that left SPI mode)",
+                           what, (unsigned long long)(spent / 1000));
         if (spent > budget_us)
             return fl_fail(err, FL_ERR_TIMEOUT,
                            "%s: the flash is still busy after %llu ms (SR1=0x%02X)%s", what,
@@ -394,6 +400,7 @@ fl_status fl_spi25_unprotect(fl_spi25 *s, fl_error *err)
 {
     if (s->unprotected)
         return FL_OK;
+    s->bus_failed = false; /* from here on, a transport failure stops the escalation */
     uint8_t sr1, sr2, sr3;
     fl_status st = read_all_sr(s, &sr1, &sr2, &sr3, err);
     if (st)
