@@ -306,11 +306,11 @@ static void test_batch_layout(void)
  * of spec B.7.3 are driven here by a tiny model that parses the same packets
  * and only accepts some of the status writes. */
 
-enum { SRCHIP_NORMAL, SRCHIP_NO_SHORT_WRSR, SRCHIP_EWSR_ONLY, SRCHIP_LOCKED };
+enum { SRCHIP_NORMAL, SRCHIP_NO_SHORT_WRSR, SRCHIP_EWSR_ONLY, SRCHIP_LOCKED, SRCHIP_DIES };
 
 typedef struct srchip {
     int kind;
-    bool cs_low, wel, ewsr;
+    bool cs_low, wel, ewsr, dead;
     uint8_t sr1, sr2, sr3;
     uint8_t frame[8];
     size_t n;
@@ -325,6 +325,8 @@ static void srchip_frame_end(srchip *m)
     const uint8_t *f = m->frame;
     bool ewsr = m->ewsr;
     m->ewsr = false;
+    if (m->kind == SRCHIP_DIES && m->n == 4 && f[0] == 0x20 && m->wel)
+        m->dead = true; /* the erase starts, then nothing drives MISO any more */
     if (m->n == 1 && f[0] == 0x06 && m->kind != SRCHIP_EWSR_ONLY && m->kind != SRCHIP_LOCKED)
         m->wel = true;
     if (m->n == 1 && f[0] == 0x50)
@@ -352,7 +354,7 @@ static void srchip_frame_end(srchip *m)
 static uint8_t srchip_byte(srchip *m, uint8_t mosi)
 {
     uint8_t miso = 0xFF;
-    if (m->n > 0) {
+    if (m->n > 0 && !m->dead) {
         switch (m->frame[0]) {
         case 0x05: miso = (uint8_t)(m->sr1 | (m->wel ? 0x02 : 0)); break;
         case 0x35: miso = m->sr2; break;
@@ -459,6 +461,31 @@ static fl_status unprotect_on(int kind, srchip *m, logbuf_t *lb)
     fl_spi25_free(f);
     ch341a_free(c);
     return st;
+}
+
+/* MISO goes dead during a sector erase: the busy poll gives up after 200 ms of
+ * SR1 = 0xFF instead of waiting out the erase budget. */
+static void test_dead_flash_while_busy(void)
+{
+    srchip m;
+    memset(&m, 0, sizeof m);
+    m.kind = SRCHIP_DIES;
+    fl_usb u;
+    memset(&u, 0, sizeof u);
+    u.ops = &srchip_ops;
+    u.impl = &m;
+    ch341a *c;
+    fl_spi25 *f;
+    fl_error err;
+    CHECK(ch341a_init(&u, &c, &err) == FL_OK, "%s", err.msg);
+    CHECK(fl_spi25_new(c, NULL, &f, &err) == FL_OK, "%s", err.msg);
+    fl_spi25_set_size(f, 4u << 20);
+    fl_status st = fl_spi25_erase(f, 0x1000, 0x1000, &err);
+    CHECK(st == FL_ERR_NO_BUS && strstr(err.msg, "stopped answering"), "%d %s", st, err.msg);
+    CHECK(m.dead && m.now < 1000000, "gave up after %llu us", (unsigned long long)m.now);
+    CHECK(!m.cs_low, "CS high");
+    fl_spi25_free(f);
+    ch341a_free(c);
 }
 
 static void test_unprotect_escalation(void)
@@ -1164,6 +1191,7 @@ int main(void)
     RUN(test_d2_kept_in_cs_toggles);
     RUN(test_batch_layout);
     RUN(test_unprotect_escalation);
+    RUN(test_dead_flash_while_busy);
     RUN(test_packetwise_path);
     RUN(test_part_table);
     RUN(test_size_rule);
