@@ -998,6 +998,30 @@ static bool cs_high(rig *r)
     return (dir & 1) && (out & 1);
 }
 
+/* GPIO through the UIO stream: a pin set as output reads back its level;
+ * the SPI lines and CEN keep their roles. */
+static void test_gpio(void)
+{
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0"))
+        return;
+    fl_error err;
+    uint8_t v = 0;
+    CHECK(ch341a_gpio_read(r.c, &v, &err) == FL_OK, "%s", err.msg);
+    /* idle: CS0 1, CS1 1, D2 1, SCK 0, DOUT2 1, MOSI 1, MISO (D7) pulled high */
+    CHECK_EQ_UINT(v & 0xBF, 0xB7);
+    CHECK(ch341a_gpio_set(r.c, 1, true, false, &err) == FL_OK, "%s", err.msg);
+    CHECK(ch341a_gpio_read(r.c, &v, &err) == FL_OK && (v & 0x02) == 0, "D1 driven low: 0x%02X", v);
+    CHECK(ch341a_set_d2(r.c, false, &err) == FL_OK, "%s", err.msg);
+    uint8_t dir, out;
+    fl_ch341a_emu_pins(r.e, &dir, &out);
+    CHECK(dir == 0x3F && out == 0x31, "CEN low, D1 low, CS high: DIR %02X OUT %02X", dir, out);
+    CHECK(ch341a_set_d2(r.c, true, &err) == FL_OK, "%s", err.msg);
+    CHECK(ch341a_gpio_set(r.c, 1, true, true, &err) == FL_OK, "%s", err.msg);
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "SPI still works: %s", err.msg);
+    rig_close(&r);
+}
+
 static void test_blank_check_failure(void)
 {
     uint8_t *pat;
@@ -1177,6 +1201,7 @@ static void run_emulator_tests(void)
     RUN(test_protected_chip);
     RUN(test_partial_and_chip_erase);
     RUN(test_torn_program_and_verify_failure);
+    RUN(test_gpio);
     RUN(test_blank_check_failure);
     RUN(test_usb_failure_mid_write);
     RUN(test_beken_diagnosis);
