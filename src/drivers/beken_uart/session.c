@@ -1,6 +1,7 @@
 /* session.c — getting the bus, baud switching, identification, protection
  * (spec beken-uart.md §6, §7, §9.7, §10, §11). */
 #include "drivers/beken_uart/session.h"
+#include "formats/beken_rf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,7 +486,6 @@ fl_status fl_beken_protect(fl_beken *s, fl_error *err)
 
 fl_status fl_beken_read_mac(fl_beken *s, uint8_t mac[6], fl_error *err)
 {
-    static const uint8_t tag[8] = {0x02, 0x11, 0x11, 0x11, 0x06, 0x00, 0x00, 0x00};
     if (!s->chip->rf_offset || s->chip->rf_offset + BK_BLOCK > s->flash_size)
         return fl_fail(err, FL_ERR_FORMAT, "no RF calibration sector known for %s",
                        s->chip->display);
@@ -493,11 +493,8 @@ fl_status fl_beken_read_mac(fl_beken *s, uint8_t mac[6], fl_error *err)
     if (!blk)
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
     fl_status st = fl_beken_read(s, s->chip->rf_offset, BK_BLOCK, blk, err);
-    if (!st && (memcmp(blk, "TLV", 4) != 0 || memcmp(blk + 0x1C, tag, 8) != 0))
-        st = fl_fail(err, FL_ERR_FORMAT, "no MAC record in the RF calibration sector at 0x%06X",
-                     s->chip->rf_offset);
     if (!st)
-        memcpy(mac, blk + 0x24, 6);
+        st = fl_beken_rf_mac(blk, BK_BLOCK, s->chip->rf_offset, mac, err);
     free(blk);
     return st;
 }
