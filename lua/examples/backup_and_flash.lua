@@ -5,7 +5,7 @@
 --   flashline lua lua/examples/backup_and_flash.lua "sim:bk7231n?flash=/tmp/u.bin&timescale=0" \
 --       bk7231n ../shared/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin /tmp
 local flashline = require "flashline"
-local beken, log, util = flashline.beken, flashline.log, flashline.util
+local chip_mod, log, util = flashline.chip, flashline.log, flashline.util
 local image = require "flashline.image"
 
 local port, chip, image_path, backup_dir = ...
@@ -15,10 +15,10 @@ end
 backup_dir = backup_dir or "."
 
 -- `<close>` releases the port even when something below raises.
-local s <close> = assert(beken.connect(port, chip, { baud = 921600 }))
+local s <close> = assert(chip_mod.connect(port, chip, { baud = 921600 }))
 local info = s:info()
-log.info("connected: %s, %s loader, flash %d KiB, JEDEC %s",
-         info.chip, info.loader, info.flash_size // 1024, info.jedec or "?")
+log.info("connected: %s (%s via %s), flash %d KiB, JEDEC %s",
+         info.chip, info.access, info.driver, info.flash_size // 1024, info.jedec or "?")
 
 local mac = s:read_mac()
 local unit = mac and mac:gsub(":", "") or ("jedec-" .. (info.jedec or "unknown"))
@@ -35,7 +35,7 @@ log.info("backup %s sha256 %s", backup, util.sha256(dump))
 
 -- 2. flash the image where it belongs on this chip
 local data = assert(util.load(image_path))
-local place = assert(image.plan(data, image_path, chip, { flash_size = info.flash_size }))
+local place = assert(image.plan(data, image_path, chip, { flash_size = info.flash_size, port = port }))
 log.info("%s", place.why)
 local payload = data:sub(place.skip + 1, place.skip + place.length)
 assert(s:write(place.offset, payload))

@@ -1,7 +1,10 @@
--- connect — get the bootloader on ctx.port, switch baud, identify the chip,
--- read the MAC, and record the unit.  Sets ctx.session for later steps.
--- Link settings come from the step's arguments, else the recipe's `link:`.
-local beken = require "flashline.beken"
+-- connect — reach the chip on ctx.port the way the port says (a UART port:
+-- get the bootloader, switch baud; a SPI programmer: SPI mode or the bare
+-- flash chip), identify it, read the MAC, and record the unit.  Sets
+-- ctx.session (a flashline.chip session) for later steps.  Link settings come
+-- from the step's arguments, else the recipe's `link:` (drivers without a
+-- baud or reset choice ignore those).
+local chip = require "flashline.chip"
 local log = require "flashline.log"
 
 local M = {
@@ -20,21 +23,21 @@ function M.run(ctx, args)
     link_timeout = tonumber(args.link_timeout or link.link_timeout or 20),
   }
   if not opts.baud then return nil, "baud must be a whole number", "usage" end
-  local s, err, kind = beken.connect(ctx.port, ctx.chip, opts)
+  local s, err, kind = chip.connect(ctx.port, ctx.chip, opts)
   if not s then return nil, err, kind end
   ctx.session = s
   local info = s:info()
   local unit = ctx.unit
-  unit.chip, unit.loader, unit.flash_size = info.chip, info.loader, info.flash_size
+  unit.chip, unit.loader, unit.flash_size = info.chip, info.loader, info.flash_size -- loader: UART only
   unit.jedec = info.jedec and info.jedec:lower()
   unit.mac = s:read_mac() -- nil when the RF sector holds none (blank or foreign firmware)
-  ctx.db:measure("baud", info.baud, "baud")
+  if info.baud > 0 then ctx.db:measure("baud", info.baud, "baud") end
   ctx.db:measure("flash_size", info.flash_size, "B")
   if unit.mac then
     assert(ctx.db:unit { mac = unit.mac, chip = unit.chip, jedec = unit.jedec,
                          flash_size = unit.flash_size, loader = unit.loader })
-    log.info("unit %s: %s, %s loader, %d KiB flash", unit.mac, info.chip, info.loader,
-             info.flash_size // 1024)
+    log.info("unit %s: %s, %s via %s, %d KiB flash", unit.mac, info.chip, info.access,
+             info.driver, info.flash_size // 1024)
   else
     log.warn("no MAC in the RF calibration sector: the unit will be named after its backup")
   end

@@ -1,6 +1,7 @@
--- flash — write a firmware image where it belongs on this chip (a _QIO_
--- image keeps the bootloader where it must), skipping sectors that already
--- match, verified by CRC.  The image is checked by flashline.image.plan —
+-- flash — write a firmware image where it belongs on this chip (over a UART
+-- a _QIO_ image keeps the bootloader where it must; over a SPI programmer it
+-- is written whole and needs allow_bootloader: "true"), skipping sectors that
+-- already match, verified every byte (device CRC or read-back).  The image is checked by flashline.image.plan —
 -- the same policy as `flashline write` (src/flash/image_policy.h): a file for
 -- another chip, an OTA package, a corrupt or truncated image, or plain data
 -- without `offset:` and `raw: "true"` is refused before the unit is touched.
@@ -47,9 +48,12 @@ end
 
 -- Load args.image and decide its placement: placement, data | nil, msg, kind.
 -- flash_size nil: the largest flash the chip can have (before connecting).
-function M.plan(chip, args, flash_size, read_only)
+-- port: what the image is written through (its driver's placement rules:
+-- over a SPI programmer a _QIO_ image goes whole from 0x0); nil: a UART.
+function M.plan(chip, args, flash_size, read_only, port)
   local opts, oerr = M.plan_opts(args, flash_size, read_only)
   if not opts then return nil, oerr, "usage" end
+  opts.port = port
   local data, err, kind = util.load(args.image)
   if not data then return nil, err, kind or "file" end
   local place, perr, pkind = image.plan(data, args.image, chip, opts)
@@ -59,7 +63,7 @@ end
 
 -- Before the unit is touched: the same decision as run() makes.
 function M.check(ctx, args)
-  local place, err = M.plan(ctx.chip, args)
+  local place, err = M.plan(ctx.chip, args, nil, false, ctx.port)
   if not place then return nil, err end
   return true
 end
@@ -68,7 +72,7 @@ function M.run(ctx, args)
   local s = ctx.session
   if not s then return nil, "flash needs a connect step before it", "usage" end
   -- again with the flash size the unit reported
-  local place, data, pkind = M.plan(ctx.chip, args, s:info().flash_size)
+  local place, data, pkind = M.plan(ctx.chip, args, s:info().flash_size, false, ctx.port)
   if not place then return nil, data, pkind end
   local opts = M.plan_opts(args)
   log.info("%s", place.why)

@@ -14,7 +14,7 @@ function M.run(ctx, args)
   local s = ctx.session
   if not s then return nil, "identify needs a connect step before it", "usage" end
   local info = s:info()
-  log.info("chip %s (%s loader), flash %s %s, %d KiB%s", info.chip, info.loader,
+  log.info("chip %s (%s via %s), flash %s %s, %d KiB%s", info.chip, info.access, info.driver,
            info.jedec or "?", info.flash_part or "", info.flash_size // 1024,
            info.boot_version and (", bootloader " .. info.boot_version) or "")
   if info.chip_id then ctx.db:measure("chip_id", info.chip_id, "id") end

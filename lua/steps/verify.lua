@@ -1,4 +1,5 @@
--- verify — compare flash with an image by CRC.  Without `image`, checks what
+-- verify — compare flash with an image (device CRC or read-back, as the
+-- port's driver proves data).  Without `image`, checks what
 -- the flash step wrote.  A mismatch fails the unit (FAIL), naming the sector.
 -- An `image` is checked and placed by flashline.image.plan exactly as the
 -- flash step and `flashline verify` do (before the unit is touched).
@@ -24,7 +25,7 @@ function M.check(ctx, args)
     end
     return true
   end
-  local place, err = flash.plan(ctx.chip, args, nil, true)
+  local place, err = flash.plan(ctx.chip, args, nil, true, ctx.port)
   if not place then return nil, err end
   return true
 end
@@ -34,7 +35,7 @@ function M.run(ctx, args)
   if not s then return nil, "verify needs a connect step before it", "usage" end
   local offset, payload
   if args.image then
-    local place, data, pkind = flash.plan(ctx.chip, args, s:info().flash_size, true)
+    local place, data, pkind = flash.plan(ctx.chip, args, s:info().flash_size, true, ctx.port)
     if not place then return nil, data, pkind end
     offset, payload = place.offset, data:sub(place.skip + 1, place.skip + place.length)
   elseif ctx.flashed then

@@ -1,27 +1,28 @@
 /* flashline erase — erase a range, or everything but the bootloader. */
 #include <stdio.h>
 
-#include "cli/beken_cli.h"
+#include "cli/flash_cli.h"
 
 static void usage(void)
 {
     printf("usage: flashline erase --port URL --chip CHIP (--offset A --size N | --all)\n"
            "       flashline erase -p URL -c CHIP (--offset A --size N | --all)\n\n"
            "Erases whole 4 KiB sectors (64 KiB blocks where aligned) and proves the range is\n"
-           "blank by CRC.  --all erases from 0x11000 to the end (the bootloader is kept;\n"
-           "with --allow-bootloader on a ROM-loader chip, from 0x0).\n\n"
+           "blank.  --all erases from 0x11000 to the end (the bootloader is kept; with\n"
+           "--allow-bootloader on a ROM-loader chip, from 0x0); on --chip spi-nor the whole\n"
+           "chip.\n\n"
            "Options:\n"
            "  --offset A --size N  the range (multiples of 0x1000)\n"
            "  --all               the whole flash except the bootloader\n"
            "  --allow-bootloader  permit erasing 0x0-0x11000\n"
            "%s\n%s",
-           beken_common_help, cli_exit_codes_help);
+           flash_cli_common_help(), cli_exit_codes_help);
 }
 
 int cmd_erase(int argc, char **argv)
 {
-    beken_cli c = {0};
-    const cli_opt opts[] = {BEKEN_COMMON_OPTS(c),
+    flash_cli c = {0};
+    const cli_opt opts[] = {FLASH_COMMON_OPTS(c),
                             {"offset", OPT_STRING, &c.offset, NULL},
                             {"size", OPT_STRING, &c.size, NULL},
                             {"all", OPT_FLAG, NULL, &c.all},
@@ -39,12 +40,12 @@ int cmd_erase(int argc, char **argv)
     uint32_t offset = 0, size = 0;
     if (c.all == (c.offset || c.size) || (!c.all && (!c.offset || !c.size)))
         return cli_usage_error("erase", "give either --offset A --size N, or --all");
-    if ((c.offset && beken_cli_number("erase", "offset", c.offset, &offset)) ||
-        (c.size && beken_cli_number("erase", "size", c.size, &size)))
+    if ((c.offset && flash_cli_number("erase", "offset", c.offset, &offset)) ||
+        (c.size && flash_cli_number("erase", "size", c.size, &size)))
         return EXIT_USAGE;
     /* Alignment, range and the bootloader guard before the unit is touched
      * (the range again after connecting, with the real flash size). */
-    const fl_chip *chip = beken_cli_chip("erase", &c, &rc);
+    const fl_chip *chip = flash_cli_chip("erase", &c, &rc);
     if (!chip)
         return rc;
     cli_output_init(&c.out, c.json, c.port);
@@ -59,16 +60,18 @@ int cmd_erase(int argc, char **argv)
                              c.allow_bootloader, &perr);
     if (perr.code)
         return cli_report_error(&c.out, "erase", &perr);
-    if ((rc = beken_cli_connect("erase", &c)))
+    if ((rc = flash_cli_connect("erase", &c)))
         return rc;
-    fl_beken *s = c.session;
+    const fl_identity *id = fl_flash_identity(c.flash);
     if (c.all) {
-        bool keep = !c.allow_bootloader || s->chip->guard == FL_GUARD_BRICK;
+        /* a plain SPI NOR chip has no bootloader to keep */
+        bool keep = id->chip->family == FL_FAMILY_BEKEN &&
+                    (!c.allow_bootloader || id->chip->guard == FL_GUARD_BRICK);
         offset = keep ? FL_BOOTLOADER_SIZE : 0;
-        size = s->flash_size - offset;
+        size = id->flash_size - offset;
     }
     fl_error err = {0};
-    fl_status st = fl_beken_erase(s, offset, size, &err);
+    fl_status st = fl_flash_erase(c.flash, offset, size, &err);
     cli_output_end_phase(&c.out);
     if (st) {
         rc = cli_report_error(&c.out, "erase", &err);
@@ -80,6 +83,6 @@ int cmd_erase(int argc, char **argv)
         fprintf(stderr, "erased 0x%06X..0x%06X (%u KiB), verified blank\n", offset, offset + size,
                 size / 1024);
     }
-    beken_cli_close(&c);
+    flash_cli_close(&c);
     return rc;
 }

@@ -1,22 +1,24 @@
 /* flashline info — identify the chip on a port. */
 #include <stdio.h>
 
-#include "cli/beken_cli.h"
+#include "cli/flash_cli.h"
 
 static void usage(void)
 {
     printf("usage: flashline info --port URL --chip CHIP [options]\n"
            "       flashline info -p URL -c CHIP [options]\n\n"
-           "Gets the bootloader, then prints the loader kind, chip ID, flash JEDEC ID, part,\n"
-           "size, status register and the MAC from the RF calibration sector.\n\n"
+           "Gets the chip's attention the way the port says (UART: the bootloader; SPI\n"
+           "programmer: SPI mode or the bare flash chip), then prints the driver, how the\n"
+           "chip answers, chip ID, flash JEDEC ID, part, size, status register and the MAC\n"
+           "from the RF calibration sector.\n\n"
            "Options:\n%s\n%s",
-           beken_common_help, cli_exit_codes_help);
+           flash_cli_common_help(), cli_exit_codes_help);
 }
 
 int cmd_info(int argc, char **argv)
 {
-    beken_cli c = {0};
-    const cli_opt opts[] = {BEKEN_COMMON_OPTS(c), {0}};
+    flash_cli c = {0};
+    const cli_opt opts[] = {FLASH_COMMON_OPTS(c), {0}};
     const char *pos[1];
     int npos;
     int rc = cli_parse("info", argc, argv, opts, pos, 0, &npos, &c.help);
@@ -26,12 +28,12 @@ int cmd_info(int argc, char **argv)
         usage();
         return EXIT_OK;
     }
-    if ((rc = beken_cli_connect("info", &c)))
+    if ((rc = flash_cli_connect("info", &c)))
         return rc;
-    beken_cli_print_identity(&c);
+    flash_cli_print_identity(&c);
     uint8_t mac[6];
     fl_error err = {0};
-    fl_status st = fl_beken_read_mac(c.session, mac, &err);
+    fl_status st = fl_flash_read_mac(c.flash, mac, &err);
     if (st == FL_OK) {
         char m[32];
         snprintf(m, sizeof m, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3],
@@ -40,7 +42,7 @@ int cmd_info(int argc, char **argv)
             cli_json_event(&c.out, "mac", json_pack("{s:s}", "mac", m));
         } else {
             printf("MAC:           %s (RF calibration sector 0x%06X)\n", m,
-                   c.session->chip->rf_offset);
+                   fl_flash_identity(c.flash)->chip->rf_offset);
         }
     } else if (st == FL_ERR_FORMAT) {
         if (!c.json)
@@ -48,6 +50,6 @@ int cmd_info(int argc, char **argv)
     } else {
         rc = cli_report_error(&c.out, "info", &err);
     }
-    beken_cli_close(&c);
+    flash_cli_close(&c);
     return rc;
 }

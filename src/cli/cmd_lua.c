@@ -8,8 +8,8 @@
 static void usage(void)
 {
     printf("usage: flashline lua SCRIPT [ARGS...]\n\n"
-           "Runs SCRIPT in Lua 5.4 with `require \"flashline\"` (modules link, beken, log,\n"
-           "util, ...; see lua/API.md).  ARGS are in `arg` and `...`.  Log lines and progress\n"
+           "Runs SCRIPT in Lua 5.4 with `require \"flashline\"` (modules chip, link, beken,\n"
+           "log, util, ...; see lua/API.md).  ARGS are in `arg` and `...`.  Log lines and progress\n"
            "from the script go to stderr like the other verbs.\n"
            "Exit: 0 when the script finishes, 2 when it raises an error (message and\n"
            "traceback on stderr), 130 when stopped by Ctrl-C or SIGTERM.\n");

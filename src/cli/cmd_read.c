@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/beken_cli.h"
+#include "cli/flash_cli.h"
 #include "util/clock.h"
 #include "util/fileio.h"
 
@@ -16,15 +16,15 @@ static void usage(void)
 {
     printf("usage: flashline read --port URL --chip CHIP -o FILE [--offset A] [--size N]\n"
            "       flashline read -p URL -c CHIP -o FILE [options]\n\n"
-           "Reads flash (default: all of it) in 4 KiB blocks, proves every 64 KiB with the\n"
-           "chip's CRC (re-reading blocks that differ) and writes FILE durably (temp file,\n"
-           "fsync, rename): FILE is either complete or untouched.\n\n"
+           "Reads flash (default: all of it) in 4 KiB blocks, proves it (UART: every 64 KiB\n"
+           "with the chip's CRC, re-reading blocks that differ) and writes FILE durably (temp\n"
+           "file, fsync, rename): FILE is either complete or untouched.\n\n"
            "Options:\n"
            "  -o, --output FILE   where to save (required)\n"
            "  --offset A          start address (default 0)\n"
            "  --size N            bytes to read (default: to the end of flash); 0x, K and M ok\n"
            "%s\n%s",
-           beken_common_help, cli_exit_codes_help);
+           flash_cli_common_help(), cli_exit_codes_help);
 }
 
 /* Can FILE be written?  Tried for real, before the unit is touched (a long
@@ -48,8 +48,8 @@ static fl_status check_output_writable(const char *path, fl_error *err)
 
 int cmd_read(int argc, char **argv)
 {
-    beken_cli c = {0};
-    const cli_opt opts[] = {BEKEN_COMMON_OPTS(c),
+    flash_cli c = {0};
+    const cli_opt opts[] = {FLASH_COMMON_OPTS(c),
                             {"output", OPT_STRING, &c.output, NULL, 'o', NULL},
                             {"offset", OPT_STRING, &c.offset, NULL},
                             {"size", OPT_STRING, &c.size, NULL},
@@ -66,13 +66,13 @@ int cmd_read(int argc, char **argv)
     if (!c.output)
         return cli_usage_error("read", "-o FILE is required");
     uint32_t offset = 0, size = 0;
-    if ((c.offset && beken_cli_number("read", "offset", c.offset, &offset)) ||
-        (c.size && beken_cli_number("read", "size", c.size, &size)))
+    if ((c.offset && flash_cli_number("read", "offset", c.offset, &offset)) ||
+        (c.size && flash_cli_number("read", "size", c.size, &size)))
         return EXIT_USAGE;
     /* Every argument is checked before the unit is touched: the range against
      * the largest flash this chip can have (again below with the real size),
      * and the output file. */
-    const fl_chip *chip = beken_cli_chip("read", &c, &rc);
+    const fl_chip *chip = flash_cli_chip("read", &c, &rc);
     if (!chip)
         return rc;
     cli_output_init(&c.out, c.json, c.port);
@@ -81,23 +81,25 @@ int cmd_read(int argc, char **argv)
                              false, false, &perr) ||
         check_output_writable(c.output, &perr))
         return cli_report_error(&c.out, "read", &perr);
-    if ((rc = beken_cli_connect("read", &c)))
+    if ((rc = flash_cli_connect("read", &c)))
         return rc;
-    fl_beken *s = c.session;
+    uint32_t flash_size = fl_flash_identity(c.flash)->flash_size;
     if (!c.size)
-        size = offset < s->flash_size ? s->flash_size - offset : 0;
+        size = offset < flash_size ? flash_size - offset : 0;
     fl_error err = {0};
-    fl_status st = fl_beken_check_range(s, offset, size, false, &err);
+    fl_status st = fl_flash_check_range(c.flash, offset, size, false, &err);
     uint8_t *buf = NULL;
     if (!st && !(buf = malloc(size ? size : 1)))
         st = fl_fail(&err, FL_ERR_INTERNAL, "out of memory");
     double t0 = fl_now();
     if (!st)
-        st = fl_beken_read(s, offset, size, buf, &err);
+        st = fl_flash_read(c.flash, offset, size, buf, &err);
     double secs = fl_now() - t0;
     if (!st)
         st = fl_write_file_durable(c.output, buf, size, &err);
     cli_output_end_phase(&c.out);
+    fl_flash_stats stats;
+    fl_flash_stats_get(c.flash, &stats);
     if (st) {
         rc = cli_report_error(&c.out, "read", &err);
     } else if (c.json) {
@@ -105,13 +107,13 @@ int cmd_read(int argc, char **argv)
                        json_pack("{s:s, s:I, s:I, s:o, s:f, s:I}", "verb", "read", "offset",
                                  (json_int_t)offset, "size", (json_int_t)size, "file",
                                  cli_json_text(c.output), "seconds", round(secs * 1000) / 1000,
-                                 "retries", (json_int_t)s->retries));
+                                 "retries", (json_int_t)stats.retries));
     } else {
         fprintf(stderr, "read 0x%06X..0x%06X (%u KiB) to %s in %.1f s (%.1f KiB/s, %u retries)\n",
                 offset, offset + size, size / 1024, c.output, secs,
-                secs > 0 ? size / 1024.0 / secs : 0, s->retries);
+                secs > 0 ? size / 1024.0 / secs : 0, stats.retries);
     }
     free(buf);
-    beken_cli_close(&c);
+    flash_cli_close(&c);
     return rc;
 }

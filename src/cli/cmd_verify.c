@@ -2,29 +2,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli/beken_cli.h"
+#include "cli/flash_cli.h"
 
 static void usage(void)
 {
     printf("usage: flashline verify FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n"
            "       flashline verify -p URL -c CHIP [options] -- FILE\n\n"
-           "Compares flash with FILE using the chip's CRC (64 KiB at a time; the first\n"
+           "Compares flash with FILE (UART: the chip's CRC, 64 KiB at a time; the first\n"
            "differing 4 KiB sector is reported).  Exit 1 on mismatch.  FILE is checked and\n"
            "placed exactly as 'write' does (same refusals, before the unit is touched): a\n"
-           "_QIO_ image is compared from 0x11000 where write would skip its bootloader.\n\n"
+           "_QIO_ image is compared from 0x11000 where write would skip its bootloader\n"
+           "(through a SPI programmer, where write puts it whole, from 0x0).\n\n"
            "Options:\n"
            "  --offset A          flash address of the first byte of FILE\n"
            "  --raw               FILE is plain data, not a firmware image (needs --offset)\n"
            "  --allow-bootloader  compare a _QIO_ image's bootloader part too\n"
            "  --force             accept an image whose content or name says another chip\n"
            "%s\n%s",
-           beken_common_help, cli_exit_codes_help);
+           flash_cli_common_help(), cli_exit_codes_help);
 }
 
 int cmd_verify(int argc, char **argv)
 {
-    beken_cli c = {0};
-    const cli_opt opts[] = {BEKEN_COMMON_OPTS(c),
+    flash_cli c = {0};
+    const cli_opt opts[] = {FLASH_COMMON_OPTS(c),
                             {"offset", OPT_STRING, &c.offset, NULL},
                             {"allow-bootloader", OPT_FLAG, NULL, &c.allow_bootloader},
                             {"force", OPT_FLAG, NULL, &c.force},
@@ -41,14 +42,14 @@ int cmd_verify(int argc, char **argv)
     }
     if (npos != 1)
         return cli_usage_error("verify", "which FILE?");
-    beken_cli_image img;
-    if ((rc = beken_cli_open_image("verify", &c, pos[0], true, &img)))
+    flash_cli_image img;
+    if ((rc = flash_cli_open_image("verify", &c, pos[0], true, &img)))
         return rc;
     const fl_placement *p = &img.place;
     uint32_t len = p->length, bad = 0;
     fl_error err = {0};
-    fl_status st = fl_beken_verify(c.session, p->flash_offset, img.data + p->file_skip, len, &bad,
-                                   &err);
+    fl_status st =
+        fl_flash_verify(c.flash, p->flash_offset, img.data + p->file_skip, len, &bad, &err);
     cli_output_end_phase(&c.out);
     if (st) {
         rc = cli_report_error(&c.out, "verify", &err);
@@ -60,7 +61,7 @@ int cmd_verify(int argc, char **argv)
         fprintf(stderr, "flash 0x%06X..0x%06X matches %s\n", p->flash_offset,
                 p->flash_offset + len, pos[0]);
     }
-    beken_cli_image_free(&img);
-    beken_cli_close(&c);
+    flash_cli_image_free(&img);
+    flash_cli_close(&c);
     return rc;
 }

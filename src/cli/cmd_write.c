@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli/beken_cli.h"
+#include "cli/flash_cli.h"
 #include "util/clock.h"
 
 static void usage(void)
@@ -12,8 +12,9 @@ static void usage(void)
     printf("usage: flashline write FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n"
            "       flashline write -p URL -c CHIP [options] -- FILE\n\n"
            "Writes FILE: erase (64 KiB where aligned, 4 KiB elsewhere), program, and verify\n"
-           "every 64 KiB by CRC, rewriting sectors that fail.  Sectors whose CRC already\n"
-           "matches are skipped, so rewriting the same image is fast.\n\n"
+           "every byte (UART: every 64 KiB by the chip's CRC), rewriting sectors that fail.\n"
+           "Sectors that already hold the data are skipped, so rewriting the same image is\n"
+           "fast.\n\n"
            "FILE is checked by its content before the unit is touched, and refused when it is\n"
            "for another chip (BK7231M and BK7231N images are interchangeable), when a CRC16\n"
            "block or RBL package is wrong or the file is cut short, when its name contradicts\n"
@@ -25,7 +26,9 @@ static void usage(void)
            "Placement follows the content: a _QIO_ image or full dump goes from 0x0, except\n"
            "that on bk7231t/u, bk7252 (flash loader) and bk7231n/m (keys in the bootloader)\n"
            "its first 0x11000 bytes are skipped and the rest written at 0x11000; a _UA_ image\n"
-           "or a dump read from 0x11000 goes at 0x11000.  --offset must agree with that.\n\n"
+           "or a dump read from 0x11000 goes at 0x11000.  --offset must agree with that.\n"
+           "Through a SPI programmer a _QIO_ image is written whole from 0x0, bootloader\n"
+           "included (restoring it is the point): on those chips that needs --allow-bootloader.\n\n"
            "Options:\n"
            "  --offset A          flash address for the first byte of FILE\n"
            "  --raw               FILE is plain data, not a firmware image: write it as it is\n"
@@ -36,34 +39,35 @@ static void usage(void)
            "  --reprotect         set the flash block protection again afterwards (ROM loaders)\n"
            "  --reboot            start the new firmware when done\n"
            "%s\n%s",
-           beken_common_help, cli_exit_codes_help);
+           flash_cli_common_help(), cli_exit_codes_help);
 }
 
-static void report_done(beken_cli *c, const char *file, const fl_placement *p, uint32_t len,
+static void report_done(flash_cli *c, const char *file, const fl_placement *p, uint32_t len,
                         double secs)
 {
-    fl_beken *s = c->session;
+    fl_flash_stats s;
+    fl_flash_stats_get(c->flash, &s);
     if (c->json) {
         cli_json_event(&c->out, "done",
                        json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "verb", "write",
                                  "file", cli_json_text(file), "offset", (json_int_t)p->flash_offset,
                                  "file_skip", (json_int_t)p->file_skip, "size", (json_int_t)len,
-                                 "blocks_written", (json_int_t)s->blocks_written, "blocks_skipped",
-                                 (json_int_t)s->blocks_skipped, "retries", (json_int_t)s->retries,
+                                 "blocks_written", (json_int_t)s.blocks_written, "blocks_skipped",
+                                 (json_int_t)s.blocks_skipped, "retries", (json_int_t)s.retries,
                                  "seconds", round(secs * 1000) / 1000));
         return;
     }
     fprintf(stderr,
             "wrote %s at 0x%06X..0x%06X (%u KiB) in %.1f s: %u sectors written, %u already "
             "matched, %u retries; verified by CRC\n",
-            file, p->flash_offset, p->flash_offset + len, len / 1024, secs, s->blocks_written,
-            s->blocks_skipped, s->retries);
+            file, p->flash_offset, p->flash_offset + len, len / 1024, secs, s.blocks_written,
+            s.blocks_skipped, s.retries);
 }
 
 int cmd_write(int argc, char **argv)
 {
-    beken_cli c = {0};
-    const cli_opt opts[] = {BEKEN_COMMON_OPTS(c),
+    flash_cli c = {0};
+    const cli_opt opts[] = {FLASH_COMMON_OPTS(c),
                             {"offset", OPT_STRING, &c.offset, NULL},
                             {"allow-bootloader", OPT_FLAG, NULL, &c.allow_bootloader},
                             {"force", OPT_FLAG, NULL, &c.force},
@@ -82,25 +86,24 @@ int cmd_write(int argc, char **argv)
     }
     if (npos != 1)
         return cli_usage_error("write", "which FILE? (flashline write FILE --port ... --chip ...)");
-    beken_cli_image img;
-    if ((rc = beken_cli_open_image("write", &c, pos[0], false, &img)))
+    flash_cli_image img;
+    if ((rc = flash_cli_open_image("write", &c, pos[0], false, &img)))
         return rc;
-    fl_beken *s = c.session;
     const fl_placement *p = &img.place;
     uint32_t wlen = p->length;
     fl_error err = {0};
     double t0 = fl_now();
-    fl_status st = fl_beken_write(s, p->flash_offset, img.data + p->file_skip, wlen, &err);
+    fl_status st = fl_flash_write(c.flash, p->flash_offset, img.data + p->file_skip, wlen, &err);
     if (!st && c.reprotect)
-        st = fl_beken_protect(s, &err);
+        st = fl_flash_protect(c.flash, true, &err);
     if (!st && c.reboot)
-        st = fl_beken_reboot(s, &err);
+        st = fl_flash_reboot(c.flash, &err);
     cli_output_end_phase(&c.out);
     if (st)
         rc = cli_report_error(&c.out, "write", &err);
     else
         report_done(&c, pos[0], p, wlen, fl_now() - t0);
-    beken_cli_image_free(&img);
-    beken_cli_close(&c);
+    flash_cli_image_free(&img);
+    flash_cli_close(&c);
     return rc;
 }

@@ -83,6 +83,10 @@ typedef struct fl_flash_stats {
     unsigned sectors_restored; /* changed outside an operation's range, put back from the backup */
 } fl_flash_stats;
 
+/* Does a driver reach `chip` through `port`?  FL_ERR_USAGE saying why not
+ * (the same check fl_flash_open makes first; touches nothing). */
+fl_status fl_flash_check_port(const char *port, const fl_chip *chip, fl_error *err);
+
 /* Choose the driver for port + chip, open the transport, get the chip's
  * attention and identify it.  A chip no driver serves on that port is
  * FL_ERR_USAGE naming the drivers and what they serve. */
@@ -124,8 +128,11 @@ fl_status fl_flash_check_range(const fl_flash *f, uint32_t addr, uint64_t len, b
 
 /* Place and check an image for `chip` as it would be written through `port`
  * (the driver's placement rules: over Beken SPI mode a _QIO_ image is written
- * whole from 0x0).  flash_size 0: the largest flash the chip can have (before
- * connecting); call again with the unit's size once it is open. */
+ * whole from 0x0).  port NULL or "" (a recipe checked before a port is
+ * known): a UART port's driver where it serves the chip, else the first
+ * driver that does.  flash_size 0: the largest flash
+ * the chip can have (before connecting); call again with the unit's size once
+ * it is open. */
 fl_status fl_flash_plan_image(const char *port, const fl_chip *chip, const char *name,
                               const uint8_t *data, size_t len, uint32_t flash_size,
                               const fl_image_plan_opts *opts, fl_placement *out, fl_error *err);

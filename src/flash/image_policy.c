@@ -349,6 +349,19 @@ static fl_status place_code(const fl_chip *chip, const char *name, const fl_imag
         snprintf(out->why, sizeof out->why, "%s: written at 0x%06X", kind, base);
         return FL_OK;
     }
+    if (o->qio_whole) {
+        /* SPI: the bootloader is written too (restoring it is the point), so
+         * the opt-in is asked for here rather than half the image written. */
+        if (chip->qio_skips_bootloader && !o->allow_bootloader && !o->read_only)
+            return fl_fail(err, FL_ERR_REFUSED,
+                           "%s is a %s: over SPI the whole image, bootloader included, is "
+                           "written from 0x0 (0x0-0x11000 is the %s's bootloader); add "
+                           "--allow-bootloader (recipe: allow_bootloader: \"true\") to write it",
+                           name, kind, chip->display);
+        snprintf(out->why, sizeof out->why, "%s: written whole from 0x0 (bootloader included)",
+                 kind);
+        return FL_OK;
+    }
     if (chip->qio_skips_bootloader && !o->allow_bootloader) {
         if (info->size <= FL_BOOTLOADER_SIZE)
             return fl_fail(err, FL_ERR_FORMAT,

@@ -22,7 +22,10 @@
  *   - an explicit offset that contradicts the content (a _QIO_ image starts
  *     at 0x0, a _UA_ image or a dump read from 0x11000 at 0x11000);
  *   - a range past the end of the flash, or modifying 0x0-0x11000 without
- *     allow_bootloader on chips that guard it (not for read-only use).
+ *     allow_bootloader on chips that guard it (not for read-only use);
+ *   - with qio_whole, a _QIO_ image for a chip whose UART path would skip
+ *     the bootloader, without allow_bootloader: that path writes the whole
+ *     image, bootloader included, and never skips it silently.
  *
  * Statuses: FL_ERR_FORMAT (the file is wrong for this), FL_ERR_USAGE (raw
  * without an offset), FL_ERR_REFUSED (range or bootloader guard). */
@@ -43,6 +46,9 @@ typedef struct fl_image_plan_opts {
     bool allow_bootloader; /* permit modifying 0x0-0x11000 (a _QIO_ is then written from 0x0) */
     bool force;            /* accept an image whose content or name says another chip */
     bool read_only;        /* verify: nothing is modified, so the bootloader guard does not apply */
+    bool qio_whole;        /* the path writes a _QIO_ image whole from 0x0 (a driver with
+                              FL_PLACE_QIO_WHOLE, flash/driver.h: SPI, where restoring the
+                              bootloader is the point); set by fl_flash_plan_image */
 } fl_image_plan_opts;
 
 /* Defaults: no offset, everything else off. */

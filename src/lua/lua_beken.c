@@ -7,7 +7,12 @@
  *   assert(s:write(0x11000, image:sub(0x11001)))
  *
  * Expected failures (no answer, verify mismatch, refused range) return
- * nil, message; wrong argument types raise. */
+ * nil, message; wrong argument types raise.
+ *
+ * This is the UART driver's own extension module, for engineers' step-by-
+ * step flows on a link (open, get_bus, set_baud, identify).  Recipe steps
+ * and custom flows use flashline.chip (lua_chip.c), which reaches any chip
+ * through the driver the port names. */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,16 +23,9 @@
 #include "util/crc32.h"
 
 typedef struct lua_session {
-    fl_beken *s;            /* NULL once closed */
-    lua_link *link;         /* kept alive through the user value */
-    fl_events ev;           /* routes to the Lua progress callback or the host sink */
-    const fl_events *host;  /* the state's sink: lives as long as the state */
-    lua_State *L;           /* the thread of the operation in progress, NULL between
-                             * operations: a coroutine may be collected after its call */
-    int progress_ref;       /* callback of the operation in progress, or LUA_NOREF */
-    bool cb_failed;
-    bool busy;              /* an operation is running: close must wait */
-    char cb_error[512];
+    fl_beken *s;    /* NULL once closed */
+    lua_link *link; /* kept alive through the user value */
+    fl_lua_op op;   /* events, progress callback, busy (lua_binding.h) */
 } lua_session;
 
 static lua_session *check_session(lua_State *L, int idx)
@@ -45,114 +43,23 @@ static lua_session *check_session(lua_State *L, int idx)
 static lua_session *check_idle(lua_State *L, int idx)
 {
     lua_session *ud = check_session(L, idx);
-    if (ud->busy || ud->link->busy)
+    if (ud->op.busy || ud->link->busy)
         luaL_error(L, "the session is busy: no chip operation from inside another one's callback");
     return ud;
 }
 
-/* ---- events -------------------------------------------------------------- */
-
-static void ev_log(void *ctx, fl_log_level level, const char *msg)
-{
-    lua_session *ud = ctx;
-    if (ud->host && ud->host->log)
-        ud->host->log(ud->host->ctx, level, msg);
-}
-
-static void ev_prompt(void *ctx, const char *msg)
-{
-    lua_session *ud = ctx;
-    if (ud->host && ud->host->prompt)
-        ud->host->prompt(ud->host->ctx, msg);
-}
-
-typedef struct progress_call {
-    int ref;
-    const char *phase;
-    uint64_t done, total;
-} progress_call;
-
-/* Protected: everything that may allocate (and so raise) happens here. */
-static int call_progress(lua_State *L)
-{
-    const progress_call *c = lua_touserdata(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
-    lua_pushstring(L, c->phase);
-    lua_pushinteger(L, (lua_Integer)c->done);
-    lua_pushinteger(L, (lua_Integer)c->total);
-    lua_call(L, 3, 0);
-    return 0;
-}
-
-static int error_text(lua_State *L)
-{
-    fl_lua_error_text(L, 1);
-    return 1;
-}
-
-static void ev_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
-{
-    lua_session *ud = ctx;
-    lua_State *L = ud->L;
-    if (!L || ud->progress_ref == LUA_NOREF || ud->cb_failed) {
-        fl_progress(ud->host, phase, done, total);
-        return;
-    }
-    if (!lua_checkstack(L, 4)) {
-        snprintf(ud->cb_error, sizeof ud->cb_error, "Lua stack overflow");
-        ud->cb_failed = true;
-        return;
-    }
-    progress_call c = {ud->progress_ref, phase, done, total};
-    lua_pushcfunction(L, error_text);
-    lua_pushcfunction(L, call_progress);
-    lua_pushlightuserdata(L, &c);
-    if (lua_pcall(L, 1, 0, -3) != LUA_OK) { /* stop the operation, re-raise afterwards */
-        const char *msg = lua_tostring(L, -1);
-        snprintf(ud->cb_error, sizeof ud->cb_error, "%s", msg ? msg : "(no message)");
-        ud->cb_failed = true;
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1); /* error_text */
-}
-
-static int ev_cancelled(void *ctx)
-{
-    lua_session *ud = ctx;
-    return ud->cb_failed || fl_cancelled(ud->host);
-}
-
-/* Start an operation, after every argument was checked: takes the optional
- * progress callback at stack index cb_idx (0: none), marks the session and
- * its link busy and remembers this call's thread until end_op.  Raises only
- * before anything is marked. */
+/* Start an operation, after every argument was checked: the session and its
+ * link are busy until end_op (see fl_lua_op_begin). */
 static void begin_op(lua_State *L, lua_session *ud, int cb_idx)
 {
-    int ref = LUA_NOREF;
-    if (cb_idx && !lua_isnoneornil(L, cb_idx)) {
-        luaL_checktype(L, cb_idx, LUA_TFUNCTION);
-        lua_pushvalue(L, cb_idx);
-        ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    ud->progress_ref = ref;
-    ud->cb_failed = false;
-    ud->busy = true;
+    fl_lua_op_begin(L, &ud->op, cb_idx);
     ud->link->busy = true;
-    ud->L = L;
 }
 
-/* End an operation: forget the thread, release the callback, raise its error. */
 static void end_op(lua_State *L, lua_session *ud)
 {
-    ud->busy = false;
     ud->link->busy = false;
-    ud->L = NULL;
-    if (ud->progress_ref != LUA_NOREF) {
-        luaL_unref(L, LUA_REGISTRYINDEX, ud->progress_ref);
-        ud->progress_ref = LUA_NOREF;
-    }
-    if (ud->cb_failed)
-        luaL_error(L, "progress callback failed: %s", ud->cb_error);
+    fl_lua_op_end(L, &ud->op);
 }
 
 /* true, or nil + message + kind. */
@@ -187,18 +94,12 @@ static lua_session *new_session(lua_State *L, int link_idx, const fl_chip *chip)
     lua_session *ud = lua_newuserdatauv(L, sizeof *ud, 1);
     memset(ud, 0, sizeof *ud);
     ud->link = link;
-    ud->host = fl_lua_events(L);
-    ud->progress_ref = LUA_NOREF;
-    ud->ev.log = ev_log;
-    ud->ev.progress = ev_progress;
-    ud->ev.prompt = ev_prompt;
-    ud->ev.cancelled = ev_cancelled;
-    ud->ev.ctx = ud;
+    fl_lua_op_init(L, &ud->op);
     luaL_setmetatable(L, LUA_SESSION_MT);
     lua_pushvalue(L, link_idx);
     lua_setiuservalue(L, -2, 1);
     fl_error err;
-    if (fl_beken_open(link->link, chip, &ud->ev, &ud->s, &err))
+    if (fl_beken_open(link->link, chip, &ud->op.ev, &ud->s, &err))
         luaL_error(L, "%s", err.msg);
     return ud;
 }
@@ -376,21 +277,13 @@ static uint32_t check_u32(lua_State *L, int idx, const char *what)
     return (uint32_t)v;
 }
 
-/* The optional progress callback: a function or nil, checked with the
- * other arguments (before anything happens). */
-static void check_callback(lua_State *L, int idx)
-{
-    if (!lua_isnoneornil(L, idx))
-        luaL_checktype(L, idx, LUA_TFUNCTION);
-}
-
 static int s_read(lua_State *L)
 {
     lua_session *ud = check_idle(L, 1);
     uint32_t addr = check_u32(L, 2, "address out of range");
     uint32_t len = check_u32(L, 3, "length out of range");
     luaL_argcheck(L, len <= 64u << 20, 3, "length above 64 MiB");
-    check_callback(L, 4);
+    fl_lua_op_check_callback(L, 4);
     lua_settop(L, 4);
     luaL_Buffer b; /* Lua memory: counted against the state's limit, freed by the GC on error */
     uint8_t *buf = (uint8_t *)luaL_buffinitsize(L, &b, len ? len : 1);
@@ -411,7 +304,7 @@ static int s_write(lua_State *L)
     size_t len;
     const char *data = luaL_checklstring(L, 3, &len);
     luaL_argcheck(L, len <= 0xFFFFFFFFu, 3, "data above 4 GiB");
-    check_callback(L, 4);
+    fl_lua_op_check_callback(L, 4);
     fl_error err = {0};
     begin_op(L, ud, 4);
     fl_status st = fl_beken_write(ud->s, addr, (const uint8_t *)data, (uint32_t)len, &err);
@@ -424,7 +317,7 @@ static int s_erase(lua_State *L)
     lua_session *ud = check_idle(L, 1);
     uint32_t addr = check_u32(L, 2, "address out of range");
     uint32_t len = check_u32(L, 3, "length out of range");
-    check_callback(L, 4);
+    fl_lua_op_check_callback(L, 4);
     fl_error err = {0};
     begin_op(L, ud, 4);
     fl_status st = fl_beken_erase(ud->s, addr, len, &err);
@@ -439,7 +332,7 @@ static int s_verify(lua_State *L)
     size_t len;
     const char *data = luaL_checklstring(L, 3, &len);
     luaL_argcheck(L, len <= 0xFFFFFFFFu, 3, "data above 4 GiB");
-    check_callback(L, 4);
+    fl_lua_op_check_callback(L, 4);
     fl_error err = {0};
     uint32_t bad = 0;
     begin_op(L, ud, 4);
@@ -512,16 +405,13 @@ static int s_stats(lua_State *L)
 static int s_close(lua_State *L)
 {
     lua_session *ud = luaL_checkudata(L, 1, LUA_SESSION_MT);
-    if (ud->busy)
+    if (ud->op.busy)
         return luaL_error(L, "cannot close the session from inside its own operation");
     if (ud->s) {
         fl_beken_close(ud->s);
         ud->s = NULL;
     }
-    if (ud->progress_ref != LUA_NOREF) {
-        luaL_unref(L, LUA_REGISTRYINDEX, ud->progress_ref);
-        ud->progress_ref = LUA_NOREF;
-    }
+    fl_lua_op_release(L, &ud->op);
     return 0;
 }
 

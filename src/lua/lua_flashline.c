@@ -1,11 +1,11 @@
 /* flashline — the umbrella module: require "flashline" gives every submodule
- * (link, beken, log, util, and the others registered in package.preload). */
+ * (chip, link, beken, log, util, and the others registered in package.preload). */
 #include <lauxlib.h>
 #include <string.h>
 
 #include "lua/lua_host.h"
 
-static const char *const submodules[] = {"link", "beken", "log", "util", "db", "tuya", "image",
+static const char *const submodules[] = {"chip", "link", "beken", "log", "util", "db", "tuya", "image",
                                          NULL};
 
 int luaopen_flashline(lua_State *L)

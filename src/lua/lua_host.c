@@ -281,6 +281,7 @@ static int setup_state(lua_State *L)
     preload(L, "flashline", luaopen_flashline);
     preload(L, "flashline.link", luaopen_flashline_link);
     preload(L, "flashline.beken", luaopen_flashline_beken);
+    preload(L, "flashline.chip", luaopen_flashline_chip);
     preload(L, "flashline.log", luaopen_flashline_log);
     preload(L, "flashline.util", luaopen_flashline_util);
     preload(L, "flashline.db", luaopen_flashline_db);

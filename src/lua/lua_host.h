@@ -1,7 +1,7 @@
 /* lua_host.h — the Lua 5.4 host: a lua_State with the flashline modules.
  *
- * `require "flashline"` gives a table with the submodules link, beken, log,
- * util (and db, tuya, image where built).  One state per worker/port; a state
+ * `require "flashline"` gives a table with the submodules chip, link, beken,
+ * log, util (and db, tuya, image where built).  One state per worker/port; a state
  * carries its own event sink (log and progress lines tagged with its port),
  * so several workers never share mutable state. */
 #ifndef FL_LUA_HOST_H
@@ -60,6 +60,7 @@ const char *fl_lua_dir(void);
 int luaopen_flashline(lua_State *L);
 int luaopen_flashline_link(lua_State *L);
 int luaopen_flashline_beken(lua_State *L);
+int luaopen_flashline_chip(lua_State *L);
 int luaopen_flashline_log(lua_State *L);
 int luaopen_flashline_util(lua_State *L);
 int luaopen_flashline_db(lua_State *L);

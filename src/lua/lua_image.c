@@ -13,11 +13,15 @@
  *   p.offset, p.skip, p.length, p.kind, p.chip, p.why   -- or nil, msg, "format"/"usage"/"refused"
  *   opts: offset (integer, flash address of the file's first byte), raw, allow_bootloader,
  *         force, read_only (booleans), flash_size (default: the largest flash the chip
- *         can have, for checks before connecting; pass the session's info().flash_size) */
+ *         can have, for checks before connecting; pass the session's info().flash_size),
+ *         port (the port the image will be written through: its driver's placement
+ *         rules apply — over a SPI programmer a _QIO_ image is written whole from 0x0;
+ *         default: a UART port) */
 #include <jansson.h>
 #include <lauxlib.h>
 #include <string.h>
 
+#include "flash/flash.h"
 #include "flash/image_policy.h"
 #include "formats/image_id.h"
 #include "lua/lua_binding.h"
@@ -115,20 +119,29 @@ static int i_plan(lua_State *L)
         luaL_checktype(L, 4, LUA_TTABLE);
     fl_image_plan_opts o;
     fl_image_plan_opts_init(&o);
-    uint32_t flash_size = fl_chip_flash_size_limit(chip); /* before the unit has told its size */
+    uint32_t flash_size = 0; /* 0: the largest the chip can have, before the unit has told */
+    const char *port = "";   /* a UART port: no driver placement flags */
     if (lua_istable(L, 4)) {
         o.offset = opt_u32(L, 4, "offset", -1);
         o.raw = opt_bool(L, 4, "raw");
         o.allow_bootloader = opt_bool(L, 4, "allow_bootloader");
         o.force = opt_bool(L, 4, "force");
         o.read_only = opt_bool(L, 4, "read_only");
-        flash_size = (uint32_t)opt_u32(L, 4, "flash_size", flash_size);
-        if (flash_size == 0)
+        int64_t size = opt_u32(L, 4, "flash_size", -1);
+        if (size == 0)
             return luaL_error(L, "image.plan: option 'flash_size' must be > 0");
+        flash_size = size > 0 ? (uint32_t)size : 0;
+        int t = lua_getfield(L, 4, "port");
+        if (t != LUA_TNIL && t != LUA_TSTRING)
+            return luaL_error(L, "image.plan: option 'port' must be a string, got %s",
+                              lua_typename(L, t));
+        if (t == LUA_TSTRING)
+            port = lua_tostring(L, -1); /* stays on the stack while used */
     }
     fl_placement p;
     fl_error err = {0};
-    if (fl_image_plan(chip, name, (const uint8_t *)data, len, flash_size, &o, &p, &err))
+    if (fl_flash_plan_image(port, chip, name, (const uint8_t *)data, len, flash_size, &o, &p,
+                            &err))
         return fl_lua_fail(L, &err);
     lua_newtable(L);
     lua_pushinteger(L, p.flash_offset);

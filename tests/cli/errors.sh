@@ -13,6 +13,18 @@ check "refused connection: names the URL" grep -q "cannot connect to rfc2217://1
 
 expect_exit 2 "unknown chip exits 2" "$FL" info --port sim:bk7231n --chip bk9999 2>"$T/err"
 check "unknown chip: lists the known ones" grep -q "known: .*bk7231n" "$T/err"
+# the port says how the chip is reached: a UART port cannot reach a plain SPI NOR chip
+for verb in info read write erase verify; do
+    case $verb in
+        read) extra=(-o "$T/never.bin") ;; erase) extra=(--all) ;;
+        write|verify) extra=("$SHARED/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin") ;; *) extra=() ;;
+    esac
+    expect_exit 2 "$verb --chip spi-nor over a UART port exits 2" \
+        "$FL" $verb --port sim:bk7231n --chip spi-nor "${extra[@]}" 2>"$T/err"
+    check "$verb spi-nor over UART: names a SPI programmer port, one line" \
+        bash -c "grep -q 'needs a SPI programmer (--port ch341a' '$T/err' && [ \$(wc -l <'$T/err') -eq 1 ]"
+done
+check "nothing was read" [ ! -e "$T/never.bin" ]
 expect_exit 2 "unknown verb exits 2" "$FL" frobnicate 2>/dev/null
 expect_exit 2 "unknown option exits 2" "$FL" read --port sim:bk7231n --chip bk7231n --bogus 2>/dev/null
 expect_exit 2 "read without -o exits 2" "$FL" read --port sim:bk7231n --chip bk7231n 2>/dev/null
@@ -37,6 +49,10 @@ check "ports --json prints only JSON lines" \
 for verb in info read write erase verify ports sim run lua query tuya image; do
     "$FL" $verb --help >"$T/help" 2>&1
     check "$verb --help exits 0 and shows usage" grep -q "usage: flashline $verb" "$T/help"
+    case $verb in info|read|write|erase|verify)
+        check "$verb --help lists the drivers' port forms and spi-nor" \
+            bash -c "grep -q 'beken-uart' '$T/help' && grep -q 'rfc2217://HOST:PORT' '$T/help' && grep -q 'spi-nor' '$T/help'" ;;
+    esac
 done
 "$FL" --help >"$T/help"
 check "--help documents exit codes" grep -q "Exit codes" "$T/help"

@@ -1,6 +1,7 @@
 /* session.c — getting the bus, baud switching, identification, protection
  * (spec beken-uart.md §6, §7, §9.7, §10, §11). */
 #include "drivers/beken_uart/session.h"
+#include "formats/beken_rf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,25 +13,9 @@
 #define LINK_CHECK_WAIT_S 0.015 /* per attempt: frame + reply take ~1.2 ms at 115200 */
 #define BAUD_DELAY_MS 20
 
-bool fl_reset_mode_parse(const char *s, fl_reset_mode *out)
-{
-    static const struct { const char *name; fl_reset_mode mode; } modes[] = {
-        {"auto", FL_RESET_AUTO},     {"pulse", FL_RESET_PULSE}, {"reboot", FL_RESET_REBOOT},
-        {"manual", FL_RESET_MANUAL}, {"none", FL_RESET_NONE},
-    };
-    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-        if (s && !strcmp(s, modes[i].name)) {
-            *out = modes[i].mode;
-            return true;
-        }
-    return false;
-}
-
 void fl_connect_opts_init(fl_connect_opts *o)
 {
-    o->reset = FL_RESET_AUTO;
-    o->link_timeout_s = 20.0;
-    o->baud = 921600;
+    fl_flash_opts_init(o);
 }
 
 fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev, fl_beken **out,
@@ -501,7 +486,6 @@ fl_status fl_beken_protect(fl_beken *s, fl_error *err)
 
 fl_status fl_beken_read_mac(fl_beken *s, uint8_t mac[6], fl_error *err)
 {
-    static const uint8_t tag[8] = {0x02, 0x11, 0x11, 0x11, 0x06, 0x00, 0x00, 0x00};
     if (!s->chip->rf_offset || s->chip->rf_offset + BK_BLOCK > s->flash_size)
         return fl_fail(err, FL_ERR_FORMAT, "no RF calibration sector known for %s",
                        s->chip->display);
@@ -509,11 +493,8 @@ fl_status fl_beken_read_mac(fl_beken *s, uint8_t mac[6], fl_error *err)
     if (!blk)
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
     fl_status st = fl_beken_read(s, s->chip->rf_offset, BK_BLOCK, blk, err);
-    if (!st && (memcmp(blk, "TLV", 4) != 0 || memcmp(blk + 0x1C, tag, 8) != 0))
-        st = fl_fail(err, FL_ERR_FORMAT, "no MAC record in the RF calibration sector at 0x%06X",
-                     s->chip->rf_offset);
     if (!st)
-        memcpy(mac, blk + 0x24, 6);
+        st = fl_beken_rf_mac(blk, BK_BLOCK, s->chip->rf_offset, mac, err);
     free(blk);
     return st;
 }

@@ -14,28 +14,16 @@
 #include <stdint.h>
 
 #include "flash/chips.h"
+#include "flash/flash.h"
 #include "flash/flash_parts.h"
 #include "drivers/beken_uart/proto.h"
 #include "link/link.h"
 #include "util/error.h"
 #include "util/events.h"
 
-typedef enum fl_reset_mode {
-    FL_RESET_AUTO,   /* staged: link check, `reboot` text, DTR/RTS pulses, then ask for a power-cycle */
-    FL_RESET_PULSE,  /* DTR/RTS pulse (CEN on RTS) every couple of seconds */
-    FL_RESET_REBOOT, /* `reboot` text to a running OpenBeken every couple of seconds */
-    FL_RESET_MANUAL, /* ask the operator to power-cycle, keep link-checking */
-    FL_RESET_NONE,   /* chip is already in download mode: only link-check */
-} fl_reset_mode;
-
-/* "auto", "pulse", "reboot", "manual", "none" → mode; false when unknown. */
-bool fl_reset_mode_parse(const char *s, fl_reset_mode *out);
-
-typedef struct fl_connect_opts {
-    fl_reset_mode reset;
-    double link_timeout_s; /* overall limit for getting the bus (default 20 s) */
-    uint32_t baud;         /* wanted rate after linking (115200 = no switch) */
-} fl_connect_opts;
+/* How to get the bus: the session options of flash/flash.h (reset mode,
+ * link timeout, baud; allow_bootloader is taken from the session instead). */
+typedef fl_flash_opts fl_connect_opts;
 
 void fl_connect_opts_init(fl_connect_opts *o);
 

@@ -1,0 +1,261 @@
+/* flash.c — the session every front end uses: picks the driver for the port
+ * and chip, applies the library's policy (range, bootloader guard, image
+ * placement) and only then hands the call to the driver (see flash.h). */
+#include "flash/flash.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flash/driver.h"
+
+struct fl_flash {
+    const fl_driver *drv;
+    fl_driver_session *s;
+    fl_identity id;
+    bool allow_bootloader;
+};
+
+bool fl_reset_mode_parse(const char *s, fl_reset_mode *out)
+{
+    static const struct { const char *name; fl_reset_mode mode; } modes[] = {
+        {"auto", FL_RESET_AUTO},     {"pulse", FL_RESET_PULSE}, {"reboot", FL_RESET_REBOOT},
+        {"manual", FL_RESET_MANUAL}, {"none", FL_RESET_NONE},
+    };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (s && !strcmp(s, modes[i].name)) {
+            *out = modes[i].mode;
+            return true;
+        }
+    return false;
+}
+
+void fl_flash_opts_init(fl_flash_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->reset = FL_RESET_AUTO;
+    o->link_timeout_s = 20.0;
+    o->baud = 921600;
+}
+
+/* ---- choosing the driver -------------------------------------------------- */
+
+/* "bk7231t bk7231u …" of the chips `d` serves (static per driver slot). */
+static void served_chips(const fl_driver *d, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (const fl_chip *const *c = fl_chip_all(); *c; c++)
+        if (d->serves(*c) && n < cap)
+            n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? " " : "", (*c)->name);
+}
+
+static char drivers_help[2048];
+
+static void make_drivers_help(void)
+{
+    char *text = drivers_help;
+    size_t n = 0;
+    for (const fl_driver *const *d = fl_drivers(); *d && n < sizeof drivers_help; d++) {
+        char chips[256];
+        served_chips(*d, chips, sizeof chips);
+        n += (size_t)snprintf(text + n, sizeof drivers_help - n, "%s%s: %s\n    ports: %s\n    chips: %s",
+                              n ? "\n" : "", (*d)->name, (*d)->description, (*d)->ports_help,
+                              chips);
+    }
+}
+
+const char *fl_flash_drivers_help(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT; /* station threads may ask at once */
+    pthread_once(&once, make_drivers_help);
+    return drivers_help;
+}
+
+const fl_driver *fl_driver_for(const char *port, const fl_chip *chip, fl_error *err)
+{
+    port = port ? port : "";
+    for (const fl_driver *const *d = fl_drivers(); *d; d++) {
+        if (!(*d)->claims_port(port))
+            continue;
+        if ((*d)->serves(chip))
+            return *d;
+        /* The port says how the chip is reached: a driver that takes the
+         * port but not the chip is a mismatch, not a cue to try the next. */
+        char chips[256], where[300];
+        served_chips(*d, chips, sizeof chips);
+        if (*port)
+            snprintf(where, sizeof where, "'%s'", port);
+        else /* planning before a port is known: the UART driver takes "" */
+            snprintf(where, sizeof where, "a UART port");
+        if (chip->family == FL_FAMILY_SPI_NOR)
+            fl_fail(err, FL_ERR_USAGE,
+                    "--chip %s needs a SPI programmer (--port ch341a, ch341a:BUS-PORT or "
+                    "'ch341a:sim?target=CHIP&flash=FILE'); over %s the %s driver reaches: %s",
+                    chip->name, where, (*d)->name, chips);
+        else
+            fl_fail(err, FL_ERR_USAGE, "--chip %s is not served over %s (driver %s serves: %s)",
+                    chip->name, where, (*d)->name, chips);
+        return NULL;
+    }
+    fl_fail(err, FL_ERR_USAGE, "no driver takes the port '%s'; the drivers:\n%s", port,
+            fl_flash_drivers_help());
+    return NULL;
+}
+
+fl_status fl_flash_check_port(const char *port, const fl_chip *chip, fl_error *err)
+{
+    return fl_driver_for(port ? port : "", chip, err) ? FL_OK : FL_ERR_USAGE;
+}
+
+/* ---- the session ---------------------------------------------------------- */
+
+fl_status fl_flash_open(const char *port, const char *chip_name, const fl_flash_opts *o,
+                        const fl_events *ev, fl_flash **out, fl_error *err)
+{
+    *out = NULL;
+    if (!port || !*port || !chip_name)
+        return fl_fail(err, FL_ERR_USAGE, "a port and a chip are required");
+    const fl_chip *chip = fl_chip_find(chip_name);
+    if (!chip)
+        return fl_fail(err, FL_ERR_USAGE, "unknown chip '%s' (known: %s spi-nor)", chip_name,
+                       fl_chip_names());
+    fl_flash_opts defaults;
+    if (!o) {
+        fl_flash_opts_init(&defaults);
+        o = &defaults;
+    }
+    const fl_driver *drv = fl_driver_for(port, chip, err);
+    if (!drv)
+        return FL_ERR_USAGE;
+    fl_flash *f = calloc(1, sizeof *f);
+    if (!f)
+        return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+    f->drv = drv;
+    f->id.chip = chip;
+    f->id.driver = drv->name;
+    fl_status st = drv->open(port, chip, o, ev, &f->s, &f->id, err);
+    if (st) {
+        free(f);
+        return st;
+    }
+    /* whatever the driver filled, the names are the library's */
+    f->id.chip = chip;
+    f->id.driver = drv->name;
+    if (!f->id.programmer[0])
+        fl_text_copy(f->id.programmer, sizeof f->id.programmer, port);
+    fl_flash_set_allow_bootloader(f, o->allow_bootloader);
+    *out = f;
+    return FL_OK;
+}
+
+void fl_flash_close(fl_flash *f)
+{
+    if (!f)
+        return;
+    f->drv->close(f->s);
+    free(f);
+}
+
+const fl_identity *fl_flash_identity(const fl_flash *f)
+{
+    return &f->id;
+}
+
+void fl_flash_stats_get(const fl_flash *f, fl_flash_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    f->drv->stats(f->s, out);
+}
+
+void fl_flash_set_allow_bootloader(fl_flash *f, bool allow)
+{
+    f->allow_bootloader = allow;
+    f->drv->set_allow_bootloader(f->s, allow);
+}
+
+fl_status fl_flash_check_range(const fl_flash *f, uint32_t addr, uint64_t len, bool modifies,
+                               fl_error *err)
+{
+    return fl_flash_range_check(f->id.chip, NULL, addr, len, f->id.flash_size, modifies,
+                                f->allow_bootloader, err);
+}
+
+fl_status fl_flash_read(fl_flash *f, uint32_t addr, uint32_t len, uint8_t *out, fl_error *err)
+{
+    fl_status st = fl_flash_check_range(f, addr, len, false, err);
+    return st ? st : f->drv->read(f->s, addr, len, out, err);
+}
+
+fl_status fl_flash_erase(fl_flash *f, uint32_t addr, uint32_t len, fl_error *err)
+{
+    fl_status st = fl_flash_check_range(f, addr, len, true, err);
+    return st ? st : f->drv->erase(f->s, addr, len, err);
+}
+
+fl_status fl_flash_write(fl_flash *f, uint32_t addr, const uint8_t *data, uint32_t len,
+                         fl_error *err)
+{
+    fl_status st = fl_flash_check_range(f, addr, len, true, err);
+    return st ? st : f->drv->write(f->s, addr, data, len, err);
+}
+
+fl_status fl_flash_verify(fl_flash *f, uint32_t addr, const uint8_t *data, uint32_t len,
+                          uint32_t *bad_addr, fl_error *err)
+{
+    fl_status st = fl_flash_check_range(f, addr, len, false, err);
+    return st ? st : f->drv->verify(f->s, addr, data, len, bad_addr, err);
+}
+
+fl_status fl_flash_read_mac(fl_flash *f, uint8_t mac[6], fl_error *err)
+{
+    return f->drv->read_mac(f->s, mac, err);
+}
+
+fl_status fl_flash_reboot(fl_flash *f, fl_error *err)
+{
+    return f->drv->reboot(f->s, err);
+}
+
+fl_status fl_flash_protect(fl_flash *f, bool on, fl_error *err)
+{
+    if (!f->drv->protect)
+        return fl_fail(err, FL_ERR_USAGE, "%s block protection: not with driver %s",
+                       on ? "setting" : "clearing", f->drv->name);
+    return f->drv->protect(f->s, on, err);
+}
+
+fl_status fl_flash_device_crc(fl_flash *f, uint32_t addr, uint32_t len, uint32_t *crc,
+                              fl_error *err)
+{
+    if (!f->drv->device_crc)
+        return fl_fail(err, FL_ERR_USAGE, "a device-side CRC: not with driver %s", f->drv->name);
+    fl_status st = fl_flash_check_range(f, addr, len, false, err);
+    return st ? st : f->drv->device_crc(f->s, addr, len, crc, err);
+}
+
+/* ---- images ----------------------------------------------------------------- */
+
+fl_status fl_flash_plan_image(const char *port, const fl_chip *chip, const char *name,
+                              const uint8_t *data, size_t len, uint32_t flash_size,
+                              const fl_image_plan_opts *opts, fl_placement *out, fl_error *err)
+{
+    const fl_driver *drv = NULL;
+    if (port && *port) {
+        drv = fl_driver_for(port, chip, err);
+    } else {
+        /* No port yet (a recipe checked offline): the default path, a UART
+         * port, where it serves the chip; else the first driver that does. */
+        drv = fl_driver_for("", chip, err);
+        for (const fl_driver *const *d = fl_drivers(); *d && !drv; d++)
+            drv = (*d)->serves(chip) ? *d : NULL;
+    }
+    if (!drv)
+        return FL_ERR_USAGE;
+    fl_image_plan_opts o = *opts;
+    o.qio_whole = (drv->placement_flags & FL_PLACE_QIO_WHOLE) != 0;
+    if (!flash_size)
+        flash_size = fl_chip_flash_size_limit(chip);
+    return fl_image_plan(chip, name, data, len, flash_size, &o, out, err);
+}

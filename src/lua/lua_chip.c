@@ -1,0 +1,414 @@
+/* flashline.chip — one chip, reached the way the port says, through the
+ * driver-neutral session (flash/flash.h): what recipe steps and custom
+ * flows use.  The port chooses the driver (a UART port: the Beken UART
+ * loader; a ch341a port: the SPI programmer), the library applies the range
+ * policy before every call.
+ *
+ *   local chip = require "flashline.chip"
+ *   local s <close> = assert(chip.connect("sim:bk7231n", "bk7231n", {baud = 921600}))
+ *   local info = s:info()              -- chip, driver, access, flash_size, jedec, ...
+ *   local data = assert(s:read(0, info.flash_size, function(phase, done, total) end))
+ *   assert(s:write(0x11000, image:sub(0x11001)))
+ *
+ * Expected failures (no answer, verify mismatch, refused range, a chip the
+ * port's driver does not serve) return nil, message, kind; wrong argument
+ * types and values raise. */
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flash/flash.h"
+#include "lua/lua_binding.h"
+
+#define CHIP_SESSION_MT "flashline.ChipSession"
+
+typedef struct chip_session {
+    fl_flash *f; /* NULL once closed */
+    fl_lua_op op;
+} chip_session;
+
+static chip_session *check_session(lua_State *L, int idx)
+{
+    chip_session *ud = luaL_checkudata(L, idx, CHIP_SESSION_MT);
+    if (!ud->f)
+        luaL_error(L, "session is closed");
+    return ud;
+}
+
+/* For operations that talk to the chip: not from inside another one (a
+ * progress callback) on the same session. */
+static chip_session *check_idle(lua_State *L, int idx)
+{
+    chip_session *ud = check_session(L, idx);
+    if (ud->op.busy)
+        luaL_error(L, "the session is busy: no chip operation from inside another one's callback");
+    return ud;
+}
+
+/* true, or nil + message + kind. */
+static int op_result(lua_State *L, fl_status st, const fl_error *err)
+{
+    if (st)
+        return fl_lua_fail(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static uint32_t check_u32(lua_State *L, int idx, const char *what)
+{
+    lua_Integer v = luaL_checkinteger(L, idx);
+    luaL_argcheck(L, v >= 0 && v <= 0xFFFFFFFF, idx, what);
+    return (uint32_t)v;
+}
+
+/* ---- construction -------------------------------------------------------- */
+
+static const fl_chip *check_chip(lua_State *L, int idx)
+{
+    const char *name = luaL_checkstring(L, idx);
+    const fl_chip *chip = fl_chip_find(name);
+    if (!chip)
+        luaL_argerror(L, idx, lua_pushfstring(L, "unknown chip '%s' (known: %s spi-nor)", name,
+                                              fl_chip_names()));
+    return chip;
+}
+
+static void read_opts(lua_State *L, int idx, fl_flash_opts *o)
+{
+    fl_flash_opts_init(o);
+    if (lua_isnoneornil(L, idx))
+        return;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    if (lua_getfield(L, idx, "baud") != LUA_TNIL) {
+        lua_Integer baud = luaL_checkinteger(L, -1);
+        if (baud < 9600 || baud > 6000000)
+            luaL_error(L, "opts.baud %I is out of range (9600..6000000)", baud);
+        o->baud = (uint32_t)baud;
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "link_timeout") != LUA_TNIL) {
+        double t = luaL_checknumber(L, -1);
+        if (!(t > 0 && t <= 86400)) /* also refuses nan and inf */
+            luaL_error(L, "opts.link_timeout must be seconds in (0, 86400]");
+        o->link_timeout_s = t;
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "reset") != LUA_TNIL &&
+        !fl_reset_mode_parse(luaL_checkstring(L, -1), &o->reset))
+        luaL_error(L, "opts.reset must be auto, pulse, reboot, manual or none");
+    lua_pop(L, 1);
+    int t = lua_getfield(L, idx, "allow_bootloader");
+    if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+        luaL_error(L, "opts.allow_bootloader must be a boolean");
+    o->allow_bootloader = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+}
+
+/* chip.connect(port, chip [, opts]) → session | nil, msg, kind */
+static int c_connect(lua_State *L)
+{
+    const char *port = luaL_checkstring(L, 1);
+    const fl_chip *chip = check_chip(L, 2);
+    fl_flash_opts o;
+    read_opts(L, 3, &o);
+    fl_error err = {0};
+    if (fl_flash_check_port(port, chip, &err)) /* before anything is opened */
+        return fl_lua_fail(L, &err);
+    /* the userdata first: if it cannot be made, no port is left open */
+    chip_session *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+    ud->f = NULL;
+    fl_lua_op_init(L, &ud->op);
+    luaL_setmetatable(L, CHIP_SESSION_MT);
+    fl_lua_op_begin(L, &ud->op, 0);
+    fl_status st = fl_flash_open(port, chip->name, &o, &ud->op.ev, &ud->f, &err);
+    fl_lua_op_end(L, &ud->op);
+    if (st)
+        return fl_lua_fail(L, &err);
+    return 1;
+}
+
+/* ---- methods ------------------------------------------------------------- */
+
+static void set_str(lua_State *L, const char *key, const char *v)
+{
+    if (v && *v) {
+        lua_pushstring(L, v);
+        lua_setfield(L, -2, key);
+    }
+}
+
+static void set_int(lua_State *L, const char *key, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, key);
+}
+
+static void push_info(lua_State *L, const fl_identity *id)
+{
+    lua_newtable(L);
+    set_str(L, "chip", id->chip->name);
+    set_str(L, "driver", id->driver);
+    set_str(L, "access", id->access);
+    set_str(L, "programmer", id->programmer);
+    /* "rom" / "flash" for sessions that answer through a loader (the UART
+     * driver): what recipes and logs used before there were drivers */
+    if (id->access && !strcmp(id->access, "ROM loader"))
+        set_str(L, "loader", "rom");
+    else if (id->access && !strcmp(id->access, "flash loader"))
+        set_str(L, "loader", "flash");
+    set_int(L, "flash_size", id->flash_size);
+    set_int(L, "baud", id->baud);
+    if (id->have_chip_id)
+        set_int(L, "chip_id", id->chip_id);
+    if (id->have_jedec) {
+        char hex[8]; /* lua_pushfstring has no width flags */
+        snprintf(hex, sizeof hex, "%02X%02X%02X", id->jedec[0], id->jedec[1], id->jedec[2]);
+        set_str(L, "jedec", hex);
+    }
+    set_str(L, "flash_part", id->flash_part);
+    set_str(L, "boot_version", id->boot_version);
+    if (id->have_sr)
+        set_int(L, "status_register", id->sr);
+}
+
+static int s_info(lua_State *L)
+{
+    push_info(L, fl_flash_identity(check_session(L, 1)->f));
+    return 1;
+}
+
+static int s_read(lua_State *L)
+{
+    chip_session *ud = check_idle(L, 1);
+    uint32_t addr = check_u32(L, 2, "address out of range");
+    uint32_t len = check_u32(L, 3, "length out of range");
+    luaL_argcheck(L, len <= 64u << 20, 3, "length above 64 MiB");
+    fl_lua_op_check_callback(L, 4);
+    lua_settop(L, 4);
+    luaL_Buffer b; /* Lua memory: counted against the state's limit, freed by the GC on error */
+    uint8_t *buf = (uint8_t *)luaL_buffinitsize(L, &b, len ? len : 1);
+    fl_error err = {0};
+    fl_lua_op_begin(L, &ud->op, 4);
+    fl_status st = fl_flash_read(ud->f, addr, len, buf, &err);
+    fl_lua_op_end(L, &ud->op);
+    if (st)
+        return fl_lua_fail(L, &err);
+    luaL_pushresultsize(&b, len);
+    return 1;
+}
+
+static const char *check_data(lua_State *L, int idx, uint32_t *len)
+{
+    size_t n;
+    const char *data = luaL_checklstring(L, idx, &n);
+    luaL_argcheck(L, n <= 0xFFFFFFFFu, idx, "data above 4 GiB");
+    *len = (uint32_t)n;
+    return data;
+}
+
+static int s_write(lua_State *L)
+{
+    chip_session *ud = check_idle(L, 1);
+    uint32_t addr = check_u32(L, 2, "address out of range"), len;
+    const char *data = check_data(L, 3, &len);
+    fl_lua_op_check_callback(L, 4);
+    fl_error err = {0};
+    fl_lua_op_begin(L, &ud->op, 4);
+    fl_status st = fl_flash_write(ud->f, addr, (const uint8_t *)data, len, &err);
+    fl_lua_op_end(L, &ud->op);
+    return op_result(L, st, &err);
+}
+
+static int s_erase(lua_State *L)
+{
+    chip_session *ud = check_idle(L, 1);
+    uint32_t addr = check_u32(L, 2, "address out of range");
+    uint32_t len = check_u32(L, 3, "length out of range");
+    fl_lua_op_check_callback(L, 4);
+    fl_error err = {0};
+    fl_lua_op_begin(L, &ud->op, 4);
+    fl_status st = fl_flash_erase(ud->f, addr, len, &err);
+    fl_lua_op_end(L, &ud->op);
+    return op_result(L, st, &err);
+}
+
+/* true | nil, msg, kind [, first bad address on a mismatch] */
+static int s_verify(lua_State *L)
+{
+    chip_session *ud = check_idle(L, 1);
+    uint32_t addr = check_u32(L, 2, "address out of range"), len;
+    const char *data = check_data(L, 3, &len);
+    fl_lua_op_check_callback(L, 4);
+    fl_error err = {0};
+    uint32_t bad = 0;
+    fl_lua_op_begin(L, &ud->op, 4);
+    fl_status st = fl_flash_verify(ud->f, addr, (const uint8_t *)data, len, &bad, &err);
+    fl_lua_op_end(L, &ud->op);
+    int n = op_result(L, st, &err);
+    if (st == FL_ERR_VERIFY) {
+        lua_pushinteger(L, bad);
+        return n + 1;
+    }
+    return n;
+}
+
+/* The device-side CRC32 of a range (drivers without one: nil, msg, "usage"). */
+static int s_crc(lua_State *L)
+{
+    chip_session *ud = check_idle(L, 1);
+    uint32_t addr = check_u32(L, 2, "address out of range");
+    uint32_t len = check_u32(L, 3, "length out of range");
+    fl_error err = {0};
+    uint32_t crc = 0;
+    fl_lua_op_begin(L, &ud->op, 0);
+    fl_status st = fl_flash_device_crc(ud->f, addr, len, &crc, &err);
+    fl_lua_op_end(L, &ud->op);
+    if (st)
+        return fl_lua_fail(L, &err);
+    lua_pushinteger(L, crc);
+    return 1;
+}
+
+static int s_read_mac(lua_State *L)
+{
+    chip_session *ud = check_idle(L, 1);
+    uint8_t mac[6];
+    fl_error err = {0};
+    fl_lua_op_begin(L, &ud->op, 0);
+    fl_status st = fl_flash_read_mac(ud->f, mac, &err);
+    fl_lua_op_end(L, &ud->op);
+    if (st)
+        return fl_lua_fail(L, &err);
+    char text[20];
+    snprintf(text, sizeof text, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3],
+             mac[4], mac[5]);
+    lua_pushstring(L, text);
+    return 1;
+}
+
+static int run_protect(lua_State *L, bool on)
+{
+    chip_session *ud = check_idle(L, 1);
+    fl_error err = {0};
+    fl_lua_op_begin(L, &ud->op, 0);
+    fl_status st = fl_flash_protect(ud->f, on, &err);
+    fl_lua_op_end(L, &ud->op);
+    return op_result(L, st, &err);
+}
+
+static int s_protect(lua_State *L) { return run_protect(L, true); }
+static int s_unprotect(lua_State *L) { return run_protect(L, false); }
+
+static int s_reboot(lua_State *L)
+{
+    chip_session *ud = check_idle(L, 1);
+    fl_error err = {0};
+    fl_lua_op_begin(L, &ud->op, 0);
+    fl_status st = fl_flash_reboot(ud->f, &err);
+    fl_lua_op_end(L, &ud->op);
+    return op_result(L, st, &err);
+}
+
+static int s_allow_bootloader(lua_State *L)
+{
+    chip_session *ud = check_idle(L, 1);
+    luaL_checktype(L, 2, LUA_TBOOLEAN);
+    fl_flash_set_allow_bootloader(ud->f, lua_toboolean(L, 2));
+    return 0;
+}
+
+static int s_stats(lua_State *L)
+{
+    fl_flash_stats s;
+    fl_flash_stats_get(check_session(L, 1)->f, &s);
+    lua_newtable(L);
+    set_int(L, "retries", s.retries);
+    set_int(L, "resets", s.resets);
+    set_int(L, "blocks_written", s.blocks_written);
+    set_int(L, "blocks_skipped", s.blocks_skipped);
+    set_int(L, "sectors_restored", s.sectors_restored);
+    return 1;
+}
+
+static int s_close(lua_State *L)
+{
+    chip_session *ud = luaL_checkudata(L, 1, CHIP_SESSION_MT);
+    if (ud->op.busy)
+        return luaL_error(L, "cannot close the session from inside its own operation");
+    fl_flash_close(ud->f);
+    ud->f = NULL;
+    fl_lua_op_release(L, &ud->op);
+    return 0;
+}
+
+static int s_tostring(lua_State *L)
+{
+    chip_session *ud = luaL_checkudata(L, 1, CHIP_SESSION_MT);
+    if (!ud->f) {
+        lua_pushliteral(L, "flashline.chip session(closed)");
+        return 1;
+    }
+    const fl_identity *id = fl_flash_identity(ud->f);
+    lua_pushfstring(L, "flashline.chip session(%s via %s)", id->chip->name, id->driver);
+    return 1;
+}
+
+/* ---- module functions ---------------------------------------------------- */
+
+/* chip.chips() → { {name, display, family, loader, flash_size, rf_offset, obk_config_offset}, … } */
+static int c_chips(lua_State *L)
+{
+    lua_newtable(L);
+    int i = 1;
+    for (const fl_chip *const *c = fl_chip_all(); *c; c++) {
+        lua_newtable(L);
+        set_str(L, "name", (*c)->name);
+        set_str(L, "display", (*c)->display);
+        set_str(L, "family", (*c)->family == FL_FAMILY_BEKEN ? "beken" : "spi-nor");
+        if ((*c)->family == FL_FAMILY_BEKEN)
+            set_str(L, "loader", (*c)->loader == FL_LOADER_ROM ? "rom" : "flash");
+        set_int(L, "flash_size", (*c)->default_flash_size);
+        set_int(L, "rf_offset", (*c)->rf_offset);
+        set_int(L, "obk_config_offset", (*c)->obk_config_offset);
+        lua_rawseti(L, -2, i++);
+    }
+    return 1;
+}
+
+/* chip.drivers() → text: each driver with its port forms and chips. */
+static int c_drivers(lua_State *L)
+{
+    lua_pushstring(L, fl_flash_drivers_help());
+    return 1;
+}
+
+static const luaL_Reg session_methods[] = {
+    {"info", s_info},         {"read", s_read},
+    {"write", s_write},       {"erase", s_erase},
+    {"verify", s_verify},     {"crc", s_crc},
+    {"read_mac", s_read_mac}, {"protect", s_protect},
+    {"unprotect", s_unprotect}, {"reboot", s_reboot},
+    {"allow_bootloader", s_allow_bootloader}, {"stats", s_stats},
+    {"close", s_close},       {NULL, NULL},
+};
+
+static const luaL_Reg session_meta[] = {
+    {"__gc", s_close}, {"__close", s_close}, {"__tostring", s_tostring}, {NULL, NULL},
+};
+
+static const luaL_Reg chip_funcs[] = {
+    {"connect", c_connect}, {"chips", c_chips}, {"drivers", c_drivers}, {NULL, NULL},
+};
+
+int luaopen_flashline_chip(lua_State *L)
+{
+    if (luaL_newmetatable(L, CHIP_SESSION_MT)) {
+        luaL_setfuncs(L, session_meta, 0);
+        luaL_newlib(L, session_methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, chip_funcs);
+    return 1;
+}

@@ -1,0 +1,205 @@
+/* test_flash.c — the driver-neutral session (flash/flash.h) over the Beken
+ * UART driver and the in-process simulator: open, identity, read, write,
+ * verify, device CRC, and the library's refusals before any driver call
+ * (a chip the port's driver does not serve, past the end, the bootloader). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flash/driver.h"
+#include "flash/flash.h"
+#include "testlib.h"
+#include "util/crc32.h"
+
+#define PORT "sim:bk7231n?timescale=0&quiet=1"
+#define IMG_DIR SHARED_DIR "/testdata/obk-images/"
+#define QIO_N IMG_DIR "OpenBK7231N_QIO_1.18.300.bin"
+
+static fl_flash *open_n(bool allow_bootloader)
+{
+    fl_flash_opts o;
+    fl_flash_opts_init(&o);
+    o.baud = 115200; /* no switch: nothing to learn from it here */
+    o.allow_bootloader = allow_bootloader;
+    fl_flash *f = NULL;
+    fl_error err = {0};
+    fl_status st = fl_flash_open(PORT, "bk7231n", &o, NULL, &f, &err);
+    CHECK(st == FL_OK && f, "open %s: %s", PORT, err.msg);
+    return st ? NULL : f;
+}
+
+static void test_driver_table(void)
+{
+    const fl_driver *const *d = fl_drivers();
+    CHECK(d[0] != NULL, "at least one driver");
+    size_t n = 0;
+    while (d[n])
+        n++;
+    CHECK(d[n - 1] == &fl_driver_beken_uart, "the UART driver is offered ports last");
+    fl_error err = {0};
+    CHECK(fl_driver_for("/dev/ttyUSB0", fl_chip_find("bk7231t"), &err) == &fl_driver_beken_uart,
+          "a tty port reaches a Beken chip over UART");
+    CHECK(!fl_driver_beken_uart.claims_port("ch341a:1-4"), "the UART driver leaves USB URLs");
+    CHECK(fl_driver_beken_uart.claims_port("rfc2217://host:4000"), "rfc2217 is a UART");
+    CHECK(strstr(fl_flash_drivers_help(), "beken-uart") &&
+              strstr(fl_flash_drivers_help(), "sim:CHIP"),
+          "drivers help names the driver and its ports: %s", fl_flash_drivers_help());
+}
+
+static void test_spi_nor_over_uart_refused(void)
+{
+    fl_flash_opts o;
+    fl_flash_opts_init(&o);
+    fl_flash *f = NULL;
+    fl_error err = {0};
+    fl_status st = fl_flash_open(PORT, "spi-nor", &o, NULL, &f, &err);
+    CHECK(st == FL_ERR_USAGE && !f, "spi-nor over sim: is a usage error (got %d)", st);
+    CHECK(strstr(err.msg, "needs a SPI programmer") && strstr(err.msg, "ch341a") &&
+              strstr(err.msg, "bk7231n"),
+          "the message says what to use and what the port reaches: %s", err.msg);
+    st = fl_flash_open(PORT, "bk9999", &o, NULL, &f, &err);
+    CHECK(st == FL_ERR_USAGE && strstr(err.msg, "unknown chip"), "unknown chip: %s", err.msg);
+}
+
+static void test_identity(void)
+{
+    fl_flash *f = open_n(false);
+    if (!f)
+        return;
+    const fl_identity *id = fl_flash_identity(f);
+    CHECK_STR(id->driver, "beken-uart");
+    CHECK_STR(id->access, "ROM loader");
+    CHECK_STR(id->chip->name, "bk7231n");
+    CHECK_EQ_UINT(id->flash_size, 0x200000);
+    CHECK(id->have_jedec && id->have_chip_id, "a ROM loader tells JEDEC and chip ID");
+    CHECK_STR(id->chip_id_norm, "7231c");
+    CHECK(strstr(id->programmer, "sim:bk7231n") != NULL, "programmer: %s", id->programmer);
+    CHECK_EQ_UINT(id->baud, 115200);
+    fl_flash_close(f);
+}
+
+static void test_round_trip(void)
+{
+    fl_flash *f = open_n(false);
+    if (!f)
+        return;
+    enum { ADDR = 0x100000, LEN = 0x3000 };
+    uint8_t *data = malloc(LEN), *back = malloc(LEN);
+    for (size_t i = 0; i < LEN; i++)
+        data[i] = (uint8_t)(i * 7 + (i >> 8));
+    fl_error err = {0};
+    CHECK(fl_flash_write(f, ADDR, data, LEN, &err) == FL_OK, "write: %s", err.msg);
+    CHECK(fl_flash_read(f, ADDR, LEN, back, &err) == FL_OK, "read: %s", err.msg);
+    CHECK(!memcmp(data, back, LEN), "read back what was written");
+    uint32_t bad = 0;
+    CHECK(fl_flash_verify(f, ADDR, data, LEN, &bad, &err) == FL_OK, "verify: %s", err.msg);
+    uint32_t crc = 0;
+    CHECK(fl_flash_device_crc(f, ADDR, LEN, &crc, &err) == FL_OK, "device crc: %s", err.msg);
+    CHECK_EQ_UINT(crc, fl_beken_crc(data, LEN));
+    data[0x1800] ^= 0x01;
+    fl_status st = fl_flash_verify(f, ADDR, data, LEN, &bad, &err);
+    CHECK(st == FL_ERR_VERIFY, "a changed byte fails verify (got %d)", st);
+    CHECK_EQ_UINT(bad, ADDR + 0x1000);
+    fl_flash_stats stats;
+    fl_flash_stats_get(f, &stats);
+    CHECK_EQ_UINT(stats.blocks_written, 3);
+    CHECK(fl_flash_protect(f, false, &err) == FL_OK, "unprotect: %s", err.msg);
+    CHECK(fl_flash_erase(f, ADDR, 0x1000, &err) == FL_OK, "erase: %s", err.msg);
+    CHECK(fl_flash_read(f, ADDR, 0x1000, back, &err) == FL_OK, "read: %s", err.msg);
+    size_t ff = 0;
+    while (ff < 0x1000 && back[ff] == 0xFF)
+        ff++;
+    CHECK_EQ_UINT(ff, 0x1000);
+    free(data);
+    free(back);
+    fl_flash_close(f);
+}
+
+/* The library refuses before the driver is asked: the messages are the
+ * policy's (flash/image_policy.h), the same for every driver. */
+static void test_range_policy(void)
+{
+    fl_flash *f = open_n(false);
+    if (!f)
+        return;
+    uint8_t buf[0x1000];
+    memset(buf, 0x5A, sizeof buf);
+    fl_error err = {0};
+    fl_status st = fl_flash_write(f, 0x1FF000, buf, 0x2000, &err);
+    CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "past the end"), "past the end: %s", err.msg);
+    st = fl_flash_read(f, 0x200000, 1, buf, &err);
+    CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "past the end"), "read past the end: %s",
+          err.msg);
+    st = fl_flash_erase(f, 0x10000, 0x1000, &err);
+    CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "--allow-bootloader"), "bootloader: %s",
+          err.msg);
+    st = fl_flash_write(f, 0x0, buf, sizeof buf, &err);
+    CHECK(st == FL_ERR_REFUSED, "write at 0 refused (got %d)", st);
+    CHECK(fl_flash_read(f, 0x0, sizeof buf, buf, &err) == FL_OK, "reading it is fine: %s",
+          err.msg);
+    CHECK(fl_flash_check_range(f, 0x0, 0x1000, true, &err) == FL_ERR_REFUSED, "check_range");
+    fl_flash_set_allow_bootloader(f, true);
+    CHECK(fl_flash_check_range(f, 0x0, 0x1000, true, &err) == FL_OK, "allowed: %s", err.msg);
+    uint8_t boot[0x1000];
+    CHECK(fl_flash_read(f, 0x10000, sizeof boot, boot, &err) == FL_OK, "read: %s", err.msg);
+    CHECK(fl_flash_write(f, 0x10000, boot, sizeof boot, &err) == FL_OK,
+          "with the opt-in, the bootloader area is written: %s", err.msg);
+    fl_flash_close(f);
+}
+
+/* Placement through the port: the UART path keeps an N bootloader; a path
+ * that writes a _QIO_ whole (FL_PLACE_QIO_WHOLE) asks for the opt-in. */
+static void test_plan_image(void)
+{
+    size_t len;
+    uint8_t *img = tl_load(QIO_N, &len);
+    if (!img)
+        return;
+    const fl_chip *n = fl_chip_find("bk7231n");
+    fl_image_plan_opts o;
+    fl_image_plan_opts_init(&o);
+    fl_placement p;
+    fl_error err = {0};
+    CHECK(fl_flash_plan_image(PORT, n, QIO_N, img, len, 0, &o, &p, &err) == FL_OK, "plan: %s",
+          err.msg);
+    CHECK_EQ_UINT(p.flash_offset, 0x11000);
+    CHECK_EQ_UINT(p.file_skip, 0x11000);
+
+    o.qio_whole = true; /* what fl_flash_plan_image sets for an SPI driver */
+    fl_status st = fl_image_plan(n, QIO_N, img, len, 0x200000, &o, &p, &err);
+    CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "over SPI") &&
+              strstr(err.msg, "--allow-bootloader") && strstr(err.msg, "allow_bootloader"),
+          "whole-image path without the opt-in: %s", err.msg);
+    o.allow_bootloader = true;
+    CHECK(fl_image_plan(n, QIO_N, img, len, 0x200000, &o, &p, &err) == FL_OK, "opt-in: %s",
+          err.msg);
+    CHECK_EQ_UINT(p.flash_offset, 0);
+    CHECK_EQ_UINT(p.file_skip, 0);
+    o.allow_bootloader = false;
+    o.read_only = true;
+    CHECK(fl_image_plan(n, QIO_N, img, len, 0x200000, &o, &p, &err) == FL_OK,
+          "verify compares the whole image: %s", err.msg);
+    CHECK_EQ_UINT(p.flash_offset, 0);
+
+    /* a T image renamed to an N name: refused by content, whatever the path */
+    uint8_t *t = tl_load(IMG_DIR "OpenBK7231T_QIO_1.18.300.bin", &len);
+    if (t) {
+        fl_image_plan_opts_init(&o);
+        st = fl_flash_plan_image(PORT, n, "OpenBK7231N_QIO_renamed.bin", t, len, 0, &o, &p, &err);
+        CHECK(st == FL_ERR_FORMAT && strstr(err.msg, "bk7231t image"), "renamed: %s", err.msg);
+    }
+    free(t);
+    free(img);
+}
+
+int main(void)
+{
+    RUN(test_driver_table);
+    RUN(test_spi_nor_over_uart_refused);
+    RUN(test_identity);
+    RUN(test_round_trip);
+    RUN(test_range_policy);
+    RUN(test_plan_image);
+    return testlib_finish();
+}
