@@ -7,8 +7,7 @@
 #include "flash/driver.h"
 
 static const fl_driver *const drivers[] = {
-    /* USB programmers first: they recognise their own URLs (ch341a…).
-     * The integrator adds here: &fl_driver_ch341a_spi, */
+    &fl_driver_ch341a_spi, /* USB programmers first: they recognise their own URLs (ch341a…) */
     &fl_driver_beken_uart, /* last: any port nobody else claims is a UART */
     NULL,
 };
