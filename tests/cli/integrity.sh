@@ -122,7 +122,15 @@ check "bk7231n: blob inside, original outside" flash_check "$T/n2.orig" "$T/n2.b
 # Every chip: a misdirected erase during a later erase() is caught too (the
 # map stays valid from one operation to the next).
 for chip in bk7231u bk7252 bk7238 bk7252n bk7236 bk7258; do
-    python3 -c "import os; open('$T/c.bin','wb').write(os.urandom({'bk7236':4,'bk7258':8}.get('$chip',2)<<20))"
+    # random flash; flash-loader chips (U, 7252) keep a real loader in 0x0-0x11000, or
+    # they would never answer on UART (the simulator checks its CRC blocks)
+    python3 -c "
+import os
+d = bytearray(os.urandom({'bk7236': 4, 'bk7258': 8}.get('$chip', 2) << 20))
+qio = {'bk7231u': 'OpenBK7231U', 'bk7252': 'OpenBK7252'}.get('$chip')
+if qio:
+    d[:0x11000] = open('$IMAGES/' + qio + '_QIO_1.18.300.bin', 'rb').read()[:0x11000]
+open('$T/c.bin', 'wb').write(d)"
     cp "$T/c.bin" "$T/c.orig"
     head -c 200000 /dev/urandom >"$T/small.bin"
     # erase 2: the first 64 KiB erase of the write (0x30000) lands at 0x130000
