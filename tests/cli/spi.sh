@@ -179,6 +179,29 @@ assert len(r)==1 and r[0]['driver']=='ch341a-spi' and r[0]['programmer']=='emula
     --set backups="$T/bk2" --check >/dev/null 2>"$T/err"
 check "the recovery recipe checks clean for a UART port too (exit 0)" [ $? -eq 0 ]
 
+# --- the erase step elsewhere: the guard follows the chip table, and over UART --
+erase_recipe() { printf 'name: e\nchip: %s\nsteps:\n  - connect\n  - erase: { offset: "%s", size: "%s"%s }\n' \
+    "$1" "$2" "$3" "${4:+, allow_bootloader: \"$4\"}" >"$T/erase.yaml"; }
+erase_recipe bk7238 0x0 0x1000
+"$FL" run "$T/erase.yaml" --check >/dev/null 2>"$T/err"
+check "erase step: 0x0 on a chip without a bootloader guard (bk7238) checks clean" [ $? -eq 0 ]
+erase_recipe bk7231t 0x0 0x11000
+"$FL" run "$T/erase.yaml" --check >/dev/null 2>"$T/err"
+check "erase step: 0x0 on a bk7231t without allow_bootloader is refused by --check (exit 3)" [ $? -eq 3 ]
+check "... naming the opt-in" grep -q 'allow_bootloader: "true"' "$T/err"
+U=$T/uart-unit.bin
+cp "$DUMP" "$U"; chmod u+w "$U"
+erase_recipe bk7231t 0x1F0000 0x2000
+"$FL" run "$T/erase.yaml" --port "sim:bk7231t?flash=$U&timescale=0" --db "$T/erase.db" >/dev/null 2>"$T/err"
+check "erase step over the UART driver PASSes (exit 0)" [ $? -eq 0 ]
+check "... 0xFF in the range, every other byte as before" py "
+a=open('$DUMP','rb').read(); b=open('$U','rb').read()
+assert b[0x1F0000:0x1F2000]==b'\xff'*0x2000 and a[:0x1F0000]==b[:0x1F0000] and a[0x1F2000:]==b[0x1F2000:]
+assert a[0x1F0000:0x1F2000]!=b'\xff'*0x2000"
+check "... and that run is logged with the UART driver" py "
+import sqlite3; c=sqlite3.connect('$T/erase.db')
+assert c.execute('select outcome, driver from runs').fetchall()==[('PASS','beken-uart')]"
+
 # --- d:run_link: arguments checked before anything is written ---------------
 cat >"$T/link.lua" <<'EOF'
 local db = require "flashline.db"
