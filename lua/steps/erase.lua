@@ -62,8 +62,8 @@ local function guards_bootloader(name)
   return false
 end
 
--- Before the unit is touched: the arguments, the bootloader guard, the
--- chip's flash size when the table knows it.
+-- Before the unit is touched: the arguments and the bootloader guard (the
+-- flash size is known once connected: the library checks the end then).
 function M.check(ctx, args)
   local r, err = M.parse(args)
   if not r then return nil, err end
