@@ -1,4 +1,4 @@
--- schema.sql — the flashline audit log, current schema (version 3).
+-- schema.sql — the flashline audit log, current schema (version 4).
 --
 -- This file documents the schema; the database is built by applying
 -- db/migrations/NNNN_*.sql in order (fl_auditdb_open does it, one transaction
@@ -45,7 +45,7 @@ CREATE TABLE units (
     chip        TEXT,                   -- "bk7231n", ...
     jedec_id    TEXT CHECK (jedec_id IS NULL OR (length(jedec_id) = 6 AND NOT jedec_id GLOB '*[^0-9a-f]*')),
     flash_size  INTEGER CHECK (flash_size IS NULL OR flash_size > 0),  -- bytes
-    loader_kind TEXT,                   -- "rom" or "flash" bootloader personality
+    loader_kind TEXT,                   -- "rom" or "flash" bootloader personality; "spi mode" / "spi" when reached by a SPI programmer
     first_seen  TEXT NOT NULL,
     last_seen   TEXT NOT NULL,
     CHECK (mac IS NOT NULL OR alt_id IS NOT NULL)
@@ -76,6 +76,10 @@ CREATE TABLE runs (
     host          TEXT NOT NULL,
     proc_token    TEXT,
     heartbeat_utc TEXT NOT NULL,
+    -- How the run reached its chip (migration 0004), written by the connect
+    -- step while the run is RUNNING; NULL for runs that never connected.
+    driver        TEXT,                 -- "beken-uart", "ch341a-spi"
+    programmer    TEXT,                 -- port URL, "ch341a bus 1 port 4", "emulator ch341a:sim?…"
     CHECK ((outcome = 'RUNNING') = (ended_utc IS NULL))
 );
 CREATE INDEX runs_started ON runs (started_utc);
@@ -189,4 +193,4 @@ CREATE TRIGGER tuya_configs_run_open BEFORE INSERT ON tuya_configs
 WHEN (SELECT outcome FROM runs WHERE id = NEW.run_id) <> 'RUNNING'
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only: the run is finished'); END;
 
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;

@@ -168,7 +168,112 @@ static void test_migrations_from_v1(void)
               SQLITE_OK,
           "finished run changed");
     CHECK_STR(tu_text(raw, "SELECT outcome FROM runs WHERE id = 1"), "PASS");
+    /* 0004: the old run says nothing about how it reached its chip, and stays frozen */
+    CHECK_STR(tu_text(raw, "SELECT quote(driver) || ' ' || quote(programmer) FROM runs WHERE id = 1"),
+              "NULL NULL");
+    CHECK(sqlite3_exec(raw, "UPDATE runs SET driver='ch341a-spi' WHERE id=1", NULL, NULL, NULL) !=
+              SQLITE_OK,
+          "driver of a finished run changed");
     sqlite3_close(raw);
+}
+
+/* A log at schema v3 (before runs said how they reached the chip) with a
+ * finished run: 0004 adds driver and programmer, old rows NULL, new runs
+ * record them. */
+static void test_migrations_from_v3(void)
+{
+    const char *path = tu_path("v3.db");
+    sqlite3 *raw = tu_raw(path);
+    const char *names[] = {"db/migrations/0001_initial.sql", "db/migrations/0002_tuya_configs.sql",
+                           "db/migrations/0003_append_only.sql"};
+    for (size_t i = 0; i < 3; i++) {
+        const fl_sql_file *m = fl_sql_find(names[i]);
+        CHECK(m != NULL, "%s not embedded", names[i]);
+        if (!m) {
+            sqlite3_close(raw);
+            return;
+        }
+        tu_exec(raw, m->text);
+    }
+    tu_exec(raw, "PRAGMA user_version = 3;"
+                 "INSERT INTO stations VALUES (1, 'old', 'h', '2025-01-01', '2025-01-01');"
+                 "INSERT INTO runs (id, station_id, port, started_utc, ended_utc, outcome, "
+                 "  message, pid, host, heartbeat_utc) VALUES (1, 1, '/dev/ttyUSB0', "
+                 "  '2025-01-01T00:00:00.000Z', '2025-01-01T00:01:00.000Z', 'PASS', 'v3 run', 1, "
+                 "  'h', '2025-01-01');");
+    CHECK(tu_int(raw, "SELECT count(*) FROM pragma_table_info('runs') WHERE name='driver'") == 0,
+          "v3 must not have runs.driver");
+    sqlite3_close(raw);
+
+    fl_auditdb_opts o = quick_opts();
+    fl_auditdb *db = open_ok(path, &o);
+    if (!db)
+        return;
+    fl_error err = {0};
+    int64_t id = 0;
+    OK(fl_auditdb_run_begin(db, NULL, &id, &err));
+    OK(fl_auditdb_run_link(db, "ch341a-spi", "ch341a bus 1 port 4", &err));
+    OK(fl_auditdb_run_end(db, FL_OUTCOME_PASS, NULL, &err));
+    fl_auditdb_close(db);
+    raw = tu_raw(path);
+    CHECK_EQ_UINT(tu_int(raw, "PRAGMA user_version"), fl_auditdb_schema_version());
+    CHECK(fl_auditdb_schema_version() >= 4, "schema version %d", fl_auditdb_schema_version());
+    CHECK_STR(tu_text(raw, "SELECT message || ' ' || port || ' ' || quote(driver) || ' ' || "
+                           "quote(programmer) FROM runs WHERE id = 1"),
+              "v3 run /dev/ttyUSB0 NULL NULL");
+    CHECK_STR(tu_text(raw, "SELECT driver || '|' || programmer FROM runs WHERE id = %lld",
+                      (long long)id),
+              "ch341a-spi|ch341a bus 1 port 4");
+    sqlite3_close(raw);
+}
+
+/* fl_auditdb_run_link: on the run being recorded only, arguments checked
+ * first, replaced by a second call, frozen with the run. */
+static void test_run_link(void)
+{
+    const char *path = tu_path("link.db");
+    fl_auditdb_opts o = quick_opts();
+    fl_auditdb *db = open_ok(path, &o);
+    if (!db)
+        return;
+    fl_error err = {0};
+    CHECK(fl_auditdb_run_link(db, "beken-uart", "sim:x", &err) == FL_ERR_USAGE &&
+              strstr(err.msg, "no run"), "link without a run: %s", err.msg);
+    int64_t id = 0;
+    OK(fl_auditdb_run_begin(db, NULL, &id, &err));
+    CHECK(fl_auditdb_run_link(db, "", "sim:x", &err) == FL_ERR_USAGE &&
+              strstr(err.msg, "driver name"), "empty driver: %s", err.msg);
+    CHECK(fl_auditdb_run_link(db, NULL, "sim:x", &err) == FL_ERR_USAGE, "NULL driver");
+    char longname[600];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    CHECK(fl_auditdb_run_link(db, "beken-uart", longname, &err) == FL_ERR_USAGE,
+          "600-byte programmer accepted");
+    sqlite3 *raw = tu_raw(path);
+    CHECK_STR(tu_text(raw, "SELECT quote(driver) FROM runs WHERE id = %lld", (long long)id),
+              "NULL");
+    OK(fl_auditdb_run_link(db, "beken-uart", "/dev/ttyUSB0", &err));
+    CHECK_STR(tu_text(raw, "SELECT driver || '|' || programmer FROM runs WHERE id = %lld",
+                      (long long)id),
+              "beken-uart|/dev/ttyUSB0");
+    /* while a step is open: committed at once, like the unit */
+    OK(fl_auditdb_step_begin(db, "connect", NULL, &err));
+    OK(fl_auditdb_run_link(db, "ch341a-spi", NULL, &err));
+    CHECK_STR(tu_text(raw, "SELECT driver || '|' || quote(programmer) FROM runs WHERE id = %lld",
+                      (long long)id),
+              "ch341a-spi|NULL");
+    OK(fl_auditdb_run_link(db, "ch341a-spi", "emulator ch341a:sim?target=bk7231t", &err));
+    OK(fl_auditdb_step_end(db, FL_OUTCOME_PASS, NULL, &err));
+    OK(fl_auditdb_run_end(db, FL_OUTCOME_PASS, NULL, &err));
+    CHECK(fl_auditdb_run_link(db, "beken-uart", "x", &err) == FL_ERR_USAGE,
+          "link after the run ended");
+    CHECK(sqlite3_exec(raw, "UPDATE runs SET programmer='forged'", NULL, NULL, NULL) != SQLITE_OK,
+          "programmer of a finished run changed");
+    CHECK_STR(tu_text(raw, "SELECT driver || '|' || programmer FROM runs WHERE id = %lld",
+                      (long long)id),
+              "ch341a-spi|emulator ch341a:sim?target=bk7231t");
+    sqlite3_close(raw);
+    fl_auditdb_close(db);
 }
 
 static void test_newer_schema_refused(void)
@@ -884,6 +989,8 @@ int main(void)
     tu_init("flashline-auditdb");
     RUN(test_migrations_from_empty);
     RUN(test_migrations_from_v1);
+    RUN(test_migrations_from_v3);
+    RUN(test_run_link);
     RUN(test_newer_schema_refused);
     RUN(test_not_an_audit_log);
     RUN(test_lifecycle);

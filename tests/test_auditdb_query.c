@@ -44,6 +44,21 @@ static plan plans[] = {
 
 static const char *const step_names[] = {"connect", "backup", "flash", "verify"};
 
+/* Did the run connect (and so record how it reached the chip)?  line-1
+ * flashes over a UART, line-2 over a CH341A. */
+static bool linked(const plan *p)
+{
+    return p->mac && !(p->fail_step && !strcmp(p->fail_step, "connect"));
+}
+static const char *plan_driver(const plan *p)
+{
+    return !linked(p) ? "" : !strcmp(p->station, "line-1") ? "beken-uart" : "ch341a-spi";
+}
+static const char *plan_programmer(const plan *p)
+{
+    return !linked(p) ? "" : !strcmp(p->station, "line-1") ? "sim:bk7231n" : "ch341a bus 1 port 4";
+}
+
 /* Did the run get as far as the flash step (and so record its image)? */
 static bool flashed(const plan *p)
 {
@@ -77,6 +92,9 @@ static void record_plan(plan *p, int index)
     for (size_t s = 0; s < 4; s++) {
         bool fails = p->fail_step && !strcmp(p->fail_step, step_names[s]);
         CHECK(fl_auditdb_step_begin(db, step_names[s], NULL, &err) == FL_OK, "%s", err.msg);
+        if (s == 0 && linked(p))
+            CHECK(fl_auditdb_run_link(db, plan_driver(p), plan_programmer(p), &err) == FL_OK, "%s",
+                  err.msg);
         if (!strcmp(step_names[s], "backup"))
             fl_auditdb_artifact(db, "backup", "/backups/unit.bin", SHA_A, 2 << 20, &err);
         if (!strcmp(step_names[s], "flash")) {
@@ -163,6 +181,8 @@ static void test_recent_runs(void)
         CHECK_STR(cell(r, i, "outcome"), fl_outcome_name(p->outcome));
         CHECK_STR(cell(r, i, "station"), p->station);
         CHECK_STR(cell(r, i, "unit"), p->mac ? p->mac : "");
+        CHECK_STR(cell(r, i, "driver"), plan_driver(p));
+        CHECK_STR(cell(r, i, "programmer"), plan_programmer(p));
     }
     fl_query_result_free(r);
 
@@ -196,6 +216,8 @@ static void test_unit_history(void)
         CHECK_STR(cell(r, row, "backup_sha256"), SHA_A);
         CHECK_STR(cell(r, row, "firmware_sha256"), flashed(p) ? p->fw : "");
         CHECK_STR(cell(r, row, "chip"), "bk7231n");
+        CHECK_STR(cell(r, row, "driver"), plan_driver(p));
+        CHECK_STR(cell(r, row, "programmer"), plan_programmer(p));
         row++;
     }
     CHECK(r && r->nrows == row && row == 2, "history rows %zu", r ? r->nrows : 0);

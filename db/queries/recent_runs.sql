@@ -1,10 +1,12 @@
--- description: The most recent runs, newest first: station, port, unit, recipe, outcome, duration.
+-- description: The most recent runs, newest first: station, port, driver and programmer, unit, recipe, outcome, duration.
 -- param: limit=20   how many runs to show
 -- param: station=   only runs of this station ("" = every station)
 SELECT r.id                             AS run,
        r.started_utc                    AS started,
        s.name                           AS station,
        r.port                           AS port,
+       r.driver                         AS driver,
+       r.programmer                     AS programmer,
        COALESCE(u.mac, u.alt_id)        AS unit,
        u.chip                           AS chip,
        r.recipe_name                    AS recipe,

@@ -1,6 +1,7 @@
 -- connect — reach the chip on ctx.port the way the port says (a UART port:
 -- get the bootloader, switch baud; a SPI programmer: SPI mode or the bare
--- flash chip), identify it, read the MAC, and record the unit.  Sets
+-- flash chip), identify it, record how the run reached it (driver and
+-- programmer, on the run's row), read the MAC, and record the unit.  Sets
 -- ctx.session (a flashline.chip session) for later steps.  Link settings come
 -- from the step's arguments, else the recipe's `link:` (drivers without a
 -- baud or reset choice ignore those).
@@ -27,8 +28,12 @@ function M.run(ctx, args)
   if not s then return nil, err, kind end
   ctx.session = s
   local info = s:info()
+  -- the audit log says how this run reached its chip, before anything is read or written
+  local lok, lerr, lkind = ctx.db:run_link { driver = info.driver, programmer = info.programmer }
+  if not lok then return nil, lerr, lkind end
   local unit = ctx.unit
-  unit.chip, unit.loader, unit.flash_size = info.chip, info.loader, info.flash_size -- loader: UART only
+  -- loader: "rom"/"flash" through a UART loader; else how the chip answers ("spi mode", "spi")
+  unit.chip, unit.loader, unit.flash_size = info.chip, info.loader or info.access, info.flash_size
   unit.jedec = info.jedec and info.jedec:lower()
   unit.mac = s:read_mac() -- nil when the RF sector holds none (blank or foreign firmware)
   if info.baud > 0 then ctx.db:measure("baud", info.baud, "baud") end

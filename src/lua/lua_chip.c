@@ -356,7 +356,7 @@ static int s_tostring(lua_State *L)
 
 /* ---- module functions ---------------------------------------------------- */
 
-/* chip.chips() → { {name, display, family, loader, flash_size, rf_offset, obk_config_offset}, … } */
+/* chip.chips() → { {name, display, family, loader, guard, flash_size, rf_offset, obk_config_offset}, … } */
 static int c_chips(lua_State *L)
 {
     lua_newtable(L);
@@ -368,6 +368,10 @@ static int c_chips(lua_State *L)
         set_str(L, "family", (*c)->family == FL_FAMILY_BEKEN ? "beken" : "spi-nor");
         if ((*c)->family == FL_FAMILY_BEKEN)
             set_str(L, "loader", (*c)->loader == FL_LOADER_ROM ? "rom" : "flash");
+        /* whether writes below 0x11000 need allow_bootloader (steps check it early) */
+        set_str(L, "guard", (*c)->guard == FL_GUARD_BRICK    ? "brick"
+                            : (*c)->guard == FL_GUARD_OPT_IN ? "opt-in"
+                                                             : "none");
         set_int(L, "flash_size", (*c)->default_flash_size);
         set_int(L, "rf_offset", (*c)->rf_offset);
         set_int(L, "obk_config_offset", (*c)->obk_config_offset);

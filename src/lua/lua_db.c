@@ -8,8 +8,9 @@
  *   assert(d:run_end("PASS"))
  *
  * Inside a recipe, steps get `ctx.db`: the station's own handle, on which
- * runs and steps are managed by the station — a step records the unit,
- * measurements, artifacts and Tuya configs; step_begin/run_end raise there. */
+ * runs and steps are managed by the station — a step records the unit, how
+ * the run reached it (run_link), measurements, artifacts and Tuya configs;
+ * step_begin/run_end raise there. */
 #include <lauxlib.h>
 #include <string.h>
 
@@ -130,6 +131,30 @@ static int d_unit(lua_State *L)
     return 1;
 }
 
+/* d:run_link{driver=, programmer=}: how the run reached its chip (the
+ * connect step records it).  The table is checked whole — only these two
+ * string fields, driver not empty — before anything is written. */
+static int d_run_link(lua_State *L)
+{
+    lua_db *ud = check_db(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING ||
+            (strcmp(lua_tostring(L, -1), "driver") && strcmp(lua_tostring(L, -1), "programmer")))
+            return luaL_argerror(L, 2, lua_pushfstring(L, "unknown field %s (expected driver, "
+                                                       "programmer)",
+                                                       luaL_tolstring(L, -1, NULL)));
+    }
+    const char *driver = opt_field(L, 2, "driver");
+    const char *programmer = opt_field(L, 2, "programmer");
+    if (!driver || !*driver)
+        return luaL_argerror(L, 2, "field 'driver' must be a non-empty string");
+    fl_error err = {0};
+    return result(L, fl_auditdb_run_link(ud->db, driver, programmer, &err), &err);
+}
+
 static int d_step_begin(lua_State *L)
 {
     lua_db *ud = check_owned(L, 1, "step_begin");
@@ -216,7 +241,8 @@ static int d_tostring(lua_State *L)
 }
 
 static const luaL_Reg db_methods[] = {
-    {"run_begin", d_run_begin}, {"unit", d_unit},       {"step_begin", d_step_begin},
+    {"run_begin", d_run_begin}, {"unit", d_unit},       {"run_link", d_run_link},
+    {"step_begin", d_step_begin},
     {"measure", d_measure},     {"artifact", d_artifact}, {"tuya_config", d_tuya_config},
     {"step_end", d_step_end},   {"run_end", d_run_end}, {"current_run", d_current_run},
     {"path", d_path},           {"close", d_close},     {NULL, NULL},

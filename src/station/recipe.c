@@ -401,7 +401,9 @@ static bool is_var_name(const char *s)
  * or ignored later (baud -5 once ran at 4294967291).  The lists mirror
  * the params of lua/steps/ (NAME.lua) and fl_reset_mode_parse(). */
 
-typedef enum arg_kind { ARG_BAUD, ARG_SECONDS, ARG_RESET, ARG_OFFSET, ARG_YESNO, ARG_PATH } arg_kind;
+typedef enum arg_kind {
+    ARG_BAUD, ARG_SECONDS, ARG_RESET, ARG_OFFSET, ARG_SIZE, ARG_YESNO, ARG_PATH
+} arg_kind;
 
 #define MIN_BAUD 9600
 #define MAX_BAUD 6000000
@@ -429,6 +431,9 @@ static const struct typed_arg {
     {"verify", "raw", ARG_YESNO},
     {"verify", "allow_bootloader", ARG_YESNO},
     {"verify", "force", ARG_YESNO},
+    {"erase", "offset", ARG_OFFSET},
+    {"erase", "size", ARG_SIZE},
+    {"erase", "allow_bootloader", ARG_YESNO},
     {"identify", "require_mac", ARG_YESNO},
     {"extract_tuya", "store_secrets", ARG_YESNO},
     {"extract_tuya", "required", ARG_YESNO},
@@ -477,21 +482,35 @@ static bool is_seconds(const char *v)
     return isfinite(s) && s > 0 && s <= MAX_TIMEOUT_S;
 }
 
-/* Decimal or 0x hex, as the steps' tonumber() reads it; below 16 MiB. */
-static bool is_flash_address(const char *v)
+/* Decimal or 0x hex, as the steps' tonumber() reads it, into *a; false when
+ * it is neither or has more than 8 hex / 10 decimal digits. */
+static bool parse_flash_number(const char *v, unsigned long *a)
 {
-    unsigned long a;
     if ((v[0] == '0') && (v[1] == 'x' || v[1] == 'X')) {
         size_t n = strspn(v + 2, "0123456789abcdefABCDEF");
         if (n == 0 || n > 8 || v[2 + n])
             return false;
-        a = strtoul(v + 2, NULL, 16);
-    } else {
-        if (!digits_only(v, 10))
-            return false;
-        a = strtoul(v, NULL, 10);
+        *a = strtoul(v + 2, NULL, 16);
+        return true;
     }
-    return a < FLASH_ADDR_LIMIT;
+    if (!digits_only(v, 10))
+        return false;
+    *a = strtoul(v, NULL, 10);
+    return true;
+}
+
+/* A byte count for a flash range: more than 0, at most 16 MiB. */
+static bool is_flash_size(const char *v)
+{
+    unsigned long a;
+    return parse_flash_number(v, &a) && a > 0 && a <= FLASH_ADDR_LIMIT;
+}
+
+/* Decimal or 0x hex, as the steps' tonumber() reads it; below 16 MiB. */
+static bool is_flash_address(const char *v)
+{
+    unsigned long a;
+    return parse_flash_number(v, &a) && a < FLASH_ADDR_LIMIT;
 }
 
 static bool one_of(const char *v, const char *const *list)
@@ -515,6 +534,10 @@ static const char *bad_value(arg_kind kind, const char *v)
     case ARG_OFFSET:
         return is_flash_address(v) ? NULL
                                    : "a flash address, decimal or 0x hex, below 16 MiB (0x1000000)";
+    case ARG_SIZE:
+        return is_flash_size(v) ? NULL
+                                : "a size in bytes, decimal or 0x hex, more than 0 and at most "
+                                  "16 MiB (0x1000000)";
     case ARG_YESNO: return one_of(v, yesno) ? NULL : "true or false (yes or no)";
     case ARG_PATH: return *v ? NULL : "a file or directory name, not empty";
     }

@@ -192,7 +192,8 @@ static void resolve_path(const worker *w, const char *value, char *out, size_t c
 
 /* ---- step modules ------------------------------------------------------------ */
 
-static const char STOCK_STEPS[] = "connect, identify, backup, extract_tuya, flash, verify, lua";
+static const char STOCK_STEPS[] =
+    "connect, identify, backup, extract_tuya, erase, flash, verify, reboot, lua";
 
 static fl_status step_fail(worker *w, fl_recipe_pos p, fl_error *err, const char *fmt,
                            const char *a, const char *b)

@@ -6,7 +6,8 @@
  *   - crash recovery: runs left RUNNING by a process that is gone (SIGKILL,
  *     power loss) are marked ABORTED at open, their finished steps intact;
  *   - recording a run: begin (committed at once as RUNNING, so a crash leaves
- *     evidence), the unit, steps, measurements, artifacts, Tuya configs, end.
+ *     evidence), the unit, how it was reached (driver, programmer), steps,
+ *     measurements, artifacts, Tuya configs, end.
  *
  * Threads and workers.  A handle is one SQLite connection and is used by one
  * thread at a time: give every worker (port) its own handle on the same file.
@@ -126,7 +127,8 @@ typedef struct fl_audit_unit {
     const char *chip;        /* "bk7231n"; may be NULL */
     const char *jedec_id;    /* 6 hex digits in wire order, "c84016"; may be NULL */
     int64_t flash_size;      /* bytes, 0 = unknown */
-    const char *loader_kind; /* "rom" / "flash"; may be NULL */
+    const char *loader_kind; /* "rom" / "flash" (UART loaders), "spi mode" / "spi" (a SPI
+                              * programmer: how the chip answered); may be NULL */
 } fl_audit_unit;
 
 /* "AA-BB-CC-DD-EE-FF", "aabbccddeeff", "aa:bb:…" → "aa:bb:cc:dd:ee:ff" (the
@@ -137,6 +139,14 @@ bool fl_audit_mac_normalize(const char *in, char out[18]);
  * May be called again when more is known (e.g. the MAC after a backup);
  * unit_id may be NULL. */
 fl_status fl_auditdb_run_unit(fl_auditdb *db, const fl_audit_unit *unit, int64_t *unit_id,
+                              fl_error *err);
+
+/* How the run reached its chip: the driver ("beken-uart", "ch341a-spi";
+ * required) and the programmer (fl_identity.programmer: the port URL,
+ * "ch341a bus 1 port 4", "emulator ch341a:sim?…"; NULL = unknown).  Committed
+ * at once on the run's row; only while the run is being recorded (a finished
+ * run is frozen).  Calling it again (a reconnect) replaces both. */
+fl_status fl_auditdb_run_link(fl_auditdb *db, const char *driver, const char *programmer,
                               fl_error *err);
 
 /* Commit a new step (numbered 1, 2, … within the run) as RUNNING. */

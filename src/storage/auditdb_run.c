@@ -286,6 +286,32 @@ fl_status fl_auditdb_run_unit(fl_auditdb *db, const fl_audit_unit *unit, int64_t
     return FL_OK;
 }
 
+/* --- how the run reached its chip ---------------------------------------- */
+#define RUN_LINK_MAX 512 /* longer than any port URL or programmer name flashline makes */
+
+fl_status fl_auditdb_run_link(fl_auditdb *db, const char *driver, const char *programmer,
+                              fl_error *err)
+{
+    const char *what = "recording how the run reached the chip";
+    fl_status s = need_run(db, what, err);
+    if (s != FL_OK)
+        return s;
+    if (!driver || !*driver)
+        return fl_fail(err, FL_ERR_USAGE, "%s: a driver name is needed", what);
+    if (strlen(driver) > RUN_LINK_MAX || (programmer && strlen(programmer) > RUN_LINK_MAX))
+        return fl_fail(err, FL_ERR_USAGE, "%s: driver or programmer longer than %d bytes", what,
+                       RUN_LINK_MAX);
+    char now[32];
+    adb_now(db, now);
+    int rc = adb_begin(db);
+    if (rc == SQLITE_OK) /* a run finished elsewhere (recovered) is refused by the 0003 trigger */
+        rc = adb_stmt(db, NULL, NULL,
+                      "UPDATE runs SET driver = ?, programmer = ?, heartbeat_utc = ? WHERE id = ?",
+                      "ttti", driver, programmer && *programmer ? programmer : NULL, now,
+                      db->run_id);
+    return commit_or_fail(db, rc, err, what);
+}
+
 /* --- steps -------------------------------------------------------------- */
 fl_status fl_auditdb_step_begin(fl_auditdb *db, const char *name, int64_t *step_id,
                                 fl_error *err)

@@ -19,6 +19,8 @@ check "result line says PASS with the unit" grep -q "^PASS .*unit [0-9a-f:]\{17\
 check "run recorded PASS with station, operator, recipe and port" \
     [ "$(sql "select r.outcome, s.name, r.operator, r.recipe_name, r.port like 'sim:bk7231n%' from runs r join stations s on s.id = r.station_id")" = "PASS|line-1|ana|demo|1" ]
 check "recipe SHA-256 logged" [ "$(sql 'select recipe_sha256 from runs')" = "$(sha256sum recipes/demo.yaml | cut -d' ' -f1)" ]
+check "how the run reached the chip logged: the UART driver, the port as programmer" \
+    [ "$(sql "select driver || '|' || (programmer = port) from runs")" = "beken-uart|1" ]
 check "six steps, in order, all PASS" \
     [ "$(sql "select group_concat(name || ':' || outcome, ' ') from (select * from steps order by idx)")" = "connect:PASS identify:PASS backup:PASS extract_tuya:PASS flash:PASS verify:PASS" ]
 check "Tuya config stored redacted, with the OBK pin map" \
