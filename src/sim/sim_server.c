@@ -621,9 +621,23 @@ static void read_pty(fl_sim *s)
         return;
     pthread_mutex_lock(&s->lock);
     double now = fl_now();
-    pty_refresh(s, now);
     s->stats.bytes_from_host += (uint64_t)r;
-    sim_wire_push_data(s, EP_PTY, buf, (size_t)r, now);
+    /* A pty has no wire, so it cannot tell whether these bytes were written
+     * before or after a rate change that happened since we last looked: a
+     * host that sends the set-baud command and then switches its own rate
+     * leaves both in the buffer when the simulator is scheduled late (a busy
+     * machine).  Such a chunk is taken at the old rate while the chip still
+     * listens there; the next chunk is at the new rate.  Over rfc2217 rate
+     * changes travel in order with the data, and none of this applies. */
+    uint32_t before = s->ep[EP_PTY].baud_enq;
+    bool changed = pty_baud(s) != s->ep[EP_PTY].baud;
+    if (changed && s->dev.baud == before) {
+        sim_wire_push_data(s, EP_PTY, buf, (size_t)r, now);
+        pty_refresh(s, now);
+    } else {
+        pty_refresh(s, now);
+        sim_wire_push_data(s, EP_PTY, buf, (size_t)r, now);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 

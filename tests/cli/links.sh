@@ -79,6 +79,13 @@ ln -s "$PTY" "$T/ttyVIRT0" # what `socat pty,link=...` makes
 rc=$?
 check "verify through a socat-style symlink to the pty exits 0 (got $rc)" [ $rc -eq 0 ]
 
+# A busy machine schedules the simulator late: the host has written SetBaudRate and
+# switched its own rate before the simulator reads the frame (reproduced with SIGSTOP).
+check "power-cycle before the late-simulator check" power_cycle
+python3 tests/cli/pty_late_sim.py "$PTY" "${_pids[-1]}" >"$T/late" 2>&1
+rc=$?
+check "a late simulator still takes the set-baud frame at the old rate (got $rc: $(cat "$T/late"))" [ $rc -eq 0 ]
+
 # --- paths that are not serial ports: what they are, exit 4 --------------------------
 port_error() { # description, port, expected message (regex)
     "$FL" info --port "$2" --chip bk7231n --link-timeout 1 >/dev/null 2>"$T/err"
