@@ -1193,6 +1193,87 @@ static void test_beken_recovery_and_boot(void)
     free(pat);
 }
 
+static unsigned count_text(const char *hay, const char *needle)
+{
+    unsigned n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static size_t count_events(fl_ch341a_emu *e, fl_ch341a_event_kind kind, const char *needle)
+{
+    size_t n = 0;
+    for (size_t k = fl_ch341a_emu_find_event(e, 0, kind, needle); k != (size_t)-1;
+         k = fl_ch341a_emu_find_event(e, k + 1, kind, needle))
+        n++;
+    return n;
+}
+
+/* A part whose page latch does not wrap (pp_no_wrap: the emulator discards a
+ * page program of more than 256 data bytes): the read-back catches the fast
+ * path's failure, the sector is rewritten with plain 256-byte page programs
+ * (logged once, counted as a retry) and the session stays on them. */
+static void test_no_wrap_fallback(void)
+{
+    static uint8_t data[8192], back[8192];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7 + (i >> 8));
+    fl_error err;
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&pp_no_wrap=1"))
+        return;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    CHECK(fl_spi25_write(r.f, 0x8000, data, sizeof data, &err) == FL_OK, "write: %s", err.msg);
+    CHECK(count_events(r.e, FL_EV_IGNORED, "more than a page") >= 1,
+          "the 275-byte frames were tried and discarded by the part");
+    fl_spi25_stats st;
+    fl_spi25_get_stats(r.f, &st);
+    CHECK(st.retries >= 1, "the fallback counts as a retry (%u)", st.retries);
+    CHECK_EQ_UINT(count_text(r.lb.text, "plain 256-byte page programs"), 1);
+    CHECK(fl_spi25_read(r.f, 0x8000, sizeof back, back, &err) == FL_OK &&
+              !memcmp(back, data, sizeof back),
+          "the data is right after the fallback");
+    CHECK(cs_high(&r), "CS released");
+
+    /* later writes go plain at once: nothing discarded, nothing rewritten */
+    unsigned retries = st.retries, rewrites = count_text(r.lb.text, "rewriting it");
+    fl_ch341a_emu_clear_events(r.e);
+    for (size_t i = 0; i < 4096; i++)
+        data[i] ^= 0x5A;
+    CHECK(fl_spi25_write(r.f, 0x20000, data, 4096, &err) == FL_OK, "second write: %s", err.msg);
+    CHECK_EQ_UINT(count_events(r.e, FL_EV_IGNORED, "more than a page"), 0);
+    CHECK(count_events(r.e, FL_EV_FLASH, "program 0x02") == 16, "16 plain page programs");
+    CHECK_EQ_UINT(count_text(r.lb.text, "rewriting it"), rewrites);
+    CHECK_EQ_UINT(count_text(r.lb.text, "plain 256-byte page programs"), 1);
+    fl_spi25_get_stats(r.f, &st);
+    CHECK_EQ_UINT(st.retries, retries);
+    CHECK(fl_spi25_read(r.f, 0x20000, 4096, back, &err) == FL_OK && !memcmp(back, data, 4096),
+          "second write read back");
+    rig_close(&r);
+
+    /* a part that wraps never needs it */
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0"))
+        return;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    CHECK(fl_spi25_write(r.f, 0x8000, data, sizeof data, &err) == FL_OK, "write: %s", err.msg);
+    fl_spi25_get_stats(r.f, &st);
+    CHECK_EQ_UINT(st.retries, 0);
+    CHECK_EQ_UINT(count_text(r.lb.text, "plain 256-byte"), 0);
+    CHECK_EQ_UINT(count_events(r.e, FL_EV_IGNORED, NULL), 0);
+    rig_close(&r);
+
+    /* the plain rewrite fails too (its first page program torn): a verify failure */
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&pp_no_wrap=1&torn_program=1"))
+        return;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    CHECK(fl_spi25_write(r.f, 0x8000, data, 4096, &err) == FL_ERR_VERIFY, "write must fail");
+    CHECK(strstr(err.msg, "verify failed at 0x008") != NULL, "message: %s", err.msg);
+    CHECK(strstr(err.msg, "the program did not take") != NULL, "diagnosis: %s", err.msg);
+    CHECK(cs_high(&r), "CS released after the failure");
+    rig_close(&r);
+}
+
 static void run_emulator_tests(void)
 {
     RUN(test_identify_profiles);
@@ -1201,6 +1282,7 @@ static void run_emulator_tests(void)
     RUN(test_protected_chip);
     RUN(test_partial_and_chip_erase);
     RUN(test_torn_program_and_verify_failure);
+    RUN(test_no_wrap_fallback);
     RUN(test_gpio);
     RUN(test_blank_check_failure);
     RUN(test_usb_failure_mid_write);

@@ -87,7 +87,9 @@ static void fill_identity(fl_driver_session *s, const char *port, fl_identity *i
         snprintf(id->flash_part, sizeof id->flash_part, "%s %s", in->bk_part->vendor,
                  in->bk_part->name);
     id->have_sr = true;
+    id->sr_separate = true;
     id->sr = in->sr1 | (uint32_t)in->sr2 << 8 | (uint32_t)in->sr3 << 16;
+    id->verified_by = "reading back every byte";
 }
 
 static fl_status ch_open(const char *port, const fl_chip *chip, const fl_flash_opts *o,

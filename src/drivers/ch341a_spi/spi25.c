@@ -46,6 +46,7 @@ struct fl_spi25 {
     bool pp_pending;      /* a page program frame is open: it runs when CS rises */
     bool wren_open;       /* a WREN frame is open: it latches when CS rises */
     unsigned pp_delay_us; /* wait inside the device before the next WREN */
+    bool plain_pp;        /* 275-byte frames failed once: plain 256-byte programs from now on */
     fl_spi25_stats st;
     ch341a_batch batch;
     uint8_t *rx;
@@ -663,6 +664,26 @@ static fl_status program_page(fl_spi25 *s, uint32_t addr, const uint8_t *data, b
                    PAGE_TRIES, sr, sr == 0xFF ? ": nothing answers" : "");
 }
 
+/* One page the textbook way: WREN (WEL checked), PP with exactly 256 data
+ * bytes, wait for WIP to clear.  Slower (the short last packet ends a USB
+ * transfer, and every page waits on its own), but it relies on no page-latch
+ * wrap: the fallback for a part that does not take the 275-byte frames. */
+static fl_status program_page_plain(fl_spi25 *s, uint32_t addr, const uint8_t *data,
+                                    fl_error *err)
+{
+    uint8_t tx[4 + SPI25_PAGE] = {OP_PP, (uint8_t)(addr >> 16), (uint8_t)(addr >> 8),
+                                  (uint8_t)addr};
+    memcpy(tx + 4, data, SPI25_PAGE);
+    fl_status st = write_enable(s, err);
+    if (!st)
+        st = cmd(s, tx, sizeof tx, err);
+    if (!st)
+        st = wait_ready(s, SPI25_T_PP_US, 0, "page program", err);
+    if (!st)
+        s->st.pages_programmed++;
+    return st;
+}
+
 /* Let the last page program run and finish (a WREN left open is harmless:
  * the RDSR's CS edge completes it, and the next command clears nothing). */
 static fl_status program_done(fl_spi25 *s, fl_error *err)
@@ -674,13 +695,15 @@ static fl_status program_done(fl_spi25 *s, fl_error *err)
     return wait ? wait_ready(s, SPI25_T_PP_US, d, "page program", err) : FL_OK;
 }
 
-/* Program the listed pages (offsets into want, relative to base). */
+/* Program the listed pages (offsets into want, relative to base); `plain`:
+ * one 256-byte page program at a time (program_page_plain). */
 static fl_status program_pages(fl_spi25 *s, uint32_t base, const uint8_t *want,
-                               const uint32_t *offs, size_t n, fl_error *err)
+                               const uint32_t *offs, size_t n, bool plain, fl_error *err)
 {
     fl_status st = FL_OK;
     for (size_t i = 0; i < n && !st; i++) {
-        st = program_page(s, base + offs[i], want + offs[i], i + 1 < n, err);
+        st = plain ? program_page_plain(s, base + offs[i], want + offs[i], err)
+                   : program_page(s, base + offs[i], want + offs[i], i + 1 < n, err);
         if (st)
             st = fl_fail_prefix(err, "programming 0x%06X", base + offs[i]);
     }
@@ -706,11 +729,11 @@ static size_t pages_to_program(fl_spi25 *s, const uint8_t *want, const uint8_t *
 }
 
 static fl_status program_range(fl_spi25 *s, uint32_t base, const uint8_t *want,
-                               const uint8_t *have, uint32_t len, fl_error *err)
+                               const uint8_t *have, uint32_t len, bool plain, fl_error *err)
 {
     uint32_t offs[SPI25_BLOCK / SPI25_PAGE];
     size_t n = pages_to_program(s, want, have, 0, len, offs, 0);
-    return program_pages(s, base, want, offs, n, err);
+    return program_pages(s, base, want, offs, n, plain, err);
 }
 
 /* ---- sector updates ------------------------------------------------------------- */
@@ -729,20 +752,22 @@ static int sector_need(const uint8_t *cur, const uint8_t *want)
 
 static fl_status verify_fail(uint32_t addr, uint8_t got, uint8_t want, fl_error *err)
 {
-    const char *why = (got & ~want) ? "bits that should be 1 are 0: the erase did not take"
-                                    : "bits that should be 0 are 1: the program did not take";
+    /* got & ~want: bits that read 1 but were programmed to 0 */
+    const char *why = (got & ~want) ? "bits that should be 0 are 1: the program did not take"
+                                    : "bits that should be 1 are 0: the erase did not take";
     return fl_fail(err, FL_ERR_VERIFY, "verify failed at 0x%06X: reads 0x%02X, wrote 0x%02X (%s)",
                    addr, got, want, why);
 }
 
-/* Bring one sector from `cur` to `want` the hard way (erase + program) and
- * read it back: the retry after a failed verify. */
+/* Bring one sector from `cur` to `want` the hard way (erase + plain 256-byte
+ * page programs, which need no page-latch wrap) and read it back: the retry
+ * after a failed verify. */
 static fl_status redo_sector(fl_spi25 *s, uint32_t base, const uint8_t *want, uint8_t *scratch,
                              fl_error *err)
 {
     fl_status st = erase_unit(s, base, SPI25_SECTOR, err);
     if (!st)
-        st = program_range(s, base, want, NULL, SPI25_SECTOR, err);
+        st = program_range(s, base, want, NULL, SPI25_SECTOR, true, err);
     if (!st)
         st = read_raw(s, base, SPI25_SECTOR, scratch, NULL, 0, 0, err);
     for (uint32_t i = 0; !st && i < SPI25_SECTOR; i++)
@@ -788,7 +813,8 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
         if (need[i] != NEED_NONE)
             npages = pages_to_program(s, want, need[i] == NEED_ERASE ? NULL : cur,
                                       i * SPI25_SECTOR, SPI25_SECTOR, offs, npages);
-    st = program_pages(s, base, want, offs, npages, err);
+    bool plain = s->plain_pp;
+    st = program_pages(s, base, want, offs, npages, plain, err);
     if (st)
         return st;
     /* every byte of every touched sector, read back */
@@ -806,6 +832,15 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
         fl_logf(s->ev, FL_LOG_WARN, "sector 0x%06X: 0x%06X reads 0x%02X, wrote 0x%02X; rewriting it",
                 base + off, base + off + j, scratch[off - v0 + j], want[off + j]);
         s->st.retries++;
+        if (!plain && !s->plain_pp) {
+            /* A part that does not keep the last 256 bytes of a longer page
+             * program (spec E-25) fails every sector the fast way: once is
+             * enough to stop relying on it. */
+            s->plain_pp = true;
+            fl_logf(s->ev, FL_LOG_WARN,
+                    "the 275-byte page-program frames did not all take; rewriting with plain "
+                    "256-byte page programs for the rest of this session (slower)");
+        }
         st = redo_sector(s, base + off, want + off, scratch + off - v0, err);
         if (st)
             return st;
