@@ -13,13 +13,13 @@ static void usage(void)
            "first differing byte is reported).  Exit 1 on mismatch.  FILE is checked and\n"
            "placed exactly as 'write' does (same refusals, before the unit is touched): a\n"
            "_QIO_ image is compared from 0x11000 where write would skip its bootloader\n"
-           "(through a SPI programmer, where write puts it whole, from 0x0: that needs\n"
-           "--allow-bootloader as write does).  --chip spi-nor: plain data with --raw --offset.\n\n"
+           "(through a SPI programmer, where write puts it whole, from 0x0: comparing needs\n"
+           "no opt-in).  --chip spi-nor: plain data with --raw --offset.\n\n"
            "Options:\n"
            "  --offset A          flash address of the first byte of FILE\n"
            "  --raw               FILE is plain data, not a firmware image (needs --offset)\n"
-           "  --allow-bootloader  compare a _QIO_ image's bootloader part too (SPI programmer:\n"
-           "                      the whole _QIO_ from 0x0)\n"
+           "  --allow-bootloader  compare a _QIO_ image's bootloader part too (a SPI\n"
+           "                      programmer always compares the whole _QIO_ from 0x0)\n"
            "  --force             accept an image whose content or name says another chip\n"
            "%s\n%s",
            flash_cli_common_help(), cli_exit_codes_help);
