@@ -1274,6 +1274,47 @@ static void test_no_wrap_fallback(void)
     rig_close(&r);
 }
 
+static int cancel_now(void *ctx)
+{
+    return *(int *)ctx;
+}
+
+/* A stop request ends the wait for a chip erase (which can run for minutes)
+ * with CS released; a write asked to stop stops between 64 KiB runs (a
+ * sector erase inside one is never cut short: the bytes it keeps are
+ * programmed back first). */
+static void test_cancel_during_chip_erase(void)
+{
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0"))
+        return;
+    int stop = 0;
+    fl_events ev = {.log = NULL, .cancelled = cancel_now, .ctx = &stop};
+    fl_spi25 *f;
+    fl_error err;
+    CHECK(fl_spi25_new(r.c, &ev, &f, &err) == FL_OK, "%s", err.msg);
+    CHECK(fl_spi25_identify(f, &err) == FL_OK, "identify: %s", err.msg);
+    uint8_t d[4096];
+    memset(d, 0x11, sizeof d);
+    CHECK(fl_spi25_write(f, 0x1800, d, 0x800, &err) == FL_OK, "write: %s", err.msg);
+    stop = 1;
+    uint32_t size = fl_spi25_get_info(f)->size;
+    CHECK(fl_spi25_erase(f, 0, size, &err) == FL_ERR_CANCELLED, "chip erase cancelled: %s",
+          err.msg);
+    CHECK(strstr(err.msg, "chip erase stopped") != NULL, "message: %s", err.msg);
+    CHECK(cs_high(&r), "CS released");
+    /* a stop before a write touches nothing */
+    uint8_t back[0x800];
+    memset(d, 0x22, sizeof d);
+    CHECK(fl_spi25_write(f, 0x1800, d, 0x800, &err) == FL_ERR_CANCELLED, "write cancelled: %s",
+          err.msg);
+    stop = 0;
+    CHECK(fl_spi25_read(f, 0x1800, sizeof back, back, &err) == FL_OK, "read: %s", err.msg);
+    CHECK(back[0] != 0x22 && back[0x7FF] != 0x22, "nothing of the cancelled write landed");
+    fl_spi25_free(f);
+    rig_close(&r);
+}
+
 static void run_emulator_tests(void)
 {
     RUN(test_identify_profiles);
@@ -1283,6 +1324,7 @@ static void run_emulator_tests(void)
     RUN(test_partial_and_chip_erase);
     RUN(test_torn_program_and_verify_failure);
     RUN(test_no_wrap_fallback);
+    RUN(test_cancel_during_chip_erase);
     RUN(test_gpio);
     RUN(test_blank_check_failure);
     RUN(test_usb_failure_mid_write);

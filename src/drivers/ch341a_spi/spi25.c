@@ -170,9 +170,12 @@ static fl_status cmd_addr(fl_spi25 *s, uint8_t op, uint32_t addr, fl_error *err)
 }
 
 /* Poll SR1 until WIP clears, against a budget on the device clock (the
- * emulator's virtual one, so timeouts are exact there too). */
-static fl_status wait_ready(fl_spi25 *s, uint64_t budget_us, unsigned first_delay_us,
-                            const char *what, fl_error *err)
+ * emulator's virtual one, so timeouts are exact there too).  `cancellable`:
+ * a stop request ends the wait (only where nothing must be put back after
+ * it: a chip erase; a sector erase inside a write is followed by programming
+ * the bytes it keeps, so it is never cut short). */
+static fl_status wait_ready_c(fl_spi25 *s, uint64_t budget_us, unsigned first_delay_us,
+                              const char *what, bool cancellable, fl_error *err)
 {
     uint64_t interval = budget_us / 250;
     if (interval < 100)
@@ -198,8 +201,18 @@ static fl_status wait_ready(fl_spi25 *s, uint64_t budget_us, unsigned first_dela
                            "%s: the flash is still busy after %llu ms (SR1=0x%02X)%s", what,
                            (unsigned long long)(spent / 1000), sr,
                            sr == 0xFF ? ": SR1 reads 0xFF, the flash stopped answering" : "");
+        if (cancellable && fl_cancelled(s->ev))
+            return fl_fail(err, FL_ERR_CANCELLED,
+                           "%s stopped after %llu ms; the flash finishes it on its own", what,
+                           (unsigned long long)(spent / 1000));
         ch341a_delay_us(s->c, interval);
     }
+}
+
+static fl_status wait_ready(fl_spi25 *s, uint64_t budget_us, unsigned first_delay_us,
+                            const char *what, fl_error *err)
+{
+    return wait_ready_c(s, budget_us, first_delay_us, what, false, err);
 }
 
 /* WREN, then SR1 must show WEL (and no WIP): every erase, program and status
@@ -567,7 +580,7 @@ static fl_status chip_erase(fl_spi25 *s, fl_error *err)
     if (!st)
         st = cmd(s, &op, 1, err);
     if (!st)
-        st = wait_ready(s, SPI25_T_CE_US, 0, "chip erase", err);
+        st = wait_ready_c(s, SPI25_T_CE_US, 0, "chip erase", true, err);
     bool blank = false;
     uint32_t where = 0;
     uint8_t value = 0;
