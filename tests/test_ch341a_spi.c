@@ -1274,6 +1274,20 @@ static void test_no_wrap_fallback(void)
     rig_close(&r);
 }
 
+/* The public status-register read is an operation like the others: CS high after it. */
+static void test_read_sr_releases_cs(void)
+{
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&sr1=0x1C"))
+        return;
+    fl_error err;
+    uint8_t v = 0;
+    CHECK(fl_spi25_read_sr(r.f, 0x05, &v, &err) == FL_OK, "%s", err.msg);
+    CHECK_EQ_UINT(v, 0x1C);
+    CHECK(cs_high(&r), "CS released after fl_spi25_read_sr");
+    rig_close(&r);
+}
+
 static int cancel_now(void *ctx)
 {
     return *(int *)ctx;
@@ -1325,6 +1339,7 @@ static void run_emulator_tests(void)
     RUN(test_torn_program_and_verify_failure);
     RUN(test_no_wrap_fallback);
     RUN(test_cancel_during_chip_erase);
+    RUN(test_read_sr_releases_cs);
     RUN(test_gpio);
     RUN(test_blank_check_failure);
     RUN(test_usb_failure_mid_write);

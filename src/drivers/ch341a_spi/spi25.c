@@ -153,7 +153,8 @@ static fl_status rdsr_delayed(fl_spi25 *s, uint8_t opcode, unsigned delay_us, ui
     return st;
 }
 
-fl_status fl_spi25_read_sr(fl_spi25 *s, uint8_t opcode, uint8_t *value, fl_error *err)
+/* Inside an operation: CS stays low until the next frame or finish(). */
+static fl_status read_sr(fl_spi25 *s, uint8_t opcode, uint8_t *value, fl_error *err)
 {
     return rdsr_delayed(s, opcode, 0, value, err);
 }
@@ -224,7 +225,7 @@ static fl_status write_enable(fl_spi25 *s, fl_error *err)
         uint8_t op = OP_WREN;
         fl_status st = cmd(s, &op, 1, err);
         if (!st)
-            st = fl_spi25_read_sr(s, OP_RDSR1, &sr, err);
+            st = read_sr(s, OP_RDSR1, &sr, err);
         if (st)
             return st;
         if ((sr & (SR1_WEL | SR1_WIP)) == SR1_WEL && sr != 0xFF)
@@ -251,6 +252,11 @@ fl_status fl_spi25_rdid(fl_spi25 *s, uint8_t reply[4], fl_error *err)
     return finish(s, st, err);
 }
 
+fl_status fl_spi25_read_sr(fl_spi25 *s, uint8_t opcode, uint8_t *value, fl_error *err)
+{
+    return finish(s, read_sr(s, opcode, value, err), err); /* a public call leaves CS high */
+}
+
 static const char *rule_text(fl_jedec_size_rule r)
 {
     switch (r) {
@@ -263,11 +269,11 @@ static const char *rule_text(fl_jedec_size_rule r)
 static fl_status read_all_sr(fl_spi25 *s, uint8_t *sr1, uint8_t *sr2, uint8_t *sr3,
                              fl_error *err)
 {
-    fl_status st = fl_spi25_read_sr(s, OP_RDSR1, sr1, err);
+    fl_status st = read_sr(s, OP_RDSR1, sr1, err);
     if (!st)
-        st = fl_spi25_read_sr(s, OP_RDSR2, sr2, err);
+        st = read_sr(s, OP_RDSR2, sr2, err);
     if (!st)
-        st = fl_spi25_read_sr(s, OP_RDSR3, sr3, err);
+        st = read_sr(s, OP_RDSR3, sr3, err);
     return st;
 }
 
@@ -436,7 +442,7 @@ fl_status fl_spi25_unprotect(fl_spi25 *s, fl_error *err)
                 uint8_t w2[2] = {OP_WRSR2, (uint8_t)(sr2 & ~SR2_CMP)};
                 st = step_result(s, sr_write(s, false, w2, 2, &e), step, &e);
                 if (!st)
-                    st = fl_spi25_read_sr(s, OP_RDSR2, &sr2, &e);
+                    st = read_sr(s, OP_RDSR2, &sr2, &e);
                 if (!st && (sr2 & SR2_CMP)) {
                     uint8_t w3[3] = {OP_WRSR, 0x00, (uint8_t)(sr2 & ~SR2_CMP)};
                     st = step_result(s, sr_write(s, false, w3, 3, &e), step, &e);
@@ -497,14 +503,14 @@ fl_status fl_spi25_protect(fl_spi25 *s, fl_error *err)
     uint8_t sr2 = 0xFF;
     fl_status st = FL_OK;
     if (l->known && l->sr_bytes == 2 && l->cmp_bit)
-        st = fl_spi25_read_sr(s, OP_RDSR2, &sr2, err);
+        st = read_sr(s, OP_RDSR2, &sr2, err);
     if (!st) {
         uint8_t w[3] = {OP_WRSR, want, (uint8_t)(sr2 & ~l->cmp_bit)};
         st = sr_write(s, false, w, sr2 == 0xFF ? 2 : 3, err);
     }
     uint8_t sr1 = 0;
     if (!st)
-        st = fl_spi25_read_sr(s, OP_RDSR1, &sr1, err);
+        st = read_sr(s, OP_RDSR1, &sr1, err);
     st = finish(s, st, err);
     if (st)
         return fl_fail_prefix(err, "setting write protection");
