@@ -1274,6 +1274,43 @@ static void test_no_wrap_fallback(void)
     rig_close(&r);
 }
 
+/* Erasing "the whole flash" uses a chip erase only when that is the whole
+ * part: a 32 MiB part worked on through its first 16 MiB, or a size assumed
+ * for an unknown ID, keeps everything past the range. */
+static void test_no_chip_erase_past_range(void)
+{
+    static const struct { const char *url; uint32_t size, marker; } cases[] = {
+        {"ch341a:sim?target=spi-nor&jedec=EF4019&timescale=0&fast=1", 0, 0x1800000},
+        {"ch341a:sim?target=bk7231n&jedec=AA551A&size=4194304&timescale=0&fast=1", 2u << 20,
+         0x300000},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        rig r;
+        if (!rig_open(&r, cases[k].url))
+            continue;
+        fl_error err;
+        if (fl_ch341a_emu_gate(r.e) != FL_GATE_NONE) {
+            uint8_t id[4];
+            CHECK(fl_beken_spi_enter(r.c, r.f, &r.ev, 3, id, &err) == FL_OK, "enter: %s", err.msg);
+        }
+        CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+        if (cases[k].size)
+            fl_spi25_set_size(r.f, cases[k].size);
+        size_t fsize;
+        uint8_t *mem = fl_ch341a_emu_flash(r.e, &fsize);
+        CHECK(fsize > cases[k].marker, "the part is larger than the range");
+        mem[0x1000] = 0x00;
+        mem[cases[k].marker] = 0x00;
+        uint32_t size = fl_spi25_get_info(r.f)->size;
+        CHECK(fl_spi25_erase(r.f, 0, size, &err) == FL_OK, "erase: %s", err.msg);
+        CHECK_EQ_UINT(mem[0x1000], 0xFF);
+        CHECK_EQ_UINT(mem[cases[k].marker], 0x00);
+        CHECK(fl_ch341a_emu_find_event(r.e, 0, FL_EV_FLASH, "chip erase") == (size_t)-1,
+              "no chip erase (case %zu)", k);
+        rig_close(&r);
+    }
+}
+
 /* The public status-register read is an operation like the others: CS high after it. */
 static void test_read_sr_releases_cs(void)
 {
@@ -1340,6 +1377,7 @@ static void run_emulator_tests(void)
     RUN(test_no_wrap_fallback);
     RUN(test_cancel_during_chip_erase);
     RUN(test_read_sr_releases_cs);
+    RUN(test_no_chip_erase_past_range);
     RUN(test_gpio);
     RUN(test_blank_check_failure);
     RUN(test_usb_failure_mid_write);

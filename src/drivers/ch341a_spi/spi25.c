@@ -47,6 +47,7 @@ struct fl_spi25 {
     bool wren_open;       /* a WREN frame is open: it latches when CS rises */
     unsigned pp_delay_us; /* wait inside the device before the next WREN */
     bool plain_pp;        /* 275-byte frames failed once: plain 256-byte programs from now on */
+    bool whole_chip_known; /* info.size is the whole part: a chip erase stays inside it */
     fl_spi25_stats st;
     ch341a_batch batch;
     uint8_t *rx;
@@ -87,7 +88,11 @@ void fl_spi25_free(fl_spi25 *s)
 }
 
 const fl_spi25_info *fl_spi25_get_info(const fl_spi25 *s) { return &s->info; }
-void fl_spi25_set_size(fl_spi25 *s, uint32_t size) { s->info.size = size; }
+void fl_spi25_set_size(fl_spi25 *s, uint32_t size)
+{
+    s->info.size = size;
+    s->whole_chip_known = false; /* assumed: the part may be larger */
+}
 void fl_spi25_get_stats(const fl_spi25 *s, fl_spi25_stats *out) { *out = s->st; }
 
 /* ---- frames ----------------------------------------------------------------- */
@@ -309,6 +314,7 @@ fl_status fl_spi25_identify(fl_spi25 *s, fl_error *err)
                 "flash %02X %02X %02X is not in the part table and its capacity byte 0x%02X "
                 "does not tell a size",
                 in->jedec[0], in->jedec[1], in->jedec[2], in->jedec[2]);
+    s->whole_chip_known = in->size != 0 && in->size <= SPI25_MAX_24BIT;
     if (in->size > SPI25_MAX_24BIT) {
         fl_logf(s->ev, FL_LOG_WARN,
                 "the flash holds %u MiB but 3-byte addresses reach only the first 16 MiB: "
@@ -944,7 +950,9 @@ fl_status fl_spi25_erase(fl_spi25 *s, uint32_t addr, uint32_t len, fl_error *err
     fl_status st = fl_spi25_unprotect(s, err);
     if (st)
         return st;
-    if (addr == 0 && len == s->info.size) {
+    /* a chip erase only where the size is the whole part: past 16 MiB (3-byte
+     * addresses) or with an assumed size it would erase bytes outside the range */
+    if (addr == 0 && len == s->info.size && s->whole_chip_known) {
         st = chip_erase(s, err);
         if (!st)
             fl_progress(s->ev, "erase", len, len);
