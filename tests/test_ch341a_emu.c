@@ -484,6 +484,33 @@ static void test_page_wrap(void)
     rig_close(&r);
 }
 
+/* pp_no_wrap=1: a part that does not wrap its page latch discards a page
+ * program of more than 256 data bytes (logged), and takes exactly 256. */
+static void test_page_no_wrap(void)
+{
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&fast=1&pp_no_wrap=1"))
+        return;
+    init_pins(&r);
+    uint8_t d[300], back[256];
+    for (int i = 0; i < 300; i++)
+        d[i] = (uint8_t)(i * 7 + 1);
+    program(&r, 0x2000, d, 257);
+    read_flash(&r, 0x2000, back, 256);
+    CHECK_EQ_UINT(back[0], 0xFF);
+    CHECK_EQ_UINT(back[255], 0xFF);
+    CHECK(fl_ch341a_emu_find_event(r.e, 0, FL_EV_IGNORED, "257 data bytes, more than a page") !=
+              (size_t)-1,
+          "the discarded program is logged");
+    uint8_t sr1, sr2, sr3;
+    fl_ch341a_emu_status(r.e, &sr1, &sr2, &sr3);
+    CHECK_EQ_UINT(sr1 & 0x02, 0); /* WEL cleared */
+    program(&r, 0x2000, d, 256);
+    read_flash(&r, 0x2000, back, 256);
+    CHECK(!memcmp(back, d, 256), "exactly one page is programmed");
+    rig_close(&r);
+}
+
 static void test_read_wraps_and_fast_read(void)
 {
     rig r;
@@ -1122,6 +1149,7 @@ int main(void)
     RUN(test_wrsr1_clears_sr2_and_volatile);
     RUN(test_program_is_and);
     RUN(test_page_wrap);
+    RUN(test_page_no_wrap);
     RUN(test_read_wraps_and_fast_read);
     RUN(test_strict_packetising);
     RUN(test_cs_rise_in_next_transfer);

@@ -1193,6 +1193,179 @@ static void test_beken_recovery_and_boot(void)
     free(pat);
 }
 
+static unsigned count_text(const char *hay, const char *needle)
+{
+    unsigned n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static size_t count_events(fl_ch341a_emu *e, fl_ch341a_event_kind kind, const char *needle)
+{
+    size_t n = 0;
+    for (size_t k = fl_ch341a_emu_find_event(e, 0, kind, needle); k != (size_t)-1;
+         k = fl_ch341a_emu_find_event(e, k + 1, kind, needle))
+        n++;
+    return n;
+}
+
+/* A part whose page latch does not wrap (pp_no_wrap: the emulator discards a
+ * page program of more than 256 data bytes): the read-back catches the fast
+ * path's failure, the sector is rewritten with plain 256-byte page programs
+ * (logged once, counted as a retry) and the session stays on them. */
+static void test_no_wrap_fallback(void)
+{
+    static uint8_t data[8192], back[8192];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7 + (i >> 8));
+    fl_error err;
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&pp_no_wrap=1"))
+        return;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    CHECK(fl_spi25_write(r.f, 0x8000, data, sizeof data, &err) == FL_OK, "write: %s", err.msg);
+    CHECK(count_events(r.e, FL_EV_IGNORED, "more than a page") >= 1,
+          "the 275-byte frames were tried and discarded by the part");
+    fl_spi25_stats st;
+    fl_spi25_get_stats(r.f, &st);
+    CHECK(st.retries >= 1, "the fallback counts as a retry (%u)", st.retries);
+    CHECK_EQ_UINT(count_text(r.lb.text, "plain 256-byte page programs"), 1);
+    CHECK(fl_spi25_read(r.f, 0x8000, sizeof back, back, &err) == FL_OK &&
+              !memcmp(back, data, sizeof back),
+          "the data is right after the fallback");
+    CHECK(cs_high(&r), "CS released");
+
+    /* later writes go plain at once: nothing discarded, nothing rewritten */
+    unsigned retries = st.retries, rewrites = count_text(r.lb.text, "rewriting it");
+    fl_ch341a_emu_clear_events(r.e);
+    for (size_t i = 0; i < 4096; i++)
+        data[i] ^= 0x5A;
+    CHECK(fl_spi25_write(r.f, 0x20000, data, 4096, &err) == FL_OK, "second write: %s", err.msg);
+    CHECK_EQ_UINT(count_events(r.e, FL_EV_IGNORED, "more than a page"), 0);
+    CHECK(count_events(r.e, FL_EV_FLASH, "program 0x02") == 16, "16 plain page programs");
+    CHECK_EQ_UINT(count_text(r.lb.text, "rewriting it"), rewrites);
+    CHECK_EQ_UINT(count_text(r.lb.text, "plain 256-byte page programs"), 1);
+    fl_spi25_get_stats(r.f, &st);
+    CHECK_EQ_UINT(st.retries, retries);
+    CHECK(fl_spi25_read(r.f, 0x20000, 4096, back, &err) == FL_OK && !memcmp(back, data, 4096),
+          "second write read back");
+    rig_close(&r);
+
+    /* a part that wraps never needs it */
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0"))
+        return;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    CHECK(fl_spi25_write(r.f, 0x8000, data, sizeof data, &err) == FL_OK, "write: %s", err.msg);
+    fl_spi25_get_stats(r.f, &st);
+    CHECK_EQ_UINT(st.retries, 0);
+    CHECK_EQ_UINT(count_text(r.lb.text, "plain 256-byte"), 0);
+    CHECK_EQ_UINT(count_events(r.e, FL_EV_IGNORED, NULL), 0);
+    rig_close(&r);
+
+    /* the plain rewrite fails too (its first page program torn): a verify failure */
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&pp_no_wrap=1&torn_program=1"))
+        return;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    CHECK(fl_spi25_write(r.f, 0x8000, data, 4096, &err) == FL_ERR_VERIFY, "write must fail");
+    CHECK(strstr(err.msg, "verify failed at 0x008") != NULL, "message: %s", err.msg);
+    CHECK(strstr(err.msg, "the program did not take") != NULL, "diagnosis: %s", err.msg);
+    CHECK(cs_high(&r), "CS released after the failure");
+    rig_close(&r);
+}
+
+/* Erasing "the whole flash" uses a chip erase only when that is the whole
+ * part: a 32 MiB part worked on through its first 16 MiB, or a size assumed
+ * for an unknown ID, keeps everything past the range. */
+static void test_no_chip_erase_past_range(void)
+{
+    static const struct { const char *url; uint32_t size, marker; } cases[] = {
+        {"ch341a:sim?target=spi-nor&jedec=EF4019&timescale=0&fast=1", 0, 0x1800000},
+        {"ch341a:sim?target=bk7231n&jedec=AA551A&size=4194304&timescale=0&fast=1", 2u << 20,
+         0x300000},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        rig r;
+        if (!rig_open(&r, cases[k].url))
+            continue;
+        fl_error err;
+        if (fl_ch341a_emu_gate(r.e) != FL_GATE_NONE) {
+            uint8_t id[4];
+            CHECK(fl_beken_spi_enter(r.c, r.f, &r.ev, 3, id, &err) == FL_OK, "enter: %s", err.msg);
+        }
+        CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+        if (cases[k].size)
+            fl_spi25_set_size(r.f, cases[k].size);
+        size_t fsize;
+        uint8_t *mem = fl_ch341a_emu_flash(r.e, &fsize);
+        CHECK(fsize > cases[k].marker, "the part is larger than the range");
+        mem[0x1000] = 0x00;
+        mem[cases[k].marker] = 0x00;
+        uint32_t size = fl_spi25_get_info(r.f)->size;
+        CHECK(fl_spi25_erase(r.f, 0, size, &err) == FL_OK, "erase: %s", err.msg);
+        CHECK_EQ_UINT(mem[0x1000], 0xFF);
+        CHECK_EQ_UINT(mem[cases[k].marker], 0x00);
+        CHECK(fl_ch341a_emu_find_event(r.e, 0, FL_EV_FLASH, "chip erase") == (size_t)-1,
+              "no chip erase (case %zu)", k);
+        rig_close(&r);
+    }
+}
+
+/* The public status-register read is an operation like the others: CS high after it. */
+static void test_read_sr_releases_cs(void)
+{
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&sr1=0x1C"))
+        return;
+    fl_error err;
+    uint8_t v = 0;
+    CHECK(fl_spi25_read_sr(r.f, 0x05, &v, &err) == FL_OK, "%s", err.msg);
+    CHECK_EQ_UINT(v, 0x1C);
+    CHECK(cs_high(&r), "CS released after fl_spi25_read_sr");
+    rig_close(&r);
+}
+
+static int cancel_now(void *ctx)
+{
+    return *(int *)ctx;
+}
+
+/* A stop request ends the wait for a chip erase (which can run for minutes)
+ * with CS released; a write asked to stop stops between 64 KiB runs (a
+ * sector erase inside one is never cut short: the bytes it keeps are
+ * programmed back first). */
+static void test_cancel_during_chip_erase(void)
+{
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0"))
+        return;
+    int stop = 0;
+    fl_events ev = {.log = NULL, .cancelled = cancel_now, .ctx = &stop};
+    fl_spi25 *f;
+    fl_error err;
+    CHECK(fl_spi25_new(r.c, &ev, &f, &err) == FL_OK, "%s", err.msg);
+    CHECK(fl_spi25_identify(f, &err) == FL_OK, "identify: %s", err.msg);
+    uint8_t d[4096];
+    memset(d, 0x11, sizeof d);
+    CHECK(fl_spi25_write(f, 0x1800, d, 0x800, &err) == FL_OK, "write: %s", err.msg);
+    stop = 1;
+    uint32_t size = fl_spi25_get_info(f)->size;
+    CHECK(fl_spi25_erase(f, 0, size, &err) == FL_ERR_CANCELLED, "chip erase cancelled: %s",
+          err.msg);
+    CHECK(strstr(err.msg, "chip erase stopped") != NULL, "message: %s", err.msg);
+    CHECK(cs_high(&r), "CS released");
+    /* a stop before a write touches nothing */
+    uint8_t back[0x800];
+    memset(d, 0x22, sizeof d);
+    CHECK(fl_spi25_write(f, 0x1800, d, 0x800, &err) == FL_ERR_CANCELLED, "write cancelled: %s",
+          err.msg);
+    stop = 0;
+    CHECK(fl_spi25_read(f, 0x1800, sizeof back, back, &err) == FL_OK, "read: %s", err.msg);
+    CHECK(back[0] != 0x22 && back[0x7FF] != 0x22, "nothing of the cancelled write landed");
+    fl_spi25_free(f);
+    rig_close(&r);
+}
+
 static void run_emulator_tests(void)
 {
     RUN(test_identify_profiles);
@@ -1201,6 +1374,10 @@ static void run_emulator_tests(void)
     RUN(test_protected_chip);
     RUN(test_partial_and_chip_erase);
     RUN(test_torn_program_and_verify_failure);
+    RUN(test_no_wrap_fallback);
+    RUN(test_cancel_during_chip_erase);
+    RUN(test_read_sr_releases_cs);
+    RUN(test_no_chip_erase_past_range);
     RUN(test_gpio);
     RUN(test_blank_check_failure);
     RUN(test_usb_failure_mid_write);

@@ -76,6 +76,8 @@ static void test_identity(void)
     CHECK_STR(id->chip_id_norm, "7231c");
     CHECK(strstr(id->programmer, "sim:bk7231n") != NULL, "programmer: %s", id->programmer);
     CHECK_EQ_UINT(id->baud, 115200);
+    CHECK_STR(id->verified_by, "the chip's CRC");
+    CHECK(!id->sr_separate, "a loader reports its status register as one word");
     fl_flash_close(f);
 }
 
@@ -148,6 +150,54 @@ static void test_range_policy(void)
     fl_flash_close(f);
 }
 
+/* The same session over the CH341A emulator says how it verifies and that
+ * its status registers were read one by one. */
+static void test_identity_spi(void)
+{
+    fl_flash_opts o;
+    fl_flash_opts_init(&o);
+    fl_flash *f = NULL;
+    fl_error err = {0};
+    fl_status st = fl_flash_open("ch341a:sim?target=spi-nor&jedec=EF4016&sr2=02&timescale=0",
+                                 "spi-nor", &o, NULL, &f, &err);
+    CHECK(st == FL_OK && f, "open: %s", err.msg);
+    if (!f)
+        return;
+    const fl_identity *id = fl_flash_identity(f);
+    CHECK_STR(id->driver, "ch341a-spi");
+    CHECK_STR(id->verified_by, "reading back every byte");
+    CHECK(id->have_sr && id->sr_separate, "SR1/SR2/SR3 read one by one");
+    CHECK_EQ_UINT((id->sr >> 8) & 0xFF, 0x02);
+    CHECK_EQ_UINT(id->baud, 0);
+    fl_flash_close(f);
+}
+
+/* A caller's mistake is a usage error before any driver call. */
+static void test_bad_arguments(void)
+{
+    fl_flash *f = open_n(true);
+    if (!f)
+        return;
+    fl_error err = {0};
+    CHECK(fl_flash_write(f, 0x11000, NULL, 16, &err) == FL_ERR_USAGE && strstr(err.msg, "no buffer"),
+          "write without data: %s", err.msg);
+    CHECK(fl_flash_read(f, 0x11000, 16, NULL, &err) == FL_ERR_USAGE, "read without a buffer");
+    CHECK(fl_flash_verify(f, 0x11000, NULL, 16, NULL, &err) == FL_ERR_USAGE, "verify without data");
+    CHECK(fl_flash_write(NULL, 0x11000, (const uint8_t *)"x", 1, &err) == FL_ERR_USAGE,
+          "no session");
+    CHECK(fl_flash_erase(NULL, 0x11000, 0x1000, &err) == FL_ERR_USAGE, "erase without a session");
+    fl_flash_close(f);
+    CHECK(fl_flash_check_port("/dev/ttyUSB0", NULL, &err) == FL_ERR_USAGE &&
+              strstr(err.msg, "no chip"),
+          "no chip: %s", err.msg);
+    fl_image_plan_opts po;
+    fl_image_plan_opts_init(&po);
+    fl_placement pl;
+    CHECK(fl_flash_plan_image("", NULL, "x.bin", (const uint8_t *)"x", 1, 0, &po, &pl, &err) ==
+              FL_ERR_USAGE,
+          "plan without a chip: %s", err.msg);
+}
+
 /* Placement through the port: the UART path keeps an N bootloader; a path
  * that writes a _QIO_ whole (FL_PLACE_QIO_WHOLE) asks for the opt-in. */
 static void test_plan_image(void)
@@ -201,5 +251,7 @@ int main(void)
     RUN(test_round_trip);
     RUN(test_range_policy);
     RUN(test_plan_image);
+    RUN(test_identity_spi);
+    RUN(test_bad_arguments);
     return testlib_finish();
 }

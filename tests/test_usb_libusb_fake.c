@@ -480,6 +480,8 @@ static void test_stream_mute_times_out(void)
     CHECK(fl_usb_stream(u, out, out_len, 32, in, sizeof in, 31, 4, 30, &err) == FL_ERR_TIMEOUT,
           "%s", err.msg);
     CHECK(has(err.msg, "no answer within 30 ms"), "%s", err.msg);
+    CHECK(has(err.msg, " in: CH341A at ") && !has(err.msg, ": :"),
+          "one separator between the stream and the cause: %s", err.msg);
     CHECK(nflight == 0, "every IN transfer cancelled and reaped: %d left", nflight);
     /* the device is usable again afterwards */
     mute = false;

@@ -8,9 +8,11 @@ static void usage(void)
     printf("usage: flashline erase --port URL --chip CHIP (--offset A --size N | --all)\n"
            "       flashline erase -p URL -c CHIP (--offset A --size N | --all)\n\n"
            "Erases whole 4 KiB sectors (64 KiB blocks where aligned) and proves the range is\n"
-           "blank.  --all erases from 0x11000 to the end (the bootloader is kept; with\n"
-           "--allow-bootloader on a ROM-loader chip, from 0x0); on --chip spi-nor the whole\n"
-           "chip.\n\n"
+           "blank (UART: by the chip's CRC; SPI programmer: by reading it back).  --all\n"
+           "erases from 0x11000 to the end (the bootloader is kept; with --allow-bootloader\n"
+           "on a ROM-loader chip, from 0x0); on --chip spi-nor the whole chip (chip erase).\n"
+           "Through a SPI programmer (Beken SPI mode) --allow-bootloader --all still keeps\n"
+           "the bootloader of a flash-loader chip; erase it with --offset 0 --size N.\n\n"
            "Options:\n"
            "  --offset A --size N  the range (multiples of 0x1000)\n"
            "  --all               the whole flash except the bootloader\n"
@@ -73,15 +75,16 @@ int cmd_erase(int argc, char **argv)
     fl_error err = {0};
     fl_status st = fl_flash_erase(c.flash, offset, size, &err);
     cli_output_end_phase(&c.out);
+    const char *how = id->verified_by ? id->verified_by : "the driver";
     if (st) {
         rc = cli_report_error(&c.out, "erase", &err);
     } else if (c.json) {
         cli_json_event(&c.out, "done",
-                       json_pack("{s:s, s:I, s:I}", "verb", "erase", "offset", (json_int_t)offset,
-                                 "size", (json_int_t)size));
+                       json_pack("{s:s, s:I, s:I, s:s}", "verb", "erase", "offset",
+                                 (json_int_t)offset, "size", (json_int_t)size, "verified_by", how));
     } else {
-        fprintf(stderr, "erased 0x%06X..0x%06X (%u KiB), verified blank\n", offset, offset + size,
-                size / 1024);
+        fprintf(stderr, "erased 0x%06X..0x%06X (%u KiB), verified blank by %s\n", offset,
+                offset + size, size / 1024, how);
     }
     flash_cli_close(&c);
     return rc;

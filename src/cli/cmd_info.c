@@ -8,9 +8,10 @@ static void usage(void)
     printf("usage: flashline info --port URL --chip CHIP [options]\n"
            "       flashline info -p URL -c CHIP [options]\n\n"
            "Gets the chip's attention the way the port says (UART: the bootloader; SPI\n"
-           "programmer: SPI mode or the bare flash chip), then prints the driver, how the\n"
-           "chip answers, chip ID, flash JEDEC ID, part, size, status register and the MAC\n"
-           "from the RF calibration sector.\n\n"
+           "programmer: Beken SPI mode, or the bare flash chip with --chip spi-nor), then\n"
+           "prints the driver, how the chip answers, chip ID (UART), flash JEDEC ID, part,\n"
+           "size, status register(s) (SPI: SR1, SR2, SR3 each) and the MAC from the RF\n"
+           "calibration sector (Beken chips).  Over SPI mode the chip boots when info ends.\n\n"
            "Options:\n%s\n%s",
            flash_cli_common_help(), cli_exit_codes_help);
 }

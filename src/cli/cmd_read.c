@@ -1,4 +1,4 @@
-/* flashline read — read flash to a file, CRC-verified, written durably. */
+/* flashline read — read flash to a file (UART: CRC-verified), written durably. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -16,9 +16,12 @@ static void usage(void)
 {
     printf("usage: flashline read --port URL --chip CHIP -o FILE [--offset A] [--size N]\n"
            "       flashline read -p URL -c CHIP -o FILE [options]\n\n"
-           "Reads flash (default: all of it) in 4 KiB blocks, proves it (UART: every 64 KiB\n"
-           "with the chip's CRC, re-reading blocks that differ) and writes FILE durably (temp\n"
-           "file, fsync, rename): FILE is either complete or untouched.\n\n"
+           "Reads flash (default: all of it) and writes FILE durably (temp file, fsync,\n"
+           "rename): FILE is either complete or untouched.  UART: read in 4 KiB blocks,\n"
+           "every 64 KiB proven with the chip's CRC, blocks that differ read again.  SPI\n"
+           "programmer: read in large frames over USB, whose packets carry their own CRC;\n"
+           "the chip has no CRC to compare with.  --chip spi-nor reads the whole chip (up\n"
+           "to 16 MiB).\n\n"
            "Options:\n"
            "  -o, --output FILE   where to save (required)\n"
            "  --offset A          start address (default 0)\n"

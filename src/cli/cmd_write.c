@@ -1,5 +1,6 @@
 /* flashline write — place a firmware file correctly for the chip, write it
- * (skipping identical blocks) and prove it by CRC. */
+ * (skipping identical blocks) and prove it (device CRC or read-back: the
+ * driver says which in fl_identity.verified_by). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,8 @@ static void usage(void)
     printf("usage: flashline write FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n"
            "       flashline write -p URL -c CHIP [options] -- FILE\n\n"
            "Writes FILE: erase (64 KiB where aligned, 4 KiB elsewhere), program, and verify\n"
-           "every byte (UART: every 64 KiB by the chip's CRC), rewriting sectors that fail.\n"
+           "every byte (UART: every 64 KiB by the chip's CRC; SPI programmer: by reading\n"
+           "every written sector back), rewriting sectors that fail.\n"
            "Sectors that already hold the data are skipped, so rewriting the same image is\n"
            "fast.\n\n"
            "FILE is checked by its content before the unit is touched, and refused when it is\n"
@@ -27,17 +29,23 @@ static void usage(void)
            "that on bk7231t/u, bk7252 (flash loader) and bk7231n/m (keys in the bootloader)\n"
            "its first 0x11000 bytes are skipped and the rest written at 0x11000; a _UA_ image\n"
            "or a dump read from 0x11000 goes at 0x11000.  --offset must agree with that.\n"
-           "Through a SPI programmer a _QIO_ image is written whole from 0x0, bootloader\n"
-           "included (restoring it is the point): on those chips that needs --allow-bootloader.\n\n"
+           "Through a SPI programmer (Beken SPI mode) a _QIO_ image is written whole from\n"
+           "0x0, bootloader included (restoring it is the point): on those chips that needs\n"
+           "--allow-bootloader.  --chip spi-nor has no firmware images: give plain data\n"
+           "with --raw --offset A.\n\n"
            "Options:\n"
            "  --offset A          flash address for the first byte of FILE\n"
            "  --raw               FILE is plain data, not a firmware image: write it as it is\n"
            "                      at --offset (required with --raw); range checks still apply\n"
            "  --allow-bootloader  permit writing 0x0-0x11000 (on bk7231t/u/bk7252 this replaces\n"
-           "                      the only UART bootloader: a mistake needs SPI recovery)\n"
+           "                      the only UART bootloader: a mistake needs SPI recovery).\n"
+           "                      SPI programmer: write a _QIO_ image whole from 0x0, the\n"
+           "                      bootloader included (the recovery)\n"
            "  --force             write an image whose content or name says another chip\n"
-           "  --reprotect         set the flash block protection again afterwards (ROM loaders)\n"
-           "  --reboot            start the new firmware when done\n"
+           "  --reprotect         set the flash block protection again afterwards (UART: ROM\n"
+           "                      loaders; SPI programmer: the part's protect-all bits)\n"
+           "  --reboot            start the new firmware when done (Beken SPI mode: a CEN\n"
+           "                      pulse, which also happens on exit; spi-nor: nothing)\n"
            "%s\n%s",
            flash_cli_common_help(), cli_exit_codes_help);
 }
@@ -47,21 +55,24 @@ static void report_done(flash_cli *c, const char *file, const fl_placement *p, u
 {
     fl_flash_stats s;
     fl_flash_stats_get(c->flash, &s);
+    const char *how = fl_flash_identity(c->flash)->verified_by;
+    if (!how)
+        how = "the driver";
     if (c->json) {
         cli_json_event(&c->out, "done",
-                       json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "verb", "write",
+                       json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s}", "verb", "write",
                                  "file", cli_json_text(file), "offset", (json_int_t)p->flash_offset,
                                  "file_skip", (json_int_t)p->file_skip, "size", (json_int_t)len,
                                  "blocks_written", (json_int_t)s.blocks_written, "blocks_skipped",
                                  (json_int_t)s.blocks_skipped, "retries", (json_int_t)s.retries,
-                                 "seconds", round(secs * 1000) / 1000));
+                                 "seconds", round(secs * 1000) / 1000, "verified_by", how));
         return;
     }
     fprintf(stderr,
             "wrote %s at 0x%06X..0x%06X (%u KiB) in %.1f s: %u sectors written, %u already "
-            "matched, %u retries; verified by CRC\n",
+            "matched, %u retries; verified by %s\n",
             file, p->flash_offset, p->flash_offset + len, len / 1024, secs, s.blocks_written,
-            s.blocks_skipped, s.retries);
+            s.blocks_skipped, s.retries, how);
 }
 
 int cmd_write(int argc, char **argv)

@@ -75,16 +75,17 @@ const char *flash_cli_common_help(void)
              "  -p, --port URL      how the chip is reached; the port chooses the driver:\n"
              "%s\n"
              "%s\n"
-             "  -b, --baud N        UART: rate after linking (default 921600; falls back to\n"
-             "                      115200 if the switch fails; 115200 = never switch)\n"
-             "  --reset MODE        UART: how to get the bootloader: auto (default: link check,\n"
-             "                      `reboot` text to OpenBeken, RTS/DTR pulses, then asks you to\n"
-             "                      power-cycle), pulse, reboot, manual (ask for a power-cycle),\n"
-             "                      none\n"
-             "  --link-timeout S    give up getting the chip's attention after S seconds\n"
-             "                      (default 20, at most 3600)\n"
-             "                      (--baud and --reset only mean something on a UART port;\n"
-             "                      other drivers ignore them)\n"
+             "  -b, --baud N        UART only: rate after linking (default 921600; falls back\n"
+             "                      to 115200 if the switch fails; 115200 = never switch)\n"
+             "  --reset MODE        UART only: how to get the bootloader: auto (default: link\n"
+             "                      check, `reboot` text to OpenBeken, RTS/DTR pulses, then\n"
+             "                      asks you to power-cycle), pulse, reboot, manual (ask for\n"
+             "                      a power-cycle), none\n"
+             "  --link-timeout S    UART only: give up getting the chip's attention after S\n"
+             "                      seconds (default 20, at most 3600)\n"
+             "                      On a SPI programmer port these three do nothing: a Beken\n"
+             "                      chip is reset through CEN (D2) and synced, retried a few\n"
+             "                      times; a plain SPI NOR chip just answers.\n"
              "  --json              one JSON event per line on stdout instead of human output\n",
              drivers, chips);
     return text;
@@ -159,7 +160,24 @@ void flash_cli_close(flash_cli *c)
 static bool sr_protected(const fl_identity *id)
 {
     const fl_flash_part *part = id->have_jedec ? fl_flash_part_find(id->jedec) : NULL;
-    return (id->sr & (part ? part->sr_mask : 0x407C)) != 0;
+    uint32_t sr = id->sr;
+    if (id->sr_separate && ((sr >> 8) & 0xFF) == 0xFF)
+        sr &= ~0xFF00u; /* no SR2: its 0xFF is MISO idling, not a CMP bit */
+    return (sr & (part ? part->sr_mask : 0x407C)) != 0;
+}
+
+/* One status register of a SPI part as `info` shows it: 0xFF is no register. */
+static const char *sr_text(char *buf, size_t cap, uint32_t v)
+{
+    if (v == 0xFF)
+        return "not supported";
+    snprintf(buf, cap, "0x%02X", v);
+    return buf;
+}
+
+static json_t *sr_json(uint32_t v)
+{
+    return v == 0xFF ? json_null() : json_integer(v);
 }
 
 static void print_identity_json(flash_cli *c, const fl_identity *id, const char *jedec)
@@ -178,6 +196,12 @@ static void print_identity_json(flash_cli *c, const fl_identity *id, const char 
     if (id->chip->family == FL_FAMILY_BEKEN)
         json_object_set_new(j, "loader",
                             json_string(id->chip->loader == FL_LOADER_ROM ? "rom" : "flash"));
+    if (id->have_sr && id->sr_separate) { /* SPI: each register by its opcode, null = none */
+        json_object_set_new(j, "sr1", json_integer(id->sr & 0xFF));
+        json_object_set_new(j, "sr2", sr_json((id->sr >> 8) & 0xFF));
+        json_object_set_new(j, "sr3", sr_json((id->sr >> 16) & 0xFF));
+    }
+    json_object_set_new(j, "verified_by", cli_json_text(id->verified_by ? id->verified_by : ""));
     cli_json_event(&c->out, "identity", j);
 }
 
@@ -202,8 +226,15 @@ void flash_cli_print_identity(flash_cli *c)
                id->flash_part[0] ? "  " : "  (not in the flash table)", id->flash_part);
     printf("flash size:    %u KiB%s\n", id->flash_size / 1024,
            id->have_jedec ? "" : " (flash loaders cannot report it: assumed / probed)");
-    if (id->have_sr)
+    if (id->have_sr && id->sr_separate) {
+        char b2[8], b3[8];
+        printf("status regs:   SR1 0x%02X, SR2 %s, SR3 %s%s\n", id->sr & 0xFF,
+               sr_text(b2, sizeof b2, (id->sr >> 8) & 0xFF),
+               sr_text(b3, sizeof b3, (id->sr >> 16) & 0xFF),
+               sr_protected(id) ? " (write-protected)" : "");
+    } else if (id->have_sr) {
         printf("status reg:    0x%04X%s\n", id->sr, sr_protected(id) ? " (write-protected)" : "");
+    }
     if (id->baud)
         printf("baud:          %u\n", id->baud);
 }

@@ -76,6 +76,10 @@ const char *fl_flash_drivers_help(void)
 const fl_driver *fl_driver_for(const char *port, const fl_chip *chip, fl_error *err)
 {
     port = port ? port : "";
+    if (!chip) {
+        fl_fail(err, FL_ERR_USAGE, "no chip given (known: %s spi-nor)", fl_chip_names());
+        return NULL;
+    }
     for (const fl_driver *const *d = fl_drivers(); *d; d++) {
         if (!(*d)->claims_port(port))
             continue;
@@ -182,29 +186,49 @@ fl_status fl_flash_check_range(const fl_flash *f, uint32_t addr, uint64_t len, b
                                 f->allow_bootloader, err);
 }
 
+/* A session and, for len > 0, a buffer: a caller's mistake is a usage error
+ * before anything reaches the driver (a NULL buffer would crash it mid-operation). */
+static fl_status check_call(const fl_flash *f, const void *buf, uint32_t len, const char *what,
+                            fl_error *err)
+{
+    if (!f)
+        return fl_fail(err, FL_ERR_USAGE, "%s: no session", what);
+    if (len && !buf)
+        return fl_fail(err, FL_ERR_USAGE, "%s of %u bytes: no buffer", what, len);
+    return FL_OK;
+}
+
 fl_status fl_flash_read(fl_flash *f, uint32_t addr, uint32_t len, uint8_t *out, fl_error *err)
 {
-    fl_status st = fl_flash_check_range(f, addr, len, false, err);
+    fl_status st = check_call(f, out, len, "read", err);
+    if (!st)
+        st = fl_flash_check_range(f, addr, len, false, err);
     return st ? st : f->drv->read(f->s, addr, len, out, err);
 }
 
 fl_status fl_flash_erase(fl_flash *f, uint32_t addr, uint32_t len, fl_error *err)
 {
-    fl_status st = fl_flash_check_range(f, addr, len, true, err);
+    fl_status st = check_call(f, "", 0, "erase", err);
+    if (!st)
+        st = fl_flash_check_range(f, addr, len, true, err);
     return st ? st : f->drv->erase(f->s, addr, len, err);
 }
 
 fl_status fl_flash_write(fl_flash *f, uint32_t addr, const uint8_t *data, uint32_t len,
                          fl_error *err)
 {
-    fl_status st = fl_flash_check_range(f, addr, len, true, err);
+    fl_status st = check_call(f, data, len, "write", err);
+    if (!st)
+        st = fl_flash_check_range(f, addr, len, true, err);
     return st ? st : f->drv->write(f->s, addr, data, len, err);
 }
 
 fl_status fl_flash_verify(fl_flash *f, uint32_t addr, const uint8_t *data, uint32_t len,
                           uint32_t *bad_addr, fl_error *err)
 {
-    fl_status st = fl_flash_check_range(f, addr, len, false, err);
+    fl_status st = check_call(f, data, len, "verify", err);
+    if (!st)
+        st = fl_flash_check_range(f, addr, len, false, err);
     return st ? st : f->drv->verify(f->s, addr, data, len, bad_addr, err);
 }
 
@@ -241,6 +265,9 @@ fl_status fl_flash_plan_image(const char *port, const fl_chip *chip, const char 
                               const uint8_t *data, size_t len, uint32_t flash_size,
                               const fl_image_plan_opts *opts, fl_placement *out, fl_error *err)
 {
+    if (!chip || !opts || !out || (len && !data))
+        return fl_fail(err, FL_ERR_USAGE, "planning an image: %s missing",
+                       !chip ? "the chip" : !opts ? "the options" : !out ? "the result" : "the data");
     const fl_driver *drv = NULL;
     if (port && *port) {
         drv = fl_driver_for(port, chip, err);

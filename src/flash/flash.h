@@ -72,7 +72,14 @@ typedef struct fl_identity {
     char boot_version[48];
     bool have_sr;
     uint32_t sr;           /* status register(s) as read at open (SR1 | SR2 << 8 | SR3 << 16) */
+    bool sr_separate;      /* sr holds SR1, SR2, SR3 each read by its own opcode (SPI; 0xFF:
+                              the part has no such register); false: one word as a loader
+                              reports it */
     uint32_t baud;         /* UART rate in use; 0 on other transports */
+    /* How write, verify and erase's blank check prove the bytes, as it reads
+     * after "verified by ": "the chip's CRC" (UART), "reading back every
+     * byte" (SPI).  Front ends print it rather than assuming. */
+    const char *verified_by;
 } fl_identity;
 
 typedef struct fl_flash_stats {

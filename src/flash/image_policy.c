@@ -117,8 +117,8 @@ fl_status fl_flash_range_check(const fl_chip *chip, const char *what, uint32_t o
     if (chip->guard == FL_GUARD_BRICK)
         return fl_fail(err, FL_ERR_REFUSED,
                        "%s%srefusing to modify 0x%06X: 0x0-0x11000 holds the %s's only UART "
-                       "bootloader, overwriting it bricks the chip (SPI recovery only); pass "
-                       "--allow-bootloader if you really mean it",
+                       "bootloader; a wrong or partial one leaves the chip reachable only by SPI "
+                       "recovery (CH341A); pass --allow-bootloader if you really mean it",
                        what, sep, off, chip->display);
     return fl_fail(err, FL_ERR_REFUSED,
                    "%s%srefusing to modify 0x%06X: 0x0-0x11000 holds the %s's flash bootloader "

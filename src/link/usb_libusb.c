@@ -625,7 +625,7 @@ static fl_status lu_stream(fl_usb *u, const uint8_t *out, size_t out_len, size_t
     if (!rc)
         return FL_OK;
     fl_usb_libusb_fail(err, rc, FL_USB_STEP_TRANSFER, u->where, NULL, timeout_ms);
-    return fl_fail_prefix(err, "streaming %zu bytes out, %zu in: ", out_len, in_len);
+    return fl_fail_prefix(err, "streaming %zu bytes out, %zu in", out_len, in_len);
 }
 
 static void lu_delay_us(fl_usb *u, uint64_t us)

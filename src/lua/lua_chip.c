@@ -170,6 +170,7 @@ static void push_info(lua_State *L, const fl_identity *id)
     set_str(L, "boot_version", id->boot_version);
     if (id->have_sr)
         set_int(L, "status_register", id->sr);
+    set_str(L, "verified_by", id->verified_by ? id->verified_by : "");
 }
 
 static int s_info(lua_State *L)

@@ -62,6 +62,7 @@ do
   check(info.loader == "rom" and info.flash_size == 2097152 and info.jedec == "C84015",
         "info(): loader kept for UART sessions, size, JEDEC")
   check(info.programmer:find("sim:bk7231n", 1, true) ~= nil and info.baud == 921600, "info(): programmer, baud")
+  check(info.verified_by == "the chip's CRC", "info(): how writes are verified")
   check(tostring(s):find("bk7231n via beken-uart", 1, true) ~= nil, "tostring names chip and driver")
 
   raises(function() s:read(-1, 16) end, "bad argument #1 to 'read' (address out of range)", "negative address raises")

@@ -87,7 +87,9 @@ static void fill_identity(fl_driver_session *s, const char *port, fl_identity *i
         snprintf(id->flash_part, sizeof id->flash_part, "%s %s", in->bk_part->vendor,
                  in->bk_part->name);
     id->have_sr = true;
+    id->sr_separate = true;
     id->sr = in->sr1 | (uint32_t)in->sr2 << 8 | (uint32_t)in->sr3 << 16;
+    id->verified_by = "reading back every byte";
 }
 
 static fl_status ch_open(const char *port, const fl_chip *chip, const fl_flash_opts *o,
@@ -111,7 +113,8 @@ static fl_status ch_open(const char *port, const fl_chip *chip, const fl_flash_o
     fl_status st = fl_usb_open(port, &s->u, err);
     if (st) {
         free(s);
-        return st == FL_ERR_USAGE ? st : fl_fail_prefix(err, "no CH341A programmer");
+        return st; /* the USB layer's message names the CH341A and the cause (not found,
+                      permission, busy) */
     }
     fl_logf(ev, FL_LOG_INFO, "CH341A opened (%s)", s->u->where);
     st = ch341a_init(s->u, &s->c, err);
@@ -188,8 +191,7 @@ static fl_status ch_verify(fl_driver_session *s, uint32_t addr, const uint8_t *d
 static fl_status ch_read_mac(fl_driver_session *s, uint8_t mac[6], fl_error *err)
 {
     if (!s->beken || !s->chip->rf_offset)
-        return fl_fail(err, FL_ERR_FORMAT, "%s has no RF calibration sector (no MAC)",
-                       s->chip->display);
+        return fl_fail(err, FL_ERR_FORMAT, "%s has no RF calibration sector", s->chip->display);
     uint32_t off = s->chip->rf_offset, size = fl_spi25_get_info(s->f)->size;
     if (off + SPI25_SECTOR > size)
         return fl_fail(err, FL_ERR_FORMAT, "the RF calibration sector 0x%06X is past the end of "

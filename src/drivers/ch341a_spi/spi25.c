@@ -46,6 +46,8 @@ struct fl_spi25 {
     bool pp_pending;      /* a page program frame is open: it runs when CS rises */
     bool wren_open;       /* a WREN frame is open: it latches when CS rises */
     unsigned pp_delay_us; /* wait inside the device before the next WREN */
+    bool plain_pp;        /* 275-byte frames failed once: plain 256-byte programs from now on */
+    bool whole_chip_known; /* info.size is the whole part: a chip erase stays inside it */
     fl_spi25_stats st;
     ch341a_batch batch;
     uint8_t *rx;
@@ -86,7 +88,11 @@ void fl_spi25_free(fl_spi25 *s)
 }
 
 const fl_spi25_info *fl_spi25_get_info(const fl_spi25 *s) { return &s->info; }
-void fl_spi25_set_size(fl_spi25 *s, uint32_t size) { s->info.size = size; }
+void fl_spi25_set_size(fl_spi25 *s, uint32_t size)
+{
+    s->info.size = size;
+    s->whole_chip_known = false; /* assumed: the part may be larger */
+}
 void fl_spi25_get_stats(const fl_spi25 *s, fl_spi25_stats *out) { *out = s->st; }
 
 /* ---- frames ----------------------------------------------------------------- */
@@ -152,7 +158,8 @@ static fl_status rdsr_delayed(fl_spi25 *s, uint8_t opcode, unsigned delay_us, ui
     return st;
 }
 
-fl_status fl_spi25_read_sr(fl_spi25 *s, uint8_t opcode, uint8_t *value, fl_error *err)
+/* Inside an operation: CS stays low until the next frame or finish(). */
+static fl_status read_sr(fl_spi25 *s, uint8_t opcode, uint8_t *value, fl_error *err)
 {
     return rdsr_delayed(s, opcode, 0, value, err);
 }
@@ -169,9 +176,12 @@ static fl_status cmd_addr(fl_spi25 *s, uint8_t op, uint32_t addr, fl_error *err)
 }
 
 /* Poll SR1 until WIP clears, against a budget on the device clock (the
- * emulator's virtual one, so timeouts are exact there too). */
-static fl_status wait_ready(fl_spi25 *s, uint64_t budget_us, unsigned first_delay_us,
-                            const char *what, fl_error *err)
+ * emulator's virtual one, so timeouts are exact there too).  `cancellable`:
+ * a stop request ends the wait (only where nothing must be put back after
+ * it: a chip erase; a sector erase inside a write is followed by programming
+ * the bytes it keeps, so it is never cut short). */
+static fl_status wait_ready_c(fl_spi25 *s, uint64_t budget_us, unsigned first_delay_us,
+                              const char *what, bool cancellable, fl_error *err)
 {
     uint64_t interval = budget_us / 250;
     if (interval < 100)
@@ -197,8 +207,18 @@ static fl_status wait_ready(fl_spi25 *s, uint64_t budget_us, unsigned first_dela
                            "%s: the flash is still busy after %llu ms (SR1=0x%02X)%s", what,
                            (unsigned long long)(spent / 1000), sr,
                            sr == 0xFF ? ": SR1 reads 0xFF, the flash stopped answering" : "");
+        if (cancellable && fl_cancelled(s->ev))
+            return fl_fail(err, FL_ERR_CANCELLED,
+                           "%s stopped after %llu ms; the flash finishes it on its own", what,
+                           (unsigned long long)(spent / 1000));
         ch341a_delay_us(s->c, interval);
     }
+}
+
+static fl_status wait_ready(fl_spi25 *s, uint64_t budget_us, unsigned first_delay_us,
+                            const char *what, fl_error *err)
+{
+    return wait_ready_c(s, budget_us, first_delay_us, what, false, err);
 }
 
 /* WREN, then SR1 must show WEL (and no WIP): every erase, program and status
@@ -210,7 +230,7 @@ static fl_status write_enable(fl_spi25 *s, fl_error *err)
         uint8_t op = OP_WREN;
         fl_status st = cmd(s, &op, 1, err);
         if (!st)
-            st = fl_spi25_read_sr(s, OP_RDSR1, &sr, err);
+            st = read_sr(s, OP_RDSR1, &sr, err);
         if (st)
             return st;
         if ((sr & (SR1_WEL | SR1_WIP)) == SR1_WEL && sr != 0xFF)
@@ -237,6 +257,11 @@ fl_status fl_spi25_rdid(fl_spi25 *s, uint8_t reply[4], fl_error *err)
     return finish(s, st, err);
 }
 
+fl_status fl_spi25_read_sr(fl_spi25 *s, uint8_t opcode, uint8_t *value, fl_error *err)
+{
+    return finish(s, read_sr(s, opcode, value, err), err); /* a public call leaves CS high */
+}
+
 static const char *rule_text(fl_jedec_size_rule r)
 {
     switch (r) {
@@ -249,11 +274,11 @@ static const char *rule_text(fl_jedec_size_rule r)
 static fl_status read_all_sr(fl_spi25 *s, uint8_t *sr1, uint8_t *sr2, uint8_t *sr3,
                              fl_error *err)
 {
-    fl_status st = fl_spi25_read_sr(s, OP_RDSR1, sr1, err);
+    fl_status st = read_sr(s, OP_RDSR1, sr1, err);
     if (!st)
-        st = fl_spi25_read_sr(s, OP_RDSR2, sr2, err);
+        st = read_sr(s, OP_RDSR2, sr2, err);
     if (!st)
-        st = fl_spi25_read_sr(s, OP_RDSR3, sr3, err);
+        st = read_sr(s, OP_RDSR3, sr3, err);
     return st;
 }
 
@@ -289,6 +314,7 @@ fl_status fl_spi25_identify(fl_spi25 *s, fl_error *err)
                 "flash %02X %02X %02X is not in the part table and its capacity byte 0x%02X "
                 "does not tell a size",
                 in->jedec[0], in->jedec[1], in->jedec[2], in->jedec[2]);
+    s->whole_chip_known = in->size != 0 && in->size <= SPI25_MAX_24BIT;
     if (in->size > SPI25_MAX_24BIT) {
         fl_logf(s->ev, FL_LOG_WARN,
                 "the flash holds %u MiB but 3-byte addresses reach only the first 16 MiB: "
@@ -422,7 +448,7 @@ fl_status fl_spi25_unprotect(fl_spi25 *s, fl_error *err)
                 uint8_t w2[2] = {OP_WRSR2, (uint8_t)(sr2 & ~SR2_CMP)};
                 st = step_result(s, sr_write(s, false, w2, 2, &e), step, &e);
                 if (!st)
-                    st = fl_spi25_read_sr(s, OP_RDSR2, &sr2, &e);
+                    st = read_sr(s, OP_RDSR2, &sr2, &e);
                 if (!st && (sr2 & SR2_CMP)) {
                     uint8_t w3[3] = {OP_WRSR, 0x00, (uint8_t)(sr2 & ~SR2_CMP)};
                     st = step_result(s, sr_write(s, false, w3, 3, &e), step, &e);
@@ -483,14 +509,14 @@ fl_status fl_spi25_protect(fl_spi25 *s, fl_error *err)
     uint8_t sr2 = 0xFF;
     fl_status st = FL_OK;
     if (l->known && l->sr_bytes == 2 && l->cmp_bit)
-        st = fl_spi25_read_sr(s, OP_RDSR2, &sr2, err);
+        st = read_sr(s, OP_RDSR2, &sr2, err);
     if (!st) {
         uint8_t w[3] = {OP_WRSR, want, (uint8_t)(sr2 & ~l->cmp_bit)};
         st = sr_write(s, false, w, sr2 == 0xFF ? 2 : 3, err);
     }
     uint8_t sr1 = 0;
     if (!st)
-        st = fl_spi25_read_sr(s, OP_RDSR1, &sr1, err);
+        st = read_sr(s, OP_RDSR1, &sr1, err);
     st = finish(s, st, err);
     if (st)
         return fl_fail_prefix(err, "setting write protection");
@@ -566,7 +592,7 @@ static fl_status chip_erase(fl_spi25 *s, fl_error *err)
     if (!st)
         st = cmd(s, &op, 1, err);
     if (!st)
-        st = wait_ready(s, SPI25_T_CE_US, 0, "chip erase", err);
+        st = wait_ready_c(s, SPI25_T_CE_US, 0, "chip erase", true, err);
     bool blank = false;
     uint32_t where = 0;
     uint8_t value = 0;
@@ -663,6 +689,26 @@ static fl_status program_page(fl_spi25 *s, uint32_t addr, const uint8_t *data, b
                    PAGE_TRIES, sr, sr == 0xFF ? ": nothing answers" : "");
 }
 
+/* One page the textbook way: WREN (WEL checked), PP with exactly 256 data
+ * bytes, wait for WIP to clear.  Slower (the short last packet ends a USB
+ * transfer, and every page waits on its own), but it relies on no page-latch
+ * wrap: the fallback for a part that does not take the 275-byte frames. */
+static fl_status program_page_plain(fl_spi25 *s, uint32_t addr, const uint8_t *data,
+                                    fl_error *err)
+{
+    uint8_t tx[4 + SPI25_PAGE] = {OP_PP, (uint8_t)(addr >> 16), (uint8_t)(addr >> 8),
+                                  (uint8_t)addr};
+    memcpy(tx + 4, data, SPI25_PAGE);
+    fl_status st = write_enable(s, err);
+    if (!st)
+        st = cmd(s, tx, sizeof tx, err);
+    if (!st)
+        st = wait_ready(s, SPI25_T_PP_US, 0, "page program", err);
+    if (!st)
+        s->st.pages_programmed++;
+    return st;
+}
+
 /* Let the last page program run and finish (a WREN left open is harmless:
  * the RDSR's CS edge completes it, and the next command clears nothing). */
 static fl_status program_done(fl_spi25 *s, fl_error *err)
@@ -674,13 +720,15 @@ static fl_status program_done(fl_spi25 *s, fl_error *err)
     return wait ? wait_ready(s, SPI25_T_PP_US, d, "page program", err) : FL_OK;
 }
 
-/* Program the listed pages (offsets into want, relative to base). */
+/* Program the listed pages (offsets into want, relative to base); `plain`:
+ * one 256-byte page program at a time (program_page_plain). */
 static fl_status program_pages(fl_spi25 *s, uint32_t base, const uint8_t *want,
-                               const uint32_t *offs, size_t n, fl_error *err)
+                               const uint32_t *offs, size_t n, bool plain, fl_error *err)
 {
     fl_status st = FL_OK;
     for (size_t i = 0; i < n && !st; i++) {
-        st = program_page(s, base + offs[i], want + offs[i], i + 1 < n, err);
+        st = plain ? program_page_plain(s, base + offs[i], want + offs[i], err)
+                   : program_page(s, base + offs[i], want + offs[i], i + 1 < n, err);
         if (st)
             st = fl_fail_prefix(err, "programming 0x%06X", base + offs[i]);
     }
@@ -706,11 +754,11 @@ static size_t pages_to_program(fl_spi25 *s, const uint8_t *want, const uint8_t *
 }
 
 static fl_status program_range(fl_spi25 *s, uint32_t base, const uint8_t *want,
-                               const uint8_t *have, uint32_t len, fl_error *err)
+                               const uint8_t *have, uint32_t len, bool plain, fl_error *err)
 {
     uint32_t offs[SPI25_BLOCK / SPI25_PAGE];
     size_t n = pages_to_program(s, want, have, 0, len, offs, 0);
-    return program_pages(s, base, want, offs, n, err);
+    return program_pages(s, base, want, offs, n, plain, err);
 }
 
 /* ---- sector updates ------------------------------------------------------------- */
@@ -729,20 +777,22 @@ static int sector_need(const uint8_t *cur, const uint8_t *want)
 
 static fl_status verify_fail(uint32_t addr, uint8_t got, uint8_t want, fl_error *err)
 {
-    const char *why = (got & ~want) ? "bits that should be 1 are 0: the erase did not take"
-                                    : "bits that should be 0 are 1: the program did not take";
+    /* got & ~want: bits that read 1 but were programmed to 0 */
+    const char *why = (got & ~want) ? "bits that should be 0 are 1: the program did not take"
+                                    : "bits that should be 1 are 0: the erase did not take";
     return fl_fail(err, FL_ERR_VERIFY, "verify failed at 0x%06X: reads 0x%02X, wrote 0x%02X (%s)",
                    addr, got, want, why);
 }
 
-/* Bring one sector from `cur` to `want` the hard way (erase + program) and
- * read it back: the retry after a failed verify. */
+/* Bring one sector from `cur` to `want` the hard way (erase + plain 256-byte
+ * page programs, which need no page-latch wrap) and read it back: the retry
+ * after a failed verify. */
 static fl_status redo_sector(fl_spi25 *s, uint32_t base, const uint8_t *want, uint8_t *scratch,
                              fl_error *err)
 {
     fl_status st = erase_unit(s, base, SPI25_SECTOR, err);
     if (!st)
-        st = program_range(s, base, want, NULL, SPI25_SECTOR, err);
+        st = program_range(s, base, want, NULL, SPI25_SECTOR, true, err);
     if (!st)
         st = read_raw(s, base, SPI25_SECTOR, scratch, NULL, 0, 0, err);
     for (uint32_t i = 0; !st && i < SPI25_SECTOR; i++)
@@ -788,7 +838,8 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
         if (need[i] != NEED_NONE)
             npages = pages_to_program(s, want, need[i] == NEED_ERASE ? NULL : cur,
                                       i * SPI25_SECTOR, SPI25_SECTOR, offs, npages);
-    st = program_pages(s, base, want, offs, npages, err);
+    bool plain = s->plain_pp;
+    st = program_pages(s, base, want, offs, npages, plain, err);
     if (st)
         return st;
     /* every byte of every touched sector, read back */
@@ -806,6 +857,15 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
         fl_logf(s->ev, FL_LOG_WARN, "sector 0x%06X: 0x%06X reads 0x%02X, wrote 0x%02X; rewriting it",
                 base + off, base + off + j, scratch[off - v0 + j], want[off + j]);
         s->st.retries++;
+        if (!plain && !s->plain_pp) {
+            /* A part that does not keep the last 256 bytes of a longer page
+             * program (spec E-25) fails every sector the fast way: once is
+             * enough to stop relying on it. */
+            s->plain_pp = true;
+            fl_logf(s->ev, FL_LOG_WARN,
+                    "the 275-byte page-program frames did not all take; rewriting with plain "
+                    "256-byte page programs for the rest of this session (slower)");
+        }
         st = redo_sector(s, base + off, want + off, scratch + off - v0, err);
         if (st)
             return st;
@@ -890,7 +950,9 @@ fl_status fl_spi25_erase(fl_spi25 *s, uint32_t addr, uint32_t len, fl_error *err
     fl_status st = fl_spi25_unprotect(s, err);
     if (st)
         return st;
-    if (addr == 0 && len == s->info.size) {
+    /* a chip erase only where the size is the whole part: past 16 MiB (3-byte
+     * addresses) or with an assumed size it would erase bytes outside the range */
+    if (addr == 0 && len == s->info.size && s->whole_chip_known) {
         st = chip_erase(s, err);
         if (!st)
             fl_progress(s->ev, "erase", len, len);

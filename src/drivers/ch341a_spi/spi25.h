@@ -69,12 +69,17 @@ fl_status fl_spi25_read_sr(fl_spi25 *s, uint8_t opcode, uint8_t *value, fl_error
 fl_status fl_spi25_read(fl_spi25 *s, uint32_t addr, uint32_t len, uint8_t *out, fl_error *err);
 /* Erase exactly [addr, addr+len): whole sectors (64 KiB blocks where aligned)
  * are erased and blank-checked; bytes of a partial sector outside the range
- * are read first and written back.  Whole chip: chip erase. */
+ * are read first and written back.  Whole chip: chip erase (only when the
+ * size is the whole part; a stop request ends its wait). */
 fl_status fl_spi25_erase(fl_spi25 *s, uint32_t addr, uint32_t len, fl_error *err);
 /* Make [addr, addr+len) hold data: sectors already holding it are skipped, a
  * sector is erased only if some bit must go 0→1 (then blank-checked), pages
  * all 0xFF after an erase are skipped, neighbouring bytes of partial sectors
- * are kept, and every byte of every touched sector is read back. */
+ * are kept, and every byte of every touched sector is read back.  Pages go
+ * out as 275-byte frames (the page repeated; a NOR page latch keeps the last
+ * 256 bytes); a sector whose read-back fails is erased and rewritten with
+ * plain 256-byte page programs, which the session then keeps using (logged
+ * once, counted as a retry) before a verify failure is reported. */
 fl_status fl_spi25_write(fl_spi25 *s, uint32_t addr, const uint8_t *data, uint32_t len,
                          fl_error *err);
 /* Read back and compare every byte; FL_ERR_VERIFY with *bad_addr the first

@@ -31,6 +31,12 @@
  *   stuck_miso=00|ff  MISO stuck at that level
  *   no_sync=1         the Beken gate never accepts the sync
  *   torn_program=N    the Nth page program keeps only the first half of its bytes
+ *   pp_no_wrap=1      a part whose page latch does not wrap (against E-25): a page
+ *                     program that clocks more than 256 data bytes is discarded whole
+ *                     (nothing programmed, WEL cleared, FL_EV_IGNORED "program 0x…: 275
+ *                     data bytes, more than a page").  A part that merely dropped the
+ *                     bytes past 256 could not be told apart: a host that repeats the
+ *                     page cyclically sends the same values again.
  *   lose_reply=N      the Nth reply packet never reaches the host (its IN times out)
  *   seed=N            accepted for symmetry with the UART simulator (nothing random yet)
  */

@@ -40,7 +40,7 @@ static const char known_options[] =
     "target flash jedec size sr1 sr2 sr3 has_sr2 has_sr3 wrsr1_clears_sr2 volatile_sr bp_bits "
     "opcode_phase rdid_repeat timescale "
     "fast spi_hz packets_per_frame t_reset_min_ms t_window_ms sync_bytes_min t_switch_ms "
-    "switch_after_frames max_pending_in fail_usb stuck_miso no_sync torn_program lose_reply seed";
+    "switch_after_frames max_pending_in fail_usb stuck_miso no_sync torn_program pp_no_wrap lose_reply seed";
 
 static void apply_profile(emu_options *o, const profile *p)
 {
@@ -181,6 +181,7 @@ static bool one_option(emu_options *o, const char *k, const char *v, bool *unkno
                  : !strcmp(k, "volatile_sr")      ? &o->volatile_sr
                  : !strcmp(k, "fast")             ? &o->fast
                  : !strcmp(k, "no_sync")          ? &o->no_sync
+                 : !strcmp(k, "pp_no_wrap")       ? &o->pp_no_wrap
                  : !strcmp(k, "rdid_repeat")      ? &o->rdid_repeat
                                                   : NULL;
     if (flag)

@@ -194,6 +194,13 @@ static void do_program(emu *e)
         emu_log(e, e->now_ns, FL_EV_IGNORED, 0x02, n->addr, "program 0x%06X: protected", n->addr);
         return;
     }
+    if (e->opt.pp_no_wrap && n->count - 4 > 256) {
+        n->wel = false;
+        emu_log(e, e->now_ns, FL_EV_IGNORED, 0x02, n->addr,
+                "program 0x%06X: %u data bytes, more than a page (pp_no_wrap)", n->addr,
+                n->count - 4);
+        return;
+    }
     n->programs_seen++;
     unsigned valid = 0;
     for (unsigned i = 0; i < 256; i++)
