@@ -2,13 +2,13 @@
  * options.  Beken profiles start protected (SR1 = 0x7C, BP0..BP4 set), the
  * state OBK leaves them in after `bk_flash_enable_security(FLASH_PROTECT_ALL)`
  * (spec B.7.1), so a recovery has to unprotect first. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "sim/ch341a/ch341a_internal.h"
+#include "sim/sim_query.h"
 #include "util/parse.h"
 
 typedef struct profile {
@@ -73,31 +73,6 @@ static void defaults(emu_options *o)
     o->stuck_miso = -1;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static void url_decode(char *s)
-{
-    char *o = s;
-    for (; *s; s++) {
-        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            *o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-            s += 2;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = '\0';
-}
-
 static bool parse_flag(const char *v, bool *out)
 {
     if (!strcmp(v, "1"))
@@ -136,7 +111,7 @@ static bool parse_jedec(const char *v, uint32_t *out)
         return false;
     uint32_t j = 0;
     for (int i = 0; i < 6; i++) {
-        int h = hexval(v[i]);
+        int h = sim_hexval(v[i]);
         if (h < 0)
             return false;
         j = j << 4 | (uint32_t)h;
@@ -190,9 +165,8 @@ static bool one_option(emu_options *o, const char *k, const char *v, bool *unkno
     if (!strcmp(k, "opcode_phase"))
         return parse_byte(v, &o->opcode_phase);
     if (!strcmp(k, "timescale")) {
-        char *end;
-        double d = strtod(v, &end);
-        if (!*v || *end || !isfinite(d) || d < 0 || d > 1000)
+        double d;
+        if (!sim_parse_double(v, &d) || d < 0 || d > 1000)
             return false;
         o->timescale = d;
         return true;
@@ -248,8 +222,8 @@ fl_status emu_options_parse(emu_options *o, char *query, fl_error *err)
             return fl_fail(err, FL_ERR_USAGE, "CH341A emulator option '%s' needs a value (%s=…)",
                            kv, kv);
         *v++ = '\0';
-        url_decode(kv);
-        url_decode(v);
+        sim_url_decode(kv, false);
+        sim_url_decode(v, false);
         bool unknown = false;
         seen++;
         if (!one_option(o, kv, v, &unknown)) {
