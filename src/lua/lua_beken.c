@@ -215,9 +215,8 @@ static int s_read(lua_State *L)
 static int s_write(lua_State *L)
 {
     lua_session *ud = check_idle(L, 1);
-    uint32_t addr = fl_lua_check_u32(L, 2, "address out of range"), len;
-    const char *data = fl_lua_check_data(L, 3, &len);
-    fl_lua_op_check_callback(L, 4);
+    uint32_t addr, len;
+    const char *data = fl_lua_write_args(L, &addr, &len);
     fl_error err = {0};
     begin_op(L, ud, 4);
     fl_status st = fl_beken_write(ud->s, addr, (const uint8_t *)data, len, &err);
@@ -241,20 +240,14 @@ static int s_erase(lua_State *L)
 static int s_verify(lua_State *L)
 {
     lua_session *ud = check_idle(L, 1);
-    uint32_t addr = fl_lua_check_u32(L, 2, "address out of range"), len;
-    const char *data = fl_lua_check_data(L, 3, &len);
-    fl_lua_op_check_callback(L, 4);
+    uint32_t addr, len;
+    const char *data = fl_lua_write_args(L, &addr, &len);
     fl_error err = {0};
     uint32_t bad = 0;
     begin_op(L, ud, 4);
     fl_status st = fl_beken_verify(ud->s, addr, (const uint8_t *)data, len, &bad, &err);
     end_op(L, ud);
-    int n = fl_lua_op_result(L, st, &err);
-    if (st == FL_ERR_VERIFY) {
-        lua_pushinteger(L, bad);
-        return n + 1;
-    }
-    return n;
+    return fl_lua_verify_result(L, st, &err, bad);
 }
 
 static int s_read_mac(lua_State *L)

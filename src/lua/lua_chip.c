@@ -105,9 +105,8 @@ static int s_read(lua_State *L)
 static int s_write(lua_State *L)
 {
     chip_session *ud = check_idle(L, 1);
-    uint32_t addr = fl_lua_check_u32(L, 2, "address out of range"), len;
-    const char *data = fl_lua_check_data(L, 3, &len);
-    fl_lua_op_check_callback(L, 4);
+    uint32_t addr, len;
+    const char *data = fl_lua_write_args(L, &addr, &len);
     fl_error err = {0};
     fl_lua_op_begin(L, &ud->op, 4);
     fl_status st = fl_flash_write(ud->f, addr, (const uint8_t *)data, len, &err);
@@ -132,20 +131,14 @@ static int s_erase(lua_State *L)
 static int s_verify(lua_State *L)
 {
     chip_session *ud = check_idle(L, 1);
-    uint32_t addr = fl_lua_check_u32(L, 2, "address out of range"), len;
-    const char *data = fl_lua_check_data(L, 3, &len);
-    fl_lua_op_check_callback(L, 4);
+    uint32_t addr, len;
+    const char *data = fl_lua_write_args(L, &addr, &len);
     fl_error err = {0};
     uint32_t bad = 0;
     fl_lua_op_begin(L, &ud->op, 4);
     fl_status st = fl_flash_verify(ud->f, addr, (const uint8_t *)data, len, &bad, &err);
     fl_lua_op_end(L, &ud->op);
-    int n = fl_lua_op_result(L, st, &err);
-    if (st == FL_ERR_VERIFY) {
-        lua_pushinteger(L, bad);
-        return n + 1;
-    }
-    return n;
+    return fl_lua_verify_result(L, st, &err, bad);
 }
 
 /* The device-side CRC32 of a range (drivers without one: nil, msg, "usage"). */

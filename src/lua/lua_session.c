@@ -83,12 +83,30 @@ uint8_t *fl_lua_read_args(lua_State *L, luaL_Buffer *b, uint32_t *addr, uint32_t
     return (uint8_t *)luaL_buffinitsize(L, b, *len ? *len : 1);
 }
 
+const char *fl_lua_write_args(lua_State *L, uint32_t *addr, uint32_t *len)
+{
+    *addr = fl_lua_check_u32(L, 2, "address out of range");
+    const char *data = fl_lua_check_data(L, 3, len);
+    fl_lua_op_check_callback(L, 4);
+    return data;
+}
+
 int fl_lua_op_result(lua_State *L, fl_status st, const fl_error *err)
 {
     if (st)
         return fl_lua_fail(L, err);
     lua_pushboolean(L, 1);
     return 1;
+}
+
+int fl_lua_verify_result(lua_State *L, fl_status st, const fl_error *err, uint32_t bad)
+{
+    int n = fl_lua_op_result(L, st, err);
+    if (st == FL_ERR_VERIFY) {
+        lua_pushinteger(L, bad);
+        return n + 1;
+    }
+    return n;
 }
 
 void fl_lua_set_str(lua_State *L, const char *key, const char *v)

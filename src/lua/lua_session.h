@@ -34,8 +34,14 @@ const char *fl_lua_check_data(lua_State *L, int idx, uint32_t *len);
  * (Lua memory: counted against the state's limit, freed by the GC on error). */
 uint8_t *fl_lua_read_args(lua_State *L, luaL_Buffer *b, uint32_t *addr, uint32_t *len);
 
+/* The arguments of s:write/s:verify(addr, data [, progress]) at 2..4: the
+ * data, its address and length. */
+const char *fl_lua_write_args(lua_State *L, uint32_t *addr, uint32_t *len);
+
 /* true, or nil + message + kind. */
 int fl_lua_op_result(lua_State *L, fl_status st, const fl_error *err);
+/* s:verify's results: true | nil, msg, kind [, the first bad address on a mismatch]. */
+int fl_lua_verify_result(lua_State *L, fl_status st, const fl_error *err, uint32_t bad);
 
 /* Set t[key] of the table on top: a string only when non-empty, an integer. */
 void fl_lua_set_str(lua_State *L, const char *key, const char *v);
