@@ -14,12 +14,11 @@
  * and custom flows use flashline.chip (lua_chip.c), which reaches any chip
  * through the driver the port names. */
 #include <lauxlib.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "drivers/beken_uart/session.h"
 #include "lua/lua_binding.h"
+#include "lua/lua_session.h"
 #include "util/crc32.h"
 
 typedef struct lua_session {
@@ -62,28 +61,7 @@ static void end_op(lua_State *L, lua_session *ud)
     fl_lua_op_end(L, &ud->op);
 }
 
-/* true, or nil + message + kind. */
-static int op_result(lua_State *L, fl_status st, const fl_error *err)
-{
-    if (st)
-        return fl_lua_fail(L, err);
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
 /* ---- construction -------------------------------------------------------- */
-
-static const fl_chip *check_chip(lua_State *L, int idx)
-{
-    const char *name = luaL_checkstring(L, idx);
-    const fl_chip *chip = fl_chip_find(name);
-    if (!chip)
-        luaL_argerror(L, idx, lua_pushfstring(L, "unknown chip '%s' (known: %s)", name,
-                                              fl_chip_names()));
-    if (chip->family != FL_FAMILY_BEKEN)
-        luaL_argerror(L, idx, lua_pushfstring(L, "chip '%s' is not a Beken chip", name));
-    return chip;
-}
 
 /* Pushes a new session on the link at idx. */
 static lua_session *new_session(lua_State *L, int link_idx, const fl_chip *chip)
@@ -104,35 +82,9 @@ static lua_session *new_session(lua_State *L, int link_idx, const fl_chip *chip)
     return ud;
 }
 
-static void read_connect_opts(lua_State *L, int idx, fl_connect_opts *o)
-{
-    fl_connect_opts_init(o);
-    if (lua_isnoneornil(L, idx))
-        return;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    if (lua_getfield(L, idx, "baud") != LUA_TNIL) {
-        lua_Integer baud = luaL_checkinteger(L, -1);
-        if (baud < 9600 || baud > 6000000)
-            luaL_error(L, "opts.baud %I is out of range (9600..6000000)", baud);
-        o->baud = (uint32_t)baud;
-    }
-    lua_pop(L, 1);
-    if (lua_getfield(L, idx, "link_timeout") != LUA_TNIL) {
-        double t = luaL_checknumber(L, -1);
-        if (!(t > 0 && t <= 86400)) /* also refuses nan and inf */
-            luaL_error(L, "opts.link_timeout must be seconds in (0, 86400]");
-        o->link_timeout_s = t;
-    }
-    lua_pop(L, 1);
-    if (lua_getfield(L, idx, "reset") != LUA_TNIL &&
-        !fl_reset_mode_parse(luaL_checkstring(L, -1), &o->reset))
-        luaL_error(L, "opts.reset must be auto, pulse, reboot, manual or none");
-    lua_pop(L, 1);
-}
-
 static int b_open(lua_State *L)
 {
-    const fl_chip *chip = check_chip(L, 2);
+    const fl_chip *chip = fl_lua_check_chip(L, 2, true);
     fl_lua_check_link(L, 1);
     lua_settop(L, 1);
     new_session(L, 1, chip);
@@ -142,9 +94,9 @@ static int b_open(lua_State *L)
 /* beken.connect(link_or_url, chip, opts) → session | nil, msg */
 static int b_connect(lua_State *L)
 {
-    const fl_chip *chip = check_chip(L, 2);
+    const fl_chip *chip = fl_lua_check_chip(L, 2, true);
     fl_connect_opts o;
-    read_connect_opts(L, 3, &o);
+    fl_lua_read_flash_opts(L, 3, &o, false);
     bool own_link = lua_type(L, 1) == LUA_TSTRING;
     if (!own_link)
         fl_lua_check_link(L, 1);
@@ -180,63 +132,37 @@ static int b_connect(lua_State *L)
 
 /* ---- methods ------------------------------------------------------------- */
 
+/* The info table: the identity fields flashline.chip shows, with the loader
+ * kind from the chip table (no driver, access or programmer here). */
 static void push_info(lua_State *L, const fl_beken *s)
 {
-    lua_newtable(L);
-    lua_pushstring(L, s->chip->name);
-    lua_setfield(L, -2, "chip");
-    lua_pushstring(L, s->chip->loader == FL_LOADER_ROM ? "rom" : "flash");
-    lua_setfield(L, -2, "loader");
-    lua_pushinteger(L, s->flash_size);
-    lua_setfield(L, -2, "flash_size");
-    lua_pushinteger(L, s->baud);
-    lua_setfield(L, -2, "baud");
-    if (s->have_chip_id) {
-        lua_pushinteger(L, s->chip_id);
-        lua_setfield(L, -2, "chip_id");
-    }
-    if (s->have_jedec) {
-        char hex[8]; /* lua_pushfstring has no width flags */
-        snprintf(hex, sizeof hex, "%02X%02X%02X", s->jedec[0], s->jedec[1], s->jedec[2]);
-        lua_pushstring(L, hex);
-        lua_setfield(L, -2, "jedec");
-    }
-    if (s->part) {
-        lua_pushfstring(L, "%s %s", s->part->vendor, s->part->name);
-        lua_setfield(L, -2, "flash_part");
-    }
-    if (s->boot_version[0]) {
-        lua_pushstring(L, s->boot_version);
-        lua_setfield(L, -2, "boot_version");
-    }
-    if (s->have_sr) {
-        lua_pushinteger(L, s->sr);
-        lua_setfield(L, -2, "status_register");
-    }
+    fl_identity id = {.chip = s->chip};
+    fl_beken_identity(s, &id);
+    fl_lua_push_identity(L, &id, s->chip->loader == FL_LOADER_ROM ? "rom" : "flash");
 }
 
 static int s_connect(lua_State *L)
 {
     lua_session *ud = check_idle(L, 1);
     fl_connect_opts o;
-    read_connect_opts(L, 2, &o);
+    fl_lua_read_flash_opts(L, 2, &o, false);
     fl_error err = {0};
     begin_op(L, ud, 3);
     fl_status st = fl_beken_connect(ud->s, &o, &err);
     end_op(L, ud);
-    return op_result(L, st, &err);
+    return fl_lua_op_result(L, st, &err);
 }
 
 static int s_get_bus(lua_State *L)
 {
     lua_session *ud = check_idle(L, 1);
     fl_connect_opts o;
-    read_connect_opts(L, 2, &o);
+    fl_lua_read_flash_opts(L, 2, &o, false);
     fl_error err = {0};
     begin_op(L, ud, 0);
     fl_status st = fl_beken_get_bus(ud->s, &o, &err);
     end_op(L, ud);
-    return op_result(L, st, &err);
+    return fl_lua_op_result(L, st, &err);
 }
 
 static int s_set_baud(lua_State *L)
@@ -248,7 +174,7 @@ static int s_set_baud(lua_State *L)
     begin_op(L, ud, 0);
     fl_status st = fl_beken_set_baud(ud->s, (uint32_t)baud, &err);
     end_op(L, ud);
-    return op_result(L, st, &err);
+    return fl_lua_op_result(L, st, &err);
 }
 
 static int s_identify(lua_State *L)
@@ -270,23 +196,12 @@ static int s_info(lua_State *L)
     return 1;
 }
 
-static uint32_t check_u32(lua_State *L, int idx, const char *what)
-{
-    lua_Integer v = luaL_checkinteger(L, idx);
-    luaL_argcheck(L, v >= 0 && v <= 0xFFFFFFFF, idx, what);
-    return (uint32_t)v;
-}
-
 static int s_read(lua_State *L)
 {
     lua_session *ud = check_idle(L, 1);
-    uint32_t addr = check_u32(L, 2, "address out of range");
-    uint32_t len = check_u32(L, 3, "length out of range");
-    luaL_argcheck(L, len <= 64u << 20, 3, "length above 64 MiB");
-    fl_lua_op_check_callback(L, 4);
-    lua_settop(L, 4);
-    luaL_Buffer b; /* Lua memory: counted against the state's limit, freed by the GC on error */
-    uint8_t *buf = (uint8_t *)luaL_buffinitsize(L, &b, len ? len : 1);
+    uint32_t addr, len;
+    luaL_Buffer b;
+    uint8_t *buf = fl_lua_read_args(L, &b, &addr, &len);
     fl_error err = {0};
     begin_op(L, ud, 4);
     fl_status st = fl_beken_read(ud->s, addr, len, buf, &err);
@@ -300,50 +215,39 @@ static int s_read(lua_State *L)
 static int s_write(lua_State *L)
 {
     lua_session *ud = check_idle(L, 1);
-    uint32_t addr = check_u32(L, 2, "address out of range");
-    size_t len;
-    const char *data = luaL_checklstring(L, 3, &len);
-    luaL_argcheck(L, len <= 0xFFFFFFFFu, 3, "data above 4 GiB");
-    fl_lua_op_check_callback(L, 4);
+    uint32_t addr, len;
+    const char *data = fl_lua_write_args(L, &addr, &len);
     fl_error err = {0};
     begin_op(L, ud, 4);
-    fl_status st = fl_beken_write(ud->s, addr, (const uint8_t *)data, (uint32_t)len, &err);
+    fl_status st = fl_beken_write(ud->s, addr, (const uint8_t *)data, len, &err);
     end_op(L, ud);
-    return op_result(L, st, &err);
+    return fl_lua_op_result(L, st, &err);
 }
 
 static int s_erase(lua_State *L)
 {
     lua_session *ud = check_idle(L, 1);
-    uint32_t addr = check_u32(L, 2, "address out of range");
-    uint32_t len = check_u32(L, 3, "length out of range");
+    uint32_t addr, len;
+    fl_lua_check_range(L, 2, &addr, &len);
     fl_lua_op_check_callback(L, 4);
     fl_error err = {0};
     begin_op(L, ud, 4);
     fl_status st = fl_beken_erase(ud->s, addr, len, &err);
     end_op(L, ud);
-    return op_result(L, st, &err);
+    return fl_lua_op_result(L, st, &err);
 }
 
 static int s_verify(lua_State *L)
 {
     lua_session *ud = check_idle(L, 1);
-    uint32_t addr = check_u32(L, 2, "address out of range");
-    size_t len;
-    const char *data = luaL_checklstring(L, 3, &len);
-    luaL_argcheck(L, len <= 0xFFFFFFFFu, 3, "data above 4 GiB");
-    fl_lua_op_check_callback(L, 4);
+    uint32_t addr, len;
+    const char *data = fl_lua_write_args(L, &addr, &len);
     fl_error err = {0};
     uint32_t bad = 0;
     begin_op(L, ud, 4);
-    fl_status st = fl_beken_verify(ud->s, addr, (const uint8_t *)data, (uint32_t)len, &bad, &err);
+    fl_status st = fl_beken_verify(ud->s, addr, (const uint8_t *)data, len, &bad, &err);
     end_op(L, ud);
-    int n = op_result(L, st, &err);
-    if (st == FL_ERR_VERIFY) {
-        lua_pushinteger(L, bad);
-        return n + 1;
-    }
-    return n;
+    return fl_lua_verify_result(L, st, &err, bad);
 }
 
 static int s_read_mac(lua_State *L)
@@ -356,10 +260,7 @@ static int s_read_mac(lua_State *L)
     end_op(L, ud);
     if (st)
         return fl_lua_fail(L, &err);
-    char text[20];
-    snprintf(text, sizeof text, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3],
-             mac[4], mac[5]);
-    lua_pushstring(L, text);
+    fl_lua_push_mac(L, mac);
     return 1;
 }
 
@@ -372,7 +273,7 @@ static int run_simple(lua_State *L, simple_op op)
     begin_op(L, ud, 0);
     fl_status st = op(ud->s, &err);
     end_op(L, ud);
-    return op_result(L, st, &err);
+    return fl_lua_op_result(L, st, &err);
 }
 
 static int s_unprotect(lua_State *L) { return run_simple(L, fl_beken_unprotect); }
@@ -391,14 +292,10 @@ static int s_stats(lua_State *L)
 {
     fl_beken *s = check_session(L, 1)->s;
     lua_newtable(L);
-    lua_pushinteger(L, s->retries);
-    lua_setfield(L, -2, "retries");
-    lua_pushinteger(L, s->blocks_written);
-    lua_setfield(L, -2, "blocks_written");
-    lua_pushinteger(L, s->blocks_skipped);
-    lua_setfield(L, -2, "blocks_skipped");
-    lua_pushinteger(L, s->sectors_restored);
-    lua_setfield(L, -2, "sectors_restored");
+    fl_lua_set_int(L, "retries", s->retries);
+    fl_lua_set_int(L, "blocks_written", s->blocks_written);
+    fl_lua_set_int(L, "blocks_skipped", s->blocks_skipped);
+    fl_lua_set_int(L, "sectors_restored", s->sectors_restored);
     return 1;
 }
 
@@ -439,17 +336,7 @@ static int b_chips(lua_State *L)
     for (const fl_chip *const *c = fl_chip_all(); *c; c++) {
         if ((*c)->family != FL_FAMILY_BEKEN)
             continue;
-        lua_newtable(L);
-        lua_pushstring(L, (*c)->name);
-        lua_setfield(L, -2, "name");
-        lua_pushstring(L, (*c)->loader == FL_LOADER_ROM ? "rom" : "flash");
-        lua_setfield(L, -2, "loader");
-        lua_pushinteger(L, (*c)->rf_offset);
-        lua_setfield(L, -2, "rf_offset");
-        lua_pushinteger(L, (*c)->obk_config_offset);
-        lua_setfield(L, -2, "obk_config_offset");
-        lua_pushinteger(L, (*c)->default_flash_size);
-        lua_setfield(L, -2, "flash_size");
+        fl_lua_push_chip(L, *c);
         lua_rawseti(L, -2, i++);
     }
     return 1;

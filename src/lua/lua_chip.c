@@ -14,12 +14,11 @@
  * port's driver does not serve) return nil, message, kind; wrong argument
  * types and values raise. */
 #include <lauxlib.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "flash/flash.h"
 #include "lua/lua_binding.h"
+#include "lua/lua_session.h"
 
 #define CHIP_SESSION_MT "flashline.ChipSession"
 
@@ -46,72 +45,15 @@ static chip_session *check_idle(lua_State *L, int idx)
     return ud;
 }
 
-/* true, or nil + message + kind. */
-static int op_result(lua_State *L, fl_status st, const fl_error *err)
-{
-    if (st)
-        return fl_lua_fail(L, err);
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
-static uint32_t check_u32(lua_State *L, int idx, const char *what)
-{
-    lua_Integer v = luaL_checkinteger(L, idx);
-    luaL_argcheck(L, v >= 0 && v <= 0xFFFFFFFF, idx, what);
-    return (uint32_t)v;
-}
-
 /* ---- construction -------------------------------------------------------- */
-
-static const fl_chip *check_chip(lua_State *L, int idx)
-{
-    const char *name = luaL_checkstring(L, idx);
-    const fl_chip *chip = fl_chip_find(name);
-    if (!chip)
-        luaL_argerror(L, idx, lua_pushfstring(L, "unknown chip '%s' (known: %s spi-nor)", name,
-                                              fl_chip_names()));
-    return chip;
-}
-
-static void read_opts(lua_State *L, int idx, fl_flash_opts *o)
-{
-    fl_flash_opts_init(o);
-    if (lua_isnoneornil(L, idx))
-        return;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    if (lua_getfield(L, idx, "baud") != LUA_TNIL) {
-        lua_Integer baud = luaL_checkinteger(L, -1);
-        if (baud < 9600 || baud > 6000000)
-            luaL_error(L, "opts.baud %I is out of range (9600..6000000)", baud);
-        o->baud = (uint32_t)baud;
-    }
-    lua_pop(L, 1);
-    if (lua_getfield(L, idx, "link_timeout") != LUA_TNIL) {
-        double t = luaL_checknumber(L, -1);
-        if (!(t > 0 && t <= 86400)) /* also refuses nan and inf */
-            luaL_error(L, "opts.link_timeout must be seconds in (0, 86400]");
-        o->link_timeout_s = t;
-    }
-    lua_pop(L, 1);
-    if (lua_getfield(L, idx, "reset") != LUA_TNIL &&
-        !fl_reset_mode_parse(luaL_checkstring(L, -1), &o->reset))
-        luaL_error(L, "opts.reset must be auto, pulse, reboot, manual or none");
-    lua_pop(L, 1);
-    int t = lua_getfield(L, idx, "allow_bootloader");
-    if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-        luaL_error(L, "opts.allow_bootloader must be a boolean");
-    o->allow_bootloader = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-}
 
 /* chip.connect(port, chip [, opts]) → session | nil, msg, kind */
 static int c_connect(lua_State *L)
 {
     const char *port = luaL_checkstring(L, 1);
-    const fl_chip *chip = check_chip(L, 2);
+    const fl_chip *chip = fl_lua_check_chip(L, 2, false);
     fl_flash_opts o;
-    read_opts(L, 3, &o);
+    fl_lua_read_flash_opts(L, 3, &o, true);
     fl_error err = {0};
     if (fl_flash_check_port(port, chip, &err)) /* before anything is opened */
         return fl_lua_fail(L, &err);
@@ -130,65 +72,26 @@ static int c_connect(lua_State *L)
 
 /* ---- methods ------------------------------------------------------------- */
 
-static void set_str(lua_State *L, const char *key, const char *v)
-{
-    if (v && *v) {
-        lua_pushstring(L, v);
-        lua_setfield(L, -2, key);
-    }
-}
-
-static void set_int(lua_State *L, const char *key, lua_Integer v)
-{
-    lua_pushinteger(L, v);
-    lua_setfield(L, -2, key);
-}
-
-static void push_info(lua_State *L, const fl_identity *id)
-{
-    lua_newtable(L);
-    set_str(L, "chip", id->chip->name);
-    set_str(L, "driver", id->driver);
-    set_str(L, "access", id->access);
-    set_str(L, "programmer", id->programmer);
-    /* "rom" / "flash" for sessions that answer through a loader (the UART
-     * driver): what recipes and logs used before there were drivers */
-    if (id->access && !strcmp(id->access, "ROM loader"))
-        set_str(L, "loader", "rom");
-    else if (id->access && !strcmp(id->access, "flash loader"))
-        set_str(L, "loader", "flash");
-    set_int(L, "flash_size", id->flash_size);
-    set_int(L, "baud", id->baud);
-    if (id->have_chip_id)
-        set_int(L, "chip_id", id->chip_id);
-    if (id->have_jedec) {
-        char hex[8]; /* lua_pushfstring has no width flags */
-        snprintf(hex, sizeof hex, "%02X%02X%02X", id->jedec[0], id->jedec[1], id->jedec[2]);
-        set_str(L, "jedec", hex);
-    }
-    set_str(L, "flash_part", id->flash_part);
-    set_str(L, "boot_version", id->boot_version);
-    if (id->have_sr)
-        set_int(L, "status_register", id->sr);
-    set_str(L, "verified_by", id->verified_by ? id->verified_by : "");
-}
-
 static int s_info(lua_State *L)
 {
-    push_info(L, fl_flash_identity(check_session(L, 1)->f));
+    const fl_identity *id = fl_flash_identity(check_session(L, 1)->f);
+    /* "rom" / "flash" for sessions that answer through a loader (the UART
+     * driver): what recipes and logs used before there were drivers */
+    const char *loader = NULL;
+    if (id->access && !strcmp(id->access, "ROM loader"))
+        loader = "rom";
+    else if (id->access && !strcmp(id->access, "flash loader"))
+        loader = "flash";
+    fl_lua_push_identity(L, id, loader);
     return 1;
 }
 
 static int s_read(lua_State *L)
 {
     chip_session *ud = check_idle(L, 1);
-    uint32_t addr = check_u32(L, 2, "address out of range");
-    uint32_t len = check_u32(L, 3, "length out of range");
-    luaL_argcheck(L, len <= 64u << 20, 3, "length above 64 MiB");
-    fl_lua_op_check_callback(L, 4);
-    lua_settop(L, 4);
-    luaL_Buffer b; /* Lua memory: counted against the state's limit, freed by the GC on error */
-    uint8_t *buf = (uint8_t *)luaL_buffinitsize(L, &b, len ? len : 1);
+    uint32_t addr, len;
+    luaL_Buffer b;
+    uint8_t *buf = fl_lua_read_args(L, &b, &addr, &len);
     fl_error err = {0};
     fl_lua_op_begin(L, &ud->op, 4);
     fl_status st = fl_flash_read(ud->f, addr, len, buf, &err);
@@ -199,67 +102,51 @@ static int s_read(lua_State *L)
     return 1;
 }
 
-static const char *check_data(lua_State *L, int idx, uint32_t *len)
-{
-    size_t n;
-    const char *data = luaL_checklstring(L, idx, &n);
-    luaL_argcheck(L, n <= 0xFFFFFFFFu, idx, "data above 4 GiB");
-    *len = (uint32_t)n;
-    return data;
-}
-
 static int s_write(lua_State *L)
 {
     chip_session *ud = check_idle(L, 1);
-    uint32_t addr = check_u32(L, 2, "address out of range"), len;
-    const char *data = check_data(L, 3, &len);
-    fl_lua_op_check_callback(L, 4);
+    uint32_t addr, len;
+    const char *data = fl_lua_write_args(L, &addr, &len);
     fl_error err = {0};
     fl_lua_op_begin(L, &ud->op, 4);
     fl_status st = fl_flash_write(ud->f, addr, (const uint8_t *)data, len, &err);
     fl_lua_op_end(L, &ud->op);
-    return op_result(L, st, &err);
+    return fl_lua_op_result(L, st, &err);
 }
 
 static int s_erase(lua_State *L)
 {
     chip_session *ud = check_idle(L, 1);
-    uint32_t addr = check_u32(L, 2, "address out of range");
-    uint32_t len = check_u32(L, 3, "length out of range");
+    uint32_t addr, len;
+    fl_lua_check_range(L, 2, &addr, &len);
     fl_lua_op_check_callback(L, 4);
     fl_error err = {0};
     fl_lua_op_begin(L, &ud->op, 4);
     fl_status st = fl_flash_erase(ud->f, addr, len, &err);
     fl_lua_op_end(L, &ud->op);
-    return op_result(L, st, &err);
+    return fl_lua_op_result(L, st, &err);
 }
 
 /* true | nil, msg, kind [, first bad address on a mismatch] */
 static int s_verify(lua_State *L)
 {
     chip_session *ud = check_idle(L, 1);
-    uint32_t addr = check_u32(L, 2, "address out of range"), len;
-    const char *data = check_data(L, 3, &len);
-    fl_lua_op_check_callback(L, 4);
+    uint32_t addr, len;
+    const char *data = fl_lua_write_args(L, &addr, &len);
     fl_error err = {0};
     uint32_t bad = 0;
     fl_lua_op_begin(L, &ud->op, 4);
     fl_status st = fl_flash_verify(ud->f, addr, (const uint8_t *)data, len, &bad, &err);
     fl_lua_op_end(L, &ud->op);
-    int n = op_result(L, st, &err);
-    if (st == FL_ERR_VERIFY) {
-        lua_pushinteger(L, bad);
-        return n + 1;
-    }
-    return n;
+    return fl_lua_verify_result(L, st, &err, bad);
 }
 
 /* The device-side CRC32 of a range (drivers without one: nil, msg, "usage"). */
 static int s_crc(lua_State *L)
 {
     chip_session *ud = check_idle(L, 1);
-    uint32_t addr = check_u32(L, 2, "address out of range");
-    uint32_t len = check_u32(L, 3, "length out of range");
+    uint32_t addr, len;
+    fl_lua_check_range(L, 2, &addr, &len);
     fl_error err = {0};
     uint32_t crc = 0;
     fl_lua_op_begin(L, &ud->op, 0);
@@ -281,10 +168,7 @@ static int s_read_mac(lua_State *L)
     fl_lua_op_end(L, &ud->op);
     if (st)
         return fl_lua_fail(L, &err);
-    char text[20];
-    snprintf(text, sizeof text, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3],
-             mac[4], mac[5]);
-    lua_pushstring(L, text);
+    fl_lua_push_mac(L, mac);
     return 1;
 }
 
@@ -295,7 +179,7 @@ static int run_protect(lua_State *L, bool on)
     fl_lua_op_begin(L, &ud->op, 0);
     fl_status st = fl_flash_protect(ud->f, on, &err);
     fl_lua_op_end(L, &ud->op);
-    return op_result(L, st, &err);
+    return fl_lua_op_result(L, st, &err);
 }
 
 static int s_protect(lua_State *L) { return run_protect(L, true); }
@@ -308,7 +192,7 @@ static int s_reboot(lua_State *L)
     fl_lua_op_begin(L, &ud->op, 0);
     fl_status st = fl_flash_reboot(ud->f, &err);
     fl_lua_op_end(L, &ud->op);
-    return op_result(L, st, &err);
+    return fl_lua_op_result(L, st, &err);
 }
 
 static int s_allow_bootloader(lua_State *L)
@@ -324,11 +208,11 @@ static int s_stats(lua_State *L)
     fl_flash_stats s;
     fl_flash_stats_get(check_session(L, 1)->f, &s);
     lua_newtable(L);
-    set_int(L, "retries", s.retries);
-    set_int(L, "resets", s.resets);
-    set_int(L, "blocks_written", s.blocks_written);
-    set_int(L, "blocks_skipped", s.blocks_skipped);
-    set_int(L, "sectors_restored", s.sectors_restored);
+    fl_lua_set_int(L, "retries", s.retries);
+    fl_lua_set_int(L, "resets", s.resets);
+    fl_lua_set_int(L, "blocks_written", s.blocks_written);
+    fl_lua_set_int(L, "blocks_skipped", s.blocks_skipped);
+    fl_lua_set_int(L, "sectors_restored", s.sectors_restored);
     return 1;
 }
 
@@ -363,19 +247,13 @@ static int c_chips(lua_State *L)
     lua_newtable(L);
     int i = 1;
     for (const fl_chip *const *c = fl_chip_all(); *c; c++) {
-        lua_newtable(L);
-        set_str(L, "name", (*c)->name);
-        set_str(L, "display", (*c)->display);
-        set_str(L, "family", (*c)->family == FL_FAMILY_BEKEN ? "beken" : "spi-nor");
-        if ((*c)->family == FL_FAMILY_BEKEN)
-            set_str(L, "loader", (*c)->loader == FL_LOADER_ROM ? "rom" : "flash");
+        fl_lua_push_chip(L, *c);
+        fl_lua_set_str(L, "display", (*c)->display);
+        fl_lua_set_str(L, "family", (*c)->family == FL_FAMILY_BEKEN ? "beken" : "spi-nor");
         /* whether writes below 0x11000 need allow_bootloader (steps check it early) */
-        set_str(L, "guard", (*c)->guard == FL_GUARD_BRICK    ? "brick"
-                            : (*c)->guard == FL_GUARD_OPT_IN ? "opt-in"
-                                                             : "none");
-        set_int(L, "flash_size", (*c)->default_flash_size);
-        set_int(L, "rf_offset", (*c)->rf_offset);
-        set_int(L, "obk_config_offset", (*c)->obk_config_offset);
+        fl_lua_set_str(L, "guard", (*c)->guard == FL_GUARD_BRICK    ? "brick"
+                                   : (*c)->guard == FL_GUARD_OPT_IN ? "opt-in"
+                                                                    : "none");
         lua_rawseti(L, -2, i++);
     }
     return 1;

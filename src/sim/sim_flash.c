@@ -5,15 +5,12 @@
  * a page program wraps inside its 256-byte page; the status register (SR1 BP0-BP4,
  * SR2 CMP) decodes to a protected range the way Winbond/GigaDevice parts do it, and
  * erase/program of protected locations is silently ignored. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
+#include "sim/sim_flashfile.h"
 #include "sim/sim_internal.h"
 #include "util/crc32.h"
 
@@ -101,6 +98,30 @@ static fl_status bad_size(fl_error *err, fl_status code, const char *what, uint6
                    what, (unsigned long long)v);
 }
 
+/* How much of a flash file that existed to map: all of it, or --size of it;
+ * a file that is no flash dump is refused. */
+static fl_status found_size(const sim_flashfile *ff, uint32_t size_opt, uint32_t *size,
+                            fl_error *err)
+{
+    uint64_t fsize = ff->size;
+    if (!pow2(fsize) || fsize < MIN_SIZE)
+        return fl_fail(err, FL_ERR_FORMAT,
+                       "flash file %s is %llu bytes: a flash dump must be a power of two "
+                       "(64K .. 128M), e.g. a full 2M read",
+                       ff->path, (unsigned long long)fsize);
+    if (size_opt && fsize < size_opt)
+        return fl_fail(err, FL_ERR_FORMAT,
+                       "flash file %s is %llu bytes, smaller than --size %u: pad it or drop "
+                       "--size",
+                       ff->path, (unsigned long long)fsize, size_opt);
+    if (!size_opt) {
+        if (fsize > MAX_SIZE)
+            return bad_size(err, FL_ERR_FORMAT, "flash file", fsize);
+        *size = (uint32_t)fsize;
+    }
+    return FL_OK;
+}
+
 fl_status sim_flash_open(sim_flash *f, const char *path, uint32_t size_opt, uint32_t def_size,
                          fl_error *err)
 {
@@ -108,72 +129,27 @@ fl_status sim_flash_open(sim_flash *f, const char *path, uint32_t size_opt, uint
     if (size_opt && (!pow2(size_opt) || size_opt < MIN_SIZE || size_opt > MAX_SIZE))
         return bad_size(err, FL_ERR_USAGE, "--size", size_opt);
     uint32_t size = size_opt ? size_opt : def_size;
+    fl_status st;
     if (!path) {
-        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return fl_fail(err, FL_ERR_INTERNAL, "cannot allocate %u bytes of flash", size);
-        memset(m, 0xFF, size);
-        f->mem = m;
+        if ((st = sim_flash_alloc(size, &f->mem, err)))
+            return st;
         f->map_len = size;
         f->size = size;
         return FL_OK;
     }
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    bool created = false;
-    if (fd < 0 && errno == ENOENT) {
-        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        created = fd >= 0;
-        if (created && ftruncate(fd, size) != 0) {
-            int e = errno;
-            close(fd);
-            unlink(path);
-            return fl_fail(err, FL_ERR_FILE, "cannot create flash file %s: %s", path, strerror(e));
-        }
+    sim_flashfile ff;
+    if ((st = sim_flashfile_open(&ff, path, size, err)))
+        return st;
+    if (!ff.created && (st = found_size(&ff, size_opt, &size, err))) {
+        sim_flashfile_close(&ff);
+        return st;
     }
-    if (fd < 0)
-        return fl_fail(err, FL_ERR_FILE, "cannot open flash file %s for reading and writing: %s",
-                       path, strerror(errno));
-    struct stat stt;
-    if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
-        close(fd);
-        return fl_fail(err, FL_ERR_FILE, "flash file %s is not a regular file", path);
-    }
-    uint64_t fsize = (uint64_t)stt.st_size;
-    if (!created) {
-        if (!pow2(fsize) || fsize < MIN_SIZE) {
-            close(fd);
-            return fl_fail(err, FL_ERR_FORMAT,
-                           "flash file %s is %llu bytes: a flash dump must be a power of two "
-                           "(64K .. 128M), e.g. a full 2M read",
-                           path, (unsigned long long)fsize);
-        }
-        if (size_opt && fsize < size_opt) {
-            close(fd);
-            return fl_fail(err, FL_ERR_FORMAT,
-                           "flash file %s is %llu bytes, smaller than --size %u: pad it or drop "
-                           "--size",
-                           path, (unsigned long long)fsize, size_opt);
-        }
-        if (!size_opt) {
-            if (fsize > MAX_SIZE) {
-                close(fd);
-                return bad_size(err, FL_ERR_FORMAT, "flash file", fsize);
-            }
-            size = (uint32_t)fsize;
-        }
-    }
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    int e = errno;
-    close(fd);
-    if (m == MAP_FAILED)
-        return fl_fail(err, FL_ERR_FILE, "cannot map flash file %s: %s", path, strerror(e));
-    if (created)
-        memset(m, 0xFF, size);
-    f->mem = m;
+    if ((st = sim_flashfile_map(&ff, size, &f->mem, err)))
+        return st;
     f->map_len = size;
     f->size = size;
     f->mapped = true;
-    f->created = created;
+    f->created = ff.created;
     return FL_OK;
 }
 

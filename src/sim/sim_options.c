@@ -1,10 +1,10 @@
 /* sim_options.c — simulator option defaults and the `sim:CHIP?key=val&...` query. */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim/sim_internal.h"
+#include "sim/sim_query.h"
 #include "util/parse.h"
 
 void fl_sim_options_init(fl_sim_options *o)
@@ -16,43 +16,6 @@ void fl_sim_options_init(fl_sim_options *o)
     o->stall_rate = 0; /* 0 with stall_ms > 0 means the default, 0.02 */
     o->disconnect_after = -1;
     o->brownout_at = -1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static void url_decode(char *s)
-{
-    char *o = s;
-    for (; *s; s++) {
-        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            *o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-            s += 2;
-        } else {
-            *o++ = *s == '+' ? ' ' : *s;
-        }
-    }
-    *o = '\0';
-}
-
-static bool parse_double(const char *v, double *out)
-{
-    if (!v || !*v)
-        return false;
-    char *end;
-    double x = strtod(v, &end);
-    if (*end || !isfinite(x))
-        return false;
-    *out = x;
-    return true;
 }
 
 static bool parse_bool(const char *v, bool *out)
@@ -75,9 +38,9 @@ fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *er
         char *v = strchr(kv, '=');
         if (v)
             *v++ = '\0';
-        url_decode(kv);
+        sim_url_decode(kv, true);
         if (v)
-            url_decode(v);
+            sim_url_decode(v, true);
         uint64_t u = 0;
         double d = 0;
         bool b = false, ok = true;
@@ -94,11 +57,11 @@ fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *er
             if (ok)
                 o->flash_size = (uint32_t)u;
         } else if (!strcmp(kv, "timescale")) {
-            ok = parse_double(v, &d) && d >= 0;
+            ok = sim_parse_double(v, &d) && d >= 0;
             if (ok)
                 o->timescale = d;
         } else if (!strcmp(kv, "drop") || !strcmp(kv, "corrupt") || !strcmp(kv, "stallrate")) {
-            ok = parse_double(v, &d) && d >= 0 && d <= 1;
+            ok = sim_parse_double(v, &d) && d >= 0 && d <= 1;
             if (ok)
                 *(kv[0] == 'd' ? &o->drop_rate : kv[0] == 'c' ? &o->corrupt_rate : &o->stall_rate) = d;
         } else if (!strcmp(kv, "stall")) {

@@ -58,4 +58,18 @@ wait_line() {
     done
     return 1
 }
+# Run a Lua test script (`flashline lua SCRIPT ARGS...`) and add the counts of
+# its RESULT line to this test's; its output (stderr) is shown and kept in
+# $T/out, its stdout in $T/stdout.
+lua_test() {
+    local script=$1 rc line
+    shift
+    "$FL" lua "$script" "$@" >"$T/stdout" 2>"$T/out"
+    rc=$?
+    cat "$T/out"
+    line=$(grep '^RESULT' "$T/out")
+    _passed=$((_passed + $(sed -E 's/.*passed=([0-9]+).*/\1/' <<<"${line:-passed=0}")))
+    _failed=$((_failed + $(sed -E 's/.*failed=([0-9]+).*/\1/' <<<"${line:-failed=1}")))
+    [ $rc -eq 0 ] || { fail "$(basename "$script") exited $rc"; tail -5 "$T/out"; }
+}
 finish() { echo "RESULT passed=$_passed failed=$_failed"; [ "$_failed" -eq 0 ]; }

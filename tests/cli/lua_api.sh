@@ -4,13 +4,7 @@ source "$(dirname "$0")/lib.sh"
 cp "$SHARED/testdata/tuya-dumps/01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin" "$T/unit.bin"
 chmod u+w "$T/unit.bin"
 # print() goes to the log (stderr) like every line a script or step writes
-"$FL" lua tests/lua/api_test.lua "$T/unit.bin" >"$T/stdout" 2>"$T/out"
-rc=$?
-cat "$T/out"
-line=$(grep '^RESULT' "$T/out")
-_passed=$((_passed + $(sed -E 's/.*passed=([0-9]+).*/\1/' <<<"${line:-passed=0}")))
-_failed=$((_failed + $(sed -E 's/.*failed=([0-9]+).*/\1/' <<<"${line:-failed=1}")))
-[ $rc -eq 0 ] || { fail "api_test.lua exited $rc"; tail -5 "$T/out"; }
+lua_test tests/lua/api_test.lua "$T/unit.bin"
 check "print() wrote nothing to stdout" [ ! -s "$T/stdout" ]
 
 cp "$SHARED/testdata/tuya-dumps/01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin" "$T/unit2.bin"

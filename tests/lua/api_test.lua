@@ -2,16 +2,8 @@
 -- failures, errors naming the argument for misuse, <close> releasing handles,
 -- progress callbacks.  Run by tests/cli/lua_api.sh:  flashline lua api_test.lua FLASHFILE
 local flashline = require "flashline"
-local passed, failed = 0, 0
-local function check(cond, what)
-  if cond then passed = passed + 1; print("ok   " .. what)
-  else failed = failed + 1; print("FAIL " .. what) end
-end
-local function raises(f, pattern, what)
-  local ok, err = pcall(f)
-  check(not ok and tostring(err):find(pattern, 1, true) ~= nil,
-        what .. (ok and " (did not raise)" or (" (" .. tostring(err) .. ")")))
-end
+local t = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
+local check, raises = t.check, t.raises
 
 local flash_file = assert(arg[1], "usage: api_test.lua FLASHFILE")
 for _, m in ipairs { "link", "beken", "log", "util", "db", "tuya", "image" } do
@@ -138,5 +130,4 @@ do
 end
 os.remove(dbpath); os.remove(dbpath .. "-wal"); os.remove(dbpath .. "-shm")
 
-print(string.format("RESULT passed=%d failed=%d", passed, failed))
-if failed > 0 then os.exit(1) end
+t.finish()

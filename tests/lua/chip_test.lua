@@ -4,16 +4,8 @@
 -- sent, callbacks, <close>.  Run by tests/cli/lua_chip.sh:
 --   flashline lua chip_test.lua FLASHFILE
 local flashline = require "flashline"
-local passed, failed = 0, 0
-local function check(cond, what)
-  if cond then passed = passed + 1; print("ok   " .. what)
-  else failed = failed + 1; print("FAIL " .. what) end
-end
-local function raises(f, pattern, what)
-  local ok, err = pcall(f)
-  check(not ok and tostring(err):find(pattern, 1, true) ~= nil,
-        what .. (ok and " (did not raise)" or (" (" .. tostring(err) .. ")")))
-end
+local t = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
+local check, raises = t.check, t.raises
 
 local flash_file = assert(arg[1], "usage: chip_test.lua FLASHFILE")
 local chip, image, util = flashline.chip, flashline.image, flashline.util
@@ -103,5 +95,4 @@ end
 raises(function() kept:info() end, "session is closed", "<close> closed the session")
 check(pcall(kept.close, kept), "close twice is harmless")
 
-print(string.format("RESULT passed=%d failed=%d", passed, failed))
-os.exit(failed == 0 and 0 or 1)
+t.finish()

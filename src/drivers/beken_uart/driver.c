@@ -32,18 +32,7 @@ static void fill_identity(const fl_beken *b, fl_identity *id)
 {
     id->access = b->chip->loader == FL_LOADER_ROM ? "ROM loader" : "flash loader";
     fl_text_copy(id->programmer, sizeof id->programmer, b->wire.link->url);
-    id->flash_size = b->flash_size;
-    id->have_jedec = b->have_jedec;
-    memcpy(id->jedec, b->jedec, sizeof id->jedec);
-    if (b->part)
-        snprintf(id->flash_part, sizeof id->flash_part, "%s %s", b->part->vendor, b->part->name);
-    id->have_chip_id = b->have_chip_id;
-    id->chip_id = b->chip_id;
-    memcpy(id->chip_id_norm, b->chip_id_norm, sizeof id->chip_id_norm);
-    memcpy(id->boot_version, b->boot_version, sizeof id->boot_version);
-    id->have_sr = b->have_sr;
-    id->sr = b->sr;
-    id->baud = b->baud;
+    fl_beken_identity(b, id);
     id->verified_by = "the chip's CRC"; /* CRC32 of every 64 KiB, compared on the host */
 }
 

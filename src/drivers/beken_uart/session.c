@@ -18,6 +18,22 @@ void fl_connect_opts_init(fl_connect_opts *o)
     fl_flash_opts_init(o);
 }
 
+void fl_beken_identity(const fl_beken *b, fl_identity *id)
+{
+    id->flash_size = b->flash_size;
+    id->have_jedec = b->have_jedec;
+    memcpy(id->jedec, b->jedec, sizeof id->jedec);
+    if (b->part)
+        snprintf(id->flash_part, sizeof id->flash_part, "%s %s", b->part->vendor, b->part->name);
+    id->have_chip_id = b->have_chip_id;
+    id->chip_id = b->chip_id;
+    memcpy(id->chip_id_norm, b->chip_id_norm, sizeof id->chip_id_norm);
+    memcpy(id->boot_version, b->boot_version, sizeof id->boot_version);
+    id->have_sr = b->have_sr;
+    id->sr = b->sr;
+    id->baud = b->baud;
+}
+
 fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev, fl_beken **out,
                         fl_error *err)
 {

@@ -64,6 +64,11 @@ typedef struct fl_beken {
 
 fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev, fl_beken **out,
                         fl_error *err);
+/* Copy what the session learnt at connect (flash size, JEDEC ID and part,
+ * chip ID, boot version, status register, baud) into *id; chip, driver,
+ * access and programmer are left to the caller. */
+void fl_beken_identity(const fl_beken *b, fl_identity *id);
+
 void fl_beken_close(fl_beken *s);
 
 /* Get the bus, switch baud (falling back to 115200), identify the chip. */

@@ -2,19 +2,20 @@
  * options.  Beken profiles start protected (SR1 = 0x7C, BP0..BP4 set), the
  * state OBK leaves them in after `bk_flash_enable_security(FLASH_PROTECT_ALL)`
  * (spec B.7.1), so a recovery has to unprotect first. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "sim/ch341a/ch341a_internal.h"
+#include "sim/sim_internal.h"
+#include "sim/sim_query.h"
 #include "util/parse.h"
 
 typedef struct profile {
     const char *name;
     bool beken;
-    uint32_t jedec, size;
+    uint32_t jedec, size; /* size 0: the UART simulator's (sim_chips.c) */
     bool has_sr2, has_sr3;
     uint8_t sr1, sr2;
 } profile;
@@ -22,20 +23,31 @@ typedef struct profile {
 /* JEDEC IDs: bk7231t EN25QH16B (1C 70 15), bk7231n TH25Q16HB (EB 60 15), bk7252 XT25F32B
  * (0B 40 16) from the spec's D.5 table.  bk7231u shares the T's flash and bk7231m the N's
  * (same die families; inferred).  bk7238 (GD25Q16-like C8 40 15) and bk7252n (XT25F32B-like)
- * are guesses from the BK SDK flash table [SDK-N-FL]; sizes match the UART simulator's. */
+ * are guesses from the BK SDK flash table [SDK-N-FL].  Beken flash sizes come from the UART
+ * simulator's chip table, so both simulators model the same chip with the same flash. */
 static const profile profiles[] = {
-    {"bk7231t", true, 0x1C7015, 2u << 20, false, false, 0x7C, 0xFF},
-    {"bk7231u", true, 0x1C7015, 2u << 20, false, false, 0x7C, 0xFF},
-    {"bk7231n", true, 0xEB6015, 2u << 20, true, false, 0x7C, 0x00},
-    {"bk7231m", true, 0xEB6015, 2u << 20, true, false, 0x7C, 0x00},
-    {"bk7238", true, 0xC84015, 2u << 20, true, false, 0x7C, 0x00},
-    {"bk7252", true, 0x0B4016, 4u << 20, true, false, 0x7C, 0x00},
-    {"bk7252n", true, 0x0B4016, 4u << 20, true, false, 0x7C, 0x00},
+    {"bk7231t", true, 0x1C7015, 0, false, false, 0x7C, 0xFF},
+    {"bk7231u", true, 0x1C7015, 0, false, false, 0x7C, 0xFF},
+    {"bk7231n", true, 0xEB6015, 0, true, false, 0x7C, 0x00},
+    {"bk7231m", true, 0xEB6015, 0, true, false, 0x7C, 0x00},
+    {"bk7238", true, 0xC84015, 0, true, false, 0x7C, 0x00},
+    {"bk7252", true, 0x0B4016, 0, true, false, 0x7C, 0x00},
+    {"bk7252n", true, 0x0B4016, 0, true, false, 0x7C, 0x00},
     /* generic_w25q32 of D.5: Winbond W25Q32 with SR2 and SR3, unprotected */
     {"spi-nor", false, 0xEF4016, 4u << 20, true, true, 0x00, 0x00},
 };
 
-static const char known_targets[] = "bk7231t bk7231u bk7231n bk7231m bk7238 bk7252 bk7252n spi-nor";
+#define N_PROFILES (sizeof profiles / sizeof profiles[0])
+
+/* "bk7231t bk7231u … spi-nor": the names of the profiles, for messages. */
+static const char *known_targets(char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < N_PROFILES && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? " " : "", profiles[i].name);
+    return buf;
+}
 static const char known_options[] =
     "target flash jedec size sr1 sr2 sr3 has_sr2 has_sr3 wrsr1_clears_sr2 volatile_sr bp_bits "
     "opcode_phase rdid_repeat timescale "
@@ -47,7 +59,8 @@ static void apply_profile(emu_options *o, const profile *p)
     snprintf(o->target, sizeof o->target, "%s", p->name);
     o->beken = p->beken;
     o->jedec = p->jedec;
-    o->size = p->size;
+    const sim_chip *c = p->size ? NULL : sim_chip_find(p->name);
+    o->size = c ? c->flash_size : p->size;
     o->has_sr2 = p->has_sr2;
     o->has_sr3 = p->has_sr3;
     o->sr1 = p->sr1;
@@ -71,31 +84,6 @@ static void defaults(emu_options *o)
     o->t_switch_us = 20000;
     o->sync_bytes_min = 32;
     o->stuck_miso = -1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static void url_decode(char *s)
-{
-    char *o = s;
-    for (; *s; s++) {
-        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            *o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-            s += 2;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = '\0';
 }
 
 static bool parse_flag(const char *v, bool *out)
@@ -136,7 +124,7 @@ static bool parse_jedec(const char *v, uint32_t *out)
         return false;
     uint32_t j = 0;
     for (int i = 0; i < 6; i++) {
-        int h = hexval(v[i]);
+        int h = sim_hexval(v[i]);
         if (h < 0)
             return false;
         j = j << 4 | (uint32_t)h;
@@ -155,7 +143,7 @@ static bool one_option(emu_options *o, const char *k, const char *v, bool *unkno
 {
     uint64_t u = 0;
     if (!strcmp(k, "target")) {
-        for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
+        for (size_t i = 0; i < N_PROFILES; i++)
             if (!strcmp(v, profiles[i].name))
                 return apply_profile(o, &profiles[i]), true;
         return false;
@@ -191,9 +179,8 @@ static bool one_option(emu_options *o, const char *k, const char *v, bool *unkno
     if (!strcmp(k, "opcode_phase"))
         return parse_byte(v, &o->opcode_phase);
     if (!strcmp(k, "timescale")) {
-        char *end;
-        double d = strtod(v, &end);
-        if (!*v || *end || !isfinite(d) || d < 0 || d > 1000)
+        double d;
+        if (!sim_parse_double(v, &d) || d < 0 || d > 1000)
             return false;
         o->timescale = d;
         return true;
@@ -241,6 +228,7 @@ static uint32_t size_from_capacity(uint32_t jedec)
 fl_status emu_options_parse(emu_options *o, char *query, fl_error *err)
 {
     defaults(o);
+    char names[128];
     unsigned seen = 0;
     char *save = NULL;
     for (char *kv = strtok_r(query, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
@@ -249,8 +237,8 @@ fl_status emu_options_parse(emu_options *o, char *query, fl_error *err)
             return fl_fail(err, FL_ERR_USAGE, "CH341A emulator option '%s' needs a value (%s=…)",
                            kv, kv);
         *v++ = '\0';
-        url_decode(kv);
-        url_decode(v);
+        sim_url_decode(kv, false);
+        sim_url_decode(v, false);
         bool unknown = false;
         seen++;
         if (!one_option(o, kv, v, &unknown)) {
@@ -261,7 +249,7 @@ fl_status emu_options_parse(emu_options *o, char *query, fl_error *err)
             if (!strcmp(kv, "target"))
                 return fl_fail(err, FL_ERR_USAGE,
                                "bad value '%s' for CH341A emulator option 'target' (known: %s)",
-                               v, known_targets);
+                               v, known_targets(names, sizeof names));
             return fl_fail(err, FL_ERR_USAGE, "bad value '%s' for CH341A emulator option '%s'",
                            v, kv);
         }
@@ -275,7 +263,7 @@ fl_status emu_options_parse(emu_options *o, char *query, fl_error *err)
         return fl_fail(err, FL_ERR_USAGE,
                        "the CH341A emulator needs target=CHIP (known: %s), e.g. "
                        "'ch341a:sim?target=bk7231t&flash=F.bin'",
-                       known_targets);
+                       known_targets(names, sizeof names));
     if (o->jedec_given && !o->size_given) {
         uint32_t s = size_from_capacity(o->jedec);
         if (!s || !pow2_size(s))

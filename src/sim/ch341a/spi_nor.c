@@ -9,14 +9,11 @@
  * or a later one, flashrom style).  The flash array lives in the flash file,
  * mapped shared, so every change is in the file at once (the UART simulator
  * maps the same file the same way). */
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "sim/ch341a/ch341a_internal.h"
+#include "sim/sim_flashfile.h"
 
 #define US 1000ull /* ns per µs */
 
@@ -24,41 +21,19 @@
 
 static fl_status map_file(spi_nor *n, const char *path, uint32_t size, fl_error *err)
 {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    bool created = false;
-    if (fd < 0 && errno == ENOENT) {
-        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        created = fd >= 0;
-        if (created && ftruncate(fd, size) != 0) {
-            int e = errno;
-            close(fd);
-            unlink(path);
-            return fl_fail(err, FL_ERR_FILE, "cannot create flash file %s: %s", path, strerror(e));
-        }
-    }
-    if (fd < 0)
-        return fl_fail(err, FL_ERR_FILE, "cannot open flash file %s for reading and writing: %s",
-                       path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return fl_fail(err, FL_ERR_FILE, "flash file %s is not a regular file", path);
-    }
-    if (!created && (uint64_t)st.st_size != size) {
-        close(fd);
+    sim_flashfile ff;
+    fl_status st = sim_flashfile_open(&ff, path, size, err);
+    if (st)
+        return st;
+    if (!ff.created && ff.size != size) {
+        sim_flashfile_close(&ff);
         return fl_fail(err, FL_ERR_FORMAT,
                        "flash file %s is %llu bytes but the emulated %s flash is %u bytes (give "
                        "size= or jedec= for another size)",
-                       path, (unsigned long long)st.st_size, n->opt->target, size);
+                       path, (unsigned long long)ff.size, n->opt->target, size);
     }
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    int e = errno;
-    close(fd);
-    if (m == MAP_FAILED)
-        return fl_fail(err, FL_ERR_FILE, "cannot map flash file %s: %s", path, strerror(e));
-    if (created)
-        memset(m, 0xFF, size);
-    n->mem = m;
+    if ((st = sim_flashfile_map(&ff, size, &n->mem, err)))
+        return st;
     n->mapped = true;
     return FL_OK;
 }
@@ -73,12 +48,7 @@ fl_status nor_open(spi_nor *n, const emu_options *o, fl_error *err)
     n->sr_nv[2] = o->sr3;
     if (o->flash_path)
         return map_file(n, o->flash_path, n->size, err);
-    void *m = mmap(NULL, n->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return fl_fail(err, FL_ERR_INTERNAL, "cannot allocate %u bytes of flash", n->size);
-    memset(m, 0xFF, n->size);
-    n->mem = m;
-    return FL_OK;
+    return sim_flash_alloc(n->size, &n->mem, err);
 }
 
 void nor_close(spi_nor *n)
