@@ -538,6 +538,63 @@ static void test_packetwise_path(void)
     ch341a_free(c);
 }
 
+/* Pieces: equal lengths only; each piece may end on a short SPI packet and the next
+ * one still follows; without `stream`, packets are cut inside each piece. */
+static void test_batch_pieces(void)
+{
+    static const fl_usb_ops no_stream = {"mock", m_out, m_in, m_ctl, NULL, m_delay, m_now, m_close};
+    fl_usb u;
+    mock m;
+    mock_usb(&u, &m);
+    u.ops = &no_stream;
+    ch341a *c;
+    fl_error err;
+    CHECK(ch341a_init(&u, &c, &err) == FL_OK, "%s", err.msg);
+    ch341a_batch b;
+    ch341a_batch_init(&b);
+    uint8_t op[2] = {0x06, 0x05};
+    CHECK(ch341a_batch_frame(c, &b, op, 1, 1, 0, NULL, &err) == FL_OK, "%s", err.msg);
+    CHECK(!ch341a_batch_open(&b), "a 1-byte frame ends on a short packet");
+    CHECK(ch341a_batch_frame(c, &b, op, 1, 1, 0, NULL, &err) == FL_ERR_INTERNAL,
+          "nothing may follow it in the same piece");
+    CHECK(ch341a_batch_end_piece(&b, &err) == FL_OK, "%s", err.msg);
+    CHECK_EQ_UINT(b.piece, CH341A_PACKET + 2);
+    CHECK(ch341a_batch_open(&b), "a new piece may start");
+    size_t off = 0;
+    CHECK(ch341a_batch_frame(c, &b, op + 1, 1, 1, 0, &off, &err) == FL_OK, "%s", err.msg);
+    CHECK_EQ_UINT(off, 1);
+    CHECK(ch341a_batch_end_piece(&b, &err) == FL_OK, "same length: %s", err.msg);
+    CHECK(ch341a_batch_frame(c, &b, op, 2, 2, 0, NULL, &err) == FL_OK, "%s", err.msg);
+    CHECK(ch341a_batch_end_piece(&b, &err) == FL_ERR_INTERNAL, "a longer piece is refused");
+    ch341a_batch_reset(&b);
+    CHECK(ch341a_batch_frame(c, &b, op, 1, 1, 0, NULL, &err) == FL_OK &&
+              ch341a_batch_end_piece(&b, &err) == FL_OK &&
+              ch341a_batch_frame(c, &b, op + 1, 1, 1, 0, NULL, &err) == FL_OK,
+          "%s", err.msg);
+    m.transfers = 0;
+    m.out_len = 0;
+    uint8_t rx[3];
+    CHECK(ch341a_run(c, &b, rx, &err) == FL_OK, "%s", err.msg);
+    /* UIO, WREN (2 bytes), UIO, RDSR opcode (2 bytes): each its own transfer */
+    CHECK_EQ_UINT(m.transfers, 4);
+    CHECK_EQ_UINT(m.out_len, 2 * CH341A_PACKET + 2 + 2);
+    CHECK(m.out[CH341A_PACKET] == CH341A_CMD_SPI && m.out[CH341A_PACKET + 1] == 0x60 &&
+              m.out[CH341A_PACKET + 2] == CH341A_CMD_UIO &&
+              m.out[2 * CH341A_PACKET + 2] == CH341A_CMD_SPI,
+          "the second piece starts right after the 2-byte WREN packet");
+    /* a last piece longer than the others would be cut wrongly: refused */
+    ch341a_batch_reset(&b);
+    CHECK(ch341a_batch_frame(c, &b, op, 1, 1, 0, NULL, &err) == FL_OK &&
+              ch341a_batch_end_piece(&b, &err) == FL_OK &&
+              ch341a_batch_frame(c, &b, op + 1, 1, 2, 0, NULL, &err) == FL_OK,
+          "%s", err.msg);
+    m.transfers = 0;
+    CHECK(ch341a_run(c, &b, rx, &err) == FL_ERR_INTERNAL && m.transfers == 0,
+          "a longer last piece: %s", err.msg);
+    ch341a_batch_free(&b);
+    ch341a_free(c);
+}
+
 /* ---- pure: the part table and the size rule ------------------------------------- */
 
 static void test_part_table(void)
@@ -1057,8 +1114,11 @@ static void test_blank_check_failure(void)
 
 static void test_usb_failure_mid_write(void)
 {
-    unsigned failed = 0;
-    for (unsigned n = 20; n <= 100; n += 10) {
+    unsigned failed = 0, in_batch = 0;
+    /* USB calls 9..17 of a 16 KiB write onto an erased chip: unprotect's status reads,
+     * the pre-read, the write-enable and the pipelined page-program stream, the
+     * read-back */
+    for (unsigned n = 9; n <= 17; n++) {
         char url[128];
         snprintf(url, sizeof url, "ch341a:sim?target=spi-nor&timescale=0&fail_usb=%u", n);
         rig r;
@@ -1074,6 +1134,7 @@ static void test_usb_failure_mid_write(void)
         CHECK(st == FL_OK || (st == FL_ERR_LINK && strstr(err.msg, "fail_usb")),
               "fail_usb=%u: %d %s", n, st, err.msg);
         failed += st == FL_ERR_LINK;
+        in_batch += st == FL_ERR_LINK && strstr(err.msg, "programming 0x040000");
         CHECK(cs_high(&r), "fail_usb=%u: CS released", n);
         /* the session goes on working after the fault */
         st = fl_spi25_write(r.f, 0x40000, data, sizeof data, &err);
@@ -1084,6 +1145,8 @@ static void test_usb_failure_mid_write(void)
         rig_close(&r);
     }
     CHECK(failed >= 6, "most faults fail the write (%u of 9)", failed);
+    CHECK(in_batch >= 1, "a fault inside the page-program stream is reported as such (%u)",
+          in_batch);
 }
 
 static void test_beken_diagnosis(void)
@@ -1214,6 +1277,110 @@ static size_t count_events(fl_ch341a_emu *e, fl_ch341a_event_kind kind, const ch
  * page program of more than 256 data bytes): the read-back catches the fast
  * path's failure, the sector is rewritten with plain 256-byte page programs
  * (logged once, counted as a retry) and the session stays on them. */
+/* Random bytes (xorshift), different per seed. */
+static void fill_pattern(uint8_t *p, size_t n, uint32_t seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+}
+
+/* Pipelined page programs (spi25.c program_pipelined): a write that starts and ends
+ * inside pages and crosses sector and 64 KiB block boundaries lands exactly, with
+ * every page program confirmed by its RDSR bytes (no retry, no command ignored) and
+ * far fewer streams than pages. */
+static void test_pipelined_write(void)
+{
+    enum { ADDR = 0xFE80, LEN = 0x11300 };
+    static uint8_t data[LEN], back[LEN + 512];
+    fill_pattern(data, LEN, 1);
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0"))
+        return;
+    fl_error err;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    fl_ch341a_counters c0, c1;
+    fl_ch341a_emu_counters(r.e, &c0);
+    CHECK(fl_spi25_write(r.f, ADDR, data, LEN, &err) == FL_OK, "write: %s", err.msg);
+    fl_ch341a_emu_counters(r.e, &c1);
+    CHECK(cs_high(&r), "CS released");
+    CHECK(fl_spi25_read(r.f, ADDR - 256, LEN + 512, back, &err) == FL_OK, "%s", err.msg);
+    CHECK(!memcmp(back + 256, data, LEN), "the data reads back");
+    bool around = true;
+    for (size_t i = 0; i < 256; i++)
+        around = around && back[i] == 0xFF && back[256 + LEN + i] == 0xFF;
+    CHECK(around, "the bytes around the range stay erased");
+    fl_spi25_stats st;
+    fl_spi25_get_stats(r.f, &st);
+    unsigned pages = (ADDR + LEN + 255) / 256 - ADDR / 256;
+    CHECK_EQ_UINT(st.pages_programmed, pages);
+    CHECK_EQ_UINT(c1.page_programs - c0.page_programs, pages);
+    CHECK_EQ_UINT(st.retries, 0);
+    CHECK_EQ_UINT(count_events(r.e, FL_EV_IGNORED, NULL), 0);
+    CHECK(c1.streams - c0.streams < pages / 4, "%llu streams for %u pages",
+          (unsigned long long)(c1.streams - c0.streams), pages);
+    rig_close(&r);
+}
+
+/* A chip slower than the RDSR window: the pipelined checks see it busy, the rest of
+ * the batch goes one page at a time, and the flash ends up right. */
+static void test_pipelined_slow_chip(void)
+{
+    static const unsigned pp_us[] = {1200, 6000};
+    static uint8_t data[0x8000], back[0x8000];
+    for (size_t k = 0; k < sizeof pp_us / sizeof pp_us[0]; k++) {
+        char url[96];
+        snprintf(url, sizeof url, "ch341a:sim?target=spi-nor&timescale=0&pp_us=%u", pp_us[k]);
+        rig r;
+        if (!rig_open(&r, url))
+            return;
+        fill_pattern(data, sizeof data, (uint32_t)k + 7);
+        fl_error err;
+        CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+        CHECK(fl_spi25_write(r.f, 0x30100, data, sizeof data, &err) == FL_OK,
+              "pp_us=%u: write: %s", pp_us[k], err.msg);
+        CHECK(cs_high(&r), "pp_us=%u: CS released", pp_us[k]);
+        CHECK(count_events(r.e, FL_EV_IGNORED, "busy: 0x06") >= 1,
+              "pp_us=%u: a pipelined WREN met the busy flash", pp_us[k]);
+        CHECK(count_text(r.lb.text, "pipelined page programs") >= 1,
+              "pp_us=%u: the fallback is logged", pp_us[k]);
+        fl_spi25_stats st;
+        fl_spi25_get_stats(r.f, &st);
+        CHECK(st.retries >= 1, "pp_us=%u: counted as a retry (%u)", pp_us[k], st.retries);
+        CHECK(fl_spi25_read(r.f, 0x30100, sizeof back, back, &err) == FL_OK &&
+                  !memcmp(back, data, sizeof back),
+              "pp_us=%u: the data is right", pp_us[k]);
+        rig_close(&r);
+    }
+}
+
+/* A reply lost inside the page-program stream: a timeout, reported, CS high; the
+ * session then writes the same range right. */
+static void test_pipelined_lost_reply(void)
+{
+    static uint8_t data[16384], back[16384];
+    fill_pattern(data, sizeof data, 3);
+    rig r;
+    /* ~530 reply packets for the pre-read, then 14 per page in the stream */
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&lose_reply=900"))
+        return;
+    fl_error err;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    fl_status st = fl_spi25_write(r.f, 0x40000, data, sizeof data, &err);
+    CHECK(st == FL_ERR_TIMEOUT && strstr(err.msg, "programming 0x040000"),
+          "lost reply mid-batch: %d %s", st, err.msg);
+    CHECK(cs_high(&r), "CS released");
+    CHECK(fl_spi25_write(r.f, 0x40000, data, sizeof data, &err) == FL_OK, "again: %s", err.msg);
+    CHECK(fl_spi25_read(r.f, 0x40000, sizeof back, back, &err) == FL_OK &&
+              !memcmp(back, data, sizeof back),
+          "the data is right after the retry");
+    rig_close(&r);
+}
+
 static void test_no_wrap_fallback(void)
 {
     static uint8_t data[8192], back[8192];
@@ -1381,6 +1548,9 @@ static void run_emulator_tests(void)
     RUN(test_gpio);
     RUN(test_blank_check_failure);
     RUN(test_usb_failure_mid_write);
+    RUN(test_pipelined_write);
+    RUN(test_pipelined_slow_chip);
+    RUN(test_pipelined_lost_reply);
     RUN(test_beken_diagnosis);
     RUN(test_beken_recovery_and_boot);
 }
@@ -1395,6 +1565,7 @@ int main(void)
     RUN(test_unprotect_escalation);
     RUN(test_dead_flash_while_busy);
     RUN(test_packetwise_path);
+    RUN(test_batch_pieces);
     RUN(test_part_table);
     RUN(test_size_rule);
     RUN(test_sr_layouts);

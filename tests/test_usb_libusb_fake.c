@@ -45,7 +45,7 @@ static int detached, reattached;
 
 /* stream model */
 static struct libusb_transfer *in_flight[MAX_XFERS]; /* submission order */
-static int nflight, max_in_flight_in;
+static int nflight, max_in_flight_in, max_in_flight_out, outs_submitted;
 static uint8_t replies[4096][32];
 static int reply_len[4096], reply_head, reply_tail;
 static bool mute;            /* device never answers */
@@ -57,7 +57,7 @@ static void fake_reset(void)
 {
     memset(fake_devs, 0, sizeof fake_devs);
     fake_ndevs = 0;
-    nflight = max_in_flight_in = 0;
+    nflight = max_in_flight_in = max_in_flight_out = outs_submitted = 0;
     reply_head = reply_tail = 0;
     mute = gone = false;
     unplug_after = -1;
@@ -201,6 +201,9 @@ int libusb_submit_transfer(struct libusb_transfer *t)
     t->status = -1; /* not yet complete */
     if (in_count() > max_in_flight_in)
         max_in_flight_in = in_count();
+    if (nflight - in_count() > max_in_flight_out)
+        max_in_flight_out = nflight - in_count();
+    outs_submitted += !(t->endpoint & 0x80);
     return 0;
 }
 
@@ -466,6 +469,51 @@ static void test_stream_in_flight(void)
     check_stream(32);
 }
 
+/* Pieces that end on a short packet (a 1-byte SPI command) go as OUT
+ * transfers of their own, queued several deep; whole-packet pieces stay one
+ * transfer. */
+static void test_stream_pieces(void)
+{
+    fake_reset();
+    fake_add(1, (const uint8_t[]){1}, 1, NULL);
+    fl_usb *u = open_ok("ch341a");
+    if (!u)
+        return;
+    enum { PIECES = 6, PIECE = 32 + 2 };
+    uint8_t out[PIECES * PIECE], in[PIECES * 32];
+    size_t in_len = 0;
+    for (int p = 0; p < PIECES; p++) {
+        uint8_t *q = out + p * PIECE;
+        q[0] = 0xA8;
+        for (int k = 0; k < 31; k++)
+            q[1 + k] = (uint8_t)(p * 32 + k);
+        q[32] = 0xA8;
+        q[33] = (uint8_t)(p * 32 + 31);
+        in_len += 32;
+    }
+    fl_error err = {0};
+    fl_status st = fl_usb_stream(u, out, sizeof out, PIECE, in, in_len, 31, 8, 1000, &err);
+    CHECK(st == FL_OK, "%s", err.msg);
+    bool same = true;
+    for (size_t i = 0; i < in_len; i++)
+        same = same && in[i] == (uint8_t)~(uint8_t)i;
+    CHECK(same, "replies in order across pieces");
+    CHECK(outs_submitted == PIECES, "one OUT transfer per piece (%d)", outs_submitted);
+    CHECK(max_in_flight_out > 1, "the next piece is queued behind the running one (%d)",
+          max_in_flight_out);
+    CHECK(nflight == 0, "nothing left in flight");
+    outs_submitted = 0;
+    uint8_t whole[3 * 32], back[3 * 31];
+    for (int p = 0; p < 3; p++) {
+        whole[p * 32] = 0xA8;
+        memset(whole + p * 32 + 1, p, 31);
+    }
+    st = fl_usb_stream(u, whole, sizeof whole, 64, back, sizeof back, 31, 8, 1000, &err);
+    CHECK(st == FL_OK && outs_submitted == 1, "whole-packet pieces: one transfer (%d)",
+          outs_submitted);
+    fl_usb_close(u);
+}
+
 static void test_stream_mute_times_out(void)
 {
     fake_reset();
@@ -545,6 +593,7 @@ int main(void)
     RUN(test_choose_among_several);
     RUN(test_permission_busy_driver);
     RUN(test_stream_in_flight);
+    RUN(test_stream_pieces);
     RUN(test_stream_mute_times_out);
     RUN(test_stream_unplugged);
     RUN(test_sync_calls);

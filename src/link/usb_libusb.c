@@ -27,6 +27,11 @@
 #define EP_OUT 0x02 /* bulk "data block download" */
 #define EP_IN 0x82  /* bulk "data block upload" */
 #define MAX_DEPTH 64 /* IN transfers in flight; flashrom finds 32 enough */
+/* OUT transfers in flight when a stream's pieces end on short packets: the
+ * next piece is queued behind the running one, so the host controller starts
+ * it right after the short packet instead of after a completion round trip. */
+#define OUT_DEPTH 4
+#define MAX_PACKET 32 /* the CH341A's bulk endpoints */
 /* How long to wait for cancelled transfers to come back before giving up
  * on them (they are then leaked, never freed while libusb may touch them). */
 #define CANCEL_REAP_MS 5000
@@ -352,7 +357,7 @@ typedef struct lu_dev {
     libusb_device_handle *h;
     bool reattach; /* a kernel driver was detached: give it back on close */
     bool stuck;    /* transfers that never came back: never free them */
-    slot out;
+    slot out[OUT_DEPTH];
     slot in[MAX_DEPTH];
 } lu_dev;
 
@@ -428,18 +433,21 @@ static void LIBUSB_CALL on_transfer_done(struct libusb_transfer *t)
 
 static fl_status alloc_transfers(lu_dev *d, fl_error *err)
 {
-    if (d->out.xfer)
+    if (d->out[0].xfer)
         return FL_OK;
-    d->out.xfer = libusb_alloc_transfer(0);
+    bool ok = true;
+    for (int i = 0; i < OUT_DEPTH; i++)
+        ok = (d->out[i].xfer = libusb_alloc_transfer(0)) != NULL && ok;
     for (int i = 0; i < MAX_DEPTH; i++)
         d->in[i].xfer = libusb_alloc_transfer(0);
-    bool ok = d->out.xfer != NULL;
     for (int i = 0; i < MAX_DEPTH; i++)
         ok = ok && d->in[i].xfer;
     if (ok)
         return FL_OK;
-    libusb_free_transfer(d->out.xfer);
-    d->out.xfer = NULL;
+    for (int i = 0; i < OUT_DEPTH; i++) {
+        libusb_free_transfer(d->out[i].xfer);
+        d->out[i].xfer = NULL;
+    }
     for (int i = 0; i < MAX_DEPTH; i++) {
         libusb_free_transfer(d->in[i].xfer);
         d->in[i].xfer = NULL;
@@ -463,6 +471,9 @@ typedef struct stream_run {
     uint8_t *in;
     size_t in_len, collected, queued; /* queued: bytes asked by active IN transfers */
     unsigned next_free, next_done;    /* ring indexes into d->in[0..depth) */
+    const uint8_t *out;
+    size_t out_len, piece, out_sent, out_acked; /* OUT pieces submitted / completed */
+    unsigned out_free, out_next;      /* ring indexes into d->out[] */
     bool out_done;
 } stream_run;
 
@@ -478,13 +489,32 @@ static int submit(slot *s, libusb_device_handle *h, unsigned char ep, uint8_t *b
     return rc;
 }
 
-/* Keep IN transfers queued until every reply byte is asked for. */
+/* Keep the next OUT pieces queued behind the running one. */
+static int queue_outs(stream_run *r)
+{
+    while (r->out_sent < r->out_len && r->d->out[r->out_free].state == SLOT_IDLE) {
+        size_t n = r->out_len - r->out_sent < r->piece ? r->out_len - r->out_sent : r->piece;
+        int rc = submit(&r->d->out[r->out_free], r->d->h, EP_OUT, (uint8_t *)r->out + r->out_sent,
+                        n);
+        if (rc)
+            return rc;
+        r->out_sent += n;
+        r->out_free = (r->out_free + 1) % OUT_DEPTH;
+    }
+    return 0;
+}
+
+/* Keep IN transfers queued until every reply byte is asked for.  Each asks
+ * for a whole reply packet (rpp), even the last: replies may be shorter
+ * than rpp anywhere in the stream (a 1-byte SPI command between full
+ * packets), so the bytes still due say nothing about the size of the next
+ * reply, and asking less could overflow.  Counting rpp per transfer never
+ * queues more transfers than replies are due (none is left to steal the
+ * next command's reply): each reply holds at most rpp bytes. */
 static int queue_ins(stream_run *r)
 {
     while (r->collected + r->queued < r->in_len && r->d->in[r->next_free].state == SLOT_IDLE) {
-        size_t want = r->in_len - r->collected - r->queued;
-        if (want > r->rpp)
-            want = r->rpp;
+        size_t want = r->rpp;
         int rc = submit(&r->d->in[r->next_free], r->d->h, EP_IN,
                         r->bounce + (size_t)r->next_free * r->rpp, want);
         if (rc)
@@ -500,15 +530,16 @@ static int queue_ins(stream_run *r)
  * *progress tells whether anything finished. */
 static int harvest(stream_run *r, bool *progress)
 {
-    slot *o = &r->d->out;
-    if (o->state == SLOT_DONE) {
+    for (slot *o = &r->d->out[r->out_next]; o->state == SLOT_DONE; o = &r->d->out[r->out_next]) {
         o->state = SLOT_IDLE;
         *progress = true;
         if (o->status != LIBUSB_TRANSFER_COMPLETED)
             return fl_usb_transfer_status_code(o->status);
         if ((size_t)o->actual != o->asked)
             return LIBUSB_ERROR_IO;
-        r->out_done = true;
+        r->out_acked += o->asked;
+        r->out_next = (r->out_next + 1) % OUT_DEPTH;
+        r->out_done = r->out_acked == r->out_len;
     }
     for (slot *s = &r->d->in[r->next_done]; s->state == SLOT_DONE; s = &r->d->in[r->next_done]) {
         s->state = SLOT_IDLE;
@@ -516,6 +547,8 @@ static int harvest(stream_run *r, bool *progress)
         if (s->status != LIBUSB_TRANSFER_COMPLETED)
             return fl_usb_transfer_status_code(s->status);
         size_t got = (size_t)s->actual;
+        if (got > r->in_len - r->collected)
+            return LIBUSB_ERROR_OVERFLOW; /* more reply bytes than the stream expects */
         memcpy(r->in + r->collected, r->bounce + (size_t)r->next_done * r->rpp, got);
         r->collected += got;
         r->queued -= s->asked;
@@ -526,8 +559,9 @@ static int harvest(stream_run *r, bool *progress)
 
 static bool any_active(lu_dev *d)
 {
-    if (d->out.state == SLOT_ACTIVE)
-        return true;
+    for (int i = 0; i < OUT_DEPTH; i++)
+        if (d->out[i].state == SLOT_ACTIVE)
+            return true;
     for (int i = 0; i < MAX_DEPTH; i++)
         if (d->in[i].state == SLOT_ACTIVE)
             return true;
@@ -538,8 +572,9 @@ static bool any_active(lu_dev *d)
  * transfer back, so none outlives the call (its buffers belong to it). */
 static void cancel_and_reap(lu_dev *d)
 {
-    if (d->out.state == SLOT_ACTIVE)
-        libusb_cancel_transfer(d->out.xfer);
+    for (int i = 0; i < OUT_DEPTH; i++)
+        if (d->out[i].state == SLOT_ACTIVE)
+            libusb_cancel_transfer(d->out[i].xfer);
     for (int i = 0; i < MAX_DEPTH; i++)
         if (d->in[i].state == SLOT_ACTIVE)
             libusb_cancel_transfer(d->in[i].xfer);
@@ -552,7 +587,8 @@ static void cancel_and_reap(lu_dev *d)
         d->stuck = true;
         return;
     }
-    d->out.state = SLOT_IDLE;
+    for (int i = 0; i < OUT_DEPTH; i++)
+        d->out[i].state = SLOT_IDLE;
     for (int i = 0; i < MAX_DEPTH; i++)
         d->in[i].state = SLOT_IDLE;
 }
@@ -565,6 +601,8 @@ static int stream_loop(stream_run *r, unsigned timeout_ms, bool *timed_out)
     uint64_t deadline = mono_us() + (uint64_t)bounded_timeout(timeout_ms) * 1000u;
     for (;;) {
         int rc = queue_ins(r);
+        if (!rc)
+            rc = queue_outs(r);
         if (rc)
             return rc;
         if (r->out_done && r->collected >= r->in_len)
@@ -612,12 +650,16 @@ static fl_status lu_stream(fl_usb *u, const uint8_t *out, size_t out_len, size_t
         if (!r.bounce)
             return fl_fail(err, FL_ERR_INTERNAL, "out of memory for a USB stream");
     }
-    /* One OUT transfer: the host controller splits it into max-packet (32-byte)
-     * packets, which is exactly the CH341A's one-command-per-packet framing. */
-    int rc = out_len ? submit(&d->out, d->h, EP_OUT, (uint8_t *)out, out_len) : 0;
+    /* The host controller splits an OUT transfer into max-packet (32-byte)
+     * packets, which is exactly the CH341A's one-command-per-packet framing.
+     * Pieces that are whole packets go as one transfer; pieces that end on a
+     * short packet must each be a transfer of their own (a short packet ends
+     * a transfer), queued OUT_DEPTH deep. */
+    r.out = out;
+    r.out_len = out_len;
+    r.piece = packet && packet % MAX_PACKET ? packet : out_len;
     bool timed_out = false;
-    if (!rc)
-        rc = stream_loop(&r, timeout_ms, &timed_out);
+    int rc = stream_loop(&r, timeout_ms, &timed_out);
     if (rc)
         cancel_and_reap(d);
     if (!d->stuck)
@@ -652,7 +694,8 @@ static void lu_close(fl_usb *u)
      * whole device is the only safe thing (it does not happen in practice). */
     if (d->stuck)
         return;
-    libusb_free_transfer(d->out.xfer);
+    for (int i = 0; i < OUT_DEPTH; i++)
+        libusb_free_transfer(d->out[i].xfer);
     for (int i = 0; i < MAX_DEPTH; i++)
         libusb_free_transfer(d->in[i].xfer);
     libusb_release_interface(d->h, CH341A_IFACE);

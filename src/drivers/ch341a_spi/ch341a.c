@@ -174,6 +174,8 @@ void ch341a_batch_reset(ch341a_batch *b)
     b->ended_short = false;
     b->cs_low = false;
     b->fresh = true;
+    b->piece = 0;
+    b->pieces = 0;
 }
 
 void ch341a_batch_free(ch341a_batch *b)
@@ -265,6 +267,20 @@ fl_status ch341a_batch_frame(ch341a *c, ch341a_batch *b, const uint8_t *tx, size
     return FL_OK;
 }
 
+fl_status ch341a_batch_end_piece(ch341a_batch *b, fl_error *err)
+{
+    size_t want = b->piece ? (b->pieces + 1) * b->piece : b->out_len;
+    if (b->out_len == 0 || b->out_len != want)
+        return fl_fail(err, FL_ERR_INTERNAL,
+                       "CH341A batch: piece %zu ends at byte %zu, not %zu (pieces must be equal)",
+                       b->pieces + 1, b->out_len, want);
+    if (!b->piece)
+        b->piece = b->out_len;
+    b->pieces++;
+    b->ended_short = false; /* the next piece is a transfer of its own */
+    return FL_OK;
+}
+
 fl_status ch341a_batch_release(ch341a *c, ch341a_batch *b, unsigned delay_us, fl_error *err)
 {
     return uio_cs(c, b, false, delay_us, err);
@@ -288,12 +304,18 @@ static void drain(ch341a *c)
 static fl_status run_packetwise(ch341a *c, const ch341a_batch *b, uint8_t *rx, fl_error *err)
 {
     size_t got_total = 0;
-    for (size_t p = 0; p < b->out_len; p += CH341A_PACKET) {
-        size_t n = b->out_len - p < CH341A_PACKET ? b->out_len - p : CH341A_PACKET;
-        fl_status st = send(c, b->out + p, n, err);
+    for (size_t p = 0; p < b->out_len;) {
+        /* 32-byte packets within each piece; a piece may end on a short one */
+        size_t piece_end = b->piece ? (p / b->piece + 1) * b->piece : b->out_len;
+        if (piece_end > b->out_len)
+            piece_end = b->out_len;
+        size_t n = piece_end - p < CH341A_PACKET ? piece_end - p : CH341A_PACKET;
+        size_t at = p;
+        p += n;
+        fl_status st = send(c, b->out + at, n, err);
         if (st)
             return st;
-        if (b->out[p] != CH341A_CMD_SPI)
+        if (b->out[at] != CH341A_CMD_SPI)
             continue;
         uint8_t buf[CH341A_PACKET];
         size_t got = 0;
@@ -320,14 +342,18 @@ static fl_status run_wire(ch341a *c, const ch341a_batch *b, uint8_t *rx, fl_erro
      * is on its way, one bus frame instead of two */
     c->stats.out_transfers++;
     unsigned timeout = CH341A_USB_TIMEOUT_MS + (unsigned)(b->out_len / 16);
-    return fl_usb_stream(c->u, b->out, b->out_len, CH341A_PACKET, rx, b->rx_len,
-                         CH341A_SPI_MAX, STREAM_DEPTH, timeout, err);
+    return fl_usb_stream(c->u, b->out, b->out_len, b->piece ? b->piece : CH341A_PACKET, rx,
+                         b->rx_len, CH341A_SPI_MAX, STREAM_DEPTH, timeout, err);
 }
 
 fl_status ch341a_run(ch341a *c, const ch341a_batch *b, uint8_t *rx, fl_error *err)
 {
     if (b->out_len == 0)
         return FL_OK;
+    if (b->piece && b->out_len - b->pieces * b->piece > b->piece)
+        return fl_fail(err, FL_ERR_INTERNAL,
+                       "CH341A batch: the last piece is longer than the others (%zu > %zu)",
+                       b->out_len - b->pieces * b->piece, b->piece);
     uint8_t *tmp = NULL;
     if (!rx && b->rx_len) {
         rx = tmp = malloc(b->rx_len);

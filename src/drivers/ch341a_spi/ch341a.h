@@ -21,7 +21,13 @@
  * its status checks costs one USB round trip, not ten.  Every SPI batch goes
  * through fl_usb_stream (its reply is asked for while the OUT is on its way);
  * a transport without `stream` gets the simple path: each packet alone, each
- * SPI packet's reply read before the next (spec A.2 point 5). */
+ * SPI packet's reply read before the next (spec A.2 point 5).
+ *
+ * A batch may be cut into pieces of equal length (the last may be shorter),
+ * each its own OUT transfer: a piece may end on a short SPI packet (a 1-byte
+ * WREN) and the next piece still follows, queued behind it in the same
+ * stream (fl_usb_stream's `packet`), so several page programs share one
+ * round trip. */
 #ifndef FL_DRIVERS_CH341A_SPI_CH341A_H
 #define FL_DRIVERS_CH341A_SPI_CH341A_H
 
@@ -100,6 +106,8 @@ typedef struct ch341a_batch {
     bool ended_short;    /* the last SPI packet is short: nothing may follow */
     bool cs_low;         /* CS state at the end of what is built so far */
     bool fresh;          /* nothing built yet: cs_low is taken from the device */
+    size_t piece;        /* 0, or the length every piece but the last has */
+    size_t pieces;       /* pieces ended so far */
 } ch341a_batch;
 
 void ch341a_batch_init(ch341a_batch *b);
@@ -114,6 +122,11 @@ bool ch341a_batch_open(const ch341a_batch *b);
  * FL_ERR_INTERNAL if the batch already ended on a short packet. */
 fl_status ch341a_batch_frame(ch341a *c, ch341a_batch *b, const uint8_t *tx, size_t tx_len,
                              size_t n, unsigned delay_us, size_t *rx_off, fl_error *err);
+/* End a piece here: the next frame starts a new OUT transfer, even after a
+ * short SPI packet.  Every piece must have the length of the first
+ * (FL_ERR_INTERNAL otherwise); what follows the last call is the last piece,
+ * which may be shorter but not longer (ch341a_run refuses it). */
+fl_status ch341a_batch_end_piece(ch341a_batch *b, fl_error *err);
 /* Append CS high (ending the last frame) and, optionally, a wait. */
 fl_status ch341a_batch_release(ch341a *c, ch341a_batch *b, unsigned delay_us, fl_error *err);
 

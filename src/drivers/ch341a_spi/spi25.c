@@ -35,6 +35,13 @@
 #define WREN_TRIES 3
 #define DEAD_SR_US 200000u /* SR1 0xFF this long while polling: nothing drives MISO */
 #define PAGE_TRIES 4
+/* Pipelined page programs (program_pipelined): pages per stream, and how
+ * many 31-byte RDSR packets follow each page program: 4 x 31 bytes at the
+ * CH341A's ~1.4 MHz are ~710 us, just over a typical 0.7 ms page program;
+ * a page found still busy adds one, up to the max. */
+#define PIPE_PAGES (SPI25_BLOCK / SPI25_PAGE)
+#define PIPE_SR_START 4u
+#define PIPE_SR_MAX 16u
 #define ERASE_TRIES 3
 
 struct fl_spi25 {
@@ -47,6 +54,7 @@ struct fl_spi25 {
     bool wren_open;       /* a WREN frame is open: it latches when CS rises */
     unsigned pp_delay_us; /* wait inside the device before the next WREN */
     bool plain_pp;        /* 275-byte frames failed once: plain 256-byte programs from now on */
+    unsigned pipe_sr_packets; /* RDSR packets that cover a page program in a pipelined batch */
     bool whole_chip_known; /* info.size is the whole part: a chip erase stays inside it */
     fl_spi25_stats st;
     ch341a_batch batch;
@@ -73,6 +81,7 @@ fl_status fl_spi25_new(ch341a *bus, const fl_events *ev, fl_spi25 **out, fl_erro
     s->c = bus;
     s->ev = ev;
     s->pp_delay_us = PP_DELAY_START_US;
+    s->pipe_sr_packets = PIPE_SR_START;
     ch341a_batch_init(&s->batch);
     *out = s;
     return FL_OK;
@@ -709,6 +718,111 @@ static fl_status program_page_plain(fl_spi25 *s, uint32_t addr, const uint8_t *d
     return st;
 }
 
+/* Pipelined page programs: many pages in one stream, one OUT transfer
+ * (piece) per page, each ending on its 1-byte WREN (a short packet ends a
+ * transfer; the next piece is queued behind it):
+ *     [PP: 4 + 275 bytes] [RDSR, k full packets] [WREN]
+ * The RDSR runs while the page programs, its SR1 bytes take the place of a
+ * wait: the first must show WIP and WEL (this page's program was accepted
+ * and is running), the last must show neither (it finished, so the WREN
+ * after it latches and the next page's program is accepted).  Before the
+ * first page, write_enable checks WEL the slow way.  A page counts as
+ * programmed only if the RDSR before it ended idle and its own RDSR started
+ * busy; from the first page that does not, the rest go through
+ * program_page one by one (the chip was slower than k packets: k grows).
+ * Programming the same bytes twice is harmless, and every byte is read
+ * back after, so nothing passes unnoticed. */
+static fl_status program_done(fl_spi25 *s, fl_error *err);
+
+static fl_status pipeline_batch(fl_spi25 *s, uint32_t base, const uint8_t *want,
+                                const uint32_t *offs, size_t n, size_t *sr_off, fl_error *err)
+{
+    unsigned k = s->pipe_sr_packets;
+    ch341a_batch_reset(&s->batch);
+    fl_status st = FL_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        uint32_t addr = base + offs[i];
+        uint8_t tx[4 + PP_DATA_WRAPPED];
+        tx[0] = OP_PP;
+        tx[1] = (uint8_t)(addr >> 16);
+        tx[2] = (uint8_t)(addr >> 8);
+        tx[3] = (uint8_t)addr;
+        for (uint32_t j = 0; j < PP_DATA_WRAPPED; j++)
+            tx[4 + j] = want[offs[i] + j % SPI25_PAGE];
+        uint8_t rdsr = OP_RDSR1, wren = OP_WREN;
+        st = ch341a_batch_frame(s->c, &s->batch, tx, sizeof tx, sizeof tx, 0, NULL, err);
+        if (!st)
+            st = ch341a_batch_frame(s->c, &s->batch, &rdsr, 1, (size_t)k * RDSR_FULL, 0,
+                                    &sr_off[i], err);
+        if (!st && i + 1 < n)
+            st = ch341a_batch_frame(s->c, &s->batch, &wren, 1, 1, 0, NULL, err);
+        if (!st && i + 1 < n)
+            st = ch341a_batch_end_piece(&s->batch, err);
+    }
+    return st ? st : run(s, err);
+}
+
+/* How many of the n pages the batch's RDSR bytes prove programmed; *slow:
+ * a page program outlasted its RDSR window (the WREN after it met a busy
+ * flash, so the page after it is not proven). */
+static size_t pipeline_good(fl_spi25 *s, size_t n, const size_t *sr_off, bool *slow)
+{
+    size_t len = (size_t)s->pipe_sr_packets * RDSR_FULL;
+    *slow = false;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t first = s->rx[sr_off[i] + 1], last = s->rx[sr_off[i] + len - 1];
+        bool ran = first != 0xFF && (first & (SR1_WIP | SR1_WEL)) == (SR1_WIP | SR1_WEL);
+        if (!ran)
+            return i;
+        s->st.pages_programmed++;
+        if (last == 0xFF || (last & (SR1_WIP | SR1_WEL))) {
+            *slow = true;
+            return i + 1;
+        }
+    }
+    return n;
+}
+
+static fl_status program_pipelined(fl_spi25 *s, uint32_t base, const uint8_t *want,
+                                   const uint32_t *offs, size_t n, fl_error *err)
+{
+    size_t sr_off[PIPE_PAGES];
+    fl_status st = FL_OK;
+    for (size_t at = 0; at < n && !st;) {
+        size_t m = n - at < PIPE_PAGES ? n - at : PIPE_PAGES;
+        s->pp_pending = s->wren_open = false;
+        st = write_enable(s, err);
+        if (!st)
+            st = pipeline_batch(s, base, want, offs + at, m, sr_off, err);
+        if (st)
+            return fl_fail_prefix(err, "programming 0x%06X", base + offs[at]);
+        bool slow;
+        size_t good = pipeline_good(s, m, sr_off, &slow);
+        at += good;
+        if (good == m && !slow)
+            continue;
+        /* the flash was slower than the RDSR packets, or refused a page
+         * program: wait for it, then the pages from here on one by one */
+        s->st.retries++;
+        if (slow && s->pipe_sr_packets < PIPE_SR_MAX)
+            s->pipe_sr_packets++;
+        fl_logf(s->ev, FL_LOG_DEBUG,
+                "pipelined page programs: %zu of %zu confirmed; 0x%06X on goes one page at a time "
+                "(RDSR window now %u packets)",
+                good, m, base + (at < n ? offs[at] : offs[n - 1]), s->pipe_sr_packets);
+        st = wait_ready(s, SPI25_T_PP_US, 0, "page program", err);
+        size_t stop = at + (m - good);
+        for (; at < stop && !st; at++) {
+            st = program_page(s, base + offs[at], want + offs[at], at + 1 < stop, err);
+            if (st)
+                st = fl_fail_prefix(err, "programming 0x%06X", base + offs[at]);
+        }
+        if (!st)
+            st = program_done(s, err);
+    }
+    return st;
+}
+
 /* Let the last page program run and finish (a WREN left open is harmless:
  * the RDSR's CS edge completes it, and the next command clears nothing). */
 static fl_status program_done(fl_spi25 *s, fl_error *err)
@@ -726,6 +840,8 @@ static fl_status program_pages(fl_spi25 *s, uint32_t base, const uint8_t *want,
                                const uint32_t *offs, size_t n, bool plain, fl_error *err)
 {
     fl_status st = FL_OK;
+    if (!plain && n > 1)
+        return program_pipelined(s, base, want, offs, n, err);
     for (size_t i = 0; i < n && !st; i++) {
         st = plain ? program_page_plain(s, base + offs[i], want + offs[i], err)
                    : program_page(s, base + offs[i], want + offs[i], i + 1 < n, err);
@@ -764,6 +880,14 @@ static fl_status program_range(fl_spi25 *s, uint32_t base, const uint8_t *want,
 /* ---- sector updates ------------------------------------------------------------- */
 
 enum { NEED_NONE, NEED_PROGRAM, NEED_ERASE };
+
+/* Add the device-clock time since `since` to *phase; returns now. */
+static uint64_t phase_time(fl_spi25 *s, uint64_t *phase, uint64_t since)
+{
+    uint64_t now = ch341a_now_us(s->c);
+    *phase += now - since;
+    return now;
+}
 
 static int sector_need(const uint8_t *cur, const uint8_t *want)
 {
@@ -823,6 +947,7 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
     if (!n_touch)
         return FL_OK;
     fl_status st = FL_OK;
+    uint64_t t = ch341a_now_us(s->c);
     if (n_erase == nsec && len == SPI25_BLOCK && base % SPI25_BLOCK == 0) {
         st = erase_unit(s, base, SPI25_BLOCK, err);
     } else {
@@ -830,6 +955,7 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
             if (need[i] == NEED_ERASE)
                 st = erase_unit(s, base + i * SPI25_SECTOR, SPI25_SECTOR, err);
     }
+    t = phase_time(s, &s->st.us_erase, t);
     if (st)
         return st;
     uint32_t offs[SPI25_BLOCK / SPI25_PAGE];
@@ -840,11 +966,13 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
                                       i * SPI25_SECTOR, SPI25_SECTOR, offs, npages);
     bool plain = s->plain_pp;
     st = program_pages(s, base, want, offs, npages, plain, err);
+    t = phase_time(s, &s->st.us_program, t);
     if (st)
         return st;
     /* every byte of every touched sector, read back */
     uint32_t v0 = first * SPI25_SECTOR, vlen = (last + 1 - first) * SPI25_SECTOR;
     st = read_raw(s, base + v0, vlen, scratch, NULL, 0, 0, err);
+    t = phase_time(s, &s->st.us_readback, t);
     if (st)
         return fl_fail_prefix(err, "reading back");
     for (uint32_t i = first; i <= last; i++) {
@@ -867,6 +995,7 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
                     "256-byte page programs for the rest of this session (slower)");
         }
         st = redo_sector(s, base + off, want + off, scratch + off - v0, err);
+        t = phase_time(s, &s->st.us_program, t);
         if (st)
             return st;
     }
@@ -915,7 +1044,9 @@ static fl_status update_range(fl_spi25 *s, uint32_t addr, uint32_t len, const ui
         if (next > end)
             next = end;
         uint32_t n = (uint32_t)(next - base);
+        uint64_t t = ch341a_now_us(s->c);
         st = read_raw(s, (uint32_t)base, n, cur, NULL, 0, 0, err);
+        phase_time(s, &s->st.us_preread, t);
         if (st)
             break;
         memcpy(want, cur, n);

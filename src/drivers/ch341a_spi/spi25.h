@@ -49,6 +49,12 @@ typedef struct fl_spi25_stats {
     unsigned sectors_skipped;
     unsigned pages_programmed;
     unsigned pages_skipped;  /* all 0xFF after an erase, or already right */
+    /* Device-clock time (ch341a_now_us: exact on the emulator, whatever the
+     * host's load) spent in each phase of fl_spi25_write / erase updates:
+     * reading a block before deciding, sector/block erases with their blank
+     * checks, page programs (with their busy waits and any rewrite of a
+     * sector whose read-back failed), and the read-back of touched sectors. */
+    uint64_t us_preread, us_erase, us_program, us_readback;
 } fl_spi25_stats;
 
 fl_status fl_spi25_new(ch341a *bus, const fl_events *ev, fl_spi25 **out, fl_error *err);
@@ -77,9 +83,13 @@ fl_status fl_spi25_erase(fl_spi25 *s, uint32_t addr, uint32_t len, fl_error *err
  * all 0xFF after an erase are skipped, neighbouring bytes of partial sectors
  * are kept, and every byte of every touched sector is read back.  Pages go
  * out as 275-byte frames (the page repeated; a NOR page latch keeps the last
- * 256 bytes); a sector whose read-back fails is erased and rewritten with
- * plain 256-byte page programs, which the session then keeps using (logged
- * once, counted as a retry) before a verify failure is reported. */
+ * 256 bytes), up to a 64 KiB block of them in one stream, each followed by
+ * an RDSR that must show it accepted and finished (spi25.c,
+ * program_pipelined; a page it does not prove is sent again one at a time
+ * with WEL checked first); a sector whose read-back fails is erased and
+ * rewritten with plain 256-byte page programs, which the session then keeps
+ * using (logged once, counted as a retry) before a verify failure is
+ * reported. */
 fl_status fl_spi25_write(fl_spi25 *s, uint32_t addr, const uint8_t *data, uint32_t len,
                          fl_error *err);
 /* Read back and compare every byte; FL_ERR_VERIFY with *bad_addr the first

@@ -16,6 +16,14 @@
  *     packet has been shifted.
  *   - `stream` keeps `depth` IN transfers in flight while the OUT data flows:
  *     packets go back to back, limited by the slot budget and by the SPI clock.
+ *     Its OUT data may be cut into `packet`-byte pieces that each end on a
+ *     short packet: each piece is an OUT transfer of its own, and the libusb
+ *     transport keeps the next ones queued (usb_libusb.c, OUT_DEPTH), so the
+ *     host controller starts a piece right after the previous one's short
+ *     packet; no frame end is waited for between them.  Only the stream's
+ *     own completion lands on a frame end.  The CH341A still parses every
+ *     32-byte (or shorter, last) chunk of a piece as one command (spec A.2),
+ *     and still holds one command while it shifts another.
  *
  * SPI clock: the CH341A's hardware SPI runs at a fixed clock of about 1.4 MHz
  * (gschorcht/spi-ch341-usb README, "Limitations": "fixed clock frequency of

@@ -37,6 +37,9 @@
  *                     data bytes, more than a page").  A part that merely dropped the
  *                     bytes past 256 could not be told apart: a host that repeats the
  *                     page cyclically sends the same values again.
+ *   pp_us=N           page program busy time in µs (default 700, E-28's typical value);
+ *                     a slower chip (datasheet maximum: a few ms) for drivers that
+ *                     must notice one
  *   lose_reply=N      the Nth reply packet never reaches the host (its IN times out)
  *   seed=N            accepted for symmetry with the UART simulator (nothing random yet)
  */

@@ -45,6 +45,7 @@ typedef struct emu_options {
     bool no_sync;
     uint64_t torn_program;    /* 0 = off */
     bool pp_no_wrap;          /* a page program with more than 256 data bytes is discarded */
+    uint64_t pp_us;           /* page program busy time (default 700) */
     uint64_t lose_reply;      /* 0 = off, else the Nth reply packet never reaches the host */
     uint32_t seed;
 } emu_options;

@@ -52,7 +52,8 @@ static const char known_options[] =
     "target flash jedec size sr1 sr2 sr3 has_sr2 has_sr3 wrsr1_clears_sr2 volatile_sr bp_bits "
     "opcode_phase rdid_repeat timescale "
     "fast spi_hz packets_per_frame t_reset_min_ms t_window_ms sync_bytes_min t_switch_ms "
-    "switch_after_frames max_pending_in fail_usb stuck_miso no_sync torn_program pp_no_wrap lose_reply seed";
+    "switch_after_frames max_pending_in fail_usb stuck_miso no_sync torn_program pp_no_wrap pp_us "
+    "lose_reply seed";
 
 static void apply_profile(emu_options *o, const profile *p)
 {
@@ -78,6 +79,7 @@ static void defaults(emu_options *o)
     o->volatile_sr = true;
     o->timescale = 1.0;
     o->spi_hz = 1400000;
+    o->pp_us = 700; /* E-28: typical page program */
     o->packets_per_frame = 16;
     o->t_reset_min_us = 10000;
     o->t_window_us = 500000;
@@ -205,6 +207,8 @@ static bool one_option(emu_options *o, const char *k, const char *v, bool *unkno
         return parse_uint(v, UINT32_MAX, &o->fail_usb) && o->fail_usb >= 1;
     if (!strcmp(k, "torn_program"))
         return parse_uint(v, UINT32_MAX, &o->torn_program) && o->torn_program >= 1;
+    if (!strcmp(k, "pp_us"))
+        return parse_uint(v, 1000000, &o->pp_us);
     if (!strcmp(k, "lose_reply"))
         return parse_uint(v, UINT32_MAX, &o->lose_reply) && o->lose_reply >= 1;
     if (!strcmp(k, "seed"))

@@ -190,7 +190,7 @@ static void do_program(emu *e)
     e->cnt.page_programs++;
     emu_log(e, e->now_ns, FL_EV_FLASH, 0x02, n->addr, "program 0x%06X %u", n->addr,
             n->count - 4);
-    start_busy(e, dur(e, 700));
+    start_busy(e, dur(e, e->opt.pp_us));
 }
 
 static void do_erase(emu *e, uint32_t unit, uint64_t us, const char *name)
