@@ -1351,11 +1351,39 @@ static void test_pipelined_slow_chip(void)
         fl_spi25_stats st;
         fl_spi25_get_stats(r.f, &st);
         CHECK(st.retries >= 1, "pp_us=%u: counted as a retry (%u)", pp_us[k], st.retries);
+        CHECK(count_text(r.lb.text, "RDSR window 5 packets") >= 1,
+              "pp_us=%u: the RDSR window widens", pp_us[k]);
+        /* 1.2 ms fits a wider window: batches go on; 6 ms fits none: page by page */
+        CHECK_EQ_UINT(count_text(r.lb.text, "one page at a time from here on"), k == 1);
         CHECK(fl_spi25_read(r.f, 0x30100, sizeof back, back, &err) == FL_OK &&
                   !memcmp(back, data, sizeof back),
               "pp_us=%u: the data is right", pp_us[k]);
         rig_close(&r);
     }
+}
+
+/* A part that finishes a page program before the first status byte (fast=1: no
+ * busy time at all) cannot prove its pages: after one batch the session goes page
+ * by page, and the data is right. */
+static void test_pipelined_unprovable(void)
+{
+    static uint8_t data[0x8000], back[0x8000];
+    fill_pattern(data, sizeof data, 11);
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&fast=1"))
+        return;
+    fl_error err;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    CHECK(fl_spi25_write(r.f, 0x10000, data, sizeof data, &err) == FL_OK, "write: %s", err.msg);
+    CHECK_EQ_UINT(count_text(r.lb.text, "one page at a time from here on"), 1);
+    fl_spi25_stats st;
+    fl_spi25_get_stats(r.f, &st);
+    CHECK_EQ_UINT(st.retries, 1);
+    CHECK(fl_spi25_read(r.f, 0x10000, sizeof back, back, &err) == FL_OK &&
+              !memcmp(back, data, sizeof back),
+          "the data is right");
+    CHECK(cs_high(&r), "CS released");
+    rig_close(&r);
 }
 
 /* A reply lost inside the page-program stream: a timeout, reported, CS high; the
@@ -1551,6 +1579,7 @@ static void run_emulator_tests(void)
     RUN(test_pipelined_write);
     RUN(test_pipelined_slow_chip);
     RUN(test_pipelined_lost_reply);
+    RUN(test_pipelined_unprovable);
     RUN(test_beken_diagnosis);
     RUN(test_beken_recovery_and_boot);
 }

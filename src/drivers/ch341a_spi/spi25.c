@@ -42,6 +42,8 @@
 #define PIPE_PAGES (SPI25_BLOCK / SPI25_PAGE)
 #define PIPE_SR_START 4u
 #define PIPE_SR_MAX 16u
+#define PIPE_FIRST_PAGES 32u /* the first batch of a write; doubles on success */
+#define PIPE_RETRY_PAGES 8u  /* the batch after a failed one */
 #define ERASE_TRIES 3
 
 struct fl_spi25 {
@@ -55,6 +57,7 @@ struct fl_spi25 {
     unsigned pp_delay_us; /* wait inside the device before the next WREN */
     bool plain_pp;        /* 275-byte frames failed once: plain 256-byte programs from now on */
     unsigned pipe_sr_packets; /* RDSR packets that cover a page program in a pipelined batch */
+    bool pipe_off;        /* the pipelined checks cannot work on this chip: page by page */
     bool whole_chip_known; /* info.size is the whole part: a chip erase stays inside it */
     fl_spi25_stats st;
     ch341a_batch batch;
@@ -684,10 +687,15 @@ static fl_status program_page(fl_spi25 *s, uint32_t addr, const uint8_t *data, b
         s->st.retries++;
         if (sr == 0xFF)
             continue;
-        if (sr & SR1_WIP) { /* the previous program outlasted D: wait longer from now on */
+        /* The previous program outlasted D: the RDSR finds it busy, or, if it
+         * ended in between, finds WEL clear (the WREN sent after D met the
+         * busy flash and was ignored).  Wait longer from now on. */
+        if (sr & SR1_WIP || !(sr & SR1_WEL)) {
             s->pp_delay_us += s->pp_delay_us / 4 + 100;
             if (s->pp_delay_us > PP_DELAY_MAX_US)
                 s->pp_delay_us = PP_DELAY_MAX_US;
+        }
+        if (sr & SR1_WIP) {
             st = wait_ready(s, SPI25_T_PP_US, 0, "page program", err);
             if (st)
                 return st;
@@ -788,8 +796,10 @@ static fl_status program_pipelined(fl_spi25 *s, uint32_t base, const uint8_t *wa
 {
     size_t sr_off[PIPE_PAGES];
     fl_status st = FL_OK;
-    for (size_t at = 0; at < n && !st;) {
-        size_t m = n - at < PIPE_PAGES ? n - at : PIPE_PAGES;
+    size_t batch = PIPE_FIRST_PAGES; /* a slow part wastes little before it is noticed */
+    size_t at = 0;
+    while (at < n && !st && !s->pipe_off) {
+        size_t m = n - at < batch ? n - at : batch;
         s->pp_pending = s->wren_open = false;
         st = write_enable(s, err);
         if (!st)
@@ -799,28 +809,36 @@ static fl_status program_pipelined(fl_spi25 *s, uint32_t base, const uint8_t *wa
         bool slow;
         size_t good = pipeline_good(s, m, sr_off, &slow);
         at += good;
-        if (good == m && !slow)
+        if (good == m && !slow) {
+            batch = batch * 2 < PIPE_PAGES ? batch * 2 : PIPE_PAGES;
             continue;
-        /* the flash was slower than the RDSR packets, or refused a page
-         * program: wait for it, then the pages from here on one by one */
+        }
+        /* The flash was slower than the RDSR window (widen it), or a page
+         * program was not proven: wait for the flash, then send the pages
+         * from the first unproven one again, in a small batch first.  No page
+         * proven at all (a part that finishes a page before the first status
+         * byte, or ignores the frames), or slower than the widest window:
+         * the checks cannot work on this part, page by page from here on. */
         s->st.retries++;
         if (slow && s->pipe_sr_packets < PIPE_SR_MAX)
             s->pipe_sr_packets++;
+        else if (!good || slow)
+            s->pipe_off = true;
+        batch = PIPE_RETRY_PAGES;
         fl_logf(s->ev, FL_LOG_DEBUG,
-                "pipelined page programs: %zu of %zu confirmed; 0x%06X on goes one page at a time "
-                "(RDSR window now %u packets)",
-                good, m, base + (at < n ? offs[at] : offs[n - 1]), s->pipe_sr_packets);
+                "pipelined page programs: %zu of %zu confirmed%s; RDSR window %u packets%s", good,
+                m, slow ? ", the flash still busy after one" : "", s->pipe_sr_packets,
+                s->pipe_off ? "; one page at a time from here on" : "");
         st = wait_ready(s, SPI25_T_PP_US, 0, "page program", err);
-        size_t stop = at + (m - good);
-        for (; at < stop && !st; at++) {
-            st = program_page(s, base + offs[at], want + offs[at], at + 1 < stop, err);
-            if (st)
-                st = fl_fail_prefix(err, "programming 0x%06X", base + offs[at]);
-        }
-        if (!st)
-            st = program_done(s, err);
     }
-    return st;
+    for (; at < n && !st; at++) {
+        st = program_page(s, base + offs[at], want + offs[at], at + 1 < n, err);
+        if (st)
+            st = fl_fail_prefix(err, "programming 0x%06X", base + offs[at]);
+    }
+    fl_error e;
+    fl_status done = program_done(s, st ? &e : err);
+    return st ? st : done;
 }
 
 /* Let the last page program run and finish (a WREN left open is harmless:
@@ -840,7 +858,7 @@ static fl_status program_pages(fl_spi25 *s, uint32_t base, const uint8_t *want,
                                const uint32_t *offs, size_t n, bool plain, fl_error *err)
 {
     fl_status st = FL_OK;
-    if (!plain && n > 1)
+    if (!plain && n > 1 && !s->pipe_off)
         return program_pipelined(s, base, want, offs, n, err);
     for (size_t i = 0; i < n && !st; i++) {
         st = plain ? program_page_plain(s, base + offs[i], want + offs[i], err)
