@@ -39,6 +39,27 @@ REL_CLI   := $(CLI_SRCS:src/%.c=$(BUILD)/rel/%.o)
 SAN_CLI   := $(CLI_SRCS:src/%.c=$(BUILD)/san/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/san/tests/%)
 
+# --- version --------------------------------------------------------------------
+# `flashline --version` prints VERSION and the git revision the binary was built
+# from (with -dirty for uncommitted changes; "unknown" outside a git checkout).
+# version.h is rewritten only when its text changes, so a new commit rebuilds
+# main.c and nothing else.
+VERSION := 0.3.0
+GIT_REV  = $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell \
+           git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD -- 2>/dev/null && echo -dirty)
+VERSION_H := $(BUILD)/gen/version.h
+
+$(VERSION_H): FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define FLASHLINE_VERSION "%s"\n#define FLASHLINE_GIT_REV "%s"\n' '$(VERSION)' '$(GIT_REV)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILD)/rel/cli/main.o $(BUILD)/san/cli/main.o: $(VERSION_H)
+$(BUILD)/rel/cli/main.o $(BUILD)/san/cli/main.o: BASE_CFLAGS += -I$(BUILD)/gen
+
+.PHONY: FORCE
+FORCE:
+
 # --- embedded SQL (audit log: db/) --------------------------------------------
 # The schema, migrations and canned queries are compiled into the library as
 # one generated C file, so the binary runs from any directory.  The db/
