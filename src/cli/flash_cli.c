@@ -107,8 +107,8 @@ static int check_port_chip(const char *verb, flash_cli *c, const fl_chip **chip)
                                verb);
     *chip = fl_chip_find(c->chip);
     if (!*chip)
-        return cli_usage_error(verb, "unknown chip '%s' (known: %s spi-nor)", c->chip,
-                               fl_chip_names());
+        return cli_usage_error(verb, "unknown chip '%s' (known: %s)", c->chip,
+                               fl_chip_names_all());
     fl_error err = {0};
     if (fl_flash_check_port(c->port, *chip, &err))
         return cli_usage_error(verb, "%s", err.msg);

@@ -1,5 +1,6 @@
 #include "flash/chips.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -48,9 +49,36 @@ const fl_chip *const *fl_chip_all(void)
     return chip_list;
 }
 
+/* Space-separated names from the table, built once (several station workers
+ * may ask at the same time): the Beken chips, and every chip. */
+static char beken_names[160], all_names[192];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void append_name(char *buf, size_t cap, const char *name)
+{
+    size_t n = strlen(buf);
+    snprintf(buf + n, cap - n, "%s%s", n ? " " : "", name);
+}
+
+static void build_names(void)
+{
+    for (size_t i = 0; i < sizeof chips / sizeof chips[0]; i++) {
+        if (chips[i].family == FL_FAMILY_BEKEN)
+            append_name(beken_names, sizeof beken_names, chips[i].name);
+        append_name(all_names, sizeof all_names, chips[i].name);
+    }
+}
+
 const char *fl_chip_names(void)
 {
-    return "bk7231t bk7231u bk7252 bk7231n bk7231m bk7238 bk7252n bk7236 bk7258";
+    pthread_once(&names_once, build_names);
+    return beken_names;
+}
+
+const char *fl_chip_names_all(void)
+{
+    pthread_once(&names_once, build_names);
+    return all_names;
 }
 
 void fl_chip_id_normalise(uint32_t value, char out[16])

@@ -44,8 +44,10 @@ typedef struct fl_chip {
 const fl_chip *fl_chip_find(const char *name);
 /* NULL-terminated list of all chips. */
 const fl_chip *const *fl_chip_all(void);
-/* "bk7231t bk7231u ..." for help texts. */
+/* "bk7231t bk7231u ...": the Beken chips of the table, for help texts. */
 const char *fl_chip_names(void);
+/* Every chip of the table: the Beken chips, then "spi-nor". */
+const char *fl_chip_names_all(void);
 
 /* The GUI's normalisation of a chip-ID register value: lower-case hex without
  * leading zero bytes and without one leading 0x01 byte (0x0007231C → "7231c"). */

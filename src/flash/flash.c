@@ -77,7 +77,7 @@ const fl_driver *fl_driver_for(const char *port, const fl_chip *chip, fl_error *
 {
     port = port ? port : "";
     if (!chip) {
-        fl_fail(err, FL_ERR_USAGE, "no chip given (known: %s spi-nor)", fl_chip_names());
+        fl_fail(err, FL_ERR_USAGE, "no chip given (known: %s)", fl_chip_names_all());
         return NULL;
     }
     for (const fl_driver *const *d = fl_drivers(); *d; d++) {
@@ -123,8 +123,8 @@ fl_status fl_flash_open(const char *port, const char *chip_name, const fl_flash_
         return fl_fail(err, FL_ERR_USAGE, "a port and a chip are required");
     const fl_chip *chip = fl_chip_find(chip_name);
     if (!chip)
-        return fl_fail(err, FL_ERR_USAGE, "unknown chip '%s' (known: %s spi-nor)", chip_name,
-                       fl_chip_names());
+        return fl_fail(err, FL_ERR_USAGE, "unknown chip '%s' (known: %s)", chip_name,
+                       fl_chip_names_all());
     fl_flash_opts defaults;
     if (!o) {
         fl_flash_opts_init(&defaults);

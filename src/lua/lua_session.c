@@ -12,8 +12,9 @@ const fl_chip *fl_lua_check_chip(lua_State *L, int idx, bool beken_only)
     const char *name = luaL_checkstring(L, idx);
     const fl_chip *chip = fl_chip_find(name);
     if (!chip)
-        luaL_argerror(L, idx, lua_pushfstring(L, "unknown chip '%s' (known: %s%s)", name,
-                                              fl_chip_names(), beken_only ? "" : " spi-nor"));
+        luaL_argerror(L, idx, lua_pushfstring(L, "unknown chip '%s' (known: %s)", name,
+                                              beken_only ? fl_chip_names()
+                                                         : fl_chip_names_all()));
     if (beken_only && chip->family != FL_FAMILY_BEKEN)
         luaL_argerror(L, idx, lua_pushfstring(L, "chip '%s' is not a Beken chip", name));
     return chip;
