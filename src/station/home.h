@@ -1,0 +1,38 @@
+/* home.h — the station home: the one place a station keeps its records.
+ *
+ * What it offers
+ *   - where the home is: the directory given (--home), else $FLASHLINE_HOME,
+ *     else $XDG_DATA_HOME/flashline, else ~/.local/share/flashline; made
+ *     absolute, created (with its sub-directories) on open;
+ *   - the station config file HOME/station.yaml (optional; created with
+ *     commented defaults on first open) with keys: station, operator, db,
+ *     backups, firmware (relative paths are relative to the home);
+ *   - the paths every verb and query uses, all absolute:
+ *       audit log   HOME/flashline.db   ($FLASHLINE_DB, then --db, override it)
+ *       backups     HOME/backups/
+ *       firmware    HOME/firmware/      (the firmware store, see fwstore.h)
+ *
+ * A home is read once per process and never changed behind the caller's
+ * back; the library never prints: problems come back as fl_error (a config
+ * key that is unknown or malformed is FL_ERR_FORMAT with FILE:LINE). */
+#ifndef FL_STATION_HOME_H
+#define FL_STATION_HOME_H
+
+#include "util/error.h"
+
+typedef struct fl_home fl_home;
+
+/* dir: the --home value, or NULL for $FLASHLINE_HOME / XDG / ~ as above.
+ * Creates the home and its backups/ and firmware/ directories if missing. */
+fl_status fl_home_open(const char *dir, fl_home **out, fl_error *err);
+void fl_home_close(fl_home *h);
+
+const char *fl_home_dir(const fl_home *h);          /* absolute, no trailing '/' */
+const char *fl_home_config_path(const fl_home *h);  /* HOME/station.yaml */
+const char *fl_home_db_path(const fl_home *h);      /* absolute */
+const char *fl_home_backups_dir(const fl_home *h);  /* absolute */
+const char *fl_home_firmware_dir(const fl_home *h); /* absolute */
+const char *fl_home_station(const fl_home *h);      /* NULL: not configured */
+const char *fl_home_operator(const fl_home *h);     /* NULL: not configured */
+
+#endif
