@@ -612,6 +612,59 @@ static void test_malformed_frames(void)
     rig_close(&r);
 }
 
+/* SPI clocked by hand through UIO pin writes (bit-banged, mode 0, MSB first):
+ * `bits` of `byte` with CS low, then CS high.  One UIO packet. */
+static void bitbang(rig *r, uint8_t byte, int bits)
+{
+    uint8_t p[32] = {0xAB};
+    size_t k = 1;
+    uint8_t sel = (uint8_t)(0x16 | r->d2); /* CS low, SCK low, MOSI low */
+    for (int i = 0; i < bits; i++) {
+        uint8_t v = (uint8_t)(sel | ((byte >> (7 - i)) & 1 ? 0x20 : 0));
+        p[k++] = (uint8_t)(0x80 | v);
+        p[k++] = (uint8_t)(0x80 | v | 0x08);
+    }
+    p[k++] = (uint8_t)(0x80 | sel);
+    p[k++] = (uint8_t)(0x80 | 0x37 | r->d2); /* CS high */
+    p[k++] = 0x20;
+    if (out(r, p, k) != FL_OK)
+        CHECK(0, "bulk out");
+}
+
+/* A WREN bit-banged through UIO writes reaches the flash like one from the SPI
+ * engine; seven bits and CS high are dropped (and logged); a programmer whose
+ * UIO writes do not reach the SPI lines (uio_spi=0) delivers nothing. */
+static void test_bitbang(void)
+{
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0"))
+        return;
+    init_pins(&r);
+    cmd1(&r, 0x04);
+    CHECK_EQ_UINT(rdsr(&r, 0x05) & 2, 0);
+    bitbang(&r, 0x06, 8);
+    CHECK_EQ_UINT(rdsr(&r, 0x05) & 2, 2); /* WEL set by the bit-banged WREN */
+    cmd1(&r, 0x04);
+    bitbang(&r, 0x06, 7);
+    CHECK_EQ_UINT(rdsr(&r, 0x05) & 2, 0);
+    CHECK(fl_ch341a_emu_find_event(r.e, 0, FL_EV_USB, "partial byte is dropped") != (size_t)-1,
+          "the partial byte is logged");
+    bitbang(&r, 0x06, 8);
+    CHECK_EQ_UINT(rdsr(&r, 0x05) & 2, 2);
+    bitbang(&r, 0x04, 8); /* the bits are decoded: WRDI clears WEL */
+    CHECK_EQ_UINT(rdsr(&r, 0x05) & 2, 0);
+    rig_close(&r);
+
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&uio_spi=0"))
+        return;
+    init_pins(&r);
+    bitbang(&r, 0x06, 8);
+    CHECK_EQ_UINT(rdsr(&r, 0x05) & 2, 0);
+    cmd1(&r, 0x06);
+    CHECK_EQ_UINT(rdsr(&r, 0x05) & 2, 2); /* the SPI engine still works */
+    rig_close(&r);
+}
+
 static void test_busy(void)
 {
     rig r;
@@ -1155,6 +1208,7 @@ int main(void)
     RUN(test_cs_rise_in_next_transfer);
     RUN(test_malformed_frames);
     RUN(test_busy);
+    RUN(test_bitbang);
     RUN(test_erased_bootloader_enters_spi);
     RUN(test_shares_file_with_uart_sim);
     RUN(test_options);

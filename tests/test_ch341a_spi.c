@@ -1326,6 +1326,91 @@ static void test_pipelined_write(void)
     rig_close(&r);
 }
 
+/* Timed page programs (spi25.c program_timed): after the first pipelined batch
+ * proves the part and measures its page program, the rest of a large write goes
+ * with bit-banged WRENs and no status reads; every page is programmed exactly
+ * once, no command meets a busy flash, and the data is right. */
+static void test_timed_write(void)
+{
+    enum { ADDR = 0x20000, LEN = 0x20000 };
+    static uint8_t data[LEN], back[LEN];
+    fill_pattern(data, LEN, 21);
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0"))
+        return;
+    fl_error err;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    fl_ch341a_counters c0, c1;
+    fl_ch341a_emu_counters(r.e, &c0);
+    CHECK(fl_spi25_write(r.f, ADDR, data, LEN, &err) == FL_OK, "write: %s", err.msg);
+    fl_ch341a_emu_counters(r.e, &c1);
+    CHECK_EQ_UINT(count_text(r.lb.text, "bit-banged WREN taken"), 1);
+    CHECK_EQ_UINT(c1.page_programs - c0.page_programs, LEN / 256);
+    CHECK_EQ_UINT(count_events(r.e, FL_EV_IGNORED, NULL), 0);
+    fl_spi25_stats st;
+    fl_spi25_get_stats(r.f, &st);
+    CHECK_EQ_UINT(st.retries, 0);
+    CHECK_EQ_UINT(st.pages_programmed, LEN / 256);
+    /* 2 x 64 KiB blocks: one pipelined batch, then one timed stream each */
+    CHECK(c1.streams - c0.streams < 40, "%llu streams",
+          (unsigned long long)(c1.streams - c0.streams));
+    CHECK(cs_high(&r), "CS released");
+    CHECK(fl_spi25_read(r.f, ADDR, LEN, back, &err) == FL_OK && !memcmp(back, data, LEN),
+          "the data is right");
+    rig_close(&r);
+}
+
+/* One page in the timed part programs four times slower than the rest: the WREN
+ * after it meets a busy flash, the next page's program is ignored, the read-back
+ * finds the sector wrong and rewrites it the proven way, the wait grows, and the
+ * data ends up right.  A second such sector would stop timed programs. */
+static void test_timed_slow_page(void)
+{
+    enum { ADDR = 0x40000, LEN = 0x10000 };
+    static uint8_t data[LEN], back[LEN];
+    fill_pattern(data, LEN, 22);
+    rig r;
+    /* the first batch is 32 pipelined pages: page program 100 is a timed one */
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&slow_program=100"))
+        return;
+    fl_error err;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    CHECK(fl_spi25_write(r.f, ADDR, data, LEN, &err) == FL_OK, "write: %s", err.msg);
+    CHECK(count_events(r.e, FL_EV_IGNORED, "busy: 0x06") >= 1, "a WREN met the busy flash");
+    CHECK_EQ_UINT(count_text(r.lb.text, "timed page programs: a sector read back wrong; "
+                                        "waiting longer"), 1);
+    fl_spi25_stats st;
+    fl_spi25_get_stats(r.f, &st);
+    CHECK(st.retries >= 1, "counted as a retry (%u)", st.retries);
+    CHECK(fl_spi25_read(r.f, ADDR, LEN, back, &err) == FL_OK && !memcmp(back, data, LEN),
+          "the data is right");
+    CHECK(cs_high(&r), "CS released");
+    rig_close(&r);
+}
+
+/* A programmer whose UIO writes do not reach the SPI lines: the bit-banged WREN
+ * is checked once, found missing, and the write stays pipelined and right. */
+static void test_timed_no_bitbang(void)
+{
+    enum { ADDR = 0x60000, LEN = 0x10000 };
+    static uint8_t data[LEN], back[LEN];
+    fill_pattern(data, LEN, 23);
+    rig r;
+    if (!rig_open(&r, "ch341a:sim?target=spi-nor&timescale=0&uio_spi=0"))
+        return;
+    fl_error err;
+    CHECK(fl_spi25_identify(r.f, &err) == FL_OK, "identify: %s", err.msg);
+    CHECK(fl_spi25_write(r.f, ADDR, data, LEN, &err) == FL_OK, "write: %s", err.msg);
+    CHECK_EQ_UINT(count_text(r.lb.text, "bit-banged WREN not taken"), 1);
+    CHECK_EQ_UINT(count_events(r.e, FL_EV_IGNORED, NULL), 0);
+    fl_spi25_stats st;
+    fl_spi25_get_stats(r.f, &st);
+    CHECK_EQ_UINT(st.retries, 0);
+    CHECK(fl_spi25_read(r.f, ADDR, LEN, back, &err) == FL_OK && !memcmp(back, data, LEN),
+          "the data is right");
+    rig_close(&r);
+}
+
 /* A chip slower than the RDSR window: the pipelined checks see it busy, the rest of
  * the batch goes one page at a time, and the flash ends up right. */
 static void test_pipelined_slow_chip(void)
@@ -1578,6 +1663,9 @@ static void run_emulator_tests(void)
     RUN(test_usb_failure_mid_write);
     RUN(test_pipelined_write);
     RUN(test_pipelined_slow_chip);
+    RUN(test_timed_write);
+    RUN(test_timed_slow_page);
+    RUN(test_timed_no_bitbang);
     RUN(test_pipelined_lost_reply);
     RUN(test_pipelined_unprovable);
     RUN(test_beken_diagnosis);

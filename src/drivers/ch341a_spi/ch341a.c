@@ -17,6 +17,8 @@ struct ch341a {
 /* After a failed batch: how long to wait for stale replies while draining. */
 #define DRAIN_TIMEOUT_MS 20u
 #define MAX_UIO_DELAY 63u /* STM_US takes 6 bits of microseconds */
+#define BITBANG_MAX 4u    /* bytes in one bit-banged frame (ch341a_batch_bitbang) */
+#define BITBANG_MAX_DELAY_US (40u * MAX_UIO_DELAY)
 
 uint8_t ch341a_reverse(uint8_t b)
 {
@@ -252,11 +254,19 @@ static fl_status uio_cs(ch341a *c, ch341a_batch *b, bool select, unsigned delay_
 fl_status ch341a_batch_frame(ch341a *c, ch341a_batch *b, const uint8_t *tx, size_t tx_len,
                              size_t n, unsigned delay_us, size_t *rx_off, fl_error *err)
 {
+    fl_status st = uio_cs(c, b, true, delay_us, err);
+    return st ? st : ch341a_batch_data(c, b, tx, tx_len, n, rx_off, err);
+}
+
+fl_status ch341a_batch_data(ch341a *c, ch341a_batch *b, const uint8_t *tx, size_t tx_len,
+                            size_t n, size_t *rx_off, fl_error *err)
+{
+    (void)c;
+    if (b->ended_short || !b->cs_low || b->fresh)
+        return fl_fail(err, FL_ERR_INTERNAL, "CH341A batch: SPI data with no frame open");
     if (tx_len > n)
         tx_len = n;
-    fl_status st = uio_cs(c, b, true, delay_us, err);
-    if (!st)
-        st = reserve(b, ch341a_spi_out_len(n), err);
+    fl_status st = reserve(b, ch341a_spi_out_len(n), err);
     if (st)
         return st;
     if (rx_off)
@@ -265,6 +275,78 @@ fl_status ch341a_batch_frame(ch341a *c, ch341a_batch *b, const uint8_t *tx, size
     b->rx_len += n;
     b->ended_short = n % CH341A_SPI_MAX != 0;
     return FL_OK;
+}
+
+/* UIO instructions of a bit-banged frame, in order (see ch341a_batch_bitbang). */
+typedef struct uio_prog {
+    uint8_t ins[96 + 2 * 8 * BITBANG_MAX];
+    size_t n;
+} uio_prog;
+
+static void uio_add(uio_prog *u, uint8_t instruction)
+{
+    u->ins[u->n++] = instruction;
+}
+
+/* SPI mode 0 by hand: MOSI set while SCK is low, sampled on the rising edge;
+ * SCK low again before CS rises. */
+static void uio_bitbang(const ch341a *c, uio_prog *u, const uint8_t *tx, size_t n)
+{
+    uint8_t sel = (uint8_t)(idle_out(c) & ~(CH341A_PIN_CS0 | CH341A_PIN_SCK | CH341A_PIN_MOSI));
+    for (size_t i = 0; i < n; i++)
+        for (int bit = 7; bit >= 0; bit--) {
+            uint8_t v = (uint8_t)(sel | ((tx[i] >> bit) & 1 ? CH341A_PIN_MOSI : 0));
+            uio_add(u, (uint8_t)(CH341A_UIO_OUT | v));
+            uio_add(u, (uint8_t)(CH341A_UIO_OUT | v | CH341A_PIN_SCK));
+        }
+    uio_add(u, (uint8_t)(CH341A_UIO_OUT | sel));
+}
+
+/* Whole 32-byte UIO packets; the LAST packet is filled first, so the
+ * packets before the SPI data that follows are as long as they can be and
+ * that data is already waiting in the device when they end. */
+static fl_status uio_pack(ch341a_batch *b, const uio_prog *u, fl_error *err)
+{
+    const size_t per = CH341A_PACKET - 2; /* the command byte and END */
+    size_t packets = (u->n + per - 1) / per, first = u->n - (packets - 1) * per;
+    fl_status st = reserve(b, packets * CH341A_PACKET, err);
+    for (size_t k = 0, at = 0; !st && k < packets; k++) {
+        size_t take = k == 0 ? first : per;
+        uint8_t *p = b->out + b->out_len;
+        memset(p, 0, CH341A_PACKET);
+        p[0] = CH341A_CMD_UIO;
+        memcpy(p + 1, u->ins + at, take);
+        p[1 + take] = CH341A_UIO_END;
+        at += take;
+        b->out_len += CH341A_PACKET;
+    }
+    return st;
+}
+
+fl_status ch341a_batch_bitbang(ch341a *c, ch341a_batch *b, unsigned delay_us, const uint8_t *tx,
+                               size_t n, bool select_after, fl_error *err)
+{
+    if (b->ended_short)
+        return fl_fail(err, FL_ERR_INTERNAL, "CH341A batch: a command after a short SPI packet");
+    if (n > BITBANG_MAX || delay_us > BITBANG_MAX_DELAY_US)
+        return fl_fail(err, FL_ERR_INTERNAL, "CH341A batch: bit-banged frame too long");
+    if (b->fresh) {
+        b->cs_low = c->cs_low;
+        b->fresh = false;
+    }
+    uio_prog u = {.n = 0};
+    uint8_t idle = (uint8_t)(idle_out(c) & ~CH341A_PIN_SCK);
+    if (b->cs_low || delay_us)
+        uio_add(&u, (uint8_t)(CH341A_UIO_OUT | idle)); /* ends the frame before */
+    for (; delay_us; delay_us -= delay_us < MAX_UIO_DELAY ? delay_us : MAX_UIO_DELAY)
+        uio_add(&u, (uint8_t)(CH341A_UIO_US | (delay_us < MAX_UIO_DELAY ? delay_us : MAX_UIO_DELAY)));
+    uio_add(&u, (uint8_t)(CH341A_UIO_DIR | c->dir6));
+    uio_bitbang(c, &u, tx, n);
+    uio_add(&u, (uint8_t)(CH341A_UIO_OUT | idle)); /* CS high: the command runs */
+    if (select_after)
+        uio_add(&u, (uint8_t)(CH341A_UIO_OUT | (idle & ~CH341A_PIN_CS0)));
+    b->cs_low = select_after;
+    return uio_pack(b, &u, err);
 }
 
 fl_status ch341a_batch_end_piece(ch341a_batch *b, fl_error *err)

@@ -122,6 +122,21 @@ bool ch341a_batch_open(const ch341a_batch *b);
  * FL_ERR_INTERNAL if the batch already ended on a short packet. */
 fl_status ch341a_batch_frame(ch341a *c, ch341a_batch *b, const uint8_t *tx, size_t tx_len,
                              size_t n, unsigned delay_us, size_t *rx_off, fl_error *err);
+/* Append n SPI bytes to the frame the batch has open (CS low, no short
+ * packet yet): after ch341a_batch_frame or ch341a_batch_bitbang(select_after). */
+fl_status ch341a_batch_data(ch341a *c, ch341a_batch *b, const uint8_t *tx, size_t tx_len,
+                            size_t n, size_t *rx_off, fl_error *err);
+/* Append a frame clocked out by hand with UIO pin writes (bit-banged SPI,
+ * mode 0, MSB first): CS high (if low), wait delay_us inside the device, CS
+ * low, tx[0..n) (n <= 4), CS high; then CS low again if select_after, so
+ * SPI data can follow in the same transfer.  Nothing is read back.  Why: a
+ * one-byte command such as WREN sent as an SPI packet is a short packet,
+ * which ends a USB transfer, and a command that takes no time leaves the
+ * SPI engine idle until the next packet arrives; written into the UIO
+ * packets that carry the wait before it, it costs ~15 us and no transfer.
+ * Whole UIO packets only (the frame never ends the batch on a short one). */
+fl_status ch341a_batch_bitbang(ch341a *c, ch341a_batch *b, unsigned delay_us, const uint8_t *tx,
+                               size_t n, bool select_after, fl_error *err);
 /* End a piece here: the next frame starts a new OUT transfer, even after a
  * short SPI packet.  Every piece must have the length of the first
  * (FL_ERR_INTERNAL otherwise); what follows the last call is the last piece,

@@ -9,6 +9,7 @@
 #define OP_READ 0x03u
 #define OP_RDSR1 0x05u
 #define OP_WREN 0x06u
+#define OP_WRDI 0x04u
 #define OP_WRSR3 0x11u
 #define OP_RDSR3 0x15u
 #define OP_SE 0x20u
@@ -45,6 +46,13 @@
 #define PIPE_FIRST_PAGES 32u /* the first batch of a write; doubles on success */
 #define PIPE_RETRY_PAGES 8u  /* the batch after a failed one */
 #define ERASE_TRIES 3
+/* Timed page programs (program_timed): one SPI byte at the CH341A's fixed
+ * ~1.4 MHz clock, and the margin on the longest page program a pipelined
+ * batch measured. */
+#define SPI25_BYTE_NS 5714u
+#define TIMED_MARGIN_US 25u
+#define TIMED_MAX_US 2400u  /* a longer wait fits no bit-banged frame: stay pipelined */
+#define TIMED_FAILS_MAX 2u  /* read-back failures before timed programs are given up */
 
 struct fl_spi25 {
     ch341a *c;
@@ -58,6 +66,11 @@ struct fl_spi25 {
     bool plain_pp;        /* 275-byte frames failed once: plain 256-byte programs from now on */
     unsigned pipe_sr_packets; /* RDSR packets that cover a page program in a pipelined batch */
     bool pipe_off;        /* the pipelined checks cannot work on this chip: page by page */
+    unsigned pp_busy_max_us; /* longest page program a pipelined batch saw (0: none yet) */
+    int timed;            /* timed page programs: 0 not tried yet, 1 in use, -1 off */
+    unsigned timed_us;    /* their wait after each page program */
+    unsigned timed_fails; /* sectors whose read-back failed after timed programs */
+    bool timed_used;      /* the last program_pages call used them */
     bool whole_chip_known; /* info.size is the whole part: a chip erase stays inside it */
     fl_spi25_stats st;
     ch341a_batch batch;
@@ -749,7 +762,10 @@ static fl_status program_page_plain(fl_spi25 *s, uint32_t addr, const uint8_t *d
  * the slot hops of the short commands (UIO, WREN) ~0.4 ms = ~2.7 ms, i.e.
  * ~95 KB/s, against ~3 frames (85 KB/s) with a stream per page.  The page
  * program time itself cannot overlap anything: a busy flash ignores all
- * but RDSR. */
+ * but RDSR.  The hops come from commands that take no time: the device
+ * holds one command while it runs another, so after a UIO or a WREN the
+ * engine waits for the next packet's bus slot.  The timed path below has
+ * none of them (~2.3 ms a page, ~110 KB/s). */
 static fl_status program_done(fl_spi25 *s, fl_error *err);
 
 static fl_status pipeline_batch(fl_spi25 *s, uint32_t base, const uint8_t *want,
@@ -780,6 +796,18 @@ static fl_status pipeline_batch(fl_spi25 *s, uint32_t base, const uint8_t *want,
     return st ? st : run(s, err);
 }
 
+/* A proven page's RDSR window (its status bytes after the opcode): the
+ * bytes still busy tell how long the program took, to within a byte. */
+static void note_busy_time(fl_spi25 *s, const uint8_t *sr, size_t n)
+{
+    size_t busy = 0;
+    while (busy < n && (sr[busy] & SR1_WIP))
+        busy++;
+    unsigned us = (unsigned)(((uint64_t)busy + 2) * SPI25_BYTE_NS / 1000); /* + opcode, rounding */
+    if (us > s->pp_busy_max_us)
+        s->pp_busy_max_us = us;
+}
+
 /* How many of the n pages the batch's RDSR bytes prove programmed; *slow:
  * a page program outlasted its RDSR window (the WREN after it met a busy
  * flash, so the page after it is not proven). */
@@ -797,8 +825,100 @@ static size_t pipeline_good(fl_spi25 *s, size_t n, const size_t *sr_off, bool *s
             *slow = true;
             return i + 1;
         }
+        note_busy_time(s, s->rx + sr_off[i] + 1, len - 1);
     }
     return n;
+}
+
+/* Timed page programs: after a pipelined batch has proven that this part
+ * takes the page programs and measured how long the longest took, the rest
+ * go without status reads, one piece (one OUT transfer) per page:
+ *     [UIO: CS high, wait T, CS low, WREN bit-banged, CS high, CS low] [PP: 4 + 256 bytes]
+ * T = the longest program seen + a margin.  The WREN rides in the UIO
+ * packets of the wait (ch341a_batch_bitbang), so the SPI engine never idles
+ * between commands and each page costs its 260 SPI bytes plus T (~2.3 ms at
+ * 1.4 MHz and a 0.7 ms program, against ~2.7 ms pipelined).  Nothing proves
+ * a page here: a page whose program outlasted T (its WREN met a busy flash,
+ * so the PP after it was ignored) is found by the read-back of every touched
+ * sector that always follows (update_run), which rewrites the sector the
+ * proven way and lengthens T; two such sectors and timed programs stop. */
+static fl_status timed_batch(fl_spi25 *s, uint32_t base, const uint8_t *want, const uint32_t *offs,
+                             size_t n, fl_error *err)
+{
+    ch341a_batch_reset(&s->batch);
+    fl_status st = FL_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        uint32_t addr = base + offs[i];
+        uint8_t tx[4 + SPI25_PAGE] = {OP_PP, (uint8_t)(addr >> 16), (uint8_t)(addr >> 8),
+                                      (uint8_t)addr};
+        memcpy(tx + 4, want + offs[i], SPI25_PAGE);
+        uint8_t wren = OP_WREN;
+        /* every piece alike (the same wait too): pieces must be equal */
+        st = ch341a_batch_bitbang(s->c, &s->batch, s->timed_us, &wren, 1, true, err);
+        if (!st)
+            st = ch341a_batch_data(s->c, &s->batch, tx, sizeof tx, sizeof tx, NULL, err);
+        if (!st)
+            st = ch341a_batch_end_piece(&s->batch, err);
+    }
+    if (!st)
+        st = ch341a_batch_release(s->c, &s->batch, 0, err);
+    if (!st)
+        st = run(s, err);
+    if (!st)
+        s->st.pages_programmed += (unsigned)n;
+    return st ? st : wait_ready(s, SPI25_T_PP_US, s->timed_us, "page program", err);
+}
+
+static fl_status program_timed(fl_spi25 *s, uint32_t base, const uint8_t *want,
+                               const uint32_t *offs, size_t n, fl_error *err)
+{
+    fl_status st = program_done(s, err); /* the flash idle before the first WREN */
+    s->timed_used = true;
+    for (size_t at = 0; at < n && !st; at += PIPE_PAGES) {
+        size_t m = n - at < PIPE_PAGES ? n - at : PIPE_PAGES;
+        st = timed_batch(s, base, want, offs + at, m, err);
+        if (st)
+            st = fl_fail_prefix(err, "programming 0x%06X", base + offs[at]);
+    }
+    return st;
+}
+
+/* Does this programmer clock a bit-banged WREN into the flash (the UIO pins
+ * drive the SPI lines)?  Checked once, the proven way: WRDI, the
+ * bit-banged WREN, then RDSR must show WEL; WRDI again after. */
+static bool bitbang_works(fl_spi25 *s, fl_error *err)
+{
+    uint8_t wrdi = OP_WRDI, wren = OP_WREN, sr = 0;
+    fl_status st = cmd(s, &wrdi, 1, err);
+    if (!st) {
+        ch341a_batch_reset(&s->batch);
+        st = ch341a_batch_bitbang(s->c, &s->batch, 0, &wren, 1, false, err);
+        if (!st)
+            st = run(s, err);
+    }
+    if (!st)
+        st = read_sr(s, OP_RDSR1, &sr, err);
+    bool ok = !st && sr != 0xFF && (sr & (SR1_WEL | SR1_WIP)) == SR1_WEL;
+    if (!st)
+        (void)cmd(s, &wrdi, 1, err);
+    fl_logf(s->ev, FL_LOG_DEBUG, "bit-banged WREN %s (SR1=0x%02X)",
+            ok ? "taken: timed page programs from here on" : "not taken: pipelined page programs",
+            sr);
+    return ok;
+}
+
+/* After a pipelined batch that proved every page: may the rest go timed? */
+static void consider_timed(fl_spi25 *s, fl_error *err)
+{
+    if (s->timed != 0 || !s->pp_busy_max_us)
+        return;
+    unsigned t = s->pp_busy_max_us + s->pp_busy_max_us / 8 + TIMED_MARGIN_US;
+    if (t > TIMED_MAX_US || !bitbang_works(s, err)) {
+        s->timed = -1;
+        return;
+    }
+    s->timed = 1;
+    s->timed_us = t;
 }
 
 static fl_status program_pipelined(fl_spi25 *s, uint32_t base, const uint8_t *want,
@@ -821,6 +941,9 @@ static fl_status program_pipelined(fl_spi25 *s, uint32_t base, const uint8_t *wa
         at += good;
         if (good == m && !slow) {
             batch = batch * 2 < PIPE_PAGES ? batch * 2 : PIPE_PAGES;
+            consider_timed(s, err);
+            if (s->timed == 1 && at < n)
+                return program_timed(s, base, want, offs + at, n - at, err);
             continue;
         }
         /* The flash was slower than the RDSR window (widen it), or a page
@@ -868,6 +991,9 @@ static fl_status program_pages(fl_spi25 *s, uint32_t base, const uint8_t *want,
                                const uint32_t *offs, size_t n, bool plain, fl_error *err)
 {
     fl_status st = FL_OK;
+    s->timed_used = false;
+    if (!plain && n > 1 && s->timed == 1)
+        return program_timed(s, base, want, offs, n, err);
     if (!plain && n > 1 && !s->pipe_off)
         return program_pipelined(s, base, want, offs, n, err);
     for (size_t i = 0; i < n && !st; i++) {
@@ -953,6 +1079,20 @@ static fl_status redo_sector(fl_spi25 *s, uint32_t base, const uint8_t *want, ui
     return st;
 }
 
+/* A sector written with timed page programs read back wrong: a page program
+ * outlasted the wait (or the part misses bit-banged commands now and then).
+ * Wait longer from now on; after TIMED_FAILS_MAX such sectors, no more
+ * timed programs this session. */
+static void timed_failed(fl_spi25 *s)
+{
+    s->timed_us += s->timed_us / 2;
+    if (++s->timed_fails >= TIMED_FAILS_MAX || s->timed_us > TIMED_MAX_US)
+        s->timed = -1;
+    fl_logf(s->ev, FL_LOG_WARN, "timed page programs: a sector read back wrong; %s",
+            s->timed == 1 ? "waiting longer after each page from now on"
+                          : "proven (pipelined) page programs from now on");
+}
+
 /* [base, base+len): whole sectors inside one 64 KiB block; cur = what the
  * flash holds, want = what it must hold.  `scratch` holds len bytes. */
 static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, const uint8_t *want,
@@ -1013,7 +1153,9 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
         fl_logf(s->ev, FL_LOG_WARN, "sector 0x%06X: 0x%06X reads 0x%02X, wrote 0x%02X; rewriting it",
                 base + off, base + off + j, scratch[off - v0 + j], want[off + j]);
         s->st.retries++;
-        if (!plain && !s->plain_pp) {
+        if (s->timed_used) {
+            timed_failed(s);
+        } else if (!plain && !s->plain_pp) {
             /* A part that does not keep the last 256 bytes of a longer page
              * program (spec E-25) fails every sector the fast way: once is
              * enough to stop relying on it. */

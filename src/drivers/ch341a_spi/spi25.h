@@ -86,10 +86,16 @@ fl_status fl_spi25_erase(fl_spi25 *s, uint32_t addr, uint32_t len, fl_error *err
  * 256 bytes), up to a 64 KiB block of them in one stream, each followed by
  * an RDSR that must show it accepted and finished (spi25.c,
  * program_pipelined; a page it does not prove is sent again one at a time
- * with WEL checked first); a sector whose read-back fails is erased and
- * rewritten with plain 256-byte page programs, which the session then keeps
- * using (logged once, counted as a retry) before a verify failure is
- * reported. */
+ * with WEL checked first).  Once a batch has proven every page, measured
+ * the longest page program and the programmer has shown that a bit-banged
+ * WREN reaches the flash, later pages go timed: 256-byte page programs,
+ * each after a wait of that longest program + 1/8 + 25 us and a WREN
+ * bit-banged in the UIO packets of the wait (program_timed), with no
+ * status reads; the read-back proves them.  A sector whose read-back fails
+ * is erased and rewritten with plain 256-byte page programs; after a
+ * pipelined write the session then keeps using those, after a timed one it
+ * waits 1.5x longer (twice, then no more timed programs); each is logged
+ * and counted as a retry before a verify failure is reported. */
 fl_status fl_spi25_write(fl_spi25 *s, uint32_t addr, const uint8_t *data, uint32_t len,
                          fl_error *err);
 /* Read back and compare every byte; FL_ERR_VERIFY with *bad_addr the first

@@ -10,7 +10,15 @@
  *
  * Pins to target: D0 CSN, D3 SCK, D5 MOSI, D7 MISO, D2 CEN (E-12).  A pin that
  * is an input floats high (pull-up assumption, unverified), so CS and CEN are
- * only low when driven low. */
+ * only low when driven low.
+ *
+ * UIO writes drive the same pins the SPI engine uses, so a driver can also
+ * clock bytes out by hand (bit-bang): with CS low, every rising SCK edge from
+ * a UIO OUT samples MOSI, most significant bit first, and eight of them make
+ * a byte the target sees exactly as one from the engine.  A byte left short
+ * when CS rises is dropped, as a real flash drops it.  What the target drives
+ * on MISO meanwhile is not modelled (a UIO read of D7 reads high), so only
+ * writes can be bit-banged here. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,18 +103,51 @@ static void frame_end(emu *e)
     emu_log(e, e->now_ns, FL_EV_FRAME, e->fr_mosi[0], e->fr_len, "MOSI %s / MISO %s", mo, mi);
 }
 
+/* One byte reaches the target with CS low (from the engine or bit-banged):
+ * what the target drives back, logged in the frame. */
+static uint8_t target_byte(emu *e, uint8_t mosi)
+{
+    uint8_t miso = gate_byte(e, mosi);
+    if (e->opt.stuck_miso >= 0)
+        miso = (uint8_t)e->opt.stuck_miso;
+    if (e->fr_len < 8) {
+        e->fr_mosi[e->fr_len] = mosi;
+        e->fr_miso[e->fr_len] = miso;
+    }
+    e->fr_len++;
+    return miso;
+}
+
+/* A UIO write moved SCK from low to high with CS low: MOSI is one bit. */
+static void bitbang_edge(emu *e, uint8_t old_out)
+{
+    bool rising = !(old_out & 0x08) && (e->out & 0x08);
+    if (!rising || !e->cs_low || (e->dir & PINS_SPI) != PINS_SPI || !e->opt.uio_spi)
+        return;
+    e->bb_bits = (uint8_t)(e->bb_bits << 1 | ((e->out & 0x20) ? 1 : 0));
+    if (++e->bb_count == 8) {
+        e->bb_count = 0;
+        (void)target_byte(e, e->bb_bits);
+        e->cnt.spi_bytes++;
+    }
+}
+
 void dev_set_pins(emu *e, uint8_t dir, uint8_t out)
 {
     dir &= 0x3F;
     out &= 0x3F;
     if (dir == e->dir && out == e->out)
         return;
+    uint8_t old_out = e->out;
     e->dir = dir;
     e->out = out;
     emu_log(e, e->now_ns, FL_EV_PINS, dir, out, "DIR %02X OUT %02X", dir, out);
     bool cs = (dir & 0x01) && !(out & 0x01);
     bool cen = (dir & 0x04) && !(out & 0x04);
     if (e->cs_low && !cs) {
+        if (e->bb_count)
+            emu_log(e, e->now_ns, FL_EV_USB, 0xAB, e->bb_count,
+                    "CS rose after %u bit-banged bits: the partial byte is dropped", e->bb_count);
         e->cs_low = false;
         frame_end(e);
     }
@@ -118,8 +159,10 @@ void dev_set_pins(emu *e, uint8_t dir, uint8_t out)
     if (!e->cs_low && cs) {
         e->cs_low = true;
         e->fr_len = 0;
+        e->bb_count = 0;
         gate_cs_fall(e);
     }
+    bitbang_edge(e, old_out);
 }
 
 uint8_t dev_pins_in(emu *e)
@@ -156,19 +199,10 @@ static void uio(emu *e, const uint8_t *p, size_t n)
 static uint8_t spi_byte(emu *e, uint8_t wire, bool *unwired)
 {
     uint8_t miso = 0xFF;
-    if ((e->dir & PINS_SPI) != PINS_SPI) {
+    if ((e->dir & PINS_SPI) != PINS_SPI)
         *unwired = true; /* E-7: pins not outputs, the target sees nothing */
-    } else if (e->cs_low) {
-        uint8_t m = rev8(wire);
-        miso = gate_byte(e, m);
-        if (e->opt.stuck_miso >= 0)
-            miso = (uint8_t)e->opt.stuck_miso;
-        if (e->fr_len < 8) {
-            e->fr_mosi[e->fr_len] = m;
-            e->fr_miso[e->fr_len] = miso;
-        }
-        e->fr_len++;
-    }
+    else if (e->cs_low)
+        miso = target_byte(e, rev8(wire));
     if (e->opt.stuck_miso >= 0)
         miso = (uint8_t)e->opt.stuck_miso;
     /* one byte on the wire: 8 SPI clocks */

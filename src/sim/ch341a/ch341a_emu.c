@@ -35,7 +35,10 @@
  * For driver authors: every transfer (and every `stream` call) costs at least
  * one frame, and a short SPI packet (fewer than 31 bytes) ends a transfer, so
  * commands that must end on a short packet (WREN, the last packet of a page
- * program) each cost a frame; reads in long frames approach the ceiling. */
+ * program) each cost a frame; reads in long frames approach the ceiling.
+ * Inside a stream, a command that takes no time (a UIO packet without a
+ * wait, a 1-byte WREN) leaves the SPI engine idle until the next packet's
+ * slot, since the device buffers only one command while it runs another. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -40,6 +40,9 @@
  *   pp_us=N           page program busy time in µs (default 700, E-28's typical value);
  *                     a slower chip (datasheet maximum: a few ms) for drivers that
  *                     must notice one
+ *   slow_program=N    the Nth page program takes 4 x pp_us (a page that programs slowly)
+ *   uio_spi=0         UIO pin writes do not reach the SPI lines: bit-banged bytes are
+ *                     lost (a programmer whose SPI pins only the engine drives)
  *   lose_reply=N      the Nth reply packet never reaches the host (its IN times out)
  *   seed=N            accepted for symmetry with the UART simulator (nothing random yet)
  */

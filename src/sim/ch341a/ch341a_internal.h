@@ -46,6 +46,8 @@ typedef struct emu_options {
     uint64_t torn_program;    /* 0 = off */
     bool pp_no_wrap;          /* a page program with more than 256 data bytes is discarded */
     uint64_t pp_us;           /* page program busy time (default 700) */
+    uint64_t slow_program;    /* 0 = off; the Nth page program takes 4 x pp_us */
+    bool uio_spi;             /* UIO pin writes reach the SPI lines (bit-banging works) */
     uint64_t lose_reply;      /* 0 = off, else the Nth reply packet never reaches the host */
     uint32_t seed;
 } emu_options;
@@ -118,6 +120,8 @@ typedef struct emu {
     /* pins */
     uint8_t dir, out;         /* bits 5..0 */
     bool cs_low, cen_low;
+    /* SPI bit-banged with UIO pin writes: MOSI bits sampled on SCK rising edges */
+    uint8_t bb_bits, bb_count;
     uint8_t stream_cfg;
     /* frame log */
     uint8_t fr_mosi[8], fr_miso[8];

@@ -53,7 +53,7 @@ static const char known_options[] =
     "opcode_phase rdid_repeat timescale "
     "fast spi_hz packets_per_frame t_reset_min_ms t_window_ms sync_bytes_min t_switch_ms "
     "switch_after_frames max_pending_in fail_usb stuck_miso no_sync torn_program pp_no_wrap pp_us "
-    "lose_reply seed";
+    "slow_program uio_spi lose_reply seed";
 
 static void apply_profile(emu_options *o, const profile *p)
 {
@@ -86,6 +86,7 @@ static void defaults(emu_options *o)
     o->t_switch_us = 20000;
     o->sync_bytes_min = 32;
     o->stuck_miso = -1;
+    o->uio_spi = true;
 }
 
 static bool parse_flag(const char *v, bool *out)
@@ -209,6 +210,10 @@ static bool one_option(emu_options *o, const char *k, const char *v, bool *unkno
         return parse_uint(v, UINT32_MAX, &o->torn_program) && o->torn_program >= 1;
     if (!strcmp(k, "pp_us"))
         return parse_uint(v, 1000000, &o->pp_us);
+    if (!strcmp(k, "slow_program"))
+        return parse_uint(v, UINT32_MAX, &o->slow_program) && o->slow_program >= 1;
+    if (!strcmp(k, "uio_spi"))
+        return parse_flag(v, &o->uio_spi);
     if (!strcmp(k, "lose_reply"))
         return parse_uint(v, UINT32_MAX, &o->lose_reply) && o->lose_reply >= 1;
     if (!strcmp(k, "seed"))

@@ -190,7 +190,14 @@ static void do_program(emu *e)
     e->cnt.page_programs++;
     emu_log(e, e->now_ns, FL_EV_FLASH, 0x02, n->addr, "program 0x%06X %u", n->addr,
             n->count - 4);
-    start_busy(e, dur(e, e->opt.pp_us));
+    uint64_t us = e->opt.pp_us;
+    if (e->opt.slow_program && e->cnt.page_programs == e->opt.slow_program) {
+        us *= 4;
+        emu_log(e, e->now_ns, FL_EV_USB, 0, n->addr,
+                "fault: page program %llu at 0x%06X takes %llu us",
+                (unsigned long long)e->opt.slow_program, n->addr, (unsigned long long)us);
+    }
+    start_busy(e, dur(e, us));
 }
 
 static void do_erase(emu *e, uint32_t unit, uint64_t us, const char *name)
