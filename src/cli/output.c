@@ -391,12 +391,17 @@ static void refresh_width(cli_output *out)
     }
 }
 
-/* Take the progress line off the screen (a log line or a prompt takes its
- * place; the next progress event draws it again below). */
+/* Make room for a log line or a prompt: a finished phase keeps its line; an
+ * unfinished one is taken off the screen and the next progress event draws
+ * it again below the message. */
 static void erase_progress(cli_output *out)
 {
     if (out->drawn_len <= 0)
         return;
+    if (out->last_done >= out->total) {
+        cli_output_end_phase(out);
+        return;
+    }
     refresh_width(out);
     char start[24];
     line_start(out, start, sizeof start);
@@ -542,7 +547,7 @@ static void on_log(void *ctx, fl_log_level level, const char *msg)
     }
     if (out->quiet && level < FL_LOG_WARN)
         return;
-    erase_progress(out); /* redrawn under the message by the next progress event */
+    erase_progress(out);
     if (level >= FL_LOG_WARN)
         fprintf(stderr, "%s: %s\n", level_name(level), msg);
     else

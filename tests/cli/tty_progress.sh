@@ -135,6 +135,30 @@ check "  one read line, at 100 %, within 50 columns" \
              python3 tests/cli/tty_screen.py screen-fits '$T/resize.screen' 50"
 check "  no leftover of the 80-column line" scr no-fragments "$T/resize.screen"
 
+# a log line while a bar is on the screen: the message takes the bar's place,
+# the bar comes back below it, and the finished bar stays when the next one comes
+cat >"$T/half.lua" <<'LUA'
+local log = require "flashline.log"
+return {
+  run = function(ctx, args)
+    local said = false
+    local data, err, kind = ctx.session:read(0, 0x40000, function(phase, done, total)
+      log.progress("copy", done, total)
+      if done >= 0x20000 and not said then said = true; log.info("halfway through") end
+    end)
+    if not data then return nil, err, kind end
+    log.info("copied " .. #data .. " bytes")
+    return true
+  end,
+}
+LUA
+printf 'name: half\nchip: bk7231n\nsteps:\n  - connect\n  - lua: { file: half.lua }\n' >"$T/half.yaml"
+tty_start logs 80 "$FL" run "$T/half.yaml" --port "$SIM" --db "$T/half.db"
+check "log lines during a bar: run exits 0" tty_end logs
+check "  the message above, the bar (at 100 %) below it, then the next message" \
+    scr in-order "$T/logs.screen" '^halfway through$' '^copy +\[#+\] 100%' '^copied 262144 bytes$'
+check "  no leftover pieces of the bar" scr no-fragments "$T/logs.screen"
+
 # the PASS/FAIL line: coloured on a terminal unless NO_COLOR is set and not empty
 RUN=("$FL" run "$T/connect.yaml" --port 'sim:bk7231n?timescale=0')
 tty_start color 80 env -u NO_COLOR "${RUN[@]}" --db "$T/c1.db"

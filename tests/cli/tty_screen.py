@@ -10,6 +10,7 @@ and all.  Each check prints what is wrong and exits 1, or exits 0 silently.
   one-line FILE PHASE              exactly one progress line for PHASE, at 100 %
   no-fragments FILE                nothing that looks like a piece of a bar
   no-progress FILE                 no progress line at all (sub-second phases)
+  in-order FILE RE...              one line matches each regex, in this order
   raw-escapes FILE                 only cursor/line control: ESC[K, ESC[J, ESC[nA
   raw-plain FILE                   no escape code and no carriage return that
                                    does not end a line
@@ -84,6 +85,16 @@ def main(cmd, path, *args):
         bad = [l for l in lines(path) if PROGRESS.match(l) or FRAGMENT.search(l)]
         if bad:
             fail("progress shown", bad)
+    elif cmd == "in-order":
+        ls = lines(path)
+        at = []
+        for r in args:
+            hits = [i for i, l in enumerate(ls) if re.search(r, l)]
+            if len(hits) != 1:
+                fail(f"{len(hits)} lines match {r!r}, wanted 1", [ls[i] for i in hits])
+            at.append(hits[0])
+        if at != sorted(at):
+            fail("lines out of order", [ls[i] for i in at])
     elif cmd == "raw-escapes":
         bad = sorted({e for e in ESCAPE.findall(raw(path)) if not ALLOWED.match(e)})
         if bad:
