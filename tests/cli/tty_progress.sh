@@ -113,6 +113,14 @@ check "  one write line, at 100 %" scr one-line "$T/write50.screen" write
 check "  no wrapped bar fragments" scr no-fragments "$T/write50.screen"
 check "  no escape codes but cursor/line control" scr raw-escapes "$T/write50.raw"
 
+# a terminal that reports no size (a serial console): $COLUMNS says how wide
+tty_start cols 80 sh -c 'stty cols 0 rows 0 && exec env COLUMNS=40 "$@"' _ \
+    "$FL" read --port "$SIM" --chip bk7231n -o r.bin --size 0x40000
+check "a terminal of unknown size, COLUMNS=40: read exits 0" tty_end cols
+check "  the bar was drawn in place" scr raw-redraws "$T/cols.raw" 2
+check "  progress lines fit 40 columns" scr screen-fits "$T/cols.screen" 40
+check "  one read line, at 100 %" scr one-line "$T/cols.screen" read
+
 # info: its phases are one 4 KiB block each, no bar
 tty_start info80 80 "$FL" info --port "$SIM" --chip bk7231n
 check "info on a terminal exits 0" tty_end info80
