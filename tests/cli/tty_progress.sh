@@ -79,7 +79,8 @@ tty_start() {
     mkfifo "$T/go"
     "${TM[@]}" new-session -d -x "$width" -y 24 -c "$T" sh "$T/pane.sh" "$T/go" "$@" &&
         "${TM[@]}" pipe-pane "cat >'$T/$name.raw'" &&
-        timeout 60 sh -c 'echo go >"$1"' _ "$T/go"
+        timeout 60 sh -c 'echo go >"$1"' _ "$T/go" ||
+        echo "  $name: could not start the command in a tmux terminal"
 }
 # tty_end NAME: waits for the command's exit line, keeps the screen in
 # $T/NAME.screen; true if it exited 0
