@@ -3,8 +3,8 @@
  * On a terminal: one redrawn progress line per phase with rate and ETA, fitted
  * to the terminal's width and refitted after a resize; only for phases that
  * move data for more than a moment.  Not a terminal: a plain line at each
- * quarter (or every PLAIN_EVERY_S), never a carriage return.  --json: one object per line on
- * stdout ({"event":"progress",...}), nothing else on stdout. */
+ * quarter (or every PLAIN_EVERY_S), never a carriage return.  --json: one
+ * object per line on stdout ({"event":"progress",...}), nothing else on stdout. */
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
