@@ -92,25 +92,36 @@ int cli_early_error(const char *verb, fl_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* --- output ----------------------------------------------------------------
- * Human output goes to stderr (progress bar on a TTY, plain lines otherwise);
- * --json writes one JSON object per line on stdout instead, every one built
- * with jansson. */
+ * Human output goes to stderr: on a terminal one progress line per phase,
+ * laid out for the terminal's width (re-read after SIGWINCH) and shown only
+ * once a phase has moved data for long enough to matter; not a terminal (or
+ * TERM=dumb): occasional plain lines, never a carriage return.  --json writes
+ * one JSON object per line on stdout instead, every one built with jansson. */
 typedef struct cli_output {
     bool json;
-    bool tty;
+    bool tty; /* stderr is a terminal that understands \r and erase-line */
     bool quiet;
     const char *port; /* carried in every JSON event */
     double phase_start;
     char *phase;      /* the progress phase being shown (owned; NULL = none) */
     uint64_t last_done;
-    int last_decile;
+    int last_decile;  /* --json: last percent sent; plain lines: last quarter printed */
     double last_draw;
+    uint64_t first_done; /* done at the phase's first event: the rate counts from there */
+    uint64_t total;
+    bool shown;          /* this phase earned its progress display (ran long enough) */
+    uint64_t drawn_done; /* done as last shown */
+    int width;           /* terminal columns the progress line is laid out for (0 = not read) */
+    int drawn_len;       /* columns of the progress line on screen (0 = none) */
 } cli_output;
 
 void cli_output_init(cli_output *out, bool json, const char *port);
 fl_events cli_output_events(cli_output *out);
 /* Finish a progress line (newline on a TTY). */
 void cli_output_end_phase(cli_output *out);
+/* Whether to colour text written to stream: a terminal, NO_COLOR unset or
+ * empty (https://no-color.org) and TERM not "dumb". */
+bool cli_use_color(FILE *stream);
 /* One JSON event line {"event":EVENT,"port":PORT,<fields>} on stdout, flushed.
  * fields is a JSON object whose members follow in order (may be NULL); the
  * call takes the reference (json_pack(...) can be passed straight in). */

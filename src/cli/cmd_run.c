@@ -81,7 +81,7 @@ static void print_result(cli_output *out, const char *recipe, const fl_run_resul
         return;
     }
     const char *color = "", *reset = "";
-    if (out->tty) {
+    if (cli_use_color(stdout)) { /* NO_COLOR, and the line goes to stdout */
         color = r->outcome == FL_OUTCOME_PASS ? "\033[1;32m"
                 : r->outcome == FL_OUTCOME_FAIL ? "\033[1;31m" : "\033[1;33m";
         reset = "\033[0m";
