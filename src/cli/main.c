@@ -263,7 +263,7 @@ int main(int argc, char **argv)
     verb_argv = calloc((size_t)argc + 1, sizeof *verb_argv);
     if (!verb_argv)
         return cli_early_error(cmd->name, FL_ERR_INTERNAL, "out of memory");
-    int verb_argc;
+    int verb_argc = 0;
     home_opt home = {.verb = cmd->name};
     int rc = rearrange(argc, argv, verb_at, cmd, verb_argv, &verb_argc, &home);
     if (rc)
