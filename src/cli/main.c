@@ -155,13 +155,11 @@ static int take_home(int argc, char **argv, int *i, home_opt *h)
 
 /* --- the argument list the verb sees ---------------------------------------- */
 
-/* argv rearranged as VERB, the options that preceded it, the rest; --home
- * taken out (up to "--", and for a script verb up to the script). */
-static int rearrange(int argc, char **argv, int verb_at, const command *cmd, char **out, int *nout,
-                     home_opt *home)
+/* Appends the options that preceded the verb (argv[1..verb_at)), --home
+ * taken out.  A script verb takes none but --help. */
+static int add_leading(int argc, char **argv, int verb_at, const command *cmd, char **out, int *n,
+                       home_opt *home)
 {
-    int n = 0;
-    out[n++] = argv[verb_at];
     for (int i = 1; i < verb_at; i++) {
         int rc = take_home(argc, argv, &i, home);
         if (rc < 0)
@@ -171,23 +169,43 @@ static int rearrange(int argc, char **argv, int verb_at, const command *cmd, cha
         if (cmd->script_args && strcmp(argv[i], "-h") && strcmp(argv[i], "--help"))
             return cli_usage_error(cmd->name, "unknown option '%s' (see 'flashline %s --help')",
                                    argv[i], cmd->name);
-        out[n++] = argv[i];
+        out[(*n)++] = argv[i];
     }
-    bool options_end = false;
-    for (int i = verb_at + 1; i < argc; i++) {
-        if (!options_end && !strcmp(argv[i], "--"))
-            options_end = true;
-        else if (!options_end && cmd->script_args && !is_option(argv[i]))
-            options_end = true; /* the script: what follows is its own */
-        if (!options_end) {
-            int rc = take_home(argc, argv, &i, home);
-            if (rc < 0)
-                return -rc;
-            if (rc)
-                continue;
-        }
-        out[n++] = argv[i];
+    return 0;
+}
+
+/* argv rearranged for the verb: VERB, its own arguments up to "--", the
+ * options that preceded it, then "--" and what follows it; --home taken out
+ * (up to "--", and for a script verb up to the script).  The leading options
+ * go after the verb's arguments because some verbs read a sub-command first
+ * (tuya extract, image info) and every verb takes options anywhere among its
+ * arguments; a script verb (lua) gets them first, as everything after its
+ * script belongs to the script. */
+static int rearrange(int argc, char **argv, int verb_at, const command *cmd, char **out, int *nout,
+                     home_opt *home)
+{
+    int n = 0, rc, i, end = verb_at + 1;
+    while (end < argc && strcmp(argv[end], "--") != 0)
+        end++;
+    /* "read -o" with its value missing must not take a leading option as it */
+    bool dangling = end - 1 > verb_at && takes_next_value(argv[end - 1]);
+    bool leading_first = cmd->script_args || dangling;
+    out[n++] = argv[verb_at];
+    if (leading_first && (rc = add_leading(argc, argv, verb_at, cmd, out, &n, home)))
+        return rc;
+    for (i = verb_at + 1; i < end; i++) {
+        if (cmd->script_args && !is_option(argv[i]))
+            break;
+        rc = take_home(argc, argv, &i, home);
+        if (rc < 0)
+            return -rc;
+        if (!rc)
+            out[n++] = argv[i];
     }
+    if (!leading_first && (rc = add_leading(argc, argv, verb_at, cmd, out, &n, home)))
+        return rc;
+    for (; i < argc; i++)
+        out[n++] = argv[i];
     out[n] = NULL;
     *nout = n;
     return 0;
