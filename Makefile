@@ -198,8 +198,8 @@ install: all
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/flashline
 	for f in $(LUA_FILES); do install -D -m 644 $$f $(DESTDIR)$(DATADIR)/$$f || exit 1; done
 	install -m 644 $(RECIPES) $(DESTDIR)$(DATADIR)/recipes/
-	sed 's|PREFIX/|$(PREFIX)/|g' $(MAN_PAGE) >$(DESTDIR)$(MAN1DIR)/flashline.1
-	chmod 644 $(DESTDIR)$(MAN1DIR)/flashline.1
+	sed 's|PREFIX/|$(PREFIX)/|g' $(MAN_PAGE) >$(MAN_PAGE).installed
+	install -m 644 $(MAN_PAGE).installed $(DESTDIR)$(MAN1DIR)/flashline.1
 	install -m 644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/flashline
 	install -m 644 $(UDEV_RULE) $(DESTDIR)$(UDEVDIR)/
 	@echo "flashline: installed in $(DESTDIR)$(PREFIX).  For CH341A programmers, as root:"
