@@ -187,7 +187,7 @@ BINDIR      := $(PREFIX)/bin
 DATADIR     := $(PREFIX)/share/flashline
 MAN1DIR     := $(PREFIX)/share/man/man1
 BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
-UDEVDIR     := $(PREFIX)/lib/udev/rules.d
+UDEVDIR     ?= $(PREFIX)/lib/udev/rules.d
 UDEV_RULE   := src/link/udev/60-flashline-ch341a.rules
 LUA_FILES   := lua/API.md $(sort $(wildcard lua/steps/*.lua lua/examples/*))
 RECIPES     := $(sort $(wildcard recipes/*.yaml))
@@ -203,6 +203,8 @@ install: all
 	install -m 644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/flashline
 	install -m 644 $(UDEV_RULE) $(DESTDIR)$(UDEVDIR)/
 	@echo "flashline: installed in $(DESTDIR)$(PREFIX).  For CH341A programmers, as root:"
+	@case "$(UDEVDIR)" in /usr/lib/udev/rules.d|/lib/udev/rules.d|/etc/udev/rules.d) ;; *) \
+	  echo "  ln -s $(UDEVDIR)/$(notdir $(UDEV_RULE)) /etc/udev/rules.d/   (udev does not read $(UDEVDIR))";; esac
 	@echo "  udevadm control --reload && udevadm trigger   (then replug the programmer;"
 	@echo "  headless stations: usermod -aG plugdev USER)"
 

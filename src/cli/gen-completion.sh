@@ -95,6 +95,12 @@ $vals"
 
 for v in $verbs; do
     parsed=$( { "$bin" "$v" --help | parse_help "$v"; printf '%s\n' "$common"; } | sort -u)
+    # query NAME: the canned queries are compiled in, so `query --list` names
+    # them without any audit log
+    if [ "$v" = query ]; then
+        parsed="$parsed
+$("$bin" query --list | awk 'NF { print "SUB", $1 }')"
+    fi
     add_verb "$v" "$parsed"
     all="$all
 $parsed"

@@ -94,6 +94,8 @@ cd - >/dev/null || exit 1
 check "image <TAB> offers its sub-commands" \
     same "$(comp flashline image "")" "$("$FL" image --help | grep -oE 'flashline image [a-z]+' | awk '{ print $3 }' | sort -u)"
 check "tuya <TAB> offers extract" same "$(comp flashline tuya --json "")" extract
+check "query <TAB> offers the canned queries (query --list)" \
+    same "$(comp flashline query --csv "")" "$("$FL" query --list | awk 'NF { print $1 }')"
 check "image info <TAB> offers files" bash -c '[ -n "$1" ]' _ "$(cd "$T/cwd" && comp flashline image info "")"
 
 finish
