@@ -54,6 +54,11 @@ expect_exit 2 "'--' ends the options: a verb after it is not one" "$FL" -- info 
 expect_exit 2 "lua takes no options before its script" "$FL" --json lua x.lua 2>"$T/err"
 check "  and says so for lua" grep -q "flashline lua: unknown option '--json'" "$T/err"
 
+"$FL" --json write --port "$(port "$T/unit.bin")" --chip bk7231n -- --home >"$T/dash.json" 2>/dev/null
+rc=$?
+check "after '--' a file named like an option is a file, leading options still apply (exit $rc)" \
+    bash -c '[ $1 -eq 3 ] && grep -q "\"kind\":\"file\".*cannot open --home" "$2"' _ $rc "$T/dash.json"
+
 # --- --help and --version keep working -------------------------------------------
 check "--version" bash -c '"$1" --version | grep -q "^flashline [0-9]"' _ "$FL"
 check "--help is the top-level help" bash -c '"$1" --help | head -1 | grep -q "^usage: flashline \[--home DIR\] VERB"' _ "$FL"
