@@ -8,6 +8,7 @@
 #   make bench    wire-time benchmarks against the simulator (timescale 1)
 #   make fuzz     run the parser fuzzers (clang libFuzzer)
 #   make deps     install the Debian packages the build and tests need
+#   make install  install into $(DESTDIR)$(PREFIX) (default /usr/local); make uninstall
 
 CC      ?= cc
 # BUILD / BIN let several people build in one tree without sharing objects.
@@ -48,6 +49,9 @@ VERSION := 0.3.0
 GIT_REV  = $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell \
            git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD -- 2>/dev/null && echo -dirty)
 VERSION_H := $(BUILD)/gen/version.h
+# made from the binary's --help texts (see "manual page and shell completion")
+MAN_PAGE   := $(BUILD)/gen/flashline.1
+COMPLETION := $(BUILD)/gen/flashline.bash
 
 $(VERSION_H): FORCE
 	@mkdir -p $(dir $@)
@@ -85,10 +89,10 @@ $(BUILD)/san/gen/db_sql.o: $(DB_SQL_C) src/storage/auditdb_sql.h | deps
 $(BUILD)/san/tests/test_auditdb $(BUILD)/san/tests/test_auditdb_query: tests/auditdb_testutil.h
 # --- end of embedded SQL ------------------------------------------------------
 
-.PHONY: all deps test demo bench fuzz soak clean
+.PHONY: all deps test demo bench fuzz soak clean install uninstall
 .DEFAULT_GOAL := all
 
-all: deps $(BIN)
+all: deps $(BIN) $(MAN_PAGE) $(COMPLETION)
 
 # --- dependencies -----------------------------------------------------------
 deps:
@@ -159,5 +163,54 @@ fuzz: deps
 
 clean:
 	rm -rf $(BUILD) $(BIN)
+
+# --- manual page and shell completion ------------------------------------------
+# Both are made from the built binary's own --help texts (src/cli/gen-*.sh), so
+# they cannot drift from the program; tests/cli/install.sh and completion.sh
+# check them.
+$(MAN_PAGE): $(BIN) src/cli/gen-man.sh
+	@mkdir -p $(dir $@)
+	sh src/cli/gen-man.sh $(abspath $(BIN)) >$@.tmp && mv $@.tmp $@
+
+$(COMPLETION): $(BIN) src/cli/gen-completion.sh src/cli/completion.bash
+	@mkdir -p $(dir $@)
+	sh src/cli/gen-completion.sh $(abspath $(BIN)) src/cli/completion.bash >$@.tmp && mv $@.tmp $@
+
+# --- install -------------------------------------------------------------------
+# The release binary, the Lua steps (found beside the executable as
+# ../share/flashline/lua: no environment variable needed), the stock recipes
+# (`flashline run NAME` finds them), the man page, bash completion and the
+# udev rule for CH341A programmers.  DESTDIR stages the tree for a package.
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      := $(PREFIX)/bin
+DATADIR     := $(PREFIX)/share/flashline
+MAN1DIR     := $(PREFIX)/share/man/man1
+BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
+UDEVDIR     ?= $(PREFIX)/lib/udev/rules.d
+UDEV_RULE   := src/link/udev/60-flashline-ch341a.rules
+LUA_FILES   := lua/API.md $(sort $(wildcard lua/steps/*.lua lua/examples/*))
+RECIPES     := $(sort $(wildcard recipes/*.yaml))
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/recipes $(DESTDIR)$(MAN1DIR) \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(UDEVDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/flashline
+	for f in $(LUA_FILES); do install -D -m 644 $$f $(DESTDIR)$(DATADIR)/$$f || exit 1; done
+	install -m 644 $(RECIPES) $(DESTDIR)$(DATADIR)/recipes/
+	sed 's|PREFIX/|$(PREFIX)/|g' $(MAN_PAGE) >$(MAN_PAGE).installed
+	install -m 644 $(MAN_PAGE).installed $(DESTDIR)$(MAN1DIR)/flashline.1
+	install -m 644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/flashline
+	install -m 644 $(UDEV_RULE) $(DESTDIR)$(UDEVDIR)/
+	@echo "flashline: installed in $(DESTDIR)$(PREFIX).  For CH341A programmers, as root:"
+	@case "$(UDEVDIR)" in /usr/lib/udev/rules.d|/lib/udev/rules.d|/etc/udev/rules.d) ;; *) \
+	  echo "  ln -s $(UDEVDIR)/$(notdir $(UDEV_RULE)) /etc/udev/rules.d/   (udev does not read $(UDEVDIR))";; esac
+	@echo "  udevadm control --reload && udevadm trigger   (then replug the programmer;"
+	@echo "  headless stations: usermod -aG plugdev USER)"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/flashline $(DESTDIR)$(MAN1DIR)/flashline.1 \
+	    $(DESTDIR)$(BASHCOMPDIR)/flashline $(DESTDIR)$(UDEVDIR)/$(notdir $(UDEV_RULE))
+	rm -rf $(DESTDIR)$(DATADIR)
 
 -include $(REL_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(REL_CLI:.o=.d) $(SAN_CLI:.o=.d)

@@ -1,9 +1,12 @@
 /* flashline run — run a YAML recipe on a port and log it in the audit DB. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "lua/lua_host.h"
 #include "station/run.h"
 
 #define MAX_SETS 64
@@ -19,6 +22,9 @@ static void usage(void)
            "given twice, missing firmware files): a bad recipe fails with\n"
            "FILE:LINE:COLUMN before the unit is touched.  Ctrl-C stops the run and\n"
            "records it as ABORTED.\n\n"
+           "RECIPE.yaml is a file, or the name of a stock recipe (bk7231n-obk or\n"
+           "bk7231n-obk.yaml) when there is no such file here: the stock recipes are in\n"
+           "share/flashline/recipes of an installed copy (recipes/ in the source tree).\n\n"
            "Options:\n"
            "  -p, --port URL    the unit's port (see 'flashline info --help')\n"
            "  --set KEY=VALUE   give a recipe variable (repeatable, once per KEY); KEY must be\n"
@@ -56,6 +62,67 @@ static char *normalise_set(const char *set)
         snprintf(out, n, "%.*s=%s", (int)(eq - set), set, real);
     free(real);
     return out;
+}
+
+/* The stock recipes: recipes/ beside the Lua steps' lua/ directory, that is
+ * PREFIX/share/flashline/recipes of an installed copy and recipes/ of the
+ * source tree (lua_host.c finds lua/ from the executable). */
+static void stock_recipes_dir(char *out, size_t cap)
+{
+    const char *lua = fl_lua_dir();
+    const char *slash = strrchr(lua, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s/recipes", slash ? (int)(slash - lua) : 1, slash ? lua : ".");
+    char *real = realpath(dir, NULL);
+    snprintf(out, cap, "%s", real ? real : dir);
+    free(real);
+}
+
+static int is_yaml(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return d->d_name[0] != '.' && n > 5 && !strcmp(d->d_name + n - 5, ".yaml");
+}
+
+/* A recipe given by name (no '/') that is not a file in the working
+ * directory is the stock recipe of that name, with or without ".yaml":
+ * *recipe becomes its path (*owned, to free).  When there is none, the
+ * error lists the stock recipes. */
+static int find_stock_recipe(const char **recipe, char **owned)
+{
+    const char *name = *recipe;
+    *owned = NULL;
+    if (strchr(name, '/') || access(name, F_OK) == 0)
+        return 0;
+    char dir[4096];
+    stock_recipes_dir(dir, sizeof dir);
+    size_t len = strlen(name);
+    bool has_ext = len > 5 && !strcmp(name + len - 5, ".yaml");
+    if (asprintf(owned, "%s/%s%s", dir, name, has_ext ? "" : ".yaml") < 0) {
+        *owned = NULL;
+        return cli_early_error("run", FL_ERR_INTERNAL, "out of memory");
+    }
+    if (access(*owned, F_OK) == 0) {
+        *recipe = *owned;
+        return 0;
+    }
+    free(*owned);
+    *owned = NULL;
+    struct dirent **list;
+    int n = scandir(dir, &list, is_yaml, alphasort);
+    char names[1024] = "";
+    for (int i = 0, used = 0; i < n; i++) {
+        if (used < (int)sizeof names)
+            used += snprintf(names + used, sizeof names - (size_t)used, "%s%.*s", i ? ", " : "",
+                             (int)strlen(list[i]->d_name) - 5, list[i]->d_name);
+        free(list[i]);
+    }
+    if (n >= 0)
+        free(list);
+    return cli_early_error("run", FL_ERR_FILE,
+                           "no recipe file '%s' here, and no stock recipe of that name in %s "
+                           "(stock recipes: %s)",
+                           name, dir, names[0] ? names : "none");
 }
 
 static int outcome_exit(fl_outcome o)
@@ -116,6 +183,9 @@ int cmd_run(int argc, char **argv)
         rc = cli_usage_error("run", "--port is required (or --check)");
     else if (!rc && set_args.n > MAX_SETS)
         rc = cli_usage_error("run", "at most %d --set options", MAX_SETS);
+    char *stock = NULL;
+    if (!rc && !help)
+        rc = find_stock_recipe(&pos[0], &stock);
     char *sets[MAX_SETS];
     int nsets = 0;
     for (size_t i = 0; !rc && !help && i < set_args.n; i++)
@@ -163,5 +233,6 @@ int cmd_run(int argc, char **argv)
     }
     for (int i = 0; i < nsets; i++)
         free(sets[i]);
+    free(stock);
     return rc;
 }

@@ -20,8 +20,11 @@ static bool is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* $FLASHLINE_LUA, else lua/ beside the executable or up to two levels up
- * (the build tree), else ./lua.  Found once: workers share the answer. */
+/* $FLASHLINE_LUA, else lua/ beside the executable, else an installed copy's
+ * ../share/flashline/lua (make install), else lua/ up to two levels up (the
+ * build tree: ./flashline, build/san/flashline), else ./lua.  /proc/self/exe
+ * is the real file, so a symlink to the binary finds the same directory.
+ * Found once: workers share the answer. */
 static char lua_dir[PATH_MAX];
 static pthread_once_t lua_dir_once = PTHREAD_ONCE_INIT;
 
@@ -40,7 +43,9 @@ static void find_lua_dir(void)
         char *slash = strrchr(exe, '/');
         if (slash)
             *slash = '\0';
-        const char *ups[] = {"", "/..", "/../..", "/../share/flashline"};
+        /* share/ before the parents: an installed copy must not pick up a
+         * stray lua/ in PREFIX's parent */
+        const char *ups[] = {"", "/../share/flashline", "/..", "/../.."};
         for (size_t i = 0; i < sizeof ups / sizeof ups[0]; i++) {
             if ((size_t)snprintf(dir, sizeof lua_dir, "%.3900s%s/lua", exe, ups[i]) >=
                 sizeof lua_dir)
