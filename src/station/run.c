@@ -180,21 +180,47 @@ static fl_status expand(worker *w, const char *text, fl_recipe_pos pos, char **o
     return st;
 }
 
+/* "/a/b/../c/./d" -> "/a/c/d", in place: for paths that do not exist yet
+ * (realpath cannot help), so the log never shows "dir/../x". */
+static void normalise_path(char *p)
+{
+    char *out = p, *in = p;
+    while (*in) {
+        while (*in == '/')
+            in++;
+        size_t n = strcspn(in, "/");
+        if (n == 1 && in[0] == '.') {
+            /* skip */
+        } else if (n == 2 && in[0] == '.' && in[1] == '.') {
+            while (out > p && *--out != '/')
+                ;
+        } else if (n) {
+            *out++ = '/';
+            memmove(out, in, n);
+            out += n;
+        }
+        in += n;
+    }
+    if (out == p)
+        *out++ = '/';
+    *out = '\0';
+}
+
 /* Relative paths in a recipe are relative to the recipe file; every path is
  * logged absolute (existing files by their real path), so the audit trail
  * names them exactly whatever the working directory was. */
 static void resolve_path(const worker *w, const char *value, char *out, size_t cap)
 {
-    char joined[PATH_MAX], cwd[PATH_MAX];
-    if (value[0] == '/')
+    char joined[PATH_MAX];
+    char *dir = value[0] == '/' ? NULL : realpath(w->r->dir, NULL);
+    if (value[0] == '/' || !dir)
         snprintf(joined, sizeof joined, "%s", value);
-    else if (w->r->dir[0] == '/')
-        snprintf(joined, sizeof joined, "%s/%s", w->r->dir, value);
-    else if (getcwd(cwd, sizeof cwd))
-        snprintf(joined, sizeof joined, "%s/%s/%s", cwd, w->r->dir, value);
     else
-        snprintf(joined, sizeof joined, "%s/%s", w->r->dir, value);
+        snprintf(joined, sizeof joined, "%s/%s", dir, value);
+    free(dir);
     char *real = realpath(joined, NULL);
+    if (!real && joined[0] == '/')
+        normalise_path(joined);
     snprintf(out, cap, "%s", real ? real : joined);
     free(real);
 }
