@@ -42,7 +42,8 @@ function M.classify(data)
       return "openbeken " .. (id.obk_version:match("_(%d[%d.]*)$") or id.obk_version), false
     end
   end
-  if tuya.extract(data) then return "tuya", true end
+  local tok, cfg = pcall(tuya.extract, data)
+  if tok and cfg then return "tuya", true end
   if ok and id and id.kind ~= "unknown" then return "vendor", true end
   return "unknown", true
 end

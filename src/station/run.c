@@ -735,12 +735,15 @@ static bool repeat_refused(worker *w, fl_auditdb *db, fl_run_result *res, fl_sta
     }
     res->outcome = FL_OUTCOME_ABORTED;
     res->refused_repeat = true;
+    /* a unit without a MAC is only known once its backup was read */
+    bool by_mac = fl_audit_mac_normalize(unit, (char[18]){0});
     snprintf(res->message, sizeof res->message,
              "not run again: unit %s already PASSed recipe '%s' in run #%lld (started %s, "
-             "station %s); stopped right after identifying the unit, nothing else was read or "
-             "written; to flash it again: flashline run --again (or allow_repeat: true in the "
-             "recipe)",
-             unit, w->r->name, (long long)prior.run_id, prior.started_utc, prior.station);
+             "station %s); stopped right after identifying the unit, %s; to flash it again: "
+             "flashline run --again (or allow_repeat: true in the recipe)",
+             unit, w->r->name, (long long)prior.run_id, prior.started_utc, prior.station,
+             by_mac ? "nothing else was read or written"
+                    : "by its backup (it has no MAC): nothing was written");
     return true;
 }
 

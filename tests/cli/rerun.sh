@@ -79,6 +79,26 @@ recipe "$T/bad.yaml" obk bk7231n "$IMGS/OpenBK7231N_QIO_1.18.300.bin" "allow_rep
 check "allow_repeat: maybe is refused with FILE:LINE (exit 3)" [ $? -eq 3 ]
 check "... saying what is allowed" grep -q "bad.yaml:3:.*allow_repeat must be true, false, yes or no" "$T/err5"
 
+# --- a unit without a MAC is known by its backup: refused after the backup, nothing written ----
+python3 - "$DUMP" "$T/nomac.bin" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+d[0x1D0000:0x1D1000] = b"\xff" * 0x1000          # no RF calibration sector: no MAC
+open(sys.argv[2], "wb").write(d)
+PY
+printf 'name: dump-only\nchip: bk7231n\nsteps:\n  - connect\n  - backup\n  - lua: { file: %s }\n' \
+    "$T/mark.lua" >"$T/dump.yaml"
+printf 'return function(ctx) ctx.db:measure("after_backup", 1) return true end\n' >"$T/mark.lua"
+NPORT="sim:bk7231n?flash=$T/nomac.bin&timescale=0&quiet=1"
+"$FL" run "$T/dump.yaml" --port "$NPORT" >/dev/null 2>&1
+check "a MAC-less unit PASSes a backup-only recipe" [ $? -eq 0 ]
+"$FL" run "$T/dump.yaml" --port "$NPORT" >"$T/out6" 2>/dev/null
+rc=$?
+check "the same again is refused (exit 7, got $rc)" [ $rc -eq 7 ]
+check "... it says the unit was known by its backup" grep -q "unit jedec-.* by its backup (it has no MAC): nothing was written" "$T/out6"
+check "... no step after the backup ran" \
+    [ "$(sql "select group_concat(s.name, ' ') from steps s where s.run_id = (select max(id) from runs)")" = "connect backup" ]
+
 # --- a recipe for the wrong chip: ERROR of the station, both chips named -----------------------
 wrong() { # RECIPE-CHIP IMAGE UNIT-CHIP-DISPLAY RECIPE-CHIP-DISPLAY
     recipe "$T/wrong-$1.yaml" "wrong-$1" "$1" "$IMGS/$2"
