@@ -132,6 +132,29 @@ check "... with FILE:LINE and the key" grep -qF "$H3/station.yaml:2: 'db' must b
 check "--db does not need the home: query works despite the bad station.yaml" \
     env FLASHLINE_HOME="$H3" "$FL" query recent_runs --db "$H/flashline.db" >/dev/null 2>&1
 
+# --- Lua: db.open() opens the home's log; d:artifact's content/vendor are checked ---------------
+cat >"$T/db.lua" <<'LUA'
+local db = require "flashline.db"
+local want = ...
+local d = assert(db.open())
+assert(d:path() == want, "db.open() opened " .. d:path() .. ", not " .. want)
+local n0 = #d:path()
+assert(d:run_begin { station = "lua" })
+local sha = string.rep("a", 64)
+assert(not pcall(d.artifact, d, "backup", "/x", sha, 1, { contents = "x" }), "unknown field raises")
+assert(not pcall(d.artifact, d, "backup", "/x", sha, 1, { vendor = "yes" }), "vendor must be boolean")
+assert(not pcall(d.artifact, d, "backup", "/x", sha, 1, "tuya"), "options must be a table")
+assert(d:artifact("backup", "/lua.bin", sha, 1, { content = "vendor", vendor = true }))
+assert(d:run_end("PASS"))
+d:close()
+print("lua ok " .. n0)
+LUA
+"$FL" lua "$T/db.lua" "$home_real/flashline.db" >"$T/lua.out" 2>"$T/lua.err"
+check "db.open() without a path opens the station home's log; bad artifact options raise" \
+    grep -q "lua ok" "$T/lua.err"
+check "... only the good artifact was recorded, with its content" \
+    [ "$(sql "$H/flashline.db" "select count(*) || '|' || max(content) || '|' || max(vendor) from artifacts where path = '/lua.bin' or path = '/x'")" = "1|vendor|1" ]
+
 # --- help texts name the home, not ./flashline.db --------------------------------------------
 "$FL" run --help >"$T/help.run"; "$FL" query --help >"$T/help.query"
 check "run --help names the station home's log" grep -q "station home" "$T/help.run"
