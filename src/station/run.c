@@ -552,14 +552,23 @@ static void unit_chip_from(const char *msg, char *out, size_t cap)
 
 /* A recipe for another chip than the unit's is the station's mistake (the
  * wrong recipe was loaded), not a bad unit: ERROR, with both chips named.
- * Drivers report the mismatch as a "chip" failure that ends in "check
- * --chip" (their advice for the single verbs); run has no --chip. */
+ * Drivers report the mismatch as a "chip" failure while connecting, often
+ * ending in "check --chip" (their advice for the single verbs): run has no
+ * --chip, so that advice is dropped. */
 static bool wrong_chip(worker *w, const char *kind, char *msg, size_t cap)
 {
-    char *advice = strstr(msg, " - check --chip");
-    if (!kind || strcmp(kind, "chip") || !advice)
+    if (!kind || strcmp(kind, "chip"))
         return false;
-    *advice = '\0';
+    /* a mismatch, not a bad flash (its size, its write protection): said
+     * before the unit's chip is known, in the words the drivers use */
+    bool mismatch = strstr(msg, "check --chip") || strstr(msg, "chip ID 0x") ||
+                    strstr(msg, "flash-loader chip") || strstr(msg, "ROM loader");
+    const char *known = late_value(w, "unit", "chip");
+    if (!mismatch || (known && *known))
+        return false;
+    char *advice = strstr(msg, " - check --chip");
+    if (advice)
+        *advice = '\0';
     char *use = strstr(msg, "; use --chip ");
     if (use)
         *use = '\0';
