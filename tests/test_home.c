@@ -121,7 +121,9 @@ static void test_every_key_read(void)
     CHECK_STR(fl_home_db_path(h), path_in("full/logs/audit.db"));
     CHECK_STR(fl_home_backups_dir(h), path_in("elsewhere/bk"));
     CHECK_STR(fl_home_firmware_dir(h), path_in("full/fw"));
-    CHECK(is_dir(path_in("elsewhere/bk")) && is_dir(path_in("full/fw")), "configured dirs made");
+    CHECK(is_dir(path_in("elsewhere/bk")) && is_dir(path_in("full/fw")) &&
+              is_dir(path_in("full/logs")),
+          "configured dirs made, the log's folder too");
     fl_home_close(h);
 }
 

@@ -289,6 +289,19 @@ static fl_status read_config(fl_home *h, fl_error *err)
     return st;
 }
 
+/* station.yaml may put the log in a folder of its own (db: logs/line.db):
+ * made like the others, so the first run does not fail on it. */
+static fl_status make_db_dir(const fl_home *h, fl_error *err)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", h->db);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return FL_OK;
+    *slash = '\0';
+    return make_dirs(dir, err);
+}
+
 fl_status fl_home_open(const char *dir, fl_home **out, fl_error *err)
 {
     *out = NULL;
@@ -311,6 +324,8 @@ fl_status fl_home_open(const char *dir, fl_home **out, fl_error *err)
         st = join(h->firmware, h->dir, "firmware", err);
     if (!st)
         st = read_config(h, err);
+    if (!st)
+        st = make_db_dir(h, err);
     if (!st)
         st = make_dirs(h->backups, err);
     if (!st)

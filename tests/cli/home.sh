@@ -83,7 +83,7 @@ db: logs/line9.db
 backups: /will/be/replaced
 YAML
 sed -i "s|/will/be/replaced|$T/bk9|" "$H2/station.yaml"
-mkdir -p "$H2/logs"
+
 unit c
 (cd "$T/work-a" && FLASHLINE_HOME=$H2 "$FL" run ../recipes/home.yaml --port "$(port c)" >/dev/null 2>&1)
 check "run with a configured home PASSes" [ $? -eq 0 ]
