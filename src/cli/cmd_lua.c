@@ -16,6 +16,20 @@ static void usage(void)
            "traceback on stderr), 130 when stopped by Ctrl-C or SIGTERM.\n");
 }
 
+/* db.open() without a path: the station's log, by the rule every verb
+ * follows (--db does not exist here: $FLASHLINE_DB, else the home's). */
+static int station_log(lua_State *L)
+{
+    char path[4096];
+    fl_error err;
+    if (fl_home_resolve_log(NULL, path, sizeof path, &err) != FL_OK)
+        return fl_lua_fail(L, &err);
+    lua_pushstring(L, path);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 3;
+}
+
 int cmd_lua(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -31,12 +45,7 @@ int cmd_lua(int argc, char **argv)
     lua_State *L = fl_lua_new(&ev, &err);
     if (!L)
         return cli_report_error(&out, "lua", &err);
-    /* db.open() without a path opens the station's log, as every verb does;
-     * a home that cannot be opened leaves db.open() needing a path. */
-    char log_path[4096];
-    fl_error herr;
-    if (fl_home_resolve_log(NULL, log_path, sizeof log_path, &herr) == FL_OK)
-        fl_lua_set_default_db(L, log_path);
+    fl_lua_set_default_db(L, station_log);
     fl_status st = fl_lua_run_file(L, argv[1], argc - 2, argv + 2, &err);
     fl_lua_close(L);
     cli_output_end_phase(&out);

@@ -78,9 +78,9 @@ void fl_lua_push_db(lua_State *L, fl_auditdb *db)
 
 #define DEFAULT_DB_KEY "flashline.default_db"
 
-void fl_lua_set_default_db(lua_State *L, const char *path)
+void fl_lua_set_default_db(lua_State *L, lua_CFunction resolve)
 {
-    lua_pushstring(L, path);
+    lua_pushcfunction(L, resolve);
     lua_setfield(L, LUA_REGISTRYINDEX, DEFAULT_DB_KEY);
 }
 
@@ -88,15 +88,17 @@ static int d_open(lua_State *L)
 {
     const char *path = luaL_optstring(L, 1, NULL);
     if (!path) {
-        lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_DB_KEY);
-        path = lua_tostring(L, -1); /* kept on the stack, so it stays valid */
-        if (!path) {
+        if (lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_DB_KEY) != LUA_TFUNCTION) {
             lua_pushnil(L);
             lua_pushstring(L, "no audit log: give db.open(PATH) (this host named no default "
                               "log)");
             lua_pushstring(L, "usage");
             return 3;
         }
+        lua_call(L, 0, 3);
+        path = lua_tostring(L, -3); /* kept on the stack, so it stays valid */
+        if (!path)
+            return 3; /* nil, the resolver's message and kind */
     }
     /* the userdata first: if it cannot be made, no log is left open */
     lua_db *ud = lua_newuserdatauv(L, sizeof *ud, 0);

@@ -155,6 +155,20 @@ check "db.open() without a path opens the station home's log; bad artifact optio
 check "... only the good artifact was recorded, with its content" \
     [ "$(sql "$H/flashline.db" "select count(*) || '|' || max(content) || '|' || max(vendor) from artifacts where path = '/lua.bin' or path = '/x'")" = "1|vendor|1" ]
 
+printf 'print("no log used")\n' >"$T/nolog.lua"
+FLASHLINE_HOME=$T/never "$FL" lua "$T/nolog.lua" >/dev/null 2>&1
+check "a Lua script that never opens the log makes no home" [ ! -e "$T/never" ]
+cat >"$T/badhome.lua" <<'LUA'
+local db = require "flashline.db"
+local d, msg, kind = db.open()
+print(string.format("open: %s | %s | %s", tostring(d), msg, kind))
+LUA
+printf 'station: a\nstaton: b\n' >"$H3/station.yaml"
+FLASHLINE_HOME=$H3 "$FL" lua "$T/badhome.lua" >/dev/null 2>"$T/badhome.err"
+check "db.open() with a bad station.yaml: nil, FILE:LINE message, kind format" \
+    grep -qF "open: nil | $H3/station.yaml:2: unknown key 'staton'" "$T/badhome.err"
+check "... kind format" grep -q "| format$" "$T/badhome.err"
+
 # --- help texts name the home, not ./flashline.db --------------------------------------------
 "$FL" run --help >"$T/help.run"; "$FL" query --help >"$T/help.query"
 check "run --help names the station home's log" grep -q "station home" "$T/help.run"
