@@ -7,6 +7,8 @@ set -eu
 cd "$(dirname "$0")/.."
 FL=./flashline
 WORK=${DEMO_DIR:-/tmp/flashline-demo}
+# the demo's station home (audit log, backups): not the operator's real one
+export FLASHLINE_HOME=${FLASHLINE_HOME:-$WORK/home}
 mkdir -p "$WORK"
 DUMP=../shared/testdata/tuya-dumps/01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin
 cp "$DUMP" "$WORK/unit-flash.bin"; chmod u+w "$WORK/unit-flash.bin"
@@ -15,7 +17,7 @@ PORT="sim:bk7231n?flash=$WORK/unit-flash.bin&timescale=${DEMO_TIMESCALE:-0.2}"
 echo "== recipes/demo.yaml on a simulated BK7231N unit (real Tuya dump: $(basename "$DUMP"))"
 set +e
 "$FL" run recipes/demo.yaml --port "$PORT" --db "$WORK/audit.db" --station demo-station \
-    --operator "${USER:-operator}" --set backups="$WORK/backups"
+    --operator "${USER:-operator}" --again   # the demo unit has the same MAC every time
 rc=$?
 set -e
 echo

@@ -18,8 +18,6 @@
 typedef struct worker {
     char port[512];
     const char *db;
-    const char *sets[1];
-    char backups[300];
     fl_run_result res;
     fl_status st;
     fl_error err;
@@ -49,7 +47,7 @@ static void *run_worker(void *arg)
     worker *w = arg;
     fl_events ev = {.log = on_log, .progress = on_progress, .ctx = w};
     fl_run_opts o = {.recipe_path = "recipes/demo.yaml", .port = w->port, .db_path = w->db,
-                     .station = "parallel", .sets = w->sets, .nsets = 1, .ev = &ev};
+                     .station = "parallel", .ev = &ev};
     w->st = fl_station_run(&o, &w->res, &w->err);
     return NULL;
 }
@@ -85,13 +83,15 @@ static void test_two_ports_in_parallel(void)
     snprintf(fb, sizeof fb, "%s/b.bin", dir);
     copy(DUMP_A, fa);
     copy(DUMP_B, fb);
+    /* both workers share the station home: its backups/ holds their dumps */
+    char home[300];
+    snprintf(home, sizeof home, "%s/home", dir);
+    setenv("FLASHLINE_HOME", home, 1);
     worker w[2] = {0};
     const char *files[2] = {fa, fb};
     pthread_t th[2];
     for (int i = 0; i < 2; i++) {
         snprintf(w[i].port, sizeof w[i].port, "sim:bk7231n?flash=%s&timescale=0&quiet=1", files[i]);
-        snprintf(w[i].backups, sizeof w[i].backups, "backups=%s/backups", dir);
-        w[i].sets[0] = w[i].backups;
         w[i].db = db;
         pthread_create(&th[i], NULL, run_worker, &w[i]);
     }
@@ -119,6 +119,11 @@ static void test_two_ports_in_parallel(void)
     CHECK_EQ_UINT(count(h, "select count(*) from steps where outcome = 'PASS'"), 2 * nsteps);
     CHECK_EQ_UINT(count(h, "select count(distinct unit_id) from runs"), 2);
     CHECK_EQ_UINT(count(h, "select count(*) from artifacts where kind = 'backup'"), 2);
+    /* in the home's backups/, by absolute path, both Tuya dumps: vendor firmware */
+    char sql[600];
+    snprintf(sql, sizeof sql, "select count(*) from artifacts where kind = 'backup' and path "
+             "like '%s/backups/%%.bin' and content = 'tuya' and vendor = 1", home);
+    CHECK_EQ_UINT(count(h, sql), 2);
     sqlite3_close(h);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "lua/lua_host.h"
+#include "station/home.h"
 
 static void usage(void)
 {
@@ -13,6 +14,20 @@ static void usage(void)
            "from the script go to stderr like the other verbs.\n"
            "Exit: 0 when the script finishes, 2 when it raises an error (message and\n"
            "traceback on stderr), 130 when stopped by Ctrl-C or SIGTERM.\n");
+}
+
+/* db.open() without a path: the station's log, by the rule every verb
+ * follows (--db does not exist here: $FLASHLINE_DB, else the home's). */
+static int station_log(lua_State *L)
+{
+    char path[4096];
+    fl_error err;
+    if (fl_home_resolve_log(NULL, path, sizeof path, &err) != FL_OK)
+        return fl_lua_fail(L, &err);
+    lua_pushstring(L, path);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 3;
 }
 
 int cmd_lua(int argc, char **argv)
@@ -30,6 +45,7 @@ int cmd_lua(int argc, char **argv)
     lua_State *L = fl_lua_new(&ev, &err);
     if (!L)
         return cli_report_error(&out, "lua", &err);
+    fl_lua_set_default_db(L, station_log);
     fl_status st = fl_lua_run_file(L, argv[1], argc - 2, argv + 2, &err);
     fl_lua_close(L);
     cli_output_end_phase(&out);

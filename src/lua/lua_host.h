@@ -75,4 +75,12 @@ int fl_lua_fail(lua_State *L, const fl_error *err);
 struct fl_auditdb;
 void fl_lua_push_db(lua_State *L, struct fl_auditdb *db);
 
+/* The log db.open() opens when given no path: the host knows it (the
+ * station home's, see station/home.h), this layer below the station does
+ * not.  resolve is called by db.open() only, so a script that never opens
+ * the log never makes a home: it returns 3 values, the path, or nil, a
+ * message and a kind (as fl_lua_fail).
+ * Unset: db.open() needs a path. */
+void fl_lua_set_default_db(lua_State *L, lua_CFunction resolve);
+
 #endif

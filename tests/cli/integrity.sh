@@ -60,7 +60,7 @@ unit() { # unit NAME DUMP: fresh copy of a dump as $T/NAME.bin (+ .orig)
 # reply echoes 0x11000 - no retry, no line trouble to notice, only the CRC map.
 unit r 07-Daybetter-FLSL501115WIFITY-RGB-LED-Strip.bin
 "$FL" run recipes/bk7231t-obk.yaml --port "sim:bk7231t?flash=$T/r.bin&timescale=0&misdirect=1" \
-    --db "$T/r.db" --set backups="$T/bk" >"$T/r.out" 2>&1
+    --db "$T/r.db" >"$T/r.out" 2>&1
 rc=$?
 check "recipe with a misdirected erase PASSes (exit $rc)" [ $rc -eq 0 ]
 check "the log says the sector was restored from the backup" \
@@ -224,7 +224,7 @@ sys.exit(0 if n[0x1F0000:0x1F1000]==b'\xff'*4096 and n[:0x1F0000]==o[:0x1F0000] 
 unit issue-t07 07-Daybetter-FLSL501115WIFITY-RGB-LED-Strip.bin
 "$FL" run recipes/bk7231t-obk.yaml --port \
     "sim:bk7231t?flash=$T/issue-t07.bin&timescale=0.1&corrupt=0.0093&stall=500&stallrate=0.015&seed=147608484" \
-    --db "$T/i.db" --set backups="$T/ibk" >"$T/issue-t07.out" 2>&1
+    --db "$T/i.db" >"$T/issue-t07.out" 2>&1
 rc=$?
 check "issue unit (dump 07, seed 147608484): not reported as a brown-out (exit $rc)" [ $rc -ne 8 ]
 if [ $rc -eq 0 ]; then

@@ -110,8 +110,13 @@ check "missing log: says where and how to choose one" grep -q "no audit log at $
 check "missing log: not created by a query" [ ! -e "$T/none.db" ]
 FLASHLINE_DB=$DB "$FL" query recent_runs --json >"$T/env.json"
 check "\$FLASHLINE_DB is the default log" [ "$(wc -l <"$T/env.json")" -eq "$NRUNS" ]
-(cd "$T" && cp "$DB" flashline.db && cp "$DB-wal" flashline.db-wal 2>/dev/null; "$FL" query recent_runs --json >"$T/cwd.json")
-check "./flashline.db is the default without \$FLASHLINE_DB" [ "$(wc -l <"$T/cwd.json")" -eq "$NRUNS" ]
+# without --db and $FLASHLINE_DB: the station home's log, whatever the working directory
+mkdir -p "$FLASHLINE_HOME" "$T/elsewhere"
+cp "$DB" "$FLASHLINE_HOME/flashline.db"; cp "$DB-wal" "$FLASHLINE_HOME/flashline.db-wal" 2>/dev/null
+(cd "$T" && "$FL" query recent_runs --json >"$T/cwd.json")
+check "the station home's log is the default without \$FLASHLINE_DB" [ "$(wc -l <"$T/cwd.json")" -eq "$NRUNS" ]
+(cd "$T/elsewhere" && "$FL" query recent_runs --json >"$T/cwd2.json")
+check "the same log from another directory" cmp -s "$T/cwd.json" "$T/cwd2.json"
 (cd / && "$FL" query --list >"$T/list2" && "$FL" query batch_summary --db "$DB" >/dev/null 2>&1)
 check "works from any directory (SQL is built in)" cmp -s "$T/list" "$T/list2"
 : >"$T/notalog.db"; printf 'hello, not sqlite at all, just some text padding the header......................................................' >"$T/notalog.db"
@@ -121,5 +126,5 @@ check "not a log: says corrupt or not SQLite" grep -q "corrupt or not a SQLite d
 "$FL" query unit_history --help >"$T/help"
 check "NAME --help lists the parameters" grep -q -- "--param mac (required)" "$T/help"
 "$FL" query --help >"$T/help"
-check "query --help documents formats and the default log" grep -q "FLASHLINE_DB.*flashline.db" "$T/help"
+check "query --help documents formats and the default log" grep -q "FLASHLINE_DB, else the station" "$T/help"
 finish

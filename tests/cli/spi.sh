@@ -143,7 +143,7 @@ R=$T/recover.bin
 erase_boot "$R"
 cp "$R" "$T/recover-before.bin"
 RPORT="ch341a:sim?target=bk7231t&flash=$R&timescale=0"
-"$FL" run recipes/bk-spi-recovery.yaml --port "$RPORT" --db "$T/audit.db" --set backups="$T/bk" \
+"$FL" run recipes/bk-spi-recovery.yaml --port "$RPORT" --db "$T/audit.db" \
     >"$T/out" 2>"$T/err"
 check "recipes/bk-spi-recovery.yaml PASSes on the emulator (exit 0)" [ $? -eq 0 ]
 check "... the steps ran in order" py "
@@ -176,7 +176,7 @@ check "flashline query recent_runs shows the driver and programmer" py "
 import json; r=[json.loads(l) for l in open('$T/q.json')]
 assert len(r)==1 and r[0]['driver']=='ch341a-spi' and r[0]['programmer']=='emulator $RPORT', r"
 "$FL" run recipes/bk-spi-recovery.yaml --port "sim:bk7231t?flash=$R&timescale=0.01" --db "$T/audit.db" \
-    --set backups="$T/bk2" --check >/dev/null 2>"$T/err"
+    --check >/dev/null 2>"$T/err"
 check "the recovery recipe checks clean for a UART port too (exit 0)" [ $? -eq 0 ]
 
 # --- the erase step elsewhere: the guard follows the chip table, and over UART --

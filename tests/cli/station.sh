@@ -12,7 +12,7 @@ unit() { cp "$DUMP" "$T/$1.bin"; chmod u+w "$T/$1.bin"; }
 # --- PASS ----------------------------------------------------------------------
 unit a
 "$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/a.bin&timescale=0&quiet=1" --db "$DB" \
-    --station line-1 --operator ana --set backups="$T/backups" >"$T/out" 2>"$T/err"
+    --station line-1 --operator ana >"$T/out" 2>"$T/err"
 rc=$?
 check "demo recipe PASSes (exit $rc)" [ $rc -eq 0 ]
 check "result line says PASS with the unit" grep -q "^PASS .*unit [0-9a-f:]\{17\}" "$T/out"
@@ -54,6 +54,8 @@ check "backup recorded in the backup step, before flash" \
 mac=$(python3 -c "d=open('$DUMP','rb').read(); b=d[0x1D0000+0x24:0x1D0000+0x2A]; print(':'.join('%02x'%x for x in b))")
 check "unit recorded with the MAC from the RF sector ($mac), chip, JEDEC, size" \
     [ "$(sql "select u.mac, u.chip, u.jedec_id, u.flash_size, u.loader_kind from runs r join units u on u.id = r.unit_id")" = "$mac|bk7231n|c84015|2097152|rom" ]
+check "backup in the station home's backups/, by absolute path" \
+    [ "$(dirname "$backup")" = "$(realpath "$FLASHLINE_HOME")/backups" ]
 check "backup file named after the unit" grep -q "$(tr -d : <<<"$mac" | tr a-f A-F)" <<<"$backup"
 check "firmware artifact with the image's SHA-256" \
     [ "$(sql "select sha256 from artifacts where kind = 'firmware'")" = "$(sha256sum "$IMG" | cut -d' ' -f1)" ]
@@ -115,7 +117,7 @@ unit c
 # step is committed to the log, so it is the moment to kill.
 mkfifo "$T/kill.fifo"
 "$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/c.bin&timescale=0.2&quiet=1" --db "$DB" \
-    --set backups="$T/backups" >"$T/kill.out" 2>"$T/kill.fifo" &
+    --again >"$T/kill.out" 2>"$T/kill.fifo" &
 victim=$!
 exec {ev}<"$T/kill.fifo"
 check "the run reaches its flash step" wait_line $ev '^step [0-9]+/[0-9]+: flash$'
@@ -134,7 +136,7 @@ check "its backup artifact survived" [ "$(sql "select count(*) from artifacts a 
 unit f
 mkfifo "$T/int.fifo"
 "$FL" run recipes/demo.yaml --port "sim:bk7231n?flash=$T/f.bin&timescale=0.2&quiet=1" --db "$DB" \
-    --set backups="$T/backups" >"$T/int.out" 2>"$T/int.fifo" &
+    --again >"$T/int.out" 2>"$T/int.fifo" &
 victim=$!
 exec {ev}<"$T/int.fifo"
 check "the run reaches its backup step" wait_line $ev '^step [0-9]+/[0-9]+: backup$'

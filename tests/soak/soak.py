@@ -209,6 +209,8 @@ def run_cmd(cmd, cwd, timeout):
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
     # the stock recipe steps live in lua/ of this checkout, wherever the binary is
     env.setdefault("FLASHLINE_LUA", os.path.join(ROOT, "lua"))
+    # each unit's own station home (its backups/), never the real $HOME's
+    env["FLASHLINE_HOME"] = os.path.join(cwd, "home")
     start = time.monotonic()
     p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          start_new_session=True)
@@ -242,7 +244,7 @@ def judge_unit(unit, args, d):
     if unit.recipe:
         verb = "run"
         cmd = [args.bin, "run", os.path.join(ROOT, unit.recipe), "--port", url, "--db",
-               os.path.join(d, "audit.db"), "--set", "backups=" + os.path.join(d, "bk"),
+               os.path.join(d, "audit.db"),
                "--set", "firmware=" + image_path]
     else:
         verb = "write"
@@ -312,9 +314,10 @@ def judge_unit(unit, args, d):
 
     # --- recipe runs: a backup that exists is the whole original flash
     r["bad_backup"] = False
-    if unit.recipe and os.path.isdir(os.path.join(d, "bk")):
-        for name in os.listdir(os.path.join(d, "bk")):
-            if name.endswith(".bin") and open(os.path.join(d, "bk", name), "rb").read() != original:
+    bk = os.path.join(d, "home", "backups")
+    if unit.recipe and os.path.isdir(bk):
+        for name in os.listdir(bk):
+            if name.endswith(".bin") and open(os.path.join(bk, name), "rb").read() != original:
                 r["bad_backup"] = True
                 p.append("backup %s differs from the unit's original flash" % name)
 
