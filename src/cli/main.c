@@ -26,6 +26,7 @@ static const command commands[] = {
     {"tuya", cmd_tuya, "tuya extract DUMP: Tuya config, secrets redacted; --obk for OpenBeken pins", true},
     {"image", cmd_image, "image info|decrypt|encrypt|crc FILE: identify and convert Beken images", true},
     {"query", cmd_query, "query NAME: canned read-only audit-log queries (--list shows them)", true},
+    {"firmware", cmd_firmware, "firmware add|list|fetch: the station's firmware store (OpenBeken releases)", true},
 };
 
 static void usage(FILE *f)
