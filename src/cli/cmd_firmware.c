@@ -56,8 +56,9 @@ static json_t *entry_json(const fl_fw_entry *e)
 static void print_entry(const char *what, const fl_fw_entry *e, bool json)
 {
     if (json) {
-        json_t *o = entry_json(e);
-        json_object_set_new(o, "event", json_string(what));
+        json_t *o = json_pack("{s:s}", "event", what), *fields = entry_json(e);
+        json_object_update(o, fields); /* "event" first, as in every JSON event */
+        json_decref(fields);
         cli_json_print(o);
     } else {
         printf("%s %s@%s (%s, %s, %llu bytes)\n  sha256 %s\n  %s\n", what, e->name,
@@ -95,7 +96,7 @@ static int do_add(fl_fwstore *s, const char **files, int n, const fl_fw_add_opts
         fl_error err = {0};
         if (fl_fwstore_add_file(s, files[i], o, &e, &added, &err))
             return cli_early_error("firmware add", err.code, "%s", err.msg);
-        print_entry(added ? "added" : "already in the store:", e, json);
+        print_entry(added ? "added" : json ? "present" : "already in the store:", e, json);
     }
     return EXIT_OK;
 }
@@ -115,7 +116,7 @@ static int do_fetch(fl_fwstore *s, const fl_fw_fetch_opts *fo, bool json)
     if (st) /* a digest mismatch is a bad input file, not a bad unit */
         return cli_report_error_as(&out, "firmware fetch", &err,
                                    st == FL_ERR_VERIFY ? EXIT_INPUT : cli_exit_code(st));
-    print_entry(added ? "fetched" : "already in the store:", e, json);
+    print_entry(added ? "fetched" : json ? "present" : "already in the store:", e, json);
     return EXIT_OK;
 }
 
