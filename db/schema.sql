@@ -1,4 +1,4 @@
--- schema.sql — the flashline audit log, current schema (version 4).
+-- schema.sql — the flashline audit log, current schema (version 5).
 --
 -- This file documents the schema; the database is built by applying
 -- db/migrations/NNNN_*.sql in order (fl_auditdb_open does it, one transaction
@@ -127,7 +127,12 @@ CREATE TABLE artifacts (
     path        TEXT NOT NULL CHECK (length(path) > 0),
     sha256      TEXT NOT NULL CHECK (length(sha256) = 64 AND NOT sha256 GLOB '*[^0-9a-f]*'),
     size        INTEGER NOT NULL CHECK (size >= 0),
-    created_utc TEXT NOT NULL
+    created_utc TEXT NOT NULL,
+    -- What a backup holds (migration 0005): "openbeken 1.18.300", "tuya",
+    -- "vendor", "blank", "unknown"; vendor = 1 when it is the vendor's
+    -- firmware.  A unit's original vendor firmware is its first vendor backup.
+    content     TEXT CHECK (content IS NULL OR length(content) > 0),
+    vendor      INTEGER CHECK (vendor IS NULL OR vendor IN (0, 1))
 );
 CREATE INDEX artifacts_run ON artifacts (run_id);
 CREATE INDEX artifacts_sha256 ON artifacts (sha256);
@@ -193,4 +198,4 @@ CREATE TRIGGER tuya_configs_run_open BEFORE INSERT ON tuya_configs
 WHEN (SELECT outcome FROM runs WHERE id = NEW.run_id) <> 'RUNNING'
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only: the run is finished'); END;
 
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;

@@ -1,5 +1,13 @@
--- description: Every run of one unit (by MAC), oldest first, how it was reached, with the backup taken and the image flashed.
+-- description: Every run of one unit (by MAC), oldest first, how it was reached, with the backup taken (path, what it holds; "original" marks the unit's original vendor firmware) and the image flashed.
 -- param: mac   the unit's MAC: aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF or aabbccddeeff
+-- The original vendor firmware is the unit's FIRST backup that holds vendor
+-- firmware (not OpenBeken, not blank; migration 0005): a later run backs up
+-- OpenBeken, and artifact ids only grow, so the mark never moves.
+WITH unit AS (SELECT id FROM units WHERE mac = fl_mac(:mac)),
+original AS (
+    SELECT min(a.id) AS id FROM artifacts a JOIN runs r ON r.id = a.run_id
+    WHERE r.unit_id = (SELECT id FROM unit) AND a.kind = 'backup' AND a.vendor = 1
+)
 SELECT r.id                AS run,
        r.started_utc       AS started,
        s.name              AS station,
@@ -12,6 +20,12 @@ SELECT r.id                AS run,
        substr(r.recipe_sha256, 1, 12) AS recipe_sha,
        r.outcome           AS outcome,
        r.message           AS message,
+       (SELECT group_concat(a.path, ' ') FROM artifacts a
+         WHERE a.run_id = r.id AND a.kind = 'backup')   AS backup,
+       (SELECT group_concat(coalesce(a.content, '?') ||
+                            CASE WHEN a.id = (SELECT id FROM original) THEN ' (original)'
+                                 ELSE '' END, ' ')
+          FROM artifacts a WHERE a.run_id = r.id AND a.kind = 'backup') AS backup_holds,
        (SELECT group_concat(a.sha256, ' ') FROM artifacts a
          WHERE a.run_id = r.id AND a.kind = 'backup')   AS backup_sha256,
        (SELECT group_concat(a.sha256, ' ') FROM artifacts a
@@ -19,5 +33,5 @@ SELECT r.id                AS run,
 FROM runs r
 JOIN units u ON u.id = r.unit_id
 JOIN stations s ON s.id = r.station_id
-WHERE u.mac = fl_mac(:mac)
+WHERE u.id = (SELECT id FROM unit)
 ORDER BY r.started_utc, r.id;

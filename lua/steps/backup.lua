@@ -1,14 +1,21 @@
 -- backup — read the whole flash and save it durably (temp file, fsync,
--- rename) as DIR/<MAC or JEDEC-based id>-<UTC time>.bin.  Path, size and
--- SHA-256 go into the audit log with this step, before any later step can
--- erase anything.  Sets ctx.backup = {path, sha256, size, data}.
+-- rename) as DIR/<MAC or JEDEC-based id>-<UTC time>.bin.  DIR is the `dir`
+-- argument (relative to the recipe file), else the station home's backups
+-- directory (ctx.home.backups_dir); the path is absolute.  Path, size,
+-- SHA-256 and what the dump holds (OpenBeken, Tuya or other vendor firmware,
+-- blank) go into the audit log with this step, before any later step can
+-- erase anything: a unit's first vendor backup is its original firmware
+-- (`flashline query unit_history`).  Sets ctx.backup = {path, sha256, size,
+-- data, content, vendor}.
 local util = require "flashline.util"
+local image = require "flashline.image"
+local tuya = require "flashline.tuya"
 local log = require "flashline.log"
 
 local M = {
   needs = { "connect" }, -- checked before the unit is touched (lua/API.md)
   params = {
-    dir = { default = "backups" }, -- relative to the working directory
+    dir = { path = true }, -- default: the station home's backups directory
   },
 }
 
@@ -18,23 +25,49 @@ local function unit_id(ctx, sha256)
   return string.format("jedec-%s-%s", ctx.unit.jedec or "unknown", sha256:sub(1, 12))
 end
 
+local function backup_dir(ctx, args)
+  local dir = args.dir or (ctx.home and ctx.home.backups_dir)
+  if not dir then return nil, "backup has no directory: give dir: or run it from a station" end
+  return dir
+end
+
+-- What the dump holds: content text and whether it is the vendor's firmware
+-- (an application that is not OpenBeken).  A dump that cannot be told is
+-- taken as vendor firmware: keeping it marked as the original is the safe side.
+function M.classify(data)
+  local ok, id = pcall(image.identify, data)
+  if ok and id then
+    if id.kind == "erased" then return "blank", false end
+    if id.obk_version then
+      return "openbeken " .. (id.obk_version:match("_(%d[%d.]*)$") or id.obk_version), false
+    end
+  end
+  if tuya.extract(data) then return "tuya", true end
+  if ok and id and id.kind ~= "unknown" then return "vendor", true end
+  return "unknown", true
+end
+
 -- Before the unit is touched: a backup that cannot be saved must not wait
 -- until the whole flash has been read.  Nothing is left behind (util.probe_dir).
 function M.check(ctx, args)
-  return util.probe_dir(args.dir)
+  local dir, err = backup_dir(ctx, args)
+  if not dir then return nil, err end
+  return util.probe_dir(dir)
 end
 
 function M.run(ctx, args)
   local s = ctx.session
   if not s then return nil, "backup needs a connect step before it", "usage" end
+  local dir, derr = backup_dir(ctx, args)
+  if not dir then return nil, derr, "usage" end
   local info = s:info()
   local data, err, kind = s:read(0, info.flash_size)
   if not data then return nil, err, kind end
   local sha = util.sha256(data)
-  local ok, merr = util.mkdir(args.dir)
+  local ok, merr = util.mkdir(dir)
   if not ok then return nil, merr, "file" end
   local id = unit_id(ctx, sha)
-  local path = string.format("%s/%s-%s.bin", args.dir, id, os.date("!%Y%m%dT%H%M%SZ"))
+  local path = string.format("%s/%s-%s.bin", dir, id, os.date("!%Y%m%dT%H%M%SZ"))
   ok, err = util.save(path, data)
   if not ok then return nil, err, "file" end
   if not ctx.unit.mac then
@@ -42,10 +75,12 @@ function M.run(ctx, args)
     assert(ctx.db:unit { alt_id = id, chip = ctx.unit.chip, jedec = ctx.unit.jedec,
                          flash_size = ctx.unit.flash_size, loader = ctx.unit.loader })
   end
-  assert(ctx.db:artifact("backup", path, sha, #data))
+  local content, vendor = M.classify(data)
+  assert(ctx.db:artifact("backup", path, sha, #data, { content = content, vendor = vendor }))
   ctx.db:measure("backup_bytes", #data, "B")
-  ctx.backup = { path = path, sha256 = sha, size = #data, data = data }
-  log.info("backup %s (%d KiB, sha256 %s)", path, #data // 1024, sha:sub(1, 16))
+  ctx.backup = { path = path, sha256 = sha, size = #data, data = data, content = content,
+                 vendor = vendor }
+  log.info("backup %s (%d KiB, %s, sha256 %s)", path, #data // 1024, content, sha:sub(1, 16))
   return true
 end
 

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "lua/lua_host.h"
+#include "station/home.h"
 
 static void usage(void)
 {
@@ -30,6 +31,12 @@ int cmd_lua(int argc, char **argv)
     lua_State *L = fl_lua_new(&ev, &err);
     if (!L)
         return cli_report_error(&out, "lua", &err);
+    /* db.open() without a path opens the station's log, as every verb does;
+     * a home that cannot be opened leaves db.open() needing a path. */
+    char log_path[4096];
+    fl_error herr;
+    if (fl_home_resolve_log(NULL, log_path, sizeof log_path, &herr) == FL_OK)
+        fl_lua_set_default_db(L, log_path);
     fl_status st = fl_lua_run_file(L, argv[1], argc - 2, argv + 2, &err);
     fl_lua_close(L);
     cli_output_end_phase(&out);

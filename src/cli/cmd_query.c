@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "storage/auditdb.h"
 #include "storage/auditdb_query.h"
+#include "station/home.h"
 
 /* The codes `flashline query` returns; the general table speaks of chips
  * and ports, none of which a query touches.  tests/cli/query_*.sh checks
@@ -43,7 +44,9 @@ static void usage(FILE *f)
             "Runs a named, read-only query over the station's audit log.\n\n"
             "  --list           the built-in queries with a one-line description\n"
             "  --param K=V      a query parameter (repeatable); see NAME --help\n"
-            "  --db FILE        the audit log (default: $FLASHLINE_DB, else ./flashline.db)\n"
+            "  --db FILE        the audit log (default: $FLASHLINE_DB, else the station\n"
+            "                   home's: station.yaml's db:, else HOME/flashline.db; the\n"
+            "                   same log from any directory, see --home)\n"
             "  --csv            RFC 4180 CSV: a header row, CRLF line ends, NULL as empty\n"
             "  --json           JSON Lines: one object per row, keys in column order\n"
             "                   (a blob is shown as hex: x'00ff41' in the table and CSV,\n"
@@ -316,8 +319,11 @@ static int run_query(const query_cli *o)
         return EXIT_OK;
     }
     fl_query_result *r = NULL;
-    s = fl_query_run_limited(o->db ? o->db : fl_auditdb_default_path(), q, o->args, o->nargs,
-                             o->timeout_s, result_limit(), &r, &err);
+    char log_path[4096];
+    s = fl_home_resolve_log(o->db, log_path, sizeof log_path, &err);
+    if (s == FL_OK)
+        s = fl_query_run_limited(log_path, q, o->args, o->nargs, o->timeout_s, result_limit(),
+                                 &r, &err);
     fl_query_free(q);
     if (s != FL_OK)
         return cli_early_error("query", s, "%s", err.msg);

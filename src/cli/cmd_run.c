@@ -11,7 +11,7 @@
 static void usage(void)
 {
     printf("usage: flashline run RECIPE.yaml --port URL [--set KEY=VALUE ...] [--db FILE]\n"
-           "                    [--station ID] [--operator NAME] [--json]\n"
+           "                    [--station ID] [--operator NAME] [--again] [--json]\n"
            "       flashline run RECIPE.yaml --check [--set KEY=VALUE ...]\n\n"
            "Runs the recipe's steps in order on one unit and records the run, every step,\n"
            "the unit, measurements and artifacts in the audit log.  The recipe is checked\n"
@@ -19,6 +19,17 @@ static void usage(void)
            "given twice, missing firmware files): a bad recipe fails with\n"
            "FILE:LINE:COLUMN before the unit is touched.  Ctrl-C stops the run and\n"
            "records it as ABORTED.\n\n"
+           "The run is recorded in the station home's audit log (the same log from any\n"
+           "directory) and backups go to the home's backups/ directory, both by absolute\n"
+           "path; station.yaml in the home gives the default station, operator, log and\n"
+           "backups directory (--home DIR or $FLASHLINE_HOME moves the home).\n\n"
+           "A unit that already PASSed the same recipe (same recipe name, same MAC or id)\n"
+           "is not flashed again: the run stops right after the unit is identified, is\n"
+           "recorded as ABORTED with a message naming the earlier run, and exits 7.  Give\n"
+           "--again (or `allow_repeat: true` in the recipe) to flash it again; its first\n"
+           "vendor backup stays marked as its original firmware (query unit_history).\n"
+           "A recipe for another chip than the unit's is an ERROR of the station (exit 10)\n"
+           "naming both chips.\n\n"
            "Options:\n"
            "  -p, --port URL    the unit's port (see 'flashline info --help')\n"
            "  --set KEY=VALUE   give a recipe variable (repeatable, once per KEY); KEY must be\n"
@@ -26,17 +37,24 @@ static void usage(void)
            "                    the run is refused (exit 2) naming the recipe's variables; a\n"
            "                    value naming an existing file is taken relative to the\n"
            "                    working directory\n"
-           "  --db FILE         audit log (default: $FLASHLINE_DB, else ./flashline.db)\n"
-           "  --station ID      station name in the log (default: host name)\n"
-           "  --operator NAME   operator in the log\n"
+           "  --db FILE         audit log (default: $FLASHLINE_DB, else the station home's:\n"
+           "                    station.yaml's db:, else HOME/flashline.db)\n"
+           "  --station ID      station name in the log (default: station.yaml's station:,\n"
+           "                    else the host name)\n"
+           "  --operator NAME   operator in the log (default: station.yaml's operator:)\n"
+           "  --again           flash a unit again that already PASSed this recipe\n"
            "  --check           only check the recipe; touch nothing\n"
            "  --json            one JSON event per line on stdout\n\n"
            "Exit codes:\n"
            "  0   PASS\n"
-           "  1   FAIL: the unit is bad (verify mismatch, wrong chip, ...)\n"
+           "  1   FAIL: the unit is bad (verify mismatch, no MAC where required, ...)\n"
            "  2   bad command line\n"
-           "  3   the recipe, a firmware file or the audit log is unusable (nothing was run)\n"
-           "  10  ERROR: station, link or fixture problem (the unit may be fine)\n"
+           "  3   the recipe, a firmware file, station.yaml or the audit log is unusable\n"
+           "      (nothing was run)\n"
+           "  7   refused: the unit already PASSed this recipe (recorded as ABORTED; nothing\n"
+           "      was read or written beyond identifying it); use --again to flash it again\n"
+           "  10  ERROR: station, link or fixture problem, or a recipe for another chip than\n"
+           "      the unit's (the unit may be fine)\n"
            "  130 ABORTED by the operator\n");
 }
 
@@ -58,9 +76,11 @@ static char *normalise_set(const char *set)
     return out;
 }
 
-static int outcome_exit(fl_outcome o)
+static int outcome_exit(const fl_run_result *r)
 {
-    switch (o) {
+    if (r->refused_repeat)
+        return EXIT_REFUSED;
+    switch (r->outcome) {
     case FL_OUTCOME_PASS: return 0;
     case FL_OUTCOME_FAIL: return 1;
     case FL_OUTCOME_ABORTED: return EXIT_CANCELLED;
@@ -72,12 +92,13 @@ static void print_result(cli_output *out, const char *recipe, const fl_run_resul
 {
     if (out->json) {
         cli_json_event(out, "result",
-                       json_pack("{s:s, s:I, s:o, s:I, s:o, s:o}", "outcome",
+                       json_pack("{s:s, s:I, s:o, s:I, s:o, s:o, s:I}", "outcome",
                                  fl_outcome_name(r->outcome), "run_id", (json_int_t)r->run_id,
                                  "unit", cli_json_text(r->unit), "steps_run",
                                  (json_int_t)r->steps_run, "failed_step",
                                  cli_json_text(r->failed_step), "message",
-                                 cli_json_text(r->message)));
+                                 cli_json_text(r->message), "repeat_of",
+                                 (json_int_t)r->repeat_of));
         return;
     }
     const char *color = "", *reset = "";
@@ -94,7 +115,7 @@ static void print_result(cli_output *out, const char *recipe, const fl_run_resul
 int cmd_run(int argc, char **argv)
 {
     const char *port = NULL, *db = NULL, *station = NULL, *op = NULL;
-    bool json = false, check = false, help = false;
+    bool json = false, check = false, help = false, again = false;
     cli_list set_args = {0};
     const cli_opt opts[] = {
         {"port", OPT_STRING, &port, NULL, 'p', NULL},
@@ -104,6 +125,7 @@ int cmd_run(int argc, char **argv)
         {"set", OPT_LIST, NULL, NULL, 0, &set_args},
         {"json", OPT_FLAG, NULL, &json},
         {"check", OPT_FLAG, NULL, &check},
+        {"again", OPT_FLAG, NULL, &again},
         {0},
     };
     const char *pos[1];
@@ -142,7 +164,7 @@ int cmd_run(int argc, char **argv)
     } else {
         cli_stop_on_signals();
         fl_run_opts o = {.recipe_path = pos[0], .port = port, .db_path = db, .station = station,
-                         .operator_name = op, .sets = (const char *const *)sets,
+                         .operator_name = op, .again = again, .sets = (const char *const *)sets,
                          .nsets = (size_t)nsets, .ev = &ev};
         fl_run_result r;
         st = fl_station_run(&o, &r, &err);
@@ -156,9 +178,9 @@ int cmd_run(int argc, char **argv)
             rc = cli_report_error_as(&out, "run", &err, code);
         } else {
             if (st) /* recorded, but the log failed at the end */
-                cli_report_error_as(&out, "run", &err, outcome_exit(r.outcome));
+                cli_report_error_as(&out, "run", &err, outcome_exit(&r));
             print_result(&out, pos[0], &r);
-            rc = outcome_exit(r.outcome);
+            rc = outcome_exit(&r);
         }
     }
     for (int i = 0; i < nsets; i++)

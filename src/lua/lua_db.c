@@ -76,9 +76,28 @@ void fl_lua_push_db(lua_State *L, fl_auditdb *db)
     luaL_setmetatable(L, LUA_DB_MT);
 }
 
+#define DEFAULT_DB_KEY "flashline.default_db"
+
+void fl_lua_set_default_db(lua_State *L, const char *path)
+{
+    lua_pushstring(L, path);
+    lua_setfield(L, LUA_REGISTRYINDEX, DEFAULT_DB_KEY);
+}
+
 static int d_open(lua_State *L)
 {
-    const char *path = luaL_optstring(L, 1, fl_auditdb_default_path());
+    const char *path = luaL_optstring(L, 1, NULL);
+    if (!path) {
+        lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_DB_KEY);
+        path = lua_tostring(L, -1); /* kept on the stack, so it stays valid */
+        if (!path) {
+            lua_pushnil(L);
+            lua_pushstring(L, "no audit log: give db.open(PATH) (this host named no default "
+                              "log)");
+            lua_pushstring(L, "usage");
+            return 3;
+        }
+    }
     /* the userdata first: if it cannot be made, no log is left open */
     lua_db *ud = lua_newuserdatauv(L, sizeof *ud, 0);
     ud->db = NULL;
@@ -175,12 +194,39 @@ static int d_measure(lua_State *L)
                   &err);
 }
 
+/* d:artifact(kind, path, sha256, size [, {content=, vendor=}]): every
+ * argument is checked before anything is recorded. */
 static int d_artifact(lua_State *L)
 {
     lua_db *ud = check_db(L, 1);
+    const char *kind = luaL_checkstring(L, 2), *path = luaL_checkstring(L, 3);
+    const char *sha = luaL_checkstring(L, 4);
+    lua_Integer size = luaL_checkinteger(L, 5);
+    const char *content = NULL;
+    int vendor = -1;
+    if (!lua_isnoneornil(L, 6)) {
+        luaL_checktype(L, 6, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 6)) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) != LUA_TSTRING ||
+                (strcmp(lua_tostring(L, -1), "content") && strcmp(lua_tostring(L, -1), "vendor")))
+                return luaL_argerror(L, 6, lua_pushfstring(L, "unknown field %s (expected "
+                                                           "content, vendor)",
+                                                           luaL_tolstring(L, -1, NULL)));
+        }
+        content = opt_field(L, 6, "content");
+        if (lua_getfield(L, 6, "vendor") != LUA_TNIL) {
+            luaL_argexpected(L, lua_isboolean(L, -1), 6, "vendor as a boolean");
+            vendor = lua_toboolean(L, -1);
+        }
+        lua_pop(L, 1);
+        if (content && !*content)
+            return luaL_argerror(L, 6, "content must not be empty");
+    }
     fl_error err = {0};
-    return result(L, fl_auditdb_artifact(ud->db, luaL_checkstring(L, 2), luaL_checkstring(L, 3),
-                                         luaL_checkstring(L, 4), luaL_checkinteger(L, 5), &err),
+    return result(L, fl_auditdb_artifact_content(ud->db, kind, path, sha, size, content, vendor,
+                                                 &err),
                   &err);
 }
 

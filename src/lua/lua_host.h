@@ -75,4 +75,9 @@ int fl_lua_fail(lua_State *L, const fl_error *err);
 struct fl_auditdb;
 void fl_lua_push_db(lua_State *L, struct fl_auditdb *db);
 
+/* The log db.open() opens when given no path: the host resolves it (the
+ * station home's, see station/home.h) and hands it down, since this layer
+ * sits below the station.  Unset: db.open() needs a path. */
+void fl_lua_set_default_db(lua_State *L, const char *path);
+
 #endif

@@ -1,14 +1,19 @@
-/* home.c — where the station keeps its audit log, backups and firmware.
- * The station.yaml config file is not read yet (to do: issue 9). */
+/* home.c — where the station keeps its audit log, backups and firmware,
+ * and its station.yaml (read with libyaml, created with commented defaults). */
 #include "station/home.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml.h>
+
+#include "util/fileio.h"
 
 struct fl_home {
     char dir[PATH_MAX];
@@ -75,6 +80,215 @@ static fl_status join(char out[PATH_MAX], const char *dir, const char *name, fl_
     return FL_OK;
 }
 
+
+/* ---- station.yaml ---------------------------------------------------------- */
+
+#define CONFIG_MAX_BYTES (64 * 1024)
+
+static const char CONFIG_KEYS[] = "station, operator, db, backups, firmware";
+
+/* What a new home's station.yaml says: every key, commented out, so the
+ * operator sees what can be set and the defaults stay in force. */
+static const char DEFAULT_CONFIG[] =
+    "# flashline station configuration, created on first use.  Uncomment a line to\n"
+    "# change it.  Relative paths are relative to this file's directory (the station\n"
+    "# home).  Allowed keys: station, operator, db, backups, firmware.\n"
+    "#\n"
+    "# station: line-1        # station id in the audit log (default: the host name;\n"
+    "#                        # `run --station` overrides it)\n"
+    "# operator: ana          # operator in the audit log (`run --operator` overrides it)\n"
+    "# db: flashline.db       # the audit log (--db and $FLASHLINE_DB override it)\n"
+    "# backups: backups       # where backup steps keep each unit's original flash\n"
+    "# firmware: firmware     # the firmware store\n";
+
+typedef struct config_reader {
+    fl_home *h;
+    fl_error *err;
+    bool seen[5];
+} config_reader;
+
+static fl_status config_fail(config_reader *c, yaml_mark_t m, const char *fmt, const char *a,
+                             const char *b)
+{
+    char msg[600];
+    snprintf(msg, sizeof msg, fmt, a, b);
+    return fl_fail(c->err, FL_ERR_FORMAT, "%s:%zu: %s", c->h->config, m.line + 1, msg);
+}
+
+/* A path value: relative to the home, made absolute. */
+static fl_status set_path(config_reader *c, char out[PATH_MAX], const char *v, yaml_mark_t m,
+                          const char *key)
+{
+    int n = v[0] == '/' ? snprintf(out, PATH_MAX, "%s", v)
+                        : snprintf(out, PATH_MAX, "%s/%s", c->h->dir, v);
+    if (n < 0 || n >= PATH_MAX)
+        return config_fail(c, m, "'%s': path too long%s", key, "");
+    return FL_OK;
+}
+
+static bool printable(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p < 0x20 || *p == 0x7F)
+            return false;
+    return true;
+}
+
+/* One "key: value" pair.  An empty or null value keeps the default. */
+static fl_status config_pair(config_reader *c, const char *key, yaml_mark_t km,
+                             const yaml_event_t *val)
+{
+    static const char *const keys[] = {"station", "operator", "db", "backups", "firmware"};
+    int k = 0;
+    while (k < 5 && strcmp(keys[k], key))
+        k++;
+    if (k == 5)
+        return config_fail(c, km, "unknown key '%s' (allowed: %s)", key, CONFIG_KEYS);
+    if (c->seen[k])
+        return config_fail(c, km, "'%s' is given twice%s", key, "");
+    c->seen[k] = true;
+    const char *what = k < 2 ? "a name (text on one line)" : "a path (relative to the home)";
+    if (val->type != YAML_SCALAR_EVENT)
+        return config_fail(c, val->start_mark, "'%s' must be %s, not a list or mapping", key,
+                           what);
+    const char *v = (const char *)val->data.scalar.value;
+    bool plain = val->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    if (!*v || (plain && (!strcmp(v, "~") || !strcmp(v, "null"))))
+        return FL_OK;
+    if (strlen(v) != val->data.scalar.length || !printable(v))
+        return config_fail(c, val->start_mark, "'%s' must be %s, without control characters",
+                           key, what);
+    switch (k) {
+    case 0:
+    case 1:
+        if (strlen(v) > 127)
+            return config_fail(c, val->start_mark, "'%s' must be %s of at most 127 bytes", key,
+                               what);
+        char **slot = k == 0 ? &c->h->station : &c->h->operator_name;
+        if (!(*slot = strdup(v)))
+            return fl_fail(c->err, FL_ERR_INTERNAL, "out of memory");
+        return FL_OK;
+    case 2: return set_path(c, c->h->db, v, val->start_mark, key);
+    case 3: return set_path(c, c->h->backups, v, val->start_mark, key);
+    default: return set_path(c, c->h->firmware, v, val->start_mark, key);
+    }
+}
+
+static fl_status parse_fail(config_reader *c, const yaml_parser_t *p)
+{
+    return fl_fail(c->err, FL_ERR_FORMAT, "%s:%zu: %s%s%s (expected lines of 'key: value' "
+                   "with keys %s)", c->h->config, p->problem_mark.line + 1,
+                   p->problem ? p->problem : "bad YAML", p->context ? " " : "",
+                   p->context ? p->context : "", CONFIG_KEYS);
+}
+
+/* The document must be empty (all comments) or one mapping of scalar keys. */
+static fl_status config_parse(config_reader *c, const char *text, size_t len)
+{
+    yaml_parser_t p;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    fl_status st = FL_OK;
+    int depth = 0; /* 0: outside, 1: in the top mapping */
+    yaml_event_t key = {0};
+    bool have_key = false;
+    for (bool done = false; !done && !st;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            st = parse_fail(c, &p);
+            break;
+        }
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT: done = true; break;
+        case YAML_STREAM_START_EVENT:
+        case YAML_DOCUMENT_START_EVENT:
+        case YAML_DOCUMENT_END_EVENT: break;
+        case YAML_MAPPING_START_EVENT:
+            if (depth == 0) {
+                depth = 1;
+                break;
+            }
+            /* a nested mapping is a value */
+            /* fall through */
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_ALIAS_EVENT:
+        case YAML_SCALAR_EVENT:
+            if (depth == 0) {
+                if (ev.type == YAML_SCALAR_EVENT && !ev.data.scalar.length)
+                    break; /* an empty document */
+                st = config_fail(c, ev.start_mark, "expected lines of 'key: value' with keys "
+                                 "%s%s", CONFIG_KEYS, "");
+            } else if (!have_key) {
+                if (ev.type != YAML_SCALAR_EVENT)
+                    st = config_fail(c, ev.start_mark, "a key must be one of %s%s",
+                                     CONFIG_KEYS, "");
+                else {
+                    key = ev;
+                    have_key = true;
+                    continue; /* kept until its value is read */
+                }
+            } else {
+                st = config_pair(c, (const char *)key.data.scalar.value, key.start_mark, &ev);
+                yaml_event_delete(&key);
+                have_key = false;
+            }
+            break;
+        case YAML_MAPPING_END_EVENT: depth = 0; break;
+        default: break;
+        }
+        yaml_event_delete(&ev);
+    }
+    if (have_key)
+        yaml_event_delete(&key);
+    yaml_parser_delete(&p);
+    return st;
+}
+
+/* Write the default config next to where it belongs, then link it in place:
+ * link() never replaces an existing file, so a config another process (or
+ * the operator) made in the meantime is kept. */
+static fl_status create_default_config(const fl_home *h, fl_error *err)
+{
+    char tmp[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/.station.yaml.XXXXXX", h->dir) >= sizeof tmp)
+        return fl_fail(err, FL_ERR_FILE, "station home path too long: %s", h->dir);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return fl_fail(err, FL_ERR_FILE, "cannot create %s: %s", h->config, strerror(errno));
+    size_t n = sizeof DEFAULT_CONFIG - 1;
+    bool ok = fchmod(fd, 0644) == 0 && write(fd, DEFAULT_CONFIG, n) == (ssize_t)n &&
+              fsync(fd) == 0;
+    int saved = errno;
+    ok = close(fd) == 0 && ok;
+    if (ok && link(tmp, h->config) != 0 && errno != EEXIST) {
+        saved = errno;
+        ok = false;
+    }
+    unlink(tmp);
+    if (!ok)
+        return fl_fail(err, FL_ERR_FILE, "cannot create %s: %s", h->config, strerror(saved));
+    return FL_OK;
+}
+
+static fl_status read_config(fl_home *h, fl_error *err)
+{
+    struct stat sb;
+    if (stat(h->config, &sb) != 0 && errno == ENOENT) {
+        fl_status st = create_default_config(h, err);
+        if (st)
+            return st;
+    }
+    uint8_t *text = NULL;
+    size_t len = 0;
+    fl_status st = fl_read_file(h->config, &text, &len, CONFIG_MAX_BYTES, err);
+    if (st)
+        return fl_fail_prefix(err, "station config");
+    config_reader c = {.h = h, .err = err};
+    st = config_parse(&c, (const char *)text, len);
+    free(text);
+    return st;
+}
+
 fl_status fl_home_open(const char *dir, fl_home **out, fl_error *err)
 {
     *out = NULL;
@@ -95,6 +309,8 @@ fl_status fl_home_open(const char *dir, fl_home **out, fl_error *err)
         st = join(h->backups, h->dir, "backups", err);
     if (!st)
         st = join(h->firmware, h->dir, "firmware", err);
+    if (!st)
+        st = read_config(h, err);
     if (!st)
         st = make_dirs(h->backups, err);
     if (!st)
@@ -123,3 +339,31 @@ const char *fl_home_backups_dir(const fl_home *h) { return h->backups; }
 const char *fl_home_firmware_dir(const fl_home *h) { return h->firmware; }
 const char *fl_home_station(const fl_home *h) { return h->station; }
 const char *fl_home_operator(const fl_home *h) { return h->operator_name; }
+
+/* The one rule for the audit log: --db, then $FLASHLINE_DB, then the home's. */
+const char *fl_home_log_path(const fl_home *h, const char *db_opt)
+{
+    const char *env = getenv("FLASHLINE_DB");
+    if (db_opt && *db_opt)
+        return db_opt;
+    if (env && *env)
+        return env;
+    return h ? h->db : NULL;
+}
+
+fl_status fl_home_resolve_log(const char *db_opt, char *out, size_t cap, fl_error *err)
+{
+    const char *given = fl_home_log_path(NULL, db_opt);
+    fl_home *h = NULL;
+    if (!given) {
+        fl_status st = fl_home_open(NULL, &h, err);
+        if (st)
+            return st;
+        given = fl_home_db_path(h);
+    }
+    fl_status st = FL_OK;
+    if ((size_t)snprintf(out, cap, "%s", given) >= cap)
+        st = fl_fail(err, FL_ERR_FILE, "audit log path too long: %s", given);
+    fl_home_close(h);
+    return st;
+}

@@ -4,11 +4,12 @@
  *   - where the home is: the directory given (--home), else $FLASHLINE_HOME,
  *     else $XDG_DATA_HOME/flashline, else ~/.local/share/flashline; made
  *     absolute, created (with its sub-directories) on open;
- *   - the station config file HOME/station.yaml (optional; created with
- *     commented defaults on first open) with keys: station, operator, db,
- *     backups, firmware (relative paths are relative to the home);
+ *   - the station config file HOME/station.yaml (created with commented
+ *     defaults on first open, atomically, never over an existing one) with
+ *     keys: station, operator, db, backups, firmware (relative paths are
+ *     relative to the home; an empty or null value keeps the default);
  *   - the paths every verb and query uses, all absolute:
- *       audit log   HOME/flashline.db   ($FLASHLINE_DB, then --db, override it)
+ *       audit log   HOME/flashline.db   (--db, then $FLASHLINE_DB, override it)
  *       backups     HOME/backups/
  *       firmware    HOME/firmware/      (the firmware store, see fwstore.h)
  *
@@ -17,6 +18,8 @@
  * key that is unknown or malformed is FL_ERR_FORMAT with FILE:LINE). */
 #ifndef FL_STATION_HOME_H
 #define FL_STATION_HOME_H
+
+#include <stddef.h>
 
 #include "util/error.h"
 
@@ -34,5 +37,15 @@ const char *fl_home_backups_dir(const fl_home *h);  /* absolute */
 const char *fl_home_firmware_dir(const fl_home *h); /* absolute */
 const char *fl_home_station(const fl_home *h);      /* NULL: not configured */
 const char *fl_home_operator(const fl_home *h);     /* NULL: not configured */
+
+/* The audit log every verb and query uses — one rule: db_opt (--db) if given,
+ * else $FLASHLINE_DB if set and not empty, else the home's (station.yaml
+ * `db:`, else HOME/flashline.db).  h may be NULL: then NULL when neither
+ * db_opt nor $FLASHLINE_DB gives the log. */
+const char *fl_home_log_path(const fl_home *h, const char *db_opt);
+
+/* The same, opening the home ($FLASHLINE_HOME / XDG / ~) only when it is
+ * needed; the path is copied to out. */
+fl_status fl_home_resolve_log(const char *db_opt, char *out, size_t cap, fl_error *err);
 
 #endif

@@ -684,6 +684,23 @@ static fl_status load_text_field(loader *ld, yaml_node_t *v, const char *key, ch
     return *out ? FL_OK : fl_fail(ld->err, FL_ERR_INTERNAL, "out of memory");
 }
 
+/* allow_repeat: true|false|yes|no (a re-run on a unit that already PASSed
+ * the recipe goes ahead without `run --again`). */
+static fl_status load_allow_repeat(loader *ld, yaml_node_t *v)
+{
+    char *text = NULL;
+    fl_status st = load_text_field(ld, v, "allow_repeat", &text);
+    if (st)
+        return st;
+    if (!strcmp(text, "true") || !strcmp(text, "yes"))
+        ld->r->allow_repeat = true;
+    else if (strcmp(text, "false") && strcmp(text, "no"))
+        st = failf(ld, pos_of(v), "allow_repeat must be true, false, yes or no, not '%.100s'",
+                   text);
+    free(text);
+    return st;
+}
+
 static fl_status load_top(loader *ld)
 {
     yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
@@ -707,13 +724,16 @@ static fl_status load_top(loader *ld)
             ld->r->chip_pos = pos_of(v);
         } else if (scalar_is(k, "link"))
             st = load_kvs(ld, v, KV_LINK, &ld->r->link, &ld->r->nlink);
+        else if (scalar_is(k, "allow_repeat"))
+            st = load_allow_repeat(ld, v);
         else if (scalar_is(k, "vars"))
             st = load_kvs(ld, v, KV_VARS, &ld->r->vars, &ld->r->nvars);
         else if (scalar_is(k, "steps"))
             steps = v;
         else if (k->type == YAML_SCALAR_NODE)
             st = failf(ld, pos_of(k),
-                       "unknown key '%.100s' (expected name, description, chip, link, vars, steps)",
+                       "unknown key '%.100s' (expected name, description, chip, link, vars, "
+                       "allow_repeat, steps)",
                        (const char *)k->data.scalar.value);
         else
             st = failf(ld, pos_of(k), "%s", "expected a key name");

@@ -6,6 +6,7 @@
  *   description: back up, flash OpenBeken, verify
  *   chip: bk7231n
  *   link: { baud: 921600, reset: auto, link_timeout: 20 }
+ *   allow_repeat: false                # true: units that PASSed it before may run it again
  *   vars: { firmware: ../shared/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin }
  *   steps:
  *     - connect
@@ -66,6 +67,7 @@ typedef struct fl_recipe {
     char *description;
     char *chip;
     fl_recipe_pos chip_pos;
+    bool allow_repeat;  /* a unit that PASSed this recipe may run it again without --again */
     fl_recipe_kv *link; /* baud, reset, link_timeout */
     size_t nlink;
     fl_recipe_kv *vars;

@@ -12,6 +12,7 @@
 
 #include "flash/chips.h"
 #include "lua/lua_host.h"
+#include "station/home.h"
 #include "station/recipe.h"
 #include "util/clock.h"
 
@@ -24,6 +25,9 @@ typedef struct worker {
     bool checking;     /* before the run: unit.* and run.* are not known yet */
     bool saw_late_var; /* a value used unit.* / run.*: cannot be checked yet */
     char station[128];
+    char operator_name[128];
+    fl_home *home;     /* the station home: log, backups dir, station.yaml defaults */
+    bool repeat_checked; /* the unit was looked up in earlier runs */
     char scratch[4][512]; /* lookup results that are not owned elsewhere */
     int next_scratch;
     fl_events ev;      /* what Lua gets: forwards to o->ev and keeps the run's heartbeat */
@@ -158,7 +162,7 @@ static const char *lookup(void *ctx, const char *name)
     if (!strcmp(name, "station"))
         return w->station;
     if (!strcmp(name, "operator"))
-        return w->o->operator_name ? w->o->operator_name : "";
+        return w->operator_name;
     if (!strncmp(name, "unit.", 5))
         return late_value(w, "unit", name + 5);
     if (!strncmp(name, "run.", 4))
@@ -176,13 +180,18 @@ static fl_status expand(worker *w, const char *text, fl_recipe_pos pos, char **o
     return st;
 }
 
-/* Relative paths in a recipe are relative to the recipe file; existing files
- * are logged by their absolute path, so the audit trail names them exactly. */
+/* Relative paths in a recipe are relative to the recipe file; every path is
+ * logged absolute (existing files by their real path), so the audit trail
+ * names them exactly whatever the working directory was. */
 static void resolve_path(const worker *w, const char *value, char *out, size_t cap)
 {
-    char joined[PATH_MAX];
-    if (value[0] == '/' || !strcmp(w->r->dir, "."))
+    char joined[PATH_MAX], cwd[PATH_MAX];
+    if (value[0] == '/')
         snprintf(joined, sizeof joined, "%s", value);
+    else if (w->r->dir[0] == '/')
+        snprintf(joined, sizeof joined, "%s/%s", w->r->dir, value);
+    else if (getcwd(cwd, sizeof cwd))
+        snprintf(joined, sizeof joined, "%s/%s/%s", cwd, w->r->dir, value);
     else
         snprintf(joined, sizeof joined, "%s/%s", w->r->dir, value);
     char *real = realpath(joined, NULL);
@@ -392,7 +401,12 @@ static void build_ctx(worker *w)
     set_str(L, "recipe_dir", w->r->dir);
     set_str(L, "recipe_sha256", w->r->sha256);
     set_str(L, "station", w->station);
-    set_str(L, "operator", w->o->operator_name);
+    set_str(L, "operator", w->operator_name[0] ? w->operator_name : NULL);
+    lua_newtable(L); /* the station home: where backups go by default */
+    set_str(L, "dir", fl_home_dir(w->home));
+    set_str(L, "backups_dir", fl_home_backups_dir(w->home));
+    set_str(L, "firmware_dir", fl_home_firmware_dir(w->home));
+    lua_setfield(L, -2, "home");
     lua_newtable(L); /* link settings */
     for (size_t i = 0; i < w->r->nlink; i++)
         set_str(L, w->r->link[i].key, w->r->link[i].value);
@@ -435,12 +449,13 @@ static fl_status push_args(worker *w, size_t i, fl_error *err)
             lua_settop(L, args - 1);
             return s;
         }
-        bool is_file = false;
+        bool is_file = false; /* `file = true` or `path = true`: relative to the recipe */
         if (has_params) {
             if (lua_getfield(L, params, st->args[k].key) == LUA_TTABLE) {
                 lua_getfield(L, -1, "file");
-                is_file = lua_toboolean(L, -1);
-                lua_pop(L, 1);
+                lua_getfield(L, -2, "path");
+                is_file = lua_toboolean(L, -1) || lua_toboolean(L, -2);
+                lua_pop(L, 2);
             }
             lua_pop(L, 1);
         }
@@ -488,6 +503,54 @@ static fl_outcome outcome_from_kind(const char *kind)
     return FL_OUTCOME_ERROR;
 }
 
+/* The unit's chip, as a driver's mismatch message names it: the chip ID it
+ * read ("chip ID 0x7231C"), or the flash-loader family that does not answer
+ * the ROM's ReadReg. */
+static void unit_chip_from(const char *msg, char *out, size_t cap)
+{
+    const char *id = strstr(msg, "chip ID 0x");
+    if (id) {
+        char norm[16];
+        fl_chip_id_normalise((uint32_t)strtoul(id + 10, NULL, 16), norm);
+        const fl_chip *c = fl_chip_by_id(norm);
+        if (c)
+            snprintf(out, cap, "%s", c->display);
+        else
+            snprintf(out, cap, "an unknown chip (chip ID 0x%lX)", strtoul(id + 10, NULL, 16));
+    } else if (strstr(msg, "flash-loader chip")) {
+        snprintf(out, cap, "a flash-loader chip (BK7231T, BK7231U or BK7252)");
+    } else {
+        snprintf(out, cap, "another chip");
+    }
+}
+
+/* A recipe for another chip than the unit's is the station's mistake (the
+ * wrong recipe was loaded), not a bad unit: ERROR, with both chips named.
+ * Drivers report the mismatch as a "chip" failure that ends in "check
+ * --chip" (their advice for the single verbs); run has no --chip. */
+static bool wrong_chip(worker *w, const char *kind, char *msg, size_t cap)
+{
+    char *advice = strstr(msg, " - check --chip");
+    if (!kind || strcmp(kind, "chip") || !advice)
+        return false;
+    *advice = '\0';
+    char *use = strstr(msg, "; use --chip ");
+    if (use)
+        *use = '\0';
+    char unit_chip[80], detail[FL_STEP_MESSAGE_MAX];
+    unit_chip_from(msg, unit_chip, sizeof unit_chip);
+    fl_text_copy(detail, sizeof detail, msg);
+    const fl_chip *rc = fl_chip_find(w->r->chip);
+    char text[FL_STEP_MESSAGE_MAX + 400];
+    snprintf(text, sizeof text,
+             "wrong recipe for this unit: recipe '%s' is for %s (chip: %s at %s:%d) but the unit "
+             "is %s (%s); the unit was not touched: run a recipe for %s",
+             w->r->name, rc ? rc->display : w->r->chip, w->r->chip, w->r->path,
+             w->r->chip_pos.line, unit_chip, detail, unit_chip);
+    fl_text_copy(msg, cap, text);
+    return true;
+}
+
 /* Call mods[i].run(ctx, args); classify what it returned. */
 static fl_outcome call_step(worker *w, size_t i, char *msg, size_t cap)
 {
@@ -520,7 +583,8 @@ static fl_outcome call_step(worker *w, size_t i, char *msg, size_t cap)
             fl_text_copy(msg, cap, first_line(L, -2));
     } else {
         fl_text_copy(msg, cap, first_line(L, -2));
-        out = outcome_from_kind(lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL);
+        const char *kind = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        out = wrong_chip(w, kind, msg, cap) ? FL_OUTCOME_ERROR : outcome_from_kind(kind);
     }
     lua_settop(L, base - 1);
     return out;
@@ -611,6 +675,49 @@ static void unit_name(worker *w, char *out, size_t cap)
         out[0] = '\0'; /* a unit id that cannot be read is an unknown unit */
 }
 
+/* A unit that already PASSed this recipe is not flashed again unless the
+ * operator says so (run --again) or the recipe allows it (allow_repeat):
+ * checked once, right after the step that made the unit known (connect: its
+ * MAC; a unit without a MAC is known by its backup's id), before any later
+ * step reads or writes.  true: the run stops here (res says why). */
+static bool repeat_refused(worker *w, fl_auditdb *db, fl_run_result *res, fl_status *st,
+                           fl_error *err)
+{
+    char unit[64];
+    if (w->repeat_checked)
+        return false;
+    unit_name(w, unit, sizeof unit);
+    if (!unit[0])
+        return false;
+    w->repeat_checked = true;
+    fl_audit_prior prior;
+    if ((*st = fl_auditdb_last_pass(db, w->r->name, unit, &prior, err)))
+        return true;
+    if (!prior.run_id)
+        return false;
+    res->repeat_of = prior.run_id;
+    if (w->o->again || w->r->allow_repeat) {
+        fl_error e;
+        fl_logf(w->o->ev, FL_LOG_WARN, "unit %s already PASSed recipe '%s' in run #%lld (%s, "
+                "station %s); running it again (%s)", unit, w->r->name,
+                (long long)prior.run_id, prior.started_utc, prior.station,
+                w->o->again ? "--again" : "allow_repeat: true in the recipe");
+        /* the log says which run this one repeats */
+        if (fl_auditdb_measure(db, "repeat_of_run", (double)prior.run_id, "run", &e))
+            fl_logf(w->o->ev, FL_LOG_WARN, "audit log: %s", e.msg);
+        return false;
+    }
+    res->outcome = FL_OUTCOME_ABORTED;
+    res->refused_repeat = true;
+    snprintf(res->message, sizeof res->message,
+             "not run again: unit %s already PASSed recipe '%s' in run #%lld (started %s, "
+             "station %s); stopped right after identifying the unit, nothing else was read or "
+             "written; to flash it again: flashline run --again (or allow_repeat: true in the "
+             "recipe)",
+             unit, w->r->name, (long long)prior.run_id, prior.started_utc, prior.station);
+    return true;
+}
+
 static fl_status run_steps(worker *w, fl_auditdb *db, fl_run_result *res, fl_error *err)
 {
     fl_status st = FL_OK;
@@ -637,6 +744,8 @@ static fl_status run_steps(worker *w, fl_auditdb *db, fl_run_result *res, fl_err
         /* The step's records are committed now, before any later step may
          * erase: if the log refuses them, the run must stop here. */
         if ((st = fl_auditdb_step_end(db, out, msg[0] ? msg : NULL, err)))
+            break;
+        if (out == FL_OUTCOME_PASS && repeat_refused(w, db, res, &st, err))
             break;
         if (out != FL_OUTCOME_PASS) {
             res->outcome = out;
@@ -759,8 +868,15 @@ static fl_status prepare(worker *w, fl_error *err)
     for (size_t i = 0; i < o->nsets; i++)
         if (!strchr(o->sets[i], '=') || o->sets[i][0] == '=')
             return fl_fail(err, FL_ERR_USAGE, "--set %s: expected KEY=VALUE", o->sets[i]);
-    if (o->station && *o->station)
-        snprintf(w->station, sizeof w->station, "%s", o->station);
+    if ((st = fl_home_open(NULL, &w->home, err)))
+        return st;
+    /* --station / --operator, else station.yaml, else the host name / none */
+    const char *station = o->station && *o->station ? o->station : fl_home_station(w->home);
+    const char *op = o->operator_name && *o->operator_name ? o->operator_name
+                                                            : fl_home_operator(w->home);
+    snprintf(w->operator_name, sizeof w->operator_name, "%s", op ? op : "");
+    if (station)
+        snprintf(w->station, sizeof w->station, "%s", station);
     else if (gethostname(w->station, sizeof w->station) != 0)
         snprintf(w->station, sizeof w->station, "station");
     w->checking = true; /* --set names, ${...} and typed values, before any Lua */
@@ -785,6 +901,7 @@ static void cleanup(worker *w)
 {
     fl_lua_close(w->L); /* closes the session and link a step left in ctx */
     fl_recipe_free(w->r);
+    fl_home_close(w->home);
 }
 
 fl_status fl_station_check(const char *recipe_path, const char *const *sets, size_t nsets,
@@ -816,12 +933,13 @@ fl_status fl_station_run(const fl_run_opts *o, fl_run_result *res, fl_error *err
     fl_status st = prepare(&w, err);
     fl_auditdb *db = NULL;
     if (!st)
-        st = fl_auditdb_open(o->db_path ? o->db_path : fl_auditdb_default_path(), NULL, &db, err);
+        st = fl_auditdb_open(fl_home_log_path(w.home, o->db_path), NULL, &db, err);
     if (!st && fl_auditdb_recovered_at_open(db) > 0)
         fl_logf(o->ev, FL_LOG_WARN, "%d earlier run(s) were cut short (crash or kill) and are "
                                     "now marked ABORTED",
                 fl_auditdb_recovered_at_open(db));
-    fl_audit_run_info info = {w.station, o->operator_name, w.r ? w.r->name : NULL,
+    fl_audit_run_info info = {w.station, w.operator_name[0] ? w.operator_name : NULL,
+                              w.r ? w.r->name : NULL,
                               w.r ? w.r->sha256 : NULL, o->port};
     if (!st)
         st = fl_auditdb_run_begin(db, &info, &res->run_id, err);

@@ -2,9 +2,17 @@
  *
  * fl_station_run loads and checks the recipe (every step known, every
  * argument expected, firmware files present) before the unit is touched,
- * opens the audit log, then runs the steps in order in a Lua state of its
- * own, recording the run, each step (one transaction per step), the unit,
- * measurements and artifacts.  It keeps no global state: a station runs one
+ * opens the station home (station/home.h: its log, backups dir and
+ * station.yaml defaults) and the audit log, then runs the steps in order in a
+ * Lua state of its own, recording the run, each step (one transaction per
+ * step), the unit, measurements and artifacts.
+ *
+ * Outcomes the station decides itself: a recipe for another chip than the
+ * unit's is an ERROR naming both chips; a unit that already PASSed the same
+ * recipe (by name, unit MAC or alt id) is stopped right after it is
+ * identified, as ABORTED with a message naming the earlier run, unless
+ * o->again or the recipe's allow_repeat (then the run records the
+ * measurement repeat_of_run).  It keeps no global state: a station runs one
  * call per port, each on its own thread with its own events sink. */
 #ifndef FL_STATION_RUN_H
 #define FL_STATION_RUN_H
@@ -20,9 +28,10 @@
 typedef struct fl_run_opts {
     const char *recipe_path;
     const char *port;          /* link URL for this worker */
-    const char *db_path;       /* NULL: fl_auditdb_default_path() */
-    const char *station;       /* NULL: this host's name */
-    const char *operator_name; /* may be NULL */
+    const char *db_path;       /* NULL: $FLASHLINE_DB, else the station home's log */
+    const char *station;       /* NULL: station.yaml's, else this host's name */
+    const char *operator_name; /* NULL: station.yaml's (may be none) */
+    bool again;                /* run even if the unit already PASSed this recipe */
     const char *const *sets;   /* "KEY=VALUE" overrides of recipe vars */
     size_t nsets;
     const fl_events *ev;       /* log/progress/prompt/cancel for this worker (may be NULL) */
@@ -39,6 +48,8 @@ typedef struct fl_run_result {
     char failed_step[64]; /* the step that ended the run, "" on PASS */
     char message[FL_STEP_MESSAGE_MAX + 64]; /* why it ended: "step: its message" */
     char unit[64];        /* MAC or other unit id, "" if unknown */
+    int64_t repeat_of;    /* the earlier run in which the unit PASSed this recipe, 0: none */
+    bool refused_repeat;  /* stopped (ABORTED) because of repeat_of: no --again */
 } fl_run_result;
 
 /* FL_OK when the run took place and was recorded: the verdict is in

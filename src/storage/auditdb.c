@@ -90,12 +90,6 @@ void fl_auditdb_opts_init(fl_auditdb_opts *o)
     o->stale_after_s = 900;
 }
 
-const char *fl_auditdb_default_path(void)
-{
-    const char *e = getenv("FLASHLINE_DB");
-    return e && *e ? e : "flashline.db";
-}
-
 const char *fl_auditdb_path(const fl_auditdb *db) { return db ? db->path : NULL; }
 int fl_auditdb_recovered_at_open(const fl_auditdb *db) { return db ? db->recovered_at_open : 0; }
 int64_t fl_auditdb_current_run(const fl_auditdb *db) { return db ? db->run_id : 0; }

@@ -78,10 +78,6 @@ typedef struct fl_auditdb_opts {
 
 void fl_auditdb_opts_init(fl_auditdb_opts *o);
 
-/* The log used when no --db is given: $FLASHLINE_DB if set and not empty,
- * else "flashline.db" in the working directory. */
-const char *fl_auditdb_default_path(void);
-
 /* Schema version this binary writes (the highest db/migrations/NNNN). */
 int fl_auditdb_schema_version(void);
 
@@ -161,6 +157,25 @@ fl_status fl_auditdb_measure(fl_auditdb *db, const char *name, double value, con
  * sha256 is 64 hex digits; size in bytes. */
 fl_status fl_auditdb_artifact(fl_auditdb *db, const char *kind, const char *path,
                               const char *sha256, int64_t size, fl_error *err);
+
+/* The same, saying what the artifact holds (migration 0005, for backups):
+ * content "openbeken 1.18.300", "tuya", "vendor", "blank", "unknown" (NULL:
+ * not said); vendor 1 when it is the vendor's firmware, 0 when not, -1 not
+ * said.  A unit's first vendor backup is its original vendor firmware. */
+fl_status fl_auditdb_artifact_content(fl_auditdb *db, const char *kind, const char *path,
+                                      const char *sha256, int64_t size, const char *content,
+                                      int vendor, fl_error *err);
+
+/* The latest run that PASSed recipe_name on the unit (a MAC in any form, or
+ * an alt_id): run_id 0 when there is none. */
+typedef struct fl_audit_prior {
+    int64_t run_id;
+    char started_utc[32];
+    char ended_utc[32];
+    char station[128];
+} fl_audit_prior;
+fl_status fl_auditdb_last_pass(fl_auditdb *db, const char *recipe_name, const char *unit,
+                               fl_audit_prior *out, fl_error *err);
 
 /* A decoded Tuya configuration (JSON object text) and the derived OBK pin
  * map (JSON text or NULL).  redacted says whether secrets were removed (the

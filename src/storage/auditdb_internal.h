@@ -22,6 +22,8 @@ typedef struct adb_rec {
     char *c;       /* artifact sha256 */
     double value;  /* measurement */
     int64_t size;  /* artifact size; Tuya: redacted flag */
+    char *content; /* artifact: what a backup holds (0005), NULL = not said */
+    int vendor;    /* artifact: 1 vendor firmware, 0 not, -1 not said */
 } adb_rec;
 
 struct fl_auditdb {

@@ -453,7 +453,7 @@ static fl_status open_readonly(qconn *c, fl_error *err)
     if (stat(c->path, &stt) != 0)
         return fl_fail(err, FL_ERR_FILE,
                        "no audit log at %s (%s): give --db FILE or set $FLASHLINE_DB, or run a "
-                       "recipe first",
+                       "recipe first (verbs without --db share the station home's log)",
                        c->path, strerror(errno));
     if (S_ISDIR(stt.st_mode))
         return fl_fail(err, FL_ERR_FILE, "%s is a directory, not an audit log: give --db the log "

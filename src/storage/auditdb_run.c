@@ -51,6 +51,7 @@ static void rec_free(adb_rec *r)
     free(r->a);
     free(r->b);
     free(r->c);
+    free(r->content);
 }
 
 static void recs_clear(fl_auditdb *db)
@@ -90,8 +91,10 @@ static int insert_rec(fl_auditdb *db, const adb_rec *r, int64_t step_id, const c
     case REC_ARTIFACT:
         return adb_stmt(db, NULL, NULL,
                         "INSERT INTO artifacts (run_id, step_id, kind, path, sha256, size, "
-                        "created_utc) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        "iItttit", db->run_id, step_id, r->a, r->b, r->c, r->size, now);
+                        "created_utc, content, vendor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                        "nullif(?, -1))",
+                        "iItttitti", db->run_id, step_id, r->a, r->b, r->c, r->size, now,
+                        r->content, (int64_t)r->vendor);
     case REC_TUYA:
         return adb_stmt(db, NULL, NULL,
                         "INSERT INTO tuya_configs (run_id, step_id, unit_id, config_json, "
@@ -409,6 +412,13 @@ fl_status fl_auditdb_measure(fl_auditdb *db, const char *name, double value, con
 fl_status fl_auditdb_artifact(fl_auditdb *db, const char *kind, const char *path,
                               const char *sha256, int64_t size, fl_error *err)
 {
+    return fl_auditdb_artifact_content(db, kind, path, sha256, size, NULL, -1, err);
+}
+
+fl_status fl_auditdb_artifact_content(fl_auditdb *db, const char *kind, const char *path,
+                                      const char *sha256, int64_t size, const char *content,
+                                      int vendor, fl_error *err)
+{
     const char *what = "recording an artifact";
     fl_status s = need_run(db, what, err);
     if (s != FL_OK)
@@ -420,13 +430,53 @@ fl_status fl_auditdb_artifact(fl_auditdb *db, const char *kind, const char *path
         return fl_fail(err, FL_ERR_USAGE, "%s: SHA-256 of %s is not 64 hex digits", what, path);
     if (size < 0)
         return fl_fail(err, FL_ERR_USAGE, "%s: negative size for %s", what, path);
+    if ((content && !*content) || vendor < -1 || vendor > 1)
+        return fl_fail(err, FL_ERR_USAGE, "%s: content must not be empty, vendor is -1, 0 or 1",
+                       what);
     adb_rec r = {.kind = REC_ARTIFACT, .a = strdup(kind), .b = strdup(path), .c = strdup(sha),
-                 .size = size};
-    if (!r.a || !r.b || !r.c) {
+                 .size = size, .content = dup_or_null(content), .vendor = vendor};
+    if (!r.a || !r.b || !r.c || (content && !r.content)) {
         rec_free(&r);
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory %s", what);
     }
     return add_rec(db, r, what, err);
+}
+
+fl_status fl_auditdb_last_pass(fl_auditdb *db, const char *recipe_name, const char *unit,
+                               fl_audit_prior *out, fl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    char mac[18];
+    bool is_mac = fl_audit_mac_normalize(unit, mac);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        db->sql,
+        "SELECT r.id, r.started_utc, r.ended_utc, s.name FROM runs r "
+        "JOIN units u ON u.id = r.unit_id JOIN stations s ON s.id = r.station_id "
+        "WHERE r.outcome = 'PASS' AND r.recipe_name IS ?1 "
+        "AND (u.mac = ?2 OR (u.mac IS NULL AND u.alt_id = ?3)) ORDER BY r.id DESC LIMIT 1",
+        -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, recipe_name, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = is_mac ? sqlite3_bind_text(st, 2, mac, -1, SQLITE_TRANSIENT)
+                    : sqlite3_bind_null(st, 2);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 3, unit, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        out->run_id = sqlite3_column_int64(st, 0);
+        for (int i = 1; i <= 3; i++) {
+            const char *t = (const char *)sqlite3_column_text(st, i);
+            char *dst = i == 1 ? out->started_utc : i == 2 ? out->ended_utc : out->station;
+            size_t cap = i == 3 ? sizeof out->station : sizeof out->started_utc;
+            snprintf(dst, cap, "%s", t ? t : "");
+        }
+        rc = SQLITE_DONE;
+    }
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? FL_OK : adb_fail(db, rc, err, "looking up the unit's earlier runs");
 }
 
 /* Checked now, with the same json_valid() the schema's CHECK uses, so that

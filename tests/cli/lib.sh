@@ -5,6 +5,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 FL=${FLASHLINE_BIN:-$PWD/build/san/flashline}
 SHARED=$PWD/../shared
 T=$(mktemp -d /tmp/flashline-test.XXXXXX)
+# Verbs without --db use the station home's log and backups: never the real
+# $HOME's (tests that need another home set FLASHLINE_HOME themselves).
+export FLASHLINE_HOME=$T/home
 _passed=0; _failed=0; _pids=()
 cleanup() { for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$T"; }
 trap cleanup EXIT
