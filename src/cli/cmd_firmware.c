@@ -15,8 +15,8 @@ static void usage(void)
            "                                [--json]\n"
            "       flashline firmware path REF\n\n"
            "The firmware store keeps the images a station flashes in the station home\n"
-           "(HOME/firmware/: <sha256>.bin and index.json; the home is --home DIR, else\n"
-           "$FLASHLINE_HOME, else $XDG_DATA_HOME/flashline, else ~/.local/share/flashline).\n"
+           "(HOME/firmware/: <sha256>.bin and index.json; the home is $FLASHLINE_HOME, else\n"
+           "$XDG_DATA_HOME/flashline, else ~/.local/share/flashline).\n"
            "Recipes name an image from the store instead of a path:\n"
            "  OpenBK7231N@1.18.300   name (or chip: bk7231n@1.18.300) and version; @latest\n"
            "  sha256:HEX             the image's SHA-256 (a unique prefix of 12+ digits)\n\n"
@@ -39,7 +39,6 @@ static void usage(void)
            "                    %s)\n"
            "  --sha256 HEX      pin the image's SHA-256 yourself (needed for a release whose\n"
            "                    metadata has no digest; must agree with one that has)\n"
-           "  --home DIR        the station home\n"
            "  --json            JSON on stdout (list: one object per image)\n\n%s",
            fl_chip_names(), FL_FWSTORE_RELEASES_URL, cli_exit_codes_help);
 }
@@ -123,13 +122,12 @@ static int do_fetch(fl_fwstore *s, const fl_fw_fetch_opts *fo, bool json)
 int cmd_firmware(int argc, char **argv)
 {
     bool json = false, help = false;
-    const char *chip = NULL, *version = NULL, *from = NULL, *sha = NULL, *home_dir = NULL;
+    const char *chip = NULL, *version = NULL, *from = NULL, *sha = NULL;
     const cli_opt opts[] = {{"json", OPT_FLAG, NULL, &json},
                             {"chip", OPT_STRING, &chip, NULL, 'c'},
                             {"version", OPT_STRING, &version},
                             {"from", OPT_STRING, &from},
                             {"sha256", OPT_STRING, &sha},
-                            {"home", OPT_STRING, &home_dir},
                             {0}};
     const char *pos[64];
     int npos;
@@ -162,7 +160,7 @@ int cmd_firmware(int argc, char **argv)
 
     fl_error err = {0};
     fl_home *home;
-    if (fl_home_open(home_dir, &home, &err))
+    if (fl_home_open(NULL, &home, &err))
         return cli_early_error("firmware", err.code, "%s", err.msg);
     fl_fwstore *s;
     if (fl_fwstore_open(fl_home_firmware_dir(home), &s, &err)) {

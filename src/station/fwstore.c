@@ -696,6 +696,21 @@ static fl_status pin_digest(release_asset *a, const char *given, fl_error *err)
     return FL_OK;
 }
 
+fl_status fl_fwstore_verify(const fl_fw_entry *e, fl_error *err)
+{
+    char got[65];
+    fl_status st = file_sha256(e->path, got, err);
+    if (st)
+        return fl_fail(err, FL_ERR_FILE, "firmware %s@%s: the store's file %s is missing or "
+                       "unreadable: add the image again with `flashline firmware add FILE`",
+                       e->name, e->version, e->path);
+    if (strcmp(got, e->sha256))
+        return fl_fail(err, FL_ERR_FILE, "firmware %s@%s: the store's file %s no longer has "
+                       "SHA-256 %s (it has %s): add the image again with `flashline firmware "
+                       "add FILE`", e->name, e->version, e->path, e->sha256, got);
+    return FL_OK;
+}
+
 fl_status fl_fwstore_fetch(fl_fwstore *s, const fl_fw_fetch_opts *opts, const fl_events *ev,
                            const fl_fw_entry **out, bool *added, fl_error *err)
 {

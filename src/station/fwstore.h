@@ -83,6 +83,10 @@ bool fl_fwstore_is_ref(const char *text);
 fl_status fl_fwstore_find(const fl_fwstore *s, const char *ref, const fl_fw_entry **out,
                           fl_error *err);
 
+/* Does the entry's file still hold the bytes the store recorded?  FL_ERR_FILE
+ * when it is missing or its SHA-256 changed (it is not the image it names). */
+fl_status fl_fwstore_verify(const fl_fw_entry *e, fl_error *err);
+
 /* The hint for a missing entry: "flashline firmware fetch bk7231n 1.18.300"
  * (or "flashline firmware add FILE" for a sha256: reference). */
 void fl_fwstore_hint(const char *ref, char *out, size_t cap);

@@ -223,10 +223,8 @@ static fl_status file_value(worker *w, const char *value, fl_recipe_pos pos, cha
     const fl_fw_entry *e = NULL;
     if (!st)
         st = fl_fwstore_find(w->store, value, &e, err);
-    struct stat sb;
-    if (!st && (stat(e->path, &sb) != 0 || !S_ISREG(sb.st_mode)))
-        st = fl_fail(err, FL_ERR_FILE, "firmware %s is in the store's index but its file %s is "
-                     "missing: add it again with `flashline firmware add FILE`", value, e->path);
+    if (!st) /* content-named: bytes changed on disk are not the image the recipe names */
+        st = fl_fwstore_verify(e, err);
     if (st) { /* a recipe that cannot run: the recipe's status, at its line */
         fl_fail_prefix(err, "%s:%d:%d", w->r->path, pos.line, pos.column);
         err->code = FL_ERR_FORMAT;

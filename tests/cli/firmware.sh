@@ -134,4 +134,56 @@ check "  ... says it cannot reach it" grep -q "cannot reach http://127.0.0.1" "$
 expect_exit 2 "fetch of a chip OpenBeken has no image for (spi-nor) is a usage error" \
     "$FL" firmware fetch spi-nor --from "$URL" 2>/dev/null
 
+# --- recipes naming firmware from the store --------------------------------------
+sql() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print('|'.join('' if v is None else str(v) for v in r)) for r in c.execute(sys.argv[2])]" "$1" "$2"; }
+R=recipes/bk7231n-obk.yaml
+check "the stock recipe names OpenBK7231N@1.18.300, not a path" grep -q "^  firmware: OpenBK7231N@1.18.300$" "$R"
+IMAGE_LINE=$(grep -n 'image: ${firmware}' "$R" | cut -d: -f1)
+
+# a store without the image: refused at the recipe line, before the unit is touched
+export FLASHLINE_HOME=$T/empty-home
+cp "$DUMP" "$T/u0.bin"; chmod u+w "$T/u0.bin"
+expect_exit 3 "a recipe naming a missing store entry is refused (exit 3)" \
+    "$FL" run "$R" --port "sim:bk7231n?flash=$T/u0.bin&timescale=0&quiet=1" 2>"$T/err"
+check "  ... at the recipe line that names it" grep -q "bk7231n-obk.yaml:$IMAGE_LINE:[0-9]*: firmware OpenBK7231N@1.18.300 is not in the store" "$T/err"
+check "  ... with the fetch hint and --set firmware=PATH" \
+    bash -c "grep -q 'flashline firmware fetch bk7231n 1.18.300' '$T/err' && grep -q -- '--set firmware=PATH' '$T/err'"
+check "  ... before the unit was touched: its flash is unchanged" cmp -s "$DUMP" "$T/u0.bin"
+check "  ... and no run was recorded" \
+    bash -c "[ ! -e '$FLASHLINE_HOME/flashline.db' ] || [ \"\$(python3 -c \"import sqlite3; print(sqlite3.connect('$FLASHLINE_HOME/flashline.db').execute('select count(*) from runs').fetchone()[0])\")\" = 0 ]"
+expect_exit 3 "run --check refuses it the same way" "$FL" run "$R" --check 2>/dev/null
+expect_exit 0 "--set firmware=PATH still works without the store" "$FL" run "$R" --check --set firmware="$N" 2>/dev/null
+
+# the store holds it: the run PASSes and the log records the store identity
+export FLASHLINE_HOME=$T/run-home
+"$FL" firmware add "$N" >/dev/null
+expect_exit 0 "--set firmware=sha256:PREFIX names the same image" \
+    "$FL" run "$R" --check --set firmware="sha256:${N_SHA:0:12}" 2>/dev/null
+cp "$DUMP" "$T/u1.bin"; chmod u+w "$T/u1.bin"
+"$FL" run "$R" --port "sim:bk7231n?flash=$T/u1.bin&timescale=0&quiet=1" >"$T/out" 2>"$T/err"
+rc=$?
+check "the stock recipe with OpenBK7231N@1.18.300 PASSes on sim:bk7231n from a temp home (exit $rc)" [ $rc -eq 0 ]
+DB=$FLASHLINE_HOME/flashline.db
+check "the log records the flashed image's store identity (name, version, sha256, store file)" \
+    [ "$(sql "$DB" "select store_name, store_version, sha256, path from artifacts where kind = 'firmware'")" = \
+      "OpenBK7231N|1.18.300|$N_SHA|$FLASHLINE_HOME/firmware/$N_SHA.bin" ]
+check "  ... and where the image entered the store from" \
+    [ "$(sql "$DB" "select store_source from artifacts where kind = 'firmware'")" = "$(realpath "$N")" ]
+check "  ... while the backup carries no store identity" \
+    [ "$(sql "$DB" "select count(*) from artifacts where kind = 'backup' and store_name is null")" = 1 ]
+S=$(stat -c %s "$N")
+check "the unit holds the image after the run (from 0x11000: the bootloader is kept)" \
+    cmp -s -n $((S - 0x11000)) "$N" "$T/u1.bin" $((0x11000)) $((0x11000))
+expect_exit 1 "the store identity is append-only like the rest of the artifact" \
+    python3 -c "import sqlite3,sys; c=sqlite3.connect('$DB'); c.execute(\"update artifacts set store_version='6.6.6' where kind='firmware'\"); c.commit()" 2>/dev/null
+
+# an image changed on disk after it entered the store is not flashed
+cp "$DUMP" "$T/u2.bin"; chmod u+w "$T/u2.bin"
+chmod u+w "$FLASHLINE_HOME/firmware/$N_SHA.bin"
+printf 'X' | dd of="$FLASHLINE_HOME/firmware/$N_SHA.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+"$FL" run "$R" --port "sim:bk7231n?flash=$T/u2.bin&timescale=0&quiet=1" --again >"$T/out" 2>&1
+check "a store file that no longer has its SHA-256 is refused at the recipe line" \
+    bash -c "grep -q 'bk7231n-obk.yaml:$IMAGE_LINE:[0-9]*: firmware OpenBK7231N@1.18.300: the store.s file .* no longer has SHA-256 $N_SHA' '$T/out' && ! grep -q '^PASS' '$T/out'"
+check "  ... before the unit was touched" cmp -s "$DUMP" "$T/u2.bin"
+
 finish
