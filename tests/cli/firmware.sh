@@ -114,6 +114,16 @@ check "the operator was told it resumed" grep -q "resuming OpenBK7231N_QIO_1.18.
 check "the stored file is byte-identical to the release" cmp -s "$N" "$FLASHLINE_HOME/firmware/$N_SHA.bin"
 check "no partial file is left" [ -z "$(ls -A "$FLASHLINE_HOME/firmware/.part")" ]
 
+# a download an earlier fetch left half done (firmware/.part/) is continued, not restarted
+export FLASHLINE_HOME=$T/home5
+mkdir -p "$FLASHLINE_HOME/firmware/.part"
+head -c 500000 "$N" >"$FLASHLINE_HOME/firmware/.part/$N_SHA.part"
+expect_exit 0 "a fetch after an interrupted one finishes it" \
+    "$FL" firmware fetch bk7231n 1.18.300 --from "$URL" >/dev/null 2>&1
+check "  ... asking the server only for the rest (Range: bytes=500000-)" \
+    bash -c "[ \"\$(grep '^GET /download/1.18.300/OpenBK7231N_QIO' '$T/req.log')\" = 'GET /download/1.18.300/OpenBK7231N_QIO_1.18.300.bin range=bytes=500000-' ]"
+check "  ... and the stored file is byte-identical" cmp -s "$N" "$FLASHLINE_HOME/firmware/$N_SHA.bin"
+
 # a wrong digest: nothing enters the store
 export FLASHLINE_HOME=$T/home4
 start_server BAD --log "$T/bad.log" --wrong-digest
