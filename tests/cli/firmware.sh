@@ -179,6 +179,8 @@ check "the log records the flashed image's store identity (name, version, sha256
       "OpenBK7231N|1.18.300|$N_SHA|$FLASHLINE_HOME/firmware/$N_SHA.bin" ]
 check "  ... and where the image entered the store from" \
     [ "$(sql "$DB" "select store_source from artifacts where kind = 'firmware'")" = "$(realpath "$N")" ]
+check "query units_per_firmware names the image by its store identity" \
+    bash -c "'$FL' query units_per_firmware --csv | grep -q '^$N_SHA,.*,OpenBK7231N@1.18.300,bk7231n-obk,'"
 check "  ... while the backup carries no store identity" \
     [ "$(sql "$DB" "select count(*) from artifacts where kind = 'backup' and store_name is null")" = 1 ]
 S=$(stat -c %s "$N")
