@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -217,6 +218,11 @@ fl_status fl_http_download(const char *url, const char *path, uint64_t expected_
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return fl_fail(err, FL_ERR_FILE, "cannot write %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) { /* two writers would interleave their bytes */
+        close(fd);
+        return fl_fail(err, FL_ERR_FILE, "%s is being downloaded by another process: wait for "
+                       "it, or stop it", path);
+    }
     struct stat sb;
     uint64_t have = fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     if (expected_size && have == expected_size) { /* an earlier transfer finished it */

@@ -6,6 +6,7 @@
  *     transfer left (an HTTP Range request; a server that ignores the range
  *     restarts the file from the first byte), with progress ("download") and
  *     cancellation through fl_events.
+ * The file is locked while it grows: a second download of it is refused.
  * Redirects are followed (GitHub serves assets from another host); only
  * http:// and https:// are spoken.  Failures say what happened: the host
  * could not be reached, the transfer was cut after N bytes, or the server
