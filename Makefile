@@ -14,9 +14,9 @@ CC      ?= cc
 # BUILD / BIN let several people build in one tree without sharing objects.
 BUILD   ?= build
 BIN     ?= flashline
-PKGS    := lua5.4 libserialport libusb-1.0 jansson sqlite3 yaml-0.1 zlib libcrypto
+PKGS    := lua5.4 libserialport libusb-1.0 jansson sqlite3 yaml-0.1 zlib libcrypto libcurl
 DEB_PKGS := build-essential pkg-config clang liblua5.4-dev libserialport-dev libusb-1.0-0-dev \
-            libjansson-dev libsqlite3-dev libyaml-dev zlib1g-dev libssl-dev python3 tmux
+            libjansson-dev libsqlite3-dev libyaml-dev zlib1g-dev libssl-dev libcurl4-openssl-dev python3 tmux
 
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) -pthread

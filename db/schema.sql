@@ -1,4 +1,4 @@
--- schema.sql — the flashline audit log, current schema (version 5).
+-- schema.sql — the flashline audit log, current schema (version 6).
 --
 -- This file documents the schema; the database is built by applying
 -- db/migrations/NNNN_*.sql in order (fl_auditdb_open does it, one transaction
@@ -132,7 +132,13 @@ CREATE TABLE artifacts (
     -- "vendor", "blank", "unknown"; vendor = 1 when it is the vendor's
     -- firmware.  A unit's original vendor firmware is its first vendor backup.
     content     TEXT CHECK (content IS NULL OR length(content) > 0),
-    vendor      INTEGER CHECK (vendor IS NULL OR vendor IN (0, 1))
+    vendor      INTEGER CHECK (vendor IS NULL OR vendor IN (0, 1)),
+    -- A flashed image named from the firmware store (migration 0006): the
+    -- store's name ("OpenBK7231N"), version and where it came from (file or
+    -- release URL); NULL when the recipe gave a path.
+    store_name    TEXT CHECK (store_name IS NULL OR length(store_name) > 0),
+    store_version TEXT CHECK (store_version IS NULL OR length(store_version) > 0),
+    store_source  TEXT CHECK (store_source IS NULL OR length(store_source) > 0)
 );
 CREATE INDEX artifacts_run ON artifacts (run_id);
 CREATE INDEX artifacts_sha256 ON artifacts (sha256);
@@ -198,4 +204,4 @@ CREATE TRIGGER tuya_configs_run_open BEFORE INSERT ON tuya_configs
 WHEN (SELECT outcome FROM runs WHERE id = NEW.run_id) <> 'RUNNING'
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only: the run is finished'); END;
 
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;

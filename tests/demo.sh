@@ -13,6 +13,9 @@ mkdir -p "$WORK"
 DUMP=../shared/testdata/tuya-dumps/01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin
 cp "$DUMP" "$WORK/unit-flash.bin"; chmod u+w "$WORK/unit-flash.bin"
 PORT="sim:bk7231n?flash=$WORK/unit-flash.bin&timescale=${DEMO_TIMESCALE:-0.2}"
+# demo.yaml names OpenBK7231N@1.18.300 from the firmware store: a demo home holds it
+export FLASHLINE_HOME=$WORK/home
+"$FL" firmware add ../shared/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin >/dev/null
 
 echo "== recipes/demo.yaml on a simulated BK7231N unit (real Tuya dump: $(basename "$DUMP"))"
 set +e

@@ -2,6 +2,7 @@
  * Lua state and simulator, run a recipe at the same time against one audit
  * log.  Both must PASS, both runs must be recorded with their own steps and
  * units, and every event must reach the sink of the worker it belongs to. */
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 typedef struct worker {
     char port[512];
     const char *db;
+    const char *sets[1];
+    char firmware[PATH_MAX + 16]; /* demo.yaml names its image from the store: a file instead */
     fl_run_result res;
     fl_status st;
     fl_error err;
@@ -47,7 +50,7 @@ static void *run_worker(void *arg)
     worker *w = arg;
     fl_events ev = {.log = on_log, .progress = on_progress, .ctx = w};
     fl_run_opts o = {.recipe_path = "recipes/demo.yaml", .port = w->port, .db_path = w->db,
-                     .station = "parallel", .ev = &ev};
+                     .station = "parallel", .sets = w->sets, .nsets = 1, .ev = &ev};
     w->st = fl_station_run(&o, &w->res, &w->err);
     return NULL;
 }
@@ -92,6 +95,10 @@ static void test_two_ports_in_parallel(void)
     pthread_t th[2];
     for (int i = 0; i < 2; i++) {
         snprintf(w[i].port, sizeof w[i].port, "sim:bk7231n?flash=%s&timescale=0&quiet=1", files[i]);
+        char *img = realpath(SHARED_DIR "/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin", NULL);
+        snprintf(w[i].firmware, sizeof w[i].firmware, "firmware=%s", img ? img : "missing");
+        free(img);
+        w[i].sets[0] = w[i].firmware;
         w[i].db = db;
         pthread_create(&th[i], NULL, run_worker, &w[i]);
     }

@@ -5,6 +5,11 @@
 -- the same policy as `flashline write` (src/flash/image_policy.h): a file for
 -- another chip, an OTA package, a corrupt or truncated image, or plain data
 -- without `offset:` and `raw: "true"` is refused before the unit is touched.
+-- `image` is a path (relative to the recipe) or a firmware-store reference,
+-- "OpenBK7231N@1.18.300" or "sha256:<hex>" (`flashline firmware --help`): the
+-- station resolves it to the store's file before the unit is touched
+-- (ctx.firmware_store[path] = {ref, name, version, chip, sha256, source}), and
+-- the audit log records the store's name, version and source with the image.
 -- Sets ctx.flashed = {offset, data, path, sha256}.
 local image = require "flashline.image"
 local util = require "flashline.util"
@@ -79,12 +84,25 @@ function M.run(ctx, args)
   s:allow_bootloader(opts.allow_bootloader)
   local payload = data:sub(place.skip + 1, place.skip + place.length)
   local sha = util.sha256(data)
+  -- a store image is content-named: bytes that changed on disk are not the image the recipe named
+  local stored = ctx.firmware_store and ctx.firmware_store[args.image]
+  if stored and stored.sha256 ~= sha then
+    return nil, string.format("firmware %s: the store's file %s no longer has SHA-256 %s "
+      .. "(it has %s); add the image again with `flashline firmware add FILE`", stored.ref,
+      args.image, stored.sha256, sha), "file"
+  end
+  if stored then
+    log.info("firmware %s: %s %s from the store (sha256 %s)", stored.ref, stored.name,
+             stored.version or "", sha:sub(1, 16))
+  end
   local before = s:stats()
   local t0 = os.clock()
   local wok, werr, wkind = s:write(place.offset, payload)
   if not wok then return nil, werr, wkind end
   local st = s:stats()
-  ctx.db:artifact("firmware", args.image, sha, #data)
+  ctx.db:artifact("firmware", args.image, sha, #data, stored and {
+    store_name = stored.name, store_version = stored.version, store_source = stored.source,
+  } or nil)
   ctx.db:measure("flash_offset", place.offset, "addr")
   ctx.db:measure("flash_bytes", #payload, "B")
   ctx.db:measure("sectors_written", st.blocks_written - before.blocks_written, "sectors")

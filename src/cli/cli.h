@@ -155,5 +155,6 @@ int cmd_run(int argc, char **argv);
 int cmd_tuya(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_query(int argc, char **argv);
+int cmd_firmware(int argc, char **argv);
 
 #endif

@@ -196,8 +196,20 @@ static int d_measure(lua_State *L)
                   &err);
 }
 
-/* d:artifact(kind, path, sha256, size [, {content=, vendor=}]): every
- * argument is checked before anything is recorded. */
+/* The fields the 6th argument of d:artifact may have. */
+static bool artifact_field(const char *k)
+{
+    static const char *const known[] = {"content", "vendor", "store_name", "store_version",
+                                        "store_source"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(k, known[i]))
+            return true;
+    return false;
+}
+
+/* d:artifact(kind, path, sha256, size [, {content=, vendor=, store_name=,
+ * store_version=, store_source=}]): every argument is checked before
+ * anything is recorded. */
 static int d_artifact(lua_State *L)
 {
     lua_db *ud = check_db(L, 1);
@@ -206,18 +218,26 @@ static int d_artifact(lua_State *L)
     lua_Integer size = luaL_checkinteger(L, 5);
     const char *content = NULL;
     int vendor = -1;
+    fl_audit_store_ref store = {0};
     if (!lua_isnoneornil(L, 6)) {
         luaL_checktype(L, 6, LUA_TTABLE);
         lua_pushnil(L);
         while (lua_next(L, 6)) {
             lua_pop(L, 1);
-            if (lua_type(L, -1) != LUA_TSTRING ||
-                (strcmp(lua_tostring(L, -1), "content") && strcmp(lua_tostring(L, -1), "vendor")))
+            if (lua_type(L, -1) != LUA_TSTRING || !artifact_field(lua_tostring(L, -1)))
                 return luaL_argerror(L, 6, lua_pushfstring(L, "unknown field %s (expected "
-                                                           "content, vendor)",
+                                                           "content, vendor, store_name, "
+                                                           "store_version, store_source)",
                                                            luaL_tolstring(L, -1, NULL)));
         }
         content = opt_field(L, 6, "content");
+        store.name = opt_field(L, 6, "store_name");
+        store.version = opt_field(L, 6, "store_version");
+        store.source = opt_field(L, 6, "store_source");
+        if ((store.name && !*store.name) || (store.version && !*store.version) ||
+            (store.source && !*store.source))
+            return luaL_argerror(L, 6, "store_name, store_version and store_source must not be "
+                                       "empty");
         if (lua_getfield(L, 6, "vendor") != LUA_TNIL) {
             luaL_argexpected(L, lua_isboolean(L, -1), 6, "vendor as a boolean");
             vendor = lua_toboolean(L, -1);
@@ -227,8 +247,8 @@ static int d_artifact(lua_State *L)
             return luaL_argerror(L, 6, "content must not be empty");
     }
     fl_error err = {0};
-    return result(L, fl_auditdb_artifact_content(ud->db, kind, path, sha, size, content, vendor,
-                                                 &err),
+    return result(L, fl_auditdb_artifact_full(ud->db, kind, path, sha, size, content, vendor,
+                                              &store, &err),
                   &err);
 }
 

@@ -12,6 +12,7 @@
 
 #include "flash/chips.h"
 #include "lua/lua_host.h"
+#include "station/fwstore.h"
 #include "station/home.h"
 #include "station/recipe.h"
 #include "util/clock.h"
@@ -27,6 +28,7 @@ typedef struct worker {
     char station[128];
     char operator_name[128];
     fl_home *home;     /* the station home: log, backups dir, station.yaml defaults */
+    fl_fwstore *store; /* the home's firmware store, opened at the first reference to it */
     bool repeat_checked; /* the unit was looked up in earlier runs */
     char scratch[4][512]; /* lookup results that are not owned elsewhere */
     int next_scratch;
@@ -225,6 +227,66 @@ static void resolve_path(const worker *w, const char *value, char *out, size_t c
     free(real);
 }
 
+/* ---- firmware references ---------------------------------------------------- */
+
+/* The value of a `file` parameter as a path.  A firmware reference
+ * ("OpenBK7231N@1.18.300", "sha256:<hex>") names an image in the station's
+ * firmware store (station/fwstore.h; *entry says which), so stock recipes run
+ * from an installed copy; anything else is a path relative to the recipe.  A
+ * reference the store cannot resolve fails at `pos` with the command that
+ * gets the image. */
+static fl_status file_value(worker *w, const char *value, fl_recipe_pos pos, char *out,
+                            size_t cap, const fl_fw_entry **entry, fl_error *err)
+{
+    *entry = NULL;
+    if (!fl_fwstore_is_ref(value)) {
+        resolve_path(w, value, out, cap);
+        return FL_OK;
+    }
+    fl_status st = FL_OK;
+    if (!w->store)
+        st = fl_fwstore_open(fl_home_firmware_dir(w->home), &w->store, err);
+    const fl_fw_entry *e = NULL;
+    if (!st)
+        st = fl_fwstore_find(w->store, value, &e, err);
+    if (!st) /* content-named: bytes changed on disk are not the image the recipe names */
+        st = fl_fwstore_verify(e, err);
+    if (st) { /* a recipe that cannot run: the recipe's status, at its line */
+        fl_fail_prefix(err, "%s:%d:%d", w->r->path, pos.line, pos.column);
+        err->code = FL_ERR_FORMAT;
+        return FL_ERR_FORMAT;
+    }
+    snprintf(out, cap, "%s", e->path);
+    *entry = e;
+    return FL_OK;
+}
+
+static void set_str(lua_State *L, const char *key, const char *v);
+
+/* ctx.firmware_store[path] = the store entry a reference resolved to: the
+ * flash step logs it with the image (name, version, source) and checks the
+ * image still has the SHA-256 the store recorded. */
+static void publish_store_entry(worker *w, const char *ref, const fl_fw_entry *e)
+{
+    lua_State *L = w->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
+    if (lua_getfield(L, -1, "firmware_store") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "firmware_store");
+    }
+    lua_newtable(L);
+    set_str(L, "ref", ref);
+    set_str(L, "name", e->name);
+    set_str(L, "version", e->version[0] ? e->version : NULL);
+    set_str(L, "chip", e->chip);
+    set_str(L, "sha256", e->sha256);
+    set_str(L, "source", e->source);
+    lua_setfield(L, -2, e->path);
+    lua_pop(L, 2);
+}
+
 /* ---- step modules ------------------------------------------------------------ */
 
 static const char STOCK_STEPS[] =
@@ -358,11 +420,18 @@ static fl_status check_args(worker *w, const fl_recipe_step *st, fl_error *err)
         fl_status s = expand(w, a->value, a->pos, &v, err);
         if (s)
             return s;
+        if (w->saw_late_var) { /* depends on the unit: checked when the step runs */
+            free(v);
+            continue;
+        }
         char path[PATH_MAX];
-        resolve_path(w, v, path, sizeof path);
+        const fl_fw_entry *stored;
+        s = file_value(w, v, a->pos, path, sizeof path, &stored, err);
         free(v);
+        if (s)
+            return s;
         struct stat sb;
-        if (!w->saw_late_var && (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)))
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
             return step_fail(w, a->pos, err, "file '%s' for '%s' does not exist", path, a->key);
     }
     lua_pushnil(L);
@@ -476,21 +545,32 @@ static fl_status push_args(worker *w, size_t i, fl_error *err)
             return s;
         }
         bool is_file = false; /* `file = true` or `path = true`: relative to the recipe */
+        bool is_image = false; /* `file = true`: may name the firmware store instead */
         if (has_params) {
             if (lua_getfield(L, params, st->args[k].key) == LUA_TTABLE) {
                 lua_getfield(L, -1, "file");
                 lua_getfield(L, -2, "path");
-                is_file = lua_toboolean(L, -1) || lua_toboolean(L, -2);
+                is_image = lua_toboolean(L, -2);
+                is_file = lua_toboolean(L, -1) || is_image;
                 lua_pop(L, 2);
             }
             lua_pop(L, 1);
         }
         char path[PATH_MAX];
-        if (is_file || (!strcmp(st->type, "lua") && !strcmp(st->args[k].key, "file")))
+        const fl_fw_entry *stored = NULL;
+        if (is_image)
+            s = file_value(w, v, st->args[k].pos, path, sizeof path, &stored, err);
+        else if (is_file || (!strcmp(st->type, "lua") && !strcmp(st->args[k].key, "file")))
             resolve_path(w, v, path, sizeof path);
         else
             snprintf(path, sizeof path, "%s", v);
+        if (stored)
+            publish_store_entry(w, v, stored);
         free(v);
+        if (s) {
+            lua_settop(L, args - 1);
+            return s;
+        }
         lua_pushstring(L, path);
         lua_setfield(L, args, st->args[k].key);
     }
@@ -939,6 +1019,7 @@ static void cleanup(worker *w)
 {
     fl_lua_close(w->L); /* closes the session and link a step left in ctx */
     fl_recipe_free(w->r);
+    fl_fwstore_close(w->store);
     fl_home_close(w->home);
 }
 

@@ -166,6 +166,19 @@ fl_status fl_auditdb_artifact_content(fl_auditdb *db, const char *kind, const ch
                                       const char *sha256, int64_t size, const char *content,
                                       int vendor, fl_error *err);
 
+/* Where a firmware image came from in the station's firmware store
+ * (migration 0006): its name ("OpenBK7231N"), version and source (the file or
+ * release URL it was added from); NULL members are not said. */
+typedef struct fl_audit_store_ref {
+    const char *name, *version, *source;
+} fl_audit_store_ref;
+
+/* An artifact with all it can say: content/vendor as above, and the firmware
+ * store's identity of a flashed image (store may have only NULL members). */
+fl_status fl_auditdb_artifact_full(fl_auditdb *db, const char *kind, const char *path,
+                                   const char *sha256, int64_t size, const char *content,
+                                   int vendor, const fl_audit_store_ref *store, fl_error *err);
+
 /* The latest run that PASSed recipe_name on the unit (a MAC in any form, or
  * an alt_id): run_id 0 when there is none. */
 typedef struct fl_audit_prior {

@@ -24,6 +24,7 @@ typedef struct adb_rec {
     int64_t size;  /* artifact size; Tuya: redacted flag */
     char *content; /* artifact: what a backup holds (0005), NULL = not said */
     int vendor;    /* artifact: 1 vendor firmware, 0 not, -1 not said */
+    char *store_name, *store_version, *store_source; /* artifact from the firmware store (0006) */
 } adb_rec;
 
 struct fl_auditdb {

@@ -52,6 +52,9 @@ static void rec_free(adb_rec *r)
     free(r->b);
     free(r->c);
     free(r->content);
+    free(r->store_name);
+    free(r->store_version);
+    free(r->store_source);
 }
 
 static void recs_clear(fl_auditdb *db)
@@ -91,10 +94,11 @@ static int insert_rec(fl_auditdb *db, const adb_rec *r, int64_t step_id, const c
     case REC_ARTIFACT:
         return adb_stmt(db, NULL, NULL,
                         "INSERT INTO artifacts (run_id, step_id, kind, path, sha256, size, "
-                        "created_utc, content, vendor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                        "nullif(?, -1))",
-                        "iItttitti", db->run_id, step_id, r->a, r->b, r->c, r->size, now,
-                        r->content, (int64_t)r->vendor);
+                        "created_utc, content, vendor, store_name, store_version, store_source) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, nullif(?, -1), ?, ?, ?)",
+                        "iItttittittt", db->run_id, step_id, r->a, r->b, r->c, r->size, now,
+                        r->content, (int64_t)r->vendor, r->store_name, r->store_version,
+                        r->store_source);
     case REC_TUYA:
         return adb_stmt(db, NULL, NULL,
                         "INSERT INTO tuya_configs (run_id, step_id, unit_id, config_json, "
@@ -419,6 +423,14 @@ fl_status fl_auditdb_artifact_content(fl_auditdb *db, const char *kind, const ch
                                       const char *sha256, int64_t size, const char *content,
                                       int vendor, fl_error *err)
 {
+    const fl_audit_store_ref none = {0};
+    return fl_auditdb_artifact_full(db, kind, path, sha256, size, content, vendor, &none, err);
+}
+
+fl_status fl_auditdb_artifact_full(fl_auditdb *db, const char *kind, const char *path,
+                                   const char *sha256, int64_t size, const char *content,
+                                   int vendor, const fl_audit_store_ref *store, fl_error *err)
+{
     const char *what = "recording an artifact";
     fl_status s = need_run(db, what, err);
     if (s != FL_OK)
@@ -433,9 +445,17 @@ fl_status fl_auditdb_artifact_content(fl_auditdb *db, const char *kind, const ch
     if ((content && !*content) || vendor < -1 || vendor > 1)
         return fl_fail(err, FL_ERR_USAGE, "%s: content must not be empty, vendor is -1, 0 or 1",
                        what);
+    if ((store->name && !*store->name) || (store->version && !*store->version) ||
+        (store->source && !*store->source))
+        return fl_fail(err, FL_ERR_USAGE, "%s: a store name, version or source must not be empty",
+                       what);
     adb_rec r = {.kind = REC_ARTIFACT, .a = strdup(kind), .b = strdup(path), .c = strdup(sha),
-                 .size = size, .content = dup_or_null(content), .vendor = vendor};
-    if (!r.a || !r.b || !r.c || (content && !r.content)) {
+                 .size = size, .content = dup_or_null(content), .vendor = vendor,
+                 .store_name = dup_or_null(store->name),
+                 .store_version = dup_or_null(store->version),
+                 .store_source = dup_or_null(store->source)};
+    if (!r.a || !r.b || !r.c || (content && !r.content) || (store->name && !r.store_name) ||
+        (store->version && !r.store_version) || (store->source && !r.store_source)) {
         rec_free(&r);
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory %s", what);
     }

@@ -7,6 +7,8 @@ DUMPS=$SHARED/testdata/tuya-dumps
 IMAGES=$SHARED/testdata/obk-images
 IMG_T=$IMAGES/OpenBK7231T_QIO_1.18.300.bin
 IMG_N=$IMAGES/OpenBK7231N_QIO_1.18.300.bin
+# the stock recipes name their firmware from the store: seed this test's home (lib.sh)
+"$FL" firmware add "$IMG_T" >/dev/null || fail "seeding the firmware store"
 
 # flash_check ORIG NOW IMAGE SKIP FROM: NOW holds IMAGE[SKIP:] at FROM and is
 # byte-identical to ORIG everywhere else (whole 4 KiB sectors around the image).

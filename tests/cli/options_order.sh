@@ -97,6 +97,9 @@ n=0; bad=""
 for v in $verbs; do
     other=info; [ "$v" = info ] && other=read
     for opt in $("$FL" "$v" --help | values); do
+        # "flashline --version ..." is the program's version whatever follows (as
+        # esptool's): a verb's own --version (firmware add) goes after the verb
+        [ "$opt" = --version ] && continue
         n=$((n + 1))
         # the verb's help, or an error that names it (a verb may read the
         # value before --help: query --file info)

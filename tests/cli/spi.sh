@@ -15,6 +15,8 @@
 #     driver and programmer (and the connect step's d:run_link rules).
 source "$(dirname "$0")/lib.sh"
 IMG=$SHARED/testdata/obk-images/OpenBK7231T_QIO_1.18.300.bin
+# the stock recipes name their firmware from the store: seed this test's home (lib.sh)
+"$FL" firmware add "$IMG" >/dev/null || fail "seeding the firmware store"
 DUMP=$SHARED/testdata/tuya-dumps/05-Biltema-24264-A15-E27-CCT-Mini-Globe-Bulb.bin
 BOOT_END=$((0x11000))
 IMG_SIZE=$(stat -c %s "$IMG")

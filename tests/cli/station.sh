@@ -5,6 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 DUMP=$SHARED/testdata/tuya-dumps/01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin
 IMG=$SHARED/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin
+# the stock recipes name their firmware from the store: seed this test's home (lib.sh)
+"$FL" firmware add "$IMG" >/dev/null || fail "seeding the firmware store"
 DB=$T/audit.db
 sql() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print('|'.join('' if v is None else str(v) for v in r)) for r in c.execute(sys.argv[2])]" "$DB" "$1"; }
 unit() { cp "$DUMP" "$T/$1.bin"; chmod u+w "$T/$1.bin"; }
