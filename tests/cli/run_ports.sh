@@ -59,6 +59,19 @@ check "json: the good unit holds the image" \
 check "json: the dead-link unit does not" \
     bash -c "! cmp -s -i 69632:69632 -n \$((\$(stat -c %s '$IMG') - 69632)) '$IMG' '$T/u2.bin'"
 
+"$FL" query batch_summary --db "$T/j.db" --param by=port --json >"$T/bs.json"
+check "batch_summary by=port: one row per port, with its outcome" python3 - "$T/bs.json" "$P1" "$P2" "$P3" <<'PY'
+import json, sys
+rows = {r["port"]: r for r in map(json.loads, open(sys.argv[1]))}
+p1, p2, p3 = sys.argv[2:]
+assert set(rows) == {p1, p2, p3}, rows
+assert rows[p1]["pass"] == 1 and rows[p2]["error"] == 1 and rows[p2]["pass_pct"] == 0, rows
+PY
+"$FL" query batch_summary --db "$T/j.db" --json >"$T/bs1.json"
+check "batch_summary: one row per station by default" python3 -c "
+import json; rows=[json.loads(l) for l in open('$T/bs1.json')]
+assert len(rows) == 1 and rows[0]['runs'] == 3 and rows[0]['pass'] == 1, rows"
+
 # --- plain lines -----------------------------------------------------------------
 units 0
 "$FL" run "$T/r.yaml" --db "$T/p.db" --port "$P1" --port "$P2" --port "$P3" >"$T/p.out" 2>"$T/p.err"
