@@ -68,8 +68,15 @@ function M.run(ctx, args)
   local ok, merr = util.mkdir(dir)
   if not ok then return nil, merr, "file" end
   local id = unit_id(ctx, sha)
-  local path = string.format("%s/%s-%s.bin", dir, id, os.date("!%Y%m%dT%H%M%SZ"))
-  ok, err = util.save(path, data)
+  -- Never over an earlier backup: the same unit twice in one second (or two
+  -- units that share a MAC, side by side) get -2, -3... after the time.
+  local stem = string.format("%s/%s-%s", dir, id, os.date("!%Y%m%dT%H%M%SZ"))
+  local path
+  for n = 1, 100 do
+    path = n == 1 and stem .. ".bin" or string.format("%s-%d.bin", stem, n)
+    ok, err, kind = util.save(path, data, { new = true })
+    if ok or kind ~= "exists" then break end
+  end
   if not ok then return nil, err, "file" end
   if not ctx.unit.mac then
     ctx.unit.alt_id = id

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/run_many.h"
 #include "lua/lua_host.h"
 #include "station/run.h"
 
@@ -37,7 +38,11 @@ static void usage(void)
            "A recipe for another chip than the unit's is an ERROR of the station (exit 10)\n"
            "naming both chips.\n\n"
            "Options:\n"
-           "  -p, --port URL    the unit's port (see 'flashline info --help')\n"
+           "  -p, --port URL    the unit's port (see 'flashline info --help'); give it again\n"
+           "                    for more units at once: one worker per port, a live view\n"
+           "                    on a terminal (plain lines prefixed with the port, or\n"
+           "                    --json events, otherwise); the exit code is the worst\n"
+           "                    outcome's\n"
            "  --set KEY=VALUE   give a recipe variable (repeatable, once per KEY); KEY must be\n"
            "                    one the recipe declares under 'vars:' or uses as ${KEY}, else\n"
            "                    the run is refused (exit 2) naming the recipe's variables; a\n"
@@ -183,9 +188,9 @@ int cmd_run(int argc, char **argv)
 {
     const char *port = NULL, *db = NULL, *station = NULL, *op = NULL;
     bool json = false, check = false, help = false, again = false;
-    cli_list set_args = {0};
+    cli_list set_args = {0}, port_args = {0};
     const cli_opt opts[] = {
-        {"port", OPT_STRING, &port, NULL, 'p', NULL},
+        {"port", OPT_LIST, NULL, NULL, 'p', &port_args},
         {"db", OPT_STRING, &db, NULL},
         {"station", OPT_STRING, &station, NULL},
         {"operator", OPT_STRING, &op, NULL},
@@ -197,6 +202,7 @@ int cmd_run(int argc, char **argv)
     };
     const char *pos[1];
     int npos, rc = cli_parse("run", argc, argv, opts, pos, 1, &npos, &help);
+    port = port_args.n ? port_args.items[0] : NULL;
     if (!rc && help)
         usage();
     else if (!rc && npos != 1)
@@ -213,6 +219,20 @@ int cmd_run(int argc, char **argv)
     for (size_t i = 0; !rc && !help && i < set_args.n; i++)
         sets[nsets++] = normalise_set(set_args.items[i]);
     cli_list_free(&set_args);
+    if (rc || help || check || port_args.n < 2) {
+        if (rc || help)
+            cli_list_free(&port_args);
+    } else {
+        fl_run_opts o = {.recipe_path = pos[0], .db_path = db, .station = station,
+                         .operator_name = op, .again = again, .sets = (const char *const *)sets,
+                         .nsets = (size_t)nsets};
+        rc = cli_run_many(&o, port_args.items, port_args.n, json);
+        cli_list_free(&port_args);
+        for (int i = 0; i < nsets; i++)
+            free(sets[i]);
+        free(stock);
+        return rc;
+    }
     if (rc || help)
         return rc;
 
@@ -256,5 +276,6 @@ int cmd_run(int argc, char **argv)
     for (int i = 0; i < nsets; i++)
         free(sets[i]);
     free(stock);
+    cli_list_free(&port_args);
     return rc;
 }

@@ -61,13 +61,31 @@ static int u_crc32(lua_State *L)
     return 1;
 }
 
+/* util.save(path, data [, {new = true}]): with `new`, a file already at
+ * path is never replaced: nil, msg, "exists". */
 static int u_save(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
+    bool only_new = false;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_getfield(L, 3, "new");
+        only_new = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     fl_error err = {0};
-    if (fl_write_file_durable(path, data, len, &err))
+    bool existed = false;
+    fl_status st = only_new ? fl_write_file_new(path, data, len, &existed, &err)
+                            : fl_write_file_durable(path, data, len, &err);
+    if (st && existed) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        lua_pushliteral(L, "exists");
+        return 3;
+    }
+    if (st)
         return fl_lua_fail(L, &err);
     lua_pushboolean(L, 1);
     return 1;

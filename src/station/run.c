@@ -852,6 +852,11 @@ static fl_status run_steps(worker *w, fl_auditdb *db, fl_run_result *res, fl_err
         if ((st = fl_auditdb_step_begin(db, name, &step_id, err)))
             break;
         fl_logf(w->o->ev, FL_LOG_INFO, "step %zu/%zu: %s", i + 1, w->r->nsteps, name);
+        if (w->o->on_step) {
+            char unit[64];
+            unit_name(w, unit, sizeof unit);
+            w->o->on_step(w->o->ev ? w->o->ev->ctx : NULL, i, w->r->nsteps, name, unit);
+        }
         res->steps_run++;
         double t0 = fl_now();
         char msg[FL_STEP_MESSAGE_MAX];

@@ -35,6 +35,10 @@ typedef struct fl_run_opts {
     const char *const *sets;   /* "KEY=VALUE" overrides of recipe vars */
     size_t nsets;
     const fl_events *ev;       /* log/progress/prompt/cancel for this worker (may be NULL) */
+    /* Step i (0-based) of n starts on `unit` (its MAC or other id, "" while
+     * unknown); may be NULL.  ctx is ev->ctx, so a front end with one sink
+     * per port knows the port. */
+    void (*on_step)(void *ev_ctx, size_t i, size_t n, const char *name, const char *unit);
 } fl_run_opts;
 
 /* The longest step message kept (bytes, with the terminating NUL): a longer

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,18 +126,45 @@ static fl_status write_destination(const char *path, char *out, size_t cap, fl_e
     return FL_OK;
 }
 
-fl_status fl_write_file_durable(const char *user_path, const void *data, size_t len,
-                                fl_error *err)
+/* A temporary name no other writer uses: the process id alone is shared by
+ * the station's workers (threads), which may save at the same moment. */
+static bool temp_name(char *tmp, size_t cap, const char *path)
+{
+    static atomic_uint seq;
+    unsigned n = atomic_fetch_add(&seq, 1);
+    return snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), n) < (int)cap;
+}
+
+/* Move the finished temporary file into place: rename, or with `no_replace`
+ * a hard link that fails if the name exists (rename would replace it). */
+static fl_status put_in_place(const char *tmp, const char *path, bool no_replace, bool *existed,
+                              fl_error *err)
+{
+    int rc = no_replace ? link(tmp, path) : rename(tmp, path);
+    int e = errno;
+    if (no_replace || rc != 0)
+        unlink(tmp);
+    if (rc == 0)
+        return FL_OK;
+    if (no_replace && e == EEXIST && existed)
+        *existed = true;
+    return fl_fail(err, FL_ERR_FILE, "cannot move %s into place as %s: %s", tmp, path, strerror(e));
+}
+
+static fl_status write_durable(const char *user_path, const void *data, size_t len,
+                               bool no_replace, bool *existed, fl_error *err)
 {
     char path[4096], tmp[4200];
+    if (existed)
+        *existed = false;
     fl_status st = fl_output_path_check(user_path, err);
     if (!st)
         st = write_destination(user_path, path, sizeof path, err);
     if (st)
         return st;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+    if (!temp_name(tmp, sizeof tmp, path))
         return fl_fail(err, FL_ERR_FILE, "path too long: %s", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return fl_fail(err, FL_ERR_FILE, "cannot create %s: %s", tmp, strerror(errno));
     if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
@@ -144,12 +173,24 @@ fl_status fl_write_file_durable(const char *user_path, const void *data, size_t 
         unlink(tmp);
         return fl_fail(err, FL_ERR_FILE, "cannot write %s: %s", tmp, strerror(e));
     }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
+    if (close(fd) != 0) {
         int e = errno;
         unlink(tmp);
-        return fl_fail(err, FL_ERR_FILE, "cannot move %s into place as %s: %s", tmp, path,
-                       strerror(e));
+        return fl_fail(err, FL_ERR_FILE, "cannot write %s: %s", tmp, strerror(e));
     }
-    fsync_parent_dir(path);
-    return FL_OK;
+    st = put_in_place(tmp, path, no_replace, existed, err);
+    if (!st)
+        fsync_parent_dir(path);
+    return st;
+}
+
+fl_status fl_write_file_durable(const char *path, const void *data, size_t len, fl_error *err)
+{
+    return write_durable(path, data, len, false, NULL, err);
+}
+
+fl_status fl_write_file_new(const char *path, const void *data, size_t len, bool *existed,
+                            fl_error *err)
+{
+    return write_durable(path, data, len, true, existed, err);
 }
