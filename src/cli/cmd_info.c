@@ -5,8 +5,8 @@
 
 static void usage(void)
 {
-    printf("usage: flashline info --port URL --chip CHIP [options]\n"
-           "       flashline info -p URL -c CHIP [options]\n\n"
+    printf("usage: flashline info --port URL [--chip CHIP] [options]\n"
+           "       flashline info -p URL [-c CHIP] [options]\n\n"
            "Gets the chip's attention the way the port says (UART: the bootloader; SPI\n"
            "programmer: Beken SPI mode, or the bare flash chip with --chip spi-nor), then\n"
            "prints the driver, how the chip answers, chip ID (UART), flash JEDEC ID, part,\n"
@@ -51,6 +51,5 @@ int cmd_info(int argc, char **argv)
     } else {
         rc = cli_report_error(&c.out, "info", &err);
     }
-    flash_cli_close(&c);
-    return rc;
+    return flash_cli_done("info", &c, rc);
 }

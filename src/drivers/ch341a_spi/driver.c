@@ -27,6 +27,7 @@ struct fl_driver_session {
     bool beken;
     bool in_spi_mode; /* Beken: synced; false after reboot until the next operation */
     bool allow_bootloader;
+    bool stay; /* --after stay: leave a Beken in SPI mode (no CEN pulse at close) */
 };
 
 static bool has_spi_mode(const fl_chip *chip)
@@ -97,6 +98,12 @@ static fl_status ch_open(const char *port, const fl_chip *chip, const fl_flash_o
                          fl_error *err)
 {
     *out = NULL;
+    if (!chip) /* SPI mode needs to know it is a Beken before the first CEN pulse */
+        return fl_fail(err, FL_ERR_USAGE,
+                       "over a SPI programmer the chip must be named: --chip bk7231t, bk7231u, "
+                       "bk7231n, bk7231m or bk7252 for a Beken chip (reset through CEN into SPI "
+                       "mode; its loader is not reachable to tell which it is), or --chip spi-nor "
+                       "for a plain SPI NOR flash (its JEDEC ID then tells the part and size)");
     if (!ch_serves(chip))
         return fl_fail(err, FL_ERR_USAGE,
                        "ch341a-spi cannot reach %s: SPI-mode recovery is documented only for "
@@ -110,6 +117,7 @@ static fl_status ch_open(const char *port, const fl_chip *chip, const fl_flash_o
     s->ev = ev;
     s->beken = chip->family == FL_FAMILY_BEKEN;
     s->allow_bootloader = o && o->allow_bootloader;
+    s->stay = o && o->after == FL_AFTER_STAY;
     fl_status st = fl_usb_open(port, &s->u, err);
     if (st) {
         free(s);
@@ -154,7 +162,12 @@ static void ch_close(fl_driver_session *s)
 {
     if (!s)
         return;
-    if (s->beken && s->in_spi_mode) {
+    if (s->beken && s->in_spi_mode && s->stay) {
+        fl_error e;
+        (void)ch341a_release(s->c, &e); /* CS high, no CEN pulse: the chip stays halted */
+        fl_logf(s->ev, FL_LOG_INFO, "leaving the chip in SPI mode (--after stay): it runs no "
+                "firmware until CEN is pulsed or it is power-cycled");
+    } else if (s->beken && s->in_spi_mode) {
         fl_error e;
         (void)fl_beken_spi_exit(s->c, s->ev, &e);
     }
