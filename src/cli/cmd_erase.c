@@ -77,6 +77,8 @@ int cmd_erase(int argc, char **argv)
     }
     fl_status st = fl_flash_erase(c.flash, offset, size, &err);
     cli_output_end_phase(&c.out);
+    if (!st)
+        st = flash_cli_finish(&c, &err);
     const char *how = id->verified_by ? id->verified_by : "the driver";
     if (st) {
         rc = cli_report_error(&c.out, "erase", &err);

@@ -101,6 +101,8 @@ int cmd_read(int argc, char **argv)
     if (!st)
         st = fl_write_file_durable(c.output, buf, size, &err);
     cli_output_end_phase(&c.out);
+    if (!st)
+        st = flash_cli_finish(&c, &err);
     fl_flash_stats stats;
     fl_flash_stats_get(c.flash, &stats);
     if (st) {

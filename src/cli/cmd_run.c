@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "flash/flash.h"
 #include "station/run.h"
 
 #define MAX_SETS 64
@@ -11,7 +12,8 @@
 static void usage(void)
 {
     printf("usage: flashline run RECIPE.yaml --port URL [--set KEY=VALUE ...] [--db FILE]\n"
-           "                    [--station ID] [--operator NAME] [--json]\n"
+           "                    [--baud N] [--reset MODE] [--station ID] [--operator NAME]\n"
+           "                    [--json]\n"
            "       flashline run RECIPE.yaml --check [--set KEY=VALUE ...]\n\n"
            "Runs the recipe's steps in order on one unit and records the run, every step,\n"
            "the unit, measurements and artifacts in the audit log.  The recipe is checked\n"
@@ -21,6 +23,9 @@ static void usage(void)
            "records it as ABORTED.\n\n"
            "Options:\n"
            "  -p, --port URL    the unit's port (see 'flashline info --help')\n"
+           "  -b, --baud N      override the recipe's link: baud (and a connect step's own)\n"
+           "  --reset MODE      override the recipe's link: reset (auto, pulse, reboot, manual,\n"
+           "                    none; also --before MODE, as the flash verbs call it)\n"
            "  --set KEY=VALUE   give a recipe variable (repeatable, once per KEY); KEY must be\n"
            "                    one the recipe declares under 'vars:' or uses as ${KEY}, else\n"
            "                    the run is refused (exit 2) naming the recipe's variables; a\n"
@@ -91,13 +96,41 @@ static void print_result(cli_output *out, const char *recipe, const fl_run_resul
            r->message[0] ? ": " : "", r->message);
 }
 
+/* --baud/--reset (or --before) as the flash verbs check them; *reset
+ * becomes the one reset mode given. */
+static int check_link_overrides(const char **baud, char *baud_buf, size_t cap, const char **reset,
+                                const char *before)
+{
+    uint32_t b = 0;
+    if (*baud && (!cli_parse_u32(*baud, &b) || b < 9600 || b > 6000000))
+        return cli_usage_error("run", "--baud '%s' must be a rate in 9600..6000000", *baud);
+    if (*baud) { /* the step reads a plain number */
+        snprintf(baud_buf, cap, "%u", b);
+        *baud = baud_buf;
+    }
+    if (*reset && before && strcmp(*reset, before) != 0)
+        return cli_usage_error("run", "--before '%s' and --reset '%s' are the same option: give one",
+                               before, *reset);
+    if (!*reset)
+        *reset = before;
+    fl_reset_mode mode;
+    if (*reset && !fl_reset_mode_parse(*reset, &mode))
+        return cli_usage_error("run", "--reset must be auto, pulse, reboot, manual or none");
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *port = NULL, *db = NULL, *station = NULL, *op = NULL;
+    const char *baud = NULL, *reset = NULL, *before = NULL;
+    char baud_buf[16];
     bool json = false, check = false, help = false;
     cli_list set_args = {0};
     const cli_opt opts[] = {
         {"port", OPT_STRING, &port, NULL, 'p', NULL},
+        {"baud", OPT_STRING, &baud, NULL, 'b', NULL},
+        {"reset", OPT_STRING, &reset, NULL},
+        {"before", OPT_STRING, &before, NULL},
         {"db", OPT_STRING, &db, NULL},
         {"station", OPT_STRING, &station, NULL},
         {"operator", OPT_STRING, &op, NULL},
@@ -116,6 +149,8 @@ int cmd_run(int argc, char **argv)
         rc = cli_usage_error("run", "--port is required (or --check)");
     else if (!rc && set_args.n > MAX_SETS)
         rc = cli_usage_error("run", "at most %d --set options", MAX_SETS);
+    else if (!rc && !help)
+        rc = check_link_overrides(&baud, baud_buf, sizeof baud_buf, &reset, before);
     char *sets[MAX_SETS];
     int nsets = 0;
     for (size_t i = 0; !rc && !help && i < set_args.n; i++)
@@ -144,6 +179,8 @@ int cmd_run(int argc, char **argv)
         fl_run_opts o = {.recipe_path = pos[0], .port = port, .db_path = db, .station = station,
                          .operator_name = op, .sets = (const char *const *)sets,
                          .nsets = (size_t)nsets, .ev = &ev};
+        o.link_baud = baud;
+        o.link_reset = reset;
         fl_run_result r;
         st = fl_station_run(&o, &r, &err);
         cli_output_end_phase(&out);

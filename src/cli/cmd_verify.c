@@ -57,6 +57,8 @@ int cmd_verify(int argc, char **argv)
     if (!how)
         how = "the driver";
     cli_output_end_phase(&c.out);
+    if (!st)
+        st = flash_cli_finish(&c, &err);
     if (st) {
         rc = cli_report_error(&c.out, "verify", &err);
     } else if (c.json) {

@@ -115,6 +115,8 @@ int cmd_write(int argc, char **argv)
     if (!st && c.reboot)
         st = fl_flash_reboot(c.flash, &err);
     cli_output_end_phase(&c.out);
+    if (!st)
+        st = flash_cli_finish(&c, &err);
     if (st)
         rc = cli_report_error(&c.out, "write", &err);
     else

@@ -183,10 +183,16 @@ int flash_cli_connect(const char *verb, flash_cli *c)
     return 0;
 }
 
+fl_status flash_cli_finish(flash_cli *c, fl_error *err)
+{
+    c->finished = true;
+    return fl_flash_finish(c->flash, err);
+}
+
 int flash_cli_done(const char *verb, flash_cli *c, int rc)
 {
     fl_error err = {0};
-    if (!rc && c->flash && fl_flash_finish(c->flash, &err))
+    if (!rc && c->flash && !c->finished && flash_cli_finish(c, &err))
         rc = cli_report_error(&c->out, verb, &err);
     flash_cli_close(c);
     return rc;

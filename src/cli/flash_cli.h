@@ -12,6 +12,7 @@ typedef struct flash_cli {
     const char *port, *chip, *baud, *reset, *link_timeout, *offset, *size, *output;
     const char *before, *after; /* esptool's names: --before is --reset (kept as an alias) */
     bool json, allow_bootloader, force, raw, all, reprotect, reboot, help;
+    bool finished; /* flash_cli_finish ran */
     cli_output out;
     fl_events events;
     fl_flash *flash;
@@ -42,9 +43,12 @@ int flash_cli_connect(const char *verb, flash_cli *c);
 const fl_chip *flash_cli_chip(const char *verb, flash_cli *c, int *rc);
 /* Close the session. */
 void flash_cli_close(flash_cli *c);
-/* The verb ends with exit code rc: when it succeeded, do what --after says
- * (fl_flash_finish; a failure there is reported and becomes the exit code),
- * then close.  After a failure the chip is left in its loader for a retry.
+/* The verb's work succeeded: do what --after says (fl_flash_finish), before
+ * the verb reports that it is done. */
+fl_status flash_cli_finish(flash_cli *c, fl_error *err);
+/* The verb ends with exit code rc: when it succeeded and has not finished
+ * yet, finish (a failure there is reported and becomes the exit code), then
+ * close.  After a failure the chip is left in its loader for a retry.
  * Returns the exit code. */
 int flash_cli_done(const char *verb, flash_cli *c, int rc);
 /* Print the identity block (human) or an "identity" JSON event. */
