@@ -64,14 +64,14 @@ const char *flash_cli_common_help(void)
     static char text[8192];
     if (text[0])
         return text;
-    char drivers[2048], chips[512], chip_line[256];
+    char drivers[2048], chips[1024], chip_line[768];
     wrap_text(drivers, sizeof drivers, fl_flash_drivers_help(), "                        ", 0);
     snprintf(chip_line, sizeof chip_line,
              "-c, --chip CHIP     what the chip is: %s, or spi-nor (a plain SPI NOR flash chip: "
              "needs a SPI programmer port).  Optional over a UART where the chip ID tells it "
-             "(ROM loaders; BK7231N and BK7231M answer alike and are handled alike); the flash "
-             "loaders of bk7231t, bk7231u and bk7252 answer alike, so name those.  Required over "
-             "a SPI programmer",
+             "(ROM loaders; BK7231N and BK7231M answer alike and are handled alike); bk7236 "
+             "and bk7258 answer alike, and so do the flash loaders of bk7231t, bk7231u and "
+             "bk7252: name those.  Required over a SPI programmer",
              fl_chip_names());
     wrap_text(chips, sizeof chips, chip_line, "  ", 22);
     snprintf(text, sizeof text,
