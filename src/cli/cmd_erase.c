@@ -65,9 +65,6 @@ int cmd_erase(int argc, char **argv)
     if ((rc = flash_cli_connect("erase", &c)))
         return rc;
     const fl_identity *id = fl_flash_identity(c.flash);
-    fl_error err = {0};
-    if (!c.all && fl_flash_check_range(c.flash, offset, size, true, &err))
-        return flash_cli_done("erase", &c, cli_report_error(&c.out, "erase", &err));
     if (c.all) {
         /* a plain SPI NOR chip has no bootloader to keep */
         bool keep = id->chip->family == FL_FAMILY_BEKEN &&
@@ -75,6 +72,7 @@ int cmd_erase(int argc, char **argv)
         offset = keep ? FL_BOOTLOADER_SIZE : 0;
         size = id->flash_size - offset;
     }
+    fl_error err = {0};
     fl_status st = fl_flash_erase(c.flash, offset, size, &err);
     cli_output_end_phase(&c.out);
     if (!st)

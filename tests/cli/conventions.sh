@@ -143,7 +143,7 @@ chip: bk7231n
 link:
   baud: 921600
   reset: manual
-  link_timeout: 1
+  link_timeout: 3
 steps:
   - connect:
       baud: 921600

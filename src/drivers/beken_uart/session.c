@@ -198,6 +198,12 @@ static fl_status run_stage(fl_beken *s, const fl_connect_opts *o, stage_kind kin
 /* Round `round` of the strategy `o->reset`: what to do and how long to listen. */
 static stage_kind pick_stage(const fl_connect_opts *o, int round, bool can_pulse, double *listen)
 {
+    /* A loader left at another rate takes neither `reboot` text nor needs a
+     * power-cycle: those strategies ask at the likely rates first. */
+    bool probe_first = round == 0 && (o->reset == FL_RESET_REBOOT || o->reset == FL_RESET_MANUAL ||
+                                      (o->reset == FL_RESET_PULSE && !can_pulse));
+    if (probe_first)
+        return *listen = 0, STAGE_PROBE;
     switch (o->reset) {
     case FL_RESET_NONE: /* already in download mode: at 115200, or at a rate left behind */
         *listen = 0.5;
@@ -223,10 +229,9 @@ static stage_kind pick_stage(const fl_connect_opts *o, int round, bool can_pulse
 
 fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
 {
-    if (!s->same_unit)
+    if (!s->same_unit) {
         fl_integrity_forget(s); /* what it knew may describe another unit's flash */
-    if (!s->same_unit) { /* the caller's own ask (recoveries keep it) */
-        s->conn = *o;
+        s->conn = *o; /* the caller's own ask: fallbacks and recoveries follow it */
         s->have_conn = true;
     }
     fl_status st = fl_link_set_baud(s->wire.link, 115200, err);
@@ -634,8 +639,8 @@ fl_status fl_beken_detect(fl_beken *s, fl_error *err)
         for (size_t i = 1; i < n; i++)
             if (!handled_alike(cand[0], cand[i]))
                 return fl_fail(err, FL_ERR_USAGE,
-                               "chip ID 0x%X (%s) is %s: they answer alike but are not handled "
-                               "alike (flash size, RF calibration offset): give --chip",
+                               "chip ID 0x%X (%s) is %s: they answer alike but are handled "
+                               "differently (flash size, offsets): give --chip",
                                value, norm, names);
         s->have_chip_id = true;
         s->chip_id = value;
