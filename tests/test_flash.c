@@ -271,7 +271,13 @@ static void test_chip_not_told_apart(void)
     st = open_no_chip("ch341a:sim?target=bk7231t", &f, &err);
     CHECK(st == FL_ERR_USAGE && !f && strstr(err.msg, "--chip spi-nor") &&
               strstr(err.msg, "bk7231t"),
-          "a SPI programmer needs the chip named: %s", err.msg);
+          "a Beken chip on a SPI programmer must be named: %s", err.msg);
+    st = open_no_chip("ch341a:sim?target=spi-nor&jedec=EF4017&timescale=0", &f, &err);
+    CHECK(st == FL_OK && f, "a plain SPI NOR flash is told by its JEDEC ID: %s", err.msg);
+    if (f) {
+        CHECK_STR(fl_flash_identity(f)->chip->name, "spi-nor");
+        fl_flash_close(f);
+    }
 }
 
 /* A flash loader cannot be kept waiting: --after stay is refused before the

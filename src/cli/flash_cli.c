@@ -71,7 +71,8 @@ const char *flash_cli_common_help(void)
              "needs a SPI programmer port).  Optional over a UART where the chip ID tells it "
              "(ROM loaders; BK7231N and BK7231M answer alike and are handled alike); bk7236 "
              "and bk7258 answer alike, and so do the flash loaders of bk7231t, bk7231u and "
-             "bk7252: name those.  Required over a SPI programmer",
+             "bk7252: name those.  Over a SPI programmer a plain SPI NOR flash answering its "
+             "JEDEC ID is taken as spi-nor; a Beken chip must be named (SPI mode resets it)",
              fl_chip_names());
     wrap_text(chips, sizeof chips, chip_line, "  ", 22);
     snprintf(text, sizeof text,

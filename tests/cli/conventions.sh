@@ -27,7 +27,7 @@ for verb in info read write verify erase; do
     check "$verb --help: --before, --reset as its alias, --after reboot|stay, --chip optional" \
         bash -c "grep -q -- '--before MODE' '$T/help' && grep -q -- '--reset MODE        the same as --before' '$T/help' &&
                  grep -q -- '--after MODE' '$T/help' && grep -q 'stay (keep' '$T/help' &&
-                 grep -q 'Optional over a' '$T/help' && grep -q 'Required over' '$T/help'"
+                 grep -q 'Optional over a' '$T/help' && grep -q 'a Beken chip must be named' '$T/help'"
 done
 expect_exit 2 "--before and --reset disagreeing: usage error" \
     "$FL" info --port "$NOWHERE" --chip bk7231n --before pulse --reset none 2>"$T/err"
@@ -120,6 +120,11 @@ check "  ... names the candidates and --chip" \
 expect_exit 2 "a SPI programmer without --chip: usage error" \
     "$FL" info --port "ch341a:sim?target=bk7231t" 2>"$T/err"
 check "  ... says to name a Beken chip or spi-nor" grep -q -- "--chip spi-nor" "$T/err"
+"$FL" info --port "ch341a:sim?target=spi-nor&jedec=EF4017" >"$T/out" 2>"$T/err"
+rc=$?
+check "a plain SPI NOR flash without --chip: exit 0 (got $rc)" [ $rc -eq 0 ]
+check "  ... taken as spi-nor from its JEDEC ID" \
+    bash -c "grep -q 'chip:          SPI NOR' '$T/out' && grep -q 'flash ID:      EF 40 17' '$T/out'"
 cp "$DUMP" "$T/w.bin"; chmod u+w "$T/w.bin"
 "$FL" write "$IMG_T" --port "sim:bk7231n?flash=$T/w.bin&timescale=0&quiet=1" >/dev/null 2>"$T/err"
 rc=$?
