@@ -187,9 +187,9 @@ static void test_bad_arguments(void)
           "no session");
     CHECK(fl_flash_erase(NULL, 0x11000, 0x1000, &err) == FL_ERR_USAGE, "erase without a session");
     fl_flash_close(f);
-    CHECK(fl_flash_check_port("/dev/ttyUSB0", NULL, &err) == FL_ERR_USAGE &&
-              strstr(err.msg, "no chip"),
-          "no chip: %s", err.msg);
+    /* no chip: the port's driver tells it (checked in test_chip_detected) */
+    CHECK(fl_flash_check_port("/dev/ttyUSB0", NULL, &err) == FL_OK,
+          "no chip: a UART port's driver is there to tell it: %s", err.msg);
     fl_image_plan_opts po;
     fl_image_plan_opts_init(&po);
     fl_placement pl;
@@ -200,6 +200,125 @@ static void test_bad_arguments(void)
 
 /* Placement through the port: the UART path keeps an N bootloader; a path
  * that writes a _QIO_ whole (FL_PLACE_QIO_WHOLE) asks for the opt-in. */
+/* --before/--after names, esptool's spellings included. */
+static void test_mode_names(void)
+{
+    fl_reset_mode r = FL_RESET_PULSE;
+    CHECK(fl_reset_mode_parse("none", &r) && r == FL_RESET_NONE, "none");
+    CHECK(fl_reset_mode_parse("no_reset", &r) && r == FL_RESET_NONE, "esptool's no_reset");
+    CHECK(fl_reset_mode_parse("default-reset", &r) && r == FL_RESET_AUTO, "esptool's default-reset");
+    CHECK(!fl_reset_mode_parse("no-reset-no-sync", &r), "no-reset-no-sync has no meaning here");
+    fl_after_mode a = FL_AFTER_REBOOT;
+    CHECK(fl_after_mode_parse("stay", &a) && a == FL_AFTER_STAY, "stay");
+    CHECK(fl_after_mode_parse("hard_reset", &a) && a == FL_AFTER_REBOOT, "esptool's hard_reset");
+    CHECK(fl_after_mode_parse("no-reset", &a) && a == FL_AFTER_STAY, "esptool's no-reset");
+    CHECK(!fl_after_mode_parse("soft-reset", &a) && !fl_after_mode_parse("", &a),
+          "unknown --after names refused");
+    fl_flash_opts o;
+    fl_flash_opts_init(&o);
+    CHECK(o.after == FL_AFTER_REBOOT, "the library default is reboot");
+}
+
+static fl_status open_no_chip(const char *port, fl_flash **f, fl_error *err)
+{
+    fl_flash_opts o;
+    fl_flash_opts_init(&o);
+    o.baud = 115200;
+    *f = NULL;
+    return fl_flash_open(port, NULL, &o, NULL, f, err);
+}
+
+/* Without a chip the UART driver reads the chip ID and takes the chip from
+ * the one table. */
+static void test_chip_detected(void)
+{
+    static const struct { const char *port, *chip; } cases[] = {
+        {"sim:bk7231n?timescale=0&quiet=1", "bk7231n"}, /* N and M: alike, the first taken */
+        {"sim:bk7238?timescale=0&quiet=1", "bk7238"},
+        {"sim:bk7252n?timescale=0&quiet=1", "bk7252n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fl_flash *f;
+        fl_error err = {0};
+        fl_status st = open_no_chip(cases[i].port, &f, &err);
+        CHECK(st == FL_OK, "%s without a chip opens: %s", cases[i].port, err.msg);
+        if (st)
+            continue;
+        const fl_identity *id = fl_flash_identity(f);
+        CHECK(!strcmp(id->chip->name, cases[i].chip), "%s is identified as %s (got %s)",
+              cases[i].port, cases[i].chip, id->chip->name);
+        CHECK(id->have_chip_id && id->have_jedec && id->flash_size, "and fully identified");
+        fl_flash_close(f);
+    }
+}
+
+/* Where the loader says nothing that tells the chips apart: a usage error
+ * naming the candidates and --chip, no session. */
+static void test_chip_not_told_apart(void)
+{
+    fl_flash *f;
+    fl_error err = {0};
+    fl_status st = open_no_chip("sim:bk7231t?timescale=0&quiet=1", &f, &err);
+    CHECK(st == FL_ERR_USAGE && !f, "a flash loader without --chip: usage error (got %d)", st);
+    CHECK(strstr(err.msg, "bk7231t") && strstr(err.msg, "bk7231u") && strstr(err.msg, "bk7252") &&
+              strstr(err.msg, "--chip"),
+          "names the candidates and --chip: %s", err.msg);
+    st = open_no_chip("sim:bk7236?timescale=0&quiet=1", &f, &err);
+    CHECK(st == FL_ERR_USAGE && !f, "BK7236/BK7258 (one chip ID) without --chip: usage error (%d)",
+          st);
+    CHECK(strstr(err.msg, "bk7236") && strstr(err.msg, "bk7258") && strstr(err.msg, "--chip"),
+          "names both: %s", err.msg);
+    st = open_no_chip("ch341a:sim?target=bk7231t", &f, &err);
+    CHECK(st == FL_ERR_USAGE && !f && strstr(err.msg, "--chip spi-nor") &&
+              strstr(err.msg, "bk7231t"),
+          "a Beken chip on a SPI programmer must be named: %s", err.msg);
+    st = open_no_chip("ch341a:sim?target=spi-nor&jedec=EF4017&timescale=0", &f, &err);
+    CHECK(st == FL_OK && f, "a plain SPI NOR flash is told by its JEDEC ID: %s", err.msg);
+    if (f) {
+        CHECK_STR(fl_flash_identity(f)->chip->name, "spi-nor");
+        fl_flash_close(f);
+    }
+}
+
+/* A flash loader cannot be kept waiting: --after stay is refused before the
+ * port is opened. */
+static void test_after_refused(void)
+{
+    fl_flash_opts o;
+    fl_flash_opts_init(&o);
+    o.after = FL_AFTER_STAY;
+    fl_flash *f = NULL;
+    fl_error err = {0};
+    fl_status st = fl_flash_open("sim:bk7231u?timescale=0", "bk7231u", &o, NULL, &f, &err);
+    CHECK(st == FL_ERR_USAGE && !f && strstr(err.msg, "--after stay") &&
+              strstr(err.msg, "watchdog"),
+          "stay on a flash loader: %s", err.msg);
+}
+
+/* finish with reboot and with stay (what the chip then does is checked
+ * against the simulator's state in tests/cli/conventions.sh). */
+static void test_finish(void)
+{
+    fl_flash_opts o;
+    fl_flash_opts_init(&o);
+    fl_flash *f = NULL;
+    fl_error err = {0};
+    CHECK(fl_flash_finish(NULL, &err) == FL_ERR_USAGE, "finish without a session");
+    fl_status st = fl_flash_open(PORT, "bk7231n", &o, NULL, &f, &err);
+    CHECK(st == FL_OK, "open: %s", err.msg);
+    if (st)
+        return;
+    CHECK(fl_flash_finish(f, &err) == FL_OK, "finish with reboot: %s", err.msg);
+    fl_flash_close(f);
+    o.after = FL_AFTER_STAY;
+    st = fl_flash_open(PORT, "bk7231n", &o, NULL, &f, &err);
+    CHECK(st == FL_OK, "open with stay: %s", err.msg);
+    if (st)
+        return;
+    CHECK(fl_flash_finish(f, &err) == FL_OK, "finish with stay: %s", err.msg);
+    fl_flash_close(f);
+}
+
 static void test_plan_image(void)
 {
     size_t len;
@@ -253,5 +372,10 @@ int main(void)
     RUN(test_plan_image);
     RUN(test_identity_spi);
     RUN(test_bad_arguments);
+    RUN(test_mode_names);
+    RUN(test_chip_detected);
+    RUN(test_chip_not_told_apart);
+    RUN(test_after_refused);
+    RUN(test_finish);
     return testlib_finish();
 }

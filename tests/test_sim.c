@@ -1232,6 +1232,82 @@ static void test_baud_switch(void)
     tsim_stop(&t);
 }
 
+/* A ROM loader keeps the rate it was switched to until it is reset: the host
+ * leaving (a command that ends without rebooting it) changes nothing, and the
+ * next host finds it only at that rate (what `--after stay` relies on). */
+static void test_loader_keeps_baud(void)
+{
+    tsim t;
+    START(t, "bk7231n", "quiet=1");
+    tcli c;
+    CONNECT(c, t);
+    CHECK(tc_link(&c), "link");
+    static const uint8_t sb[] = {0x01, 0xE0, 0xFC, 0x06, 0x0F, 0x00, 0x10, 0x0E, 0x00, 0x14};
+    uint8_t r[64];
+    tc_send(&c, sb, sizeof sb);
+    tc_set_baud(&c, 921600);
+    size_t n = tc_read(&c, r, 12, REPLY_S);
+    CHECK(n == 12, "switched to 921600 (%s)", hexs(r, n));
+    tc_close(&c);
+    CONNECT(c, t); /* a new host starts at 115200, without touching RTS */
+    bool any = false;
+    for (int i = 0; i < 5; i++) {
+        tc_send(&c, LINKCHECK, sizeof LINKCHECK);
+        n = tc_read_quiet(&c, r, sizeof r, 0.02);
+        any |= memmem(r, n, LINKCHECK_REPLY, 8) != NULL;
+    }
+    CHECK(!any, "no answer at 115200: the loader is still at 921600");
+    fl_sim_stats st;
+    fl_sim_get_stats(t.sim, &st);
+    CHECK_EQ_UINT(st.baud, 921600);
+    CHECK_STR(st.state, "download");
+    tc_set_baud(&c, 921600);
+    tc_flush_input(&c, 0.05);
+    bool back = false;
+    for (int i = 0; i < 5 && !back; i++) {
+        tc_send(&c, LINKCHECK, sizeof LINKCHECK);
+        back = tc_wait_linkchecks(&c, 1, fl_now() + 1) > 0;
+    }
+    CHECK(back, "the next host finds it at 921600");
+    tc_close(&c);
+    tsim_stop(&t);
+}
+
+/* maxbaud=N: the chip switches, but the line garbles everything above N. */
+static void test_max_baud(void)
+{
+    tsim t;
+    START(t, "bk7231n", "quiet=1&maxbaud=460800");
+    tcli c;
+    CONNECT(c, t);
+    CHECK(tc_link(&c), "link");
+    static const uint8_t sb[] = {0x01, 0xE0, 0xFC, 0x06, 0x0F, 0x00, 0x10, 0x0E, 0x00, 0x14};
+    static const uint8_t sbr[] = {0x04, 0x0E, 0x09, 0x01, 0xE0, 0xFC, 0x0F, 0x00, 0x10, 0x0E, 0x00, 0x14};
+    uint8_t r[64];
+    tc_send(&c, sb, sizeof sb);
+    tc_set_baud(&c, 921600);
+    size_t n = tc_read_quiet(&c, r, sizeof r, 0.1);
+    CHECK(!(n == 12 && !memcmp(r, sbr, 12)), "the echo above maxbaud is garbled");
+    bool any = false;
+    for (int i = 0; i < 5; i++) {
+        tc_send(&c, LINKCHECK, sizeof LINKCHECK);
+        n = tc_read_quiet(&c, r, sizeof r, 0.02);
+        any |= memmem(r, n, LINKCHECK_REPLY, 8) != NULL;
+    }
+    CHECK(!any, "no LinkCheck answered above maxbaud although both sides agree");
+    fl_sim_stats st;
+    fl_sim_get_stats(t.sim, &st);
+    CHECK_EQ_UINT(st.baud, 921600);
+    tc_close(&c);
+    tsim_stop(&t);
+    fl_sim_options o;
+    fl_sim_options_init(&o);
+    char q[] = "maxbaud=1000000";
+    fl_error err = {0};
+    CHECK(fl_sim_options_from_query(&o, q, &err) == FL_OK && o.max_baud == 1000000,
+          "maxbaud parsed: %s", err.msg);
+}
+
 /* ------------------------------------------------------------------ wire time */
 
 static double read_blocks_time(tcli *c, int blocks)
@@ -1799,6 +1875,8 @@ int main(void)
     RUN(test_download_watchdog);
     RUN(test_boot_window_and_app);
     RUN(test_baud_switch);
+    RUN(test_loader_keeps_baud);
+    RUN(test_max_baud);
     RUN(test_wire_time);
     RUN(test_faults);
     RUN(test_brownout);

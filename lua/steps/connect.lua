@@ -3,8 +3,9 @@
 -- flash chip), identify it, record how the run reached it (driver and
 -- programmer, on the run's row), read the MAC, and record the unit.  Sets
 -- ctx.session (a flashline.chip session) for later steps.  Link settings come
--- from the step's arguments, else the recipe's `link:` (drivers without a
--- baud or reset choice ignore those).
+-- from the command line (`flashline run --baud N --reset MODE`: ctx.link_override),
+-- else the step's arguments, else the recipe's `link:` (drivers without a baud
+-- or reset choice ignore those).
 local chip = require "flashline.chip"
 local log = require "flashline.log"
 
@@ -17,10 +18,10 @@ local M = {
 }
 
 function M.run(ctx, args)
-  local link = ctx.link or {}
+  local link, over = ctx.link or {}, ctx.link_override or {}
   local opts = {
-    baud = math.tointeger(tonumber(args.baud or link.baud or 921600)),
-    reset = args.reset or link.reset or "auto",
+    baud = math.tointeger(tonumber(over.baud or args.baud or link.baud or 921600)),
+    reset = over.reset or args.reset or link.reset or "auto",
     link_timeout = tonumber(args.link_timeout or link.link_timeout or 20),
   }
   if not opts.baud then return nil, "baud must be a whole number", "usage" end

@@ -5,8 +5,8 @@
 
 static void usage(void)
 {
-    printf("usage: flashline erase --port URL --chip CHIP (--offset A --size N | --all)\n"
-           "       flashline erase -p URL -c CHIP (--offset A --size N | --all)\n\n"
+    printf("usage: flashline erase --port URL [--chip CHIP] (--offset A --size N | --all)\n"
+           "       flashline erase -p URL [-c CHIP] (--offset A --size N | --all)\n\n"
            "Erases whole 4 KiB sectors (64 KiB blocks where aligned) and proves the range is\n"
            "blank (UART: by the chip's CRC; SPI programmer: by reading it back).  --all\n"
            "erases from 0x11000 to the end (the bootloader is kept; with --allow-bootloader\n"
@@ -48,7 +48,7 @@ int cmd_erase(int argc, char **argv)
     /* Alignment, range and the bootloader guard before the unit is touched
      * (the range again after connecting, with the real flash size). */
     const fl_chip *chip = flash_cli_chip("erase", &c, &rc);
-    if (!chip)
+    if (!chip && rc)
         return rc;
     cli_output_init(&c.out, c.json, c.port);
     fl_error perr = {0};
@@ -57,7 +57,7 @@ int cmd_erase(int argc, char **argv)
                 "erase works on whole 4 KiB sectors: --offset and --size must be multiples of "
                 "0x1000 and --size > 0 (got 0x%X + 0x%X)",
                 offset, size);
-    else if (!c.all)
+    else if (!c.all && chip) /* without --chip: once the chip is identified */
         fl_flash_range_check(chip, NULL, offset, size, fl_chip_flash_size_limit(chip), true,
                              c.allow_bootloader, &perr);
     if (perr.code)
@@ -75,6 +75,8 @@ int cmd_erase(int argc, char **argv)
     fl_error err = {0};
     fl_status st = fl_flash_erase(c.flash, offset, size, &err);
     cli_output_end_phase(&c.out);
+    if (!st)
+        st = flash_cli_finish(&c, &err);
     const char *how = id->verified_by ? id->verified_by : "the driver";
     if (st) {
         rc = cli_report_error(&c.out, "erase", &err);
@@ -86,6 +88,5 @@ int cmd_erase(int argc, char **argv)
         fprintf(stderr, "erased 0x%06X..0x%06X (%u KiB), verified blank by %s\n", offset,
                 offset + size, size / 1024, how);
     }
-    flash_cli_close(&c);
-    return rc;
+    return flash_cli_done("erase", &c, rc);
 }

@@ -5,13 +5,15 @@
 
 static void usage(void)
 {
-    printf("usage: flashline info --port URL --chip CHIP [options]\n"
-           "       flashline info -p URL -c CHIP [options]\n\n"
+    printf("usage: flashline info --port URL [--chip CHIP] [options]\n"
+           "       flashline info -p URL [-c CHIP] [options]\n\n"
            "Gets the chip's attention the way the port says (UART: the bootloader; SPI\n"
            "programmer: Beken SPI mode, or the bare flash chip with --chip spi-nor), then\n"
            "prints the driver, how the chip answers, chip ID (UART), flash JEDEC ID, part,\n"
            "size, status register(s) (SPI: SR1, SR2, SR3 each) and the MAC from the RF\n"
-           "calibration sector (Beken chips).  Over SPI mode the chip boots when info ends.\n\n"
+           "calibration sector (Beken chips).  Without --chip the UART chip ID tells the\n"
+           "chip where it can.  Then the chip runs its firmware (--after reboot) or stays\n"
+           "in its loader (--after stay).\n\n"
            "Options:\n%s\n%s",
            flash_cli_common_help(), cli_exit_codes_help);
 }
@@ -51,6 +53,5 @@ int cmd_info(int argc, char **argv)
     } else {
         rc = cli_report_error(&c.out, "info", &err);
     }
-    flash_cli_close(&c);
-    return rc;
+    return flash_cli_done("info", &c, rc);
 }

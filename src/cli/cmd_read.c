@@ -14,8 +14,8 @@
 
 static void usage(void)
 {
-    printf("usage: flashline read --port URL --chip CHIP -o FILE [--offset A] [--size N]\n"
-           "       flashline read -p URL -c CHIP -o FILE [options]\n\n"
+    printf("usage: flashline read --port URL [--chip CHIP] -o FILE [--offset A] [--size N]\n"
+           "       flashline read -p URL [-c CHIP] -o FILE [options]\n\n"
            "Reads flash (default: all of it) and writes FILE durably (temp file, fsync,\n"
            "rename): FILE is either complete or untouched.  UART: read in 4 KiB blocks,\n"
            "every 64 KiB proven with the chip's CRC, blocks that differ read again.  SPI\n"
@@ -76,12 +76,12 @@ int cmd_read(int argc, char **argv)
      * the largest flash this chip can have (again below with the real size),
      * and the output file. */
     const fl_chip *chip = flash_cli_chip("read", &c, &rc);
-    if (!chip)
+    if (!chip && rc)
         return rc;
     cli_output_init(&c.out, c.json, c.port);
     fl_error perr = {0};
-    if (fl_flash_range_check(chip, NULL, offset, c.size ? size : 1, fl_chip_flash_size_limit(chip),
-                             false, false, &perr) ||
+    if ((chip && fl_flash_range_check(chip, NULL, offset, c.size ? size : 1,
+                                      fl_chip_flash_size_limit(chip), false, false, &perr)) ||
         check_output_writable(c.output, &perr))
         return cli_report_error(&c.out, "read", &perr);
     if ((rc = flash_cli_connect("read", &c)))
@@ -101,6 +101,8 @@ int cmd_read(int argc, char **argv)
     if (!st)
         st = fl_write_file_durable(c.output, buf, size, &err);
     cli_output_end_phase(&c.out);
+    if (!st)
+        st = flash_cli_finish(&c, &err);
     fl_flash_stats stats;
     fl_flash_stats_get(c.flash, &stats);
     if (st) {
@@ -117,6 +119,5 @@ int cmd_read(int argc, char **argv)
                 secs > 0 ? size / 1024.0 / secs : 0, stats.retries);
     }
     free(buf);
-    flash_cli_close(&c);
-    return rc;
+    return flash_cli_done("read", &c, rc);
 }

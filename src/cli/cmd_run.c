@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/run_many.h"
+#include "flash/flash.h"
 #include "lua/lua_host.h"
 #include "station/run.h"
 
@@ -15,7 +16,8 @@
 static void usage(void)
 {
     printf("usage: flashline run RECIPE.yaml --port URL [--set KEY=VALUE ...] [--db FILE]\n"
-           "                    [--station ID] [--operator NAME] [--again] [--json]\n"
+           "                    [--baud N] [--reset MODE] [--station ID] [--operator NAME]\n"
+           "                    [--again] [--json]\n"
            "       flashline run RECIPE.yaml --check [--set KEY=VALUE ...]\n\n"
            "Runs the recipe's steps in order on one unit and records the run, every step,\n"
            "the unit, measurements and artifacts in the audit log.  The recipe is checked\n"
@@ -43,6 +45,9 @@ static void usage(void)
            "                    on a terminal (plain lines prefixed with the port, or\n"
            "                    --json events, otherwise); the exit code is the worst\n"
            "                    outcome's\n"
+           "  -b, --baud N      override the recipe's link: baud (and a connect step's own)\n"
+           "  --reset MODE      override the recipe's link: reset (auto, pulse, reboot, manual,\n"
+           "                    none; also --before MODE, as the flash verbs call it)\n"
            "  --set KEY=VALUE   give a recipe variable (repeatable, once per KEY); KEY must be\n"
            "                    one the recipe declares under 'vars:' or uses as ${KEY}, else\n"
            "                    the run is refused (exit 2) naming the recipe's variables; a\n"
@@ -184,13 +189,41 @@ static void print_result(cli_output *out, const char *recipe, const fl_run_resul
            r->message[0] ? ": " : "", r->message);
 }
 
+/* --baud/--reset (or --before) as the flash verbs check them; *reset
+ * becomes the one reset mode given. */
+static int check_link_overrides(const char **baud, char *baud_buf, size_t cap, const char **reset,
+                                const char *before)
+{
+    uint32_t b = 0;
+    if (*baud && (!cli_parse_u32(*baud, &b) || b < 9600 || b > 6000000))
+        return cli_usage_error("run", "--baud '%s' must be a rate in 9600..6000000", *baud);
+    if (*baud) { /* the step reads a plain number */
+        snprintf(baud_buf, cap, "%u", b);
+        *baud = baud_buf;
+    }
+    if (*reset && before && strcmp(*reset, before) != 0)
+        return cli_usage_error("run", "--before '%s' and --reset '%s' are the same option: give one",
+                               before, *reset);
+    if (!*reset)
+        *reset = before;
+    fl_reset_mode mode;
+    if (*reset && !fl_reset_mode_parse(*reset, &mode))
+        return cli_usage_error("run", "--reset must be auto, pulse, reboot, manual or none");
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *port = NULL, *db = NULL, *station = NULL, *op = NULL;
+    const char *baud = NULL, *reset = NULL, *before = NULL;
+    char baud_buf[16];
     bool json = false, check = false, help = false, again = false;
     cli_list set_args = {0}, port_args = {0};
     const cli_opt opts[] = {
         {"port", OPT_LIST, NULL, NULL, 'p', &port_args},
+        {"baud", OPT_STRING, &baud, NULL, 'b', NULL},
+        {"reset", OPT_STRING, &reset, NULL},
+        {"before", OPT_STRING, &before, NULL},
         {"db", OPT_STRING, &db, NULL},
         {"station", OPT_STRING, &station, NULL},
         {"operator", OPT_STRING, &op, NULL},
@@ -211,6 +244,8 @@ int cmd_run(int argc, char **argv)
         rc = cli_usage_error("run", "--port is required (or --check)");
     else if (!rc && set_args.n > MAX_SETS)
         rc = cli_usage_error("run", "at most %d --set options", MAX_SETS);
+    else if (!rc && !help)
+        rc = check_link_overrides(&baud, baud_buf, sizeof baud_buf, &reset, before);
     char *stock = NULL;
     if (!rc && !help)
         rc = find_stock_recipe(&pos[0], &stock);
@@ -225,7 +260,7 @@ int cmd_run(int argc, char **argv)
     } else {
         fl_run_opts o = {.recipe_path = pos[0], .db_path = db, .station = station,
                          .operator_name = op, .again = again, .sets = (const char *const *)sets,
-                         .nsets = (size_t)nsets};
+                         .nsets = (size_t)nsets, .link_baud = baud, .link_reset = reset};
         rc = cli_run_many(&o, port_args.items, port_args.n, json);
         cli_list_free(&port_args);
         for (int i = 0; i < nsets; i++)
@@ -256,6 +291,8 @@ int cmd_run(int argc, char **argv)
         fl_run_opts o = {.recipe_path = pos[0], .port = port, .db_path = db, .station = station,
                          .operator_name = op, .again = again, .sets = (const char *const *)sets,
                          .nsets = (size_t)nsets, .ev = &ev};
+        o.link_baud = baud;
+        o.link_reset = reset;
         fl_run_result r;
         st = fl_station_run(&o, &r, &err);
         cli_output_end_phase(&out);

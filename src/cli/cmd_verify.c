@@ -6,8 +6,8 @@
 
 static void usage(void)
 {
-    printf("usage: flashline verify FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n"
-           "       flashline verify -p URL -c CHIP [options] -- FILE\n\n"
+    printf("usage: flashline verify FILE --port URL [--chip CHIP] [--offset A [--raw]] [options]\n"
+           "       flashline verify -p URL [-c CHIP] [options] -- FILE\n\n"
            "Compares flash with FILE (UART: the chip's CRC, 64 KiB at a time, the first\n"
            "differing 4 KiB sector is reported; SPI programmer: every byte read back, the\n"
            "first differing byte is reported).  Exit 1 on mismatch.  FILE is checked and\n"
@@ -57,6 +57,8 @@ int cmd_verify(int argc, char **argv)
     if (!how)
         how = "the driver";
     cli_output_end_phase(&c.out);
+    if (!st)
+        st = flash_cli_finish(&c, &err);
     if (st) {
         rc = cli_report_error(&c.out, "verify", &err);
     } else if (c.json) {
@@ -69,6 +71,5 @@ int cmd_verify(int argc, char **argv)
                 p->flash_offset + len, pos[0], how);
     }
     flash_cli_image_free(&img);
-    flash_cli_close(&c);
-    return rc;
+    return flash_cli_done("verify", &c, rc);
 }

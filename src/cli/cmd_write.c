@@ -10,8 +10,8 @@
 
 static void usage(void)
 {
-    printf("usage: flashline write FILE --port URL --chip CHIP [--offset A [--raw]] [options]\n"
-           "       flashline write -p URL -c CHIP [options] -- FILE\n\n"
+    printf("usage: flashline write FILE --port URL [--chip CHIP] [--offset A [--raw]] [options]\n"
+           "       flashline write -p URL [-c CHIP] [options] -- FILE\n\n"
            "Writes FILE: erase (64 KiB where aligned, 4 KiB elsewhere), program, and verify\n"
            "every byte (UART: every 64 KiB by the chip's CRC; SPI programmer: by reading\n"
            "every written sector back), rewriting sectors that fail.\n"
@@ -44,8 +44,8 @@ static void usage(void)
            "  --force             write an image whose content or name says another chip\n"
            "  --reprotect         set the flash block protection again afterwards (UART: ROM\n"
            "                      loaders; SPI programmer: the part's protect-all bits)\n"
-           "  --reboot            start the new firmware when done (Beken SPI mode: a CEN\n"
-           "                      pulse, which also happens on exit; spi-nor: nothing)\n"
+           "  --reboot            start the new firmware when done: what --after reboot (the\n"
+           "                      default) does; kept for scripts\n"
            "%s\n%s",
            flash_cli_common_help(), cli_exit_codes_help);
 }
@@ -97,6 +97,11 @@ int cmd_write(int argc, char **argv)
     }
     if (npos != 1)
         return cli_usage_error("write", "which FILE? (flashline write FILE --port ... --chip ...)");
+    if (c.reboot && c.after) {
+        fl_after_mode after;
+        if (fl_after_mode_parse(c.after, &after) && after == FL_AFTER_STAY)
+            return cli_usage_error("write", "--reboot and --after stay contradict each other");
+    }
     flash_cli_image img;
     if ((rc = flash_cli_open_image("write", &c, pos[0], false, &img)))
         return rc;
@@ -110,11 +115,12 @@ int cmd_write(int argc, char **argv)
     if (!st && c.reboot)
         st = fl_flash_reboot(c.flash, &err);
     cli_output_end_phase(&c.out);
+    if (!st)
+        st = flash_cli_finish(&c, &err);
     if (st)
         rc = cli_report_error(&c.out, "write", &err);
     else
         report_done(&c, pos[0], p, wlen, fl_now() - t0);
     flash_cli_image_free(&img);
-    flash_cli_close(&c);
-    return rc;
+    return flash_cli_done("write", &c, rc);
 }

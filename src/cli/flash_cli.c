@@ -61,14 +61,18 @@ static void wrap_text(char *out, size_t cap, const char *text, const char *inden
 
 const char *flash_cli_common_help(void)
 {
-    static char text[4096];
+    static char text[8192];
     if (text[0])
         return text;
-    char drivers[2048], chips[512], chip_line[256];
+    char drivers[2048], chips[1024], chip_line[768];
     wrap_text(drivers, sizeof drivers, fl_flash_drivers_help(), "                        ", 0);
     snprintf(chip_line, sizeof chip_line,
              "-c, --chip CHIP     what the chip is: %s, or spi-nor (a plain SPI NOR flash chip: "
-             "needs a SPI programmer port)",
+             "needs a SPI programmer port).  Optional over a UART where the chip ID tells it "
+             "(ROM loaders; BK7231N and BK7231M answer alike and are handled alike); bk7236 "
+             "and bk7258 answer alike, and so do the flash loaders of bk7231t, bk7231u and "
+             "bk7252: name those.  Over a SPI programmer a plain SPI NOR flash answering its "
+             "JEDEC ID is taken as spi-nor; a Beken chip must be named (SPI mode resets it)",
              fl_chip_names());
     wrap_text(chips, sizeof chips, chip_line, "  ", 22);
     snprintf(text, sizeof text,
@@ -77,15 +81,32 @@ const char *flash_cli_common_help(void)
              "%s\n"
              "  -b, --baud N        UART only: rate after linking (default 921600; falls back\n"
              "                      to 115200 if the switch fails; 115200 = never switch)\n"
-             "  --reset MODE        UART only: how to get the bootloader: auto (default: link\n"
-             "                      check, `reboot` text to OpenBeken, RTS/DTR pulses, then\n"
-             "                      asks you to power-cycle), pulse, reboot, manual (ask for\n"
-             "                      a power-cycle), none\n"
+             "  --before MODE       UART only: how to get the bootloader: auto (default: link\n"
+             "                      check, also at the rates an earlier session may have left\n"
+             "                      the loader at (--baud, 921600, 1500000, 2000000, ...),\n"
+             "                      `reboot` text to OpenBeken, RTS/DTR pulses, then asks you\n"
+             "                      to power-cycle), pulse, reboot, manual (ask for a\n"
+             "                      power-cycle), none (already in the loader: link check at\n"
+             "                      115200 and at those rates).  esptool's default-reset and\n"
+             "                      no-reset work too.  A baud fallback and recoveries take the\n"
+             "                      bus again the same way, within --link-timeout\n"
+             "  --reset MODE        the same as --before (its older name: recipes and scripts\n"
+             "                      keep working)\n"
+             "  --after MODE        what the chip does when the verb succeeded: reboot\n"
+             "                      (default, as esptool's hard reset: it leaves the loader and\n"
+             "                      runs its firmware; Beken SPI mode: a CEN pulse), stay (keep\n"
+             "                      the loader, at its baud, for the next command: no reset or\n"
+             "                      power-cycle needed; refused on bk7231t/u and bk7252, whose\n"
+             "                      flash loader reboots itself when idle; SPI mode: no CEN\n"
+             "                      pulse, the chip stays halted).  esptool's hard-reset and\n"
+             "                      no-reset work too.  After a failure the chip stays in its\n"
+             "                      loader for a retry\n"
              "  --link-timeout S    UART only: give up getting the chip's attention after S\n"
              "                      seconds (default 20, at most 3600)\n"
-             "                      On a SPI programmer port these three do nothing: a Beken\n"
-             "                      chip is reset through CEN (D2) and synced, retried a few\n"
-             "                      times; a plain SPI NOR chip just answers.\n"
+             "                      On a SPI programmer port --baud, --before and\n"
+             "                      --link-timeout do nothing: a Beken chip is reset through\n"
+             "                      CEN (D2) and synced, retried a few times; a plain SPI NOR\n"
+             "                      chip just answers.\n"
              "  --json              one JSON event per line on stdout instead of human output\n",
              drivers, chips);
     return text;
@@ -99,12 +120,19 @@ int flash_cli_number(const char *verb, const char *opt, const char *text, uint32
                            text);
 }
 
-/* --port/--chip present, the chip known and reachable through the port. */
+/* --port present; --chip, when given, known and reachable through the port
+ * (*chip NULL without --chip: the driver tells it). */
 static int check_port_chip(const char *verb, flash_cli *c, const fl_chip **chip)
 {
-    if (!c->port || !c->chip)
-        return cli_usage_error(verb, "--port and --chip are required (see 'flashline %s --help')",
-                               verb);
+    *chip = NULL;
+    if (!c->port)
+        return cli_usage_error(verb, "--port is required (see 'flashline %s --help')", verb);
+    if (!c->chip) {
+        fl_error err = {0};
+        if (fl_flash_check_port(c->port, NULL, &err))
+            return cli_usage_error(verb, "%s", err.msg);
+        return 0;
+    }
     *chip = fl_chip_find(c->chip);
     if (!*chip)
         return cli_usage_error(verb, "unknown chip '%s' (known: %s)", c->chip,
@@ -127,8 +155,16 @@ int flash_cli_connect(const char *verb, flash_cli *c)
         return EXIT_USAGE;
     if (o.baud < 9600 || o.baud > 6000000)
         return cli_usage_error(verb, "--baud %u is out of range (9600..6000000)", o.baud);
-    if (c->reset && !fl_reset_mode_parse(c->reset, &o.reset))
-        return cli_usage_error(verb, "--reset must be auto, pulse, reboot, manual or none");
+    /* --reset is --before's older name: both may be given only if they agree */
+    if (c->reset && c->before && strcmp(c->reset, c->before) != 0)
+        return cli_usage_error(verb, "--before '%s' and --reset '%s' are the same option: give one",
+                               c->before, c->reset);
+    const char *before = c->before ? c->before : c->reset;
+    if (before && !fl_reset_mode_parse(before, &o.reset))
+        return cli_usage_error(verb, "--%s must be auto, pulse, reboot, manual or none",
+                               c->before ? "before" : "reset");
+    if (c->after && !fl_after_mode_parse(c->after, &o.after))
+        return cli_usage_error(verb, "--after must be reboot or stay");
     /* NaN would compare false against every deadline: the link would never give up */
     if (c->link_timeout && !cli_parse_seconds(c->link_timeout, 0, 3600, &o.link_timeout_s))
         return cli_usage_error(verb, "--link-timeout '%s' must be seconds, above 0 and at most 3600",
@@ -140,12 +176,27 @@ int flash_cli_connect(const char *verb, flash_cli *c)
     cli_stop_on_signals();
 
     fl_error err = {0};
-    if (fl_flash_open(c->port, chip->name, &o, &c->events, &c->flash, &err)) {
+    if (fl_flash_open(c->port, chip ? chip->name : NULL, &o, &c->events, &c->flash, &err)) {
         int code = cli_report_error(&c->out, verb, &err);
         flash_cli_close(c);
         return code;
     }
     return 0;
+}
+
+fl_status flash_cli_finish(flash_cli *c, fl_error *err)
+{
+    c->finished = true;
+    return fl_flash_finish(c->flash, err);
+}
+
+int flash_cli_done(const char *verb, flash_cli *c, int rc)
+{
+    fl_error err = {0};
+    if (!rc && c->flash && !c->finished && flash_cli_finish(c, &err))
+        rc = cli_report_error(&c->out, verb, &err);
+    flash_cli_close(c);
+    return rc;
 }
 
 void flash_cli_close(flash_cli *c)
@@ -256,7 +307,7 @@ int flash_cli_open_image(const char *verb, flash_cli *c, const char *path, bool 
     memset(img, 0, sizeof *img);
     int rc = EXIT_USAGE;
     const fl_chip *chip = flash_cli_chip(verb, c, &rc);
-    if (!chip)
+    if (!chip && rc)
         return rc;
     fl_image_plan_opts o;
     fl_image_plan_opts_init(&o);
@@ -275,7 +326,7 @@ int flash_cli_open_image(const char *verb, flash_cli *c, const char *path, bool 
     cli_output_init(&c->out, c->json, c->port);
     fl_error err = {0};
     fl_status st = fl_read_file(path, &img->data, &img->len, 64u << 20, &err);
-    if (!st)
+    if (!st && chip) /* without --chip the policy runs once the chip is identified */
         st = fl_flash_plan_image(c->port, chip, path, img->data, img->len, 0, &o, &img->place,
                                  &err);
     if (st) {

@@ -10,7 +10,9 @@
 
 typedef struct flash_cli {
     const char *port, *chip, *baud, *reset, *link_timeout, *offset, *size, *output;
+    const char *before, *after; /* esptool's names: --before is --reset (kept as an alias) */
     bool json, allow_bootloader, force, raw, all, reprotect, reboot, help;
+    bool finished; /* flash_cli_finish ran */
     cli_output out;
     fl_events events;
     fl_flash *flash;
@@ -23,6 +25,8 @@ typedef struct flash_cli {
     {"chip", OPT_STRING, &(c).chip, NULL, 'c', NULL},          \
     {"baud", OPT_STRING, &(c).baud, NULL, 'b', NULL},          \
     {"reset", OPT_STRING, &(c).reset, NULL},                   \
+    {"before", OPT_STRING, &(c).before, NULL},                 \
+    {"after", OPT_STRING, &(c).after, NULL},                   \
     {"link-timeout", OPT_STRING, &(c).link_timeout, NULL},     \
     {"json", OPT_FLAG, NULL, &(c).json}
 
@@ -32,12 +36,21 @@ const char *flash_cli_common_help(void);
 /* Validate the common options, open the session (driver, bus, identity).
  * On failure reports the error (JSON under --json) and returns the exit code. */
 int flash_cli_connect(const char *verb, flash_cli *c);
-/* The chip of --chip for checks before connecting; NULL (with the usage
- * error printed and *rc set) when --port or --chip is missing or unknown,
- * or the port's driver does not serve the chip. */
+/* The chip of --chip for checks before connecting.  NULL with *rc = 0: no
+ * --chip, the driver tells the chip once connected (the checks then wait
+ * for the identity); NULL with the usage error printed and *rc set when
+ * --port is missing, the chip unknown or the port's driver does not serve it. */
 const fl_chip *flash_cli_chip(const char *verb, flash_cli *c, int *rc);
 /* Close the session. */
 void flash_cli_close(flash_cli *c);
+/* The verb's work succeeded: do what --after says (fl_flash_finish), before
+ * the verb reports that it is done. */
+fl_status flash_cli_finish(flash_cli *c, fl_error *err);
+/* The verb ends with exit code rc: when it succeeded and has not finished
+ * yet, finish (a failure there is reported and becomes the exit code), then
+ * close.  After a failure the chip is left in its loader for a retry.
+ * Returns the exit code. */
+int flash_cli_done(const char *verb, flash_cli *c, int rc);
 /* Print the identity block (human) or an "identity" JSON event. */
 void flash_cli_print_identity(flash_cli *c);
 

@@ -38,7 +38,11 @@ typedef struct fl_driver {
     unsigned placement_flags;
 
     /* Open the transport, get the chip's attention and identify it; *id is
-     * filled (chip, flash size, IDs).  On failure nothing is left open. */
+     * filled (chip, flash size, IDs).  On failure nothing is left open.
+     * chip NULL: tell the chip (id->chip) or fail FL_ERR_USAGE saying why
+     * not.  o->after: an after-mode the driver cannot do is refused here,
+     * before anything is opened; close() honours FL_AFTER_STAY (reboot is
+     * the library's fl_flash_finish calling reboot()). */
     fl_status (*open)(const char *port, const fl_chip *chip, const fl_flash_opts *o,
                       const fl_events *ev, fl_driver_session **out, fl_identity *id,
                       fl_error *err);

@@ -15,16 +15,44 @@ struct fl_flash {
     fl_driver_session *s;
     fl_identity id;
     bool allow_bootloader;
+    fl_after_mode after;
+    bool rebooted; /* fl_flash_reboot started the firmware; nothing ran since */
+    const fl_events *ev;
 };
+
+/* `s` is `name`, esptool's '_' spelling counting as '-'. */
+static bool mode_name_is(const char *s, const char *name)
+{
+    for (; *s && *name; s++, name++)
+        if (*s != *name && !(*s == '_' && *name == '-'))
+            return false;
+    return !*s && !*name;
+}
 
 bool fl_reset_mode_parse(const char *s, fl_reset_mode *out)
 {
     static const struct { const char *name; fl_reset_mode mode; } modes[] = {
         {"auto", FL_RESET_AUTO},     {"pulse", FL_RESET_PULSE}, {"reboot", FL_RESET_REBOOT},
         {"manual", FL_RESET_MANUAL}, {"none", FL_RESET_NONE},
+        /* esptool's --before names, for hands used to them */
+        {"default-reset", FL_RESET_AUTO}, {"no-reset", FL_RESET_NONE},
     };
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-        if (s && !strcmp(s, modes[i].name)) {
+        if (s && mode_name_is(s, modes[i].name)) {
+            *out = modes[i].mode;
+            return true;
+        }
+    return false;
+}
+
+bool fl_after_mode_parse(const char *s, fl_after_mode *out)
+{
+    static const struct { const char *name; fl_after_mode mode; } modes[] = {
+        {"reboot", FL_AFTER_REBOOT}, {"stay", FL_AFTER_STAY},
+        {"hard-reset", FL_AFTER_REBOOT}, {"no-reset", FL_AFTER_STAY}, /* esptool's --after */
+    };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (s && mode_name_is(s, modes[i].name)) {
             *out = modes[i].mode;
             return true;
         }
@@ -37,6 +65,7 @@ void fl_flash_opts_init(fl_flash_opts *o)
     o->reset = FL_RESET_AUTO;
     o->link_timeout_s = 20.0;
     o->baud = 921600;
+    o->after = FL_AFTER_REBOOT;
 }
 
 /* ---- choosing the driver -------------------------------------------------- */
@@ -76,14 +105,10 @@ const char *fl_flash_drivers_help(void)
 const fl_driver *fl_driver_for(const char *port, const fl_chip *chip, fl_error *err)
 {
     port = port ? port : "";
-    if (!chip) {
-        fl_fail(err, FL_ERR_USAGE, "no chip given (known: %s)", fl_chip_names_all());
-        return NULL;
-    }
     for (const fl_driver *const *d = fl_drivers(); *d; d++) {
         if (!(*d)->claims_port(port))
             continue;
-        if ((*d)->serves(chip))
+        if (!chip || (*d)->serves(chip)) /* no chip: the driver tells it, or says why not */
             return *d;
         /* The port says how the chip is reached: a driver that takes the
          * port but not the chip is a mismatch, not a cue to try the next. */
@@ -119,10 +144,10 @@ fl_status fl_flash_open(const char *port, const char *chip_name, const fl_flash_
                         const fl_events *ev, fl_flash **out, fl_error *err)
 {
     *out = NULL;
-    if (!port || !*port || !chip_name)
-        return fl_fail(err, FL_ERR_USAGE, "a port and a chip are required");
-    const fl_chip *chip = fl_chip_find(chip_name);
-    if (!chip)
+    if (!port || !*port)
+        return fl_fail(err, FL_ERR_USAGE, "a port is required");
+    const fl_chip *chip = chip_name && *chip_name ? fl_chip_find(chip_name) : NULL;
+    if (chip_name && *chip_name && !chip)
         return fl_fail(err, FL_ERR_USAGE, "unknown chip '%s' (known: %s)", chip_name,
                        fl_chip_names_all());
     fl_flash_opts defaults;
@@ -139,19 +164,49 @@ fl_status fl_flash_open(const char *port, const char *chip_name, const fl_flash_
     f->drv = drv;
     f->id.chip = chip;
     f->id.driver = drv->name;
+    f->after = o->after;
+    f->ev = ev;
     fl_status st = drv->open(port, chip, o, ev, &f->s, &f->id, err);
+    if (!st && !chip && !f->id.chip) { /* a driver that identified nothing */
+        drv->close(f->s);
+        st = fl_fail(err, FL_ERR_INTERNAL, "driver %s opened without telling the chip", drv->name);
+    }
     if (st) {
         free(f);
         return st;
     }
-    /* whatever the driver filled, the names are the library's */
-    f->id.chip = chip;
+    /* whatever the driver filled, the names are the library's (the chip: what
+     * was asked for, or what the driver identified when nothing was) */
+    if (chip)
+        f->id.chip = chip;
     f->id.driver = drv->name;
     if (!f->id.programmer[0])
         fl_text_copy(f->id.programmer, sizeof f->id.programmer, port);
     fl_flash_set_allow_bootloader(f, o->allow_bootloader);
     *out = f;
     return FL_OK;
+}
+
+fl_status fl_flash_finish(fl_flash *f, fl_error *err)
+{
+    if (!f)
+        return fl_fail(err, FL_ERR_USAGE, "finish: no session");
+    if (f->after == FL_AFTER_STAY) {
+        if (f->id.baud)
+            fl_logf(f->ev, FL_LOG_INFO, "leaving the chip in its loader at %u baud (--after stay)",
+                    f->id.baud);
+        else
+            fl_logf(f->ev, FL_LOG_INFO, "leaving the chip in its loader (--after stay)");
+        return FL_OK;
+    }
+    if (f->rebooted)
+        return FL_OK;
+    fl_status st = f->drv->reboot(f->s, err);
+    if (!st) {
+        f->rebooted = true;
+        fl_logf(f->ev, FL_LOG_INFO, "rebooted: the chip runs its firmware (--after reboot)");
+    }
+    return st;
 }
 
 void fl_flash_close(fl_flash *f)
@@ -188,11 +243,12 @@ fl_status fl_flash_check_range(const fl_flash *f, uint32_t addr, uint64_t len, b
 
 /* A session and, for len > 0, a buffer: a caller's mistake is a usage error
  * before anything reaches the driver (a NULL buffer would crash it mid-operation). */
-static fl_status check_call(const fl_flash *f, const void *buf, uint32_t len, const char *what,
+static fl_status check_call(fl_flash *f, const void *buf, uint32_t len, const char *what,
                             fl_error *err)
 {
     if (!f)
         return fl_fail(err, FL_ERR_USAGE, "%s: no session", what);
+    f->rebooted = false; /* an operation after a reboot takes the chip again (SPI mode) */
     if (len && !buf)
         return fl_fail(err, FL_ERR_USAGE, "%s of %u bytes: no buffer", what, len);
     return FL_OK;
@@ -234,12 +290,15 @@ fl_status fl_flash_verify(fl_flash *f, uint32_t addr, const uint8_t *data, uint3
 
 fl_status fl_flash_read_mac(fl_flash *f, uint8_t mac[6], fl_error *err)
 {
+    f->rebooted = false;
     return f->drv->read_mac(f->s, mac, err);
 }
 
 fl_status fl_flash_reboot(fl_flash *f, fl_error *err)
 {
-    return f->drv->reboot(f->s, err);
+    fl_status st = f->drv->reboot(f->s, err);
+    f->rebooted = st == FL_OK;
+    return st;
 }
 
 fl_status fl_flash_protect(fl_flash *f, bool on, fl_error *err)
@@ -247,6 +306,7 @@ fl_status fl_flash_protect(fl_flash *f, bool on, fl_error *err)
     if (!f->drv->protect)
         return fl_fail(err, FL_ERR_USAGE, "%s block protection: not with driver %s",
                        on ? "setting" : "clearing", f->drv->name);
+    f->rebooted = false;
     return f->drv->protect(f->s, on, err);
 }
 
@@ -256,6 +316,7 @@ fl_status fl_flash_device_crc(fl_flash *f, uint32_t addr, uint32_t len, uint32_t
     if (!f->drv->device_crc)
         return fl_fail(err, FL_ERR_USAGE, "a device-side CRC: not with driver %s", f->drv->name);
     fl_status st = fl_flash_check_range(f, addr, len, false, err);
+    f->rebooted = false;
     return st ? st : f->drv->device_crc(f->s, addr, len, crc, err);
 }
 

@@ -44,14 +44,31 @@ typedef enum fl_reset_mode {
     FL_RESET_NONE,   /* chip is already in download mode: only link-check */
 } fl_reset_mode;
 
-/* "auto", "pulse", "reboot", "manual", "none" → mode; false when unknown. */
+/* "auto", "pulse", "reboot", "manual", "none" → mode; false when unknown.
+ * esptool's names are taken too: "default-reset" (auto), "no-reset" (none),
+ * with '-' or '_'. */
 bool fl_reset_mode_parse(const char *s, fl_reset_mode *out);
+
+/* What the session leaves the chip doing when its work is done
+ * (fl_flash_finish; esptool's --after). */
+typedef enum fl_after_mode {
+    FL_AFTER_REBOOT, /* leave the loader, run the firmware (esptool's hard reset): UART:
+                        the Reboot command; Beken SPI mode: a CEN pulse without sync */
+    FL_AFTER_STAY,   /* keep the loader (UART: at the rate it was switched to) for the
+                        next command; Beken SPI mode: no CEN pulse, even at close */
+} fl_after_mode;
+
+/* "reboot", "stay"; esptool's "hard-reset" (reboot) and "no-reset" (stay),
+ * with '-' or '_'.  False when unknown. */
+bool fl_after_mode_parse(const char *s, fl_after_mode *out);
 
 typedef struct fl_flash_opts {
     fl_reset_mode reset;   /* UART drivers */
     double link_timeout_s; /* overall limit for getting the bus (default 20 s) */
     uint32_t baud;         /* UART drivers: wanted rate after linking (default 921600) */
     bool allow_bootloader; /* explicit opt-in to modify the chip's bootloader area */
+    fl_after_mode after;   /* what fl_flash_finish does (default reboot); a driver that
+                              cannot do it refuses at open (FL_ERR_USAGE), touching nothing */
 } fl_flash_opts;
 
 void fl_flash_opts_init(fl_flash_opts *o);
@@ -91,16 +108,26 @@ typedef struct fl_flash_stats {
 } fl_flash_stats;
 
 /* Does a driver reach `chip` through `port`?  FL_ERR_USAGE saying why not
- * (the same check fl_flash_open makes first; touches nothing). */
+ * (the same check fl_flash_open makes first; touches nothing).  chip NULL:
+ * does a driver take the port at all. */
 fl_status fl_flash_check_port(const char *port, const fl_chip *chip, fl_error *err);
 
 /* Choose the driver for port + chip, open the transport, get the chip's
  * attention and identify it.  A chip no driver serves on that port is
- * FL_ERR_USAGE naming the drivers and what they serve. */
+ * FL_ERR_USAGE naming the drivers and what they serve.  chip NULL or "":
+ * the port's driver tells the chip from what it reads (UART: the chip ID
+ * register); where it cannot (flash loaders answer alike, a SPI programmer)
+ * FL_ERR_USAGE names the candidates and asks for the chip. */
 fl_status fl_flash_open(const char *port, const char *chip, const fl_flash_opts *o,
                         const fl_events *ev, fl_flash **out, fl_error *err);
-/* Leave the chip as the driver leaves it (UART: in download mode; SPI
- * mode: a CEN pulse lets it boot) and free the session. */
+/* The work is done: do what opts.after says (reboot: the chip runs its
+ * firmware, unless fl_flash_reboot already started it; stay: nothing).
+ * Front ends call it when the operation succeeded; after a failure they
+ * only close, so the loader stays for a retry. */
+fl_status fl_flash_finish(fl_flash *f, fl_error *err);
+/* Leave the chip as the driver leaves it (UART: as it is, in the loader
+ * unless finished with reboot; SPI mode: a CEN pulse lets it boot, unless
+ * opts.after is stay) and free the session. */
 void fl_flash_close(fl_flash *f);
 
 const fl_identity *fl_flash_identity(const fl_flash *f);

@@ -60,6 +60,9 @@ typedef struct fl_sim_options {
     uint32_t sr_lost;         /* test fault: the replies to the first N status-register
                                  commands (read or write, ROM loaders) are lost; the command
                                  itself takes effect */
+    uint32_t max_baud;        /* test fault: above this device rate every byte garbles both
+                                 ways (a cable or adapter that cannot keep up); the chip still
+                                 switches (0 = no limit) */
     const char *events_path; /* append one line per brown-out, watchdog reset, hang, reboot
                                 command and disconnect to this file, and the dropped and
                                 garbled byte totals at the end (NULL: no record) */
@@ -71,7 +74,8 @@ void fl_sim_options_init(fl_sim_options *o);
  * Keys: flash, size (2M, 4M, 0x200000), timescale, drop, corrupt, stall,
  * disconnect, brownout, manual, seed, quiet; also stallrate, jedec (C84015), pty,
  * control (port), misdirect (N: the N-th erase lands 1 MiB away), srlost (N: the first
- * N status-register replies are lost), events (record file).  Strings point into `query`,
+ * N status-register replies are lost), events (record file), maxbaud (N: rates above N
+ * garble every byte).  Strings point into `query`,
  * which must outlive o. */
 fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err);
 

@@ -166,6 +166,12 @@ static bool garble(fl_sim *s, uint8_t *b)
     return true;
 }
 
+/* Test fault max_baud: the line cannot carry this rate. */
+static bool line_too_fast(const fl_sim *s, uint32_t baud)
+{
+    return s->o.max_baud && baud > s->o.max_baud;
+}
+
 /* Apply the fault picked for this byte; false = the byte is lost. */
 static bool inject(fl_sim *s, uint8_t *b, uint8_t fault)
 {
@@ -196,7 +202,7 @@ static void wire_deliver(fl_sim *s)
         uint8_t b = e.byte;
         if (!inject(s, &b, e.fault))
             return;
-        if (sim_baud_mismatch(e.arg, d->baud) && !garble(s, &b))
+        if ((sim_baud_mismatch(e.arg, d->baud) || line_too_fast(s, d->baud)) && !garble(s, &b))
             return;
         if (s->chip->pers == SIM_LBOOT && s->fifo.len >= LB_FIFO_BYTES)
             return; /* ring buffer overrun while the loader is busy */
@@ -335,7 +341,8 @@ double sim_deliver(fl_sim *s, double now)
             if (ep->fd < 0)
                 continue;
             uint8_t c = b;
-            if (sim_baud_mismatch(e.baud, ep->baud_line) && !garble(s, &c))
+            if ((sim_baud_mismatch(e.baud, ep->baud_line) || line_too_fast(s, e.baud)) &&
+                !garble(s, &c))
                 continue;
             if (ep->telnet && c == TN_IAC) {
                 uint8_t two[2] = {TN_IAC, TN_IAC};

@@ -506,6 +506,10 @@ static void build_ctx(worker *w)
     for (size_t i = 0; i < w->r->nlink; i++)
         set_str(L, w->r->link[i].key, w->r->link[i].value);
     lua_setfield(L, -2, "link");
+    lua_newtable(L); /* the command line's link overrides (flashline run --baud/--reset) */
+    set_str(L, "baud", w->o->link_baud);
+    set_str(L, "reset", w->o->link_reset);
+    lua_setfield(L, -2, "link_override");
     lua_newtable(L); /* vars after --set */
     for (size_t i = 0; i < w->r->nvars; i++)
         set_str(L, w->r->vars[i].key, w->r->vars[i].value);

@@ -35,6 +35,11 @@ typedef struct fl_run_opts {
     const char *const *sets;   /* "KEY=VALUE" overrides of recipe vars */
     size_t nsets;
     const fl_events *ev;       /* log/progress/prompt/cancel for this worker (may be NULL) */
+    /* Command-line overrides of the recipe's link: settings (NULL: the recipe's);
+     * they win over link: and over a connect step's own arguments.  Checked by
+     * the caller (flashline run: a number in 9600..6000000, a reset mode). */
+    const char *link_baud;
+    const char *link_reset;
     /* Step i (0-based) of n starts on `unit` (its MAC or other id, "" while
      * unknown); may be NULL.  ctx is ev->ctx, so a front end with one sink
      * per port knows the port. */

@@ -9,8 +9,8 @@ IMG=$SHARED/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin
 
 # --- events=FILE records what really happened to the unit, nothing else -------
 unit() { cp "$DUMPS/01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin" "$T/$1.bin"; chmod u+w "$T/$1.bin"; }
-unit clean
-"$FL" write "$IMG" --chip bk7231n --port "sim:bk7231n?flash=$T/clean.bin&timescale=0&events=$T/clean.ev" \
+unit clean # --after stay: a closing Reboot command would be recorded too
+"$FL" write "$IMG" --chip bk7231n --after stay --port "sim:bk7231n?flash=$T/clean.bin&timescale=0&events=$T/clean.ev" \
     >/dev/null 2>&1
 check "clean line: write exits 0" [ $? -eq 0 ]
 check "clean line: the record holds only the closing line-fault count, all zero" \

@@ -67,9 +67,9 @@ check "no-sync diagnosis: no UART wording" bash -c "! grep -Eq '$UART_WORDS' '$T
 # --help: what the UART options do over SPI, and the SPI meanings
 for verb in info read write erase verify; do
       "$FL" $verb --help >"$T/help"
-      check "$verb --help: --baud/--reset/--link-timeout do nothing on a SPI programmer" \
+      check "$verb --help: --baud/--before/--link-timeout do nothing on a SPI programmer" \
           bash -c "grep -q 'UART only: rate' '$T/help' &&
-                   grep -q 'On a SPI programmer port these three do nothing' '$T/help'"
+                   grep -q 'On a SPI programmer port --baud, --before and' '$T/help'"
 done
 "$FL" write --help >"$T/help"
 check "write --help: spi-nor needs --raw --offset; --allow-bootloader over SPI" \

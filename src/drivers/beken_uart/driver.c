@@ -30,6 +30,7 @@ static bool uart_serves(const fl_chip *chip)
 
 static void fill_identity(const fl_beken *b, fl_identity *id)
 {
+    id->chip = b->chip; /* detected when the caller named none */
     id->access = b->chip->loader == FL_LOADER_ROM ? "ROM loader" : "flash loader";
     fl_text_copy(id->programmer, sizeof id->programmer, b->wire.link->url);
     fl_beken_identity(b, id);
@@ -49,6 +50,13 @@ static fl_status uart_open(const char *port, const fl_chip *chip, const fl_flash
                            const fl_events *ev, fl_driver_session **out, fl_identity *id,
                            fl_error *err)
 {
+    /* A flash loader reboots itself through its watchdog once the line is
+     * idle (spec beken-uart.md §6.1): it cannot be left waiting. */
+    if (chip && chip->loader == FL_LOADER_FLASH && o->after == FL_AFTER_STAY)
+        return fl_fail(err, FL_ERR_USAGE,
+                       "--after stay cannot keep the %s's flash loader: it reboots itself "
+                       "(watchdog) once the line is idle; use --after reboot",
+                       chip->display);
     fl_driver_session *s = calloc(1, sizeof *s);
     if (!s)
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
@@ -59,6 +67,10 @@ static fl_status uart_open(const char *port, const fl_chip *chip, const fl_flash
         s->b->allow_bootloader = o->allow_bootloader;
         st = fl_beken_connect(s->b, o, err);
     }
+    if (!st && !chip && s->b->chip->loader == FL_LOADER_FLASH && o->after == FL_AFTER_STAY)
+        st = fl_fail(err, FL_ERR_USAGE, "--after stay cannot keep the %s's flash loader: it "
+                     "reboots itself (watchdog) once the line is idle; use --after reboot",
+                     s->b->chip->display);
     if (st) {
         uart_close(s); /* a failed open leaves no port (or in-process simulator) open */
         return st;

@@ -488,9 +488,8 @@ fl_status fl_integrity_salvage(fl_beken *s, uint32_t a0, uint32_t a1, fl_status 
         return why; /* nobody to ask */
     if (why == FL_ERR_RESET) { /* it reset: take the bus again to look */
         fl_connect_opts o;
-        fl_connect_opts_init(&o);
-        o.reset = s->wire.link->has_lines ? FL_RESET_PULSE : FL_RESET_REBOOT;
-        o.link_timeout_s = 6;
+        fl_beken_recovery_opts(s, s->wire.link->has_lines ? FL_RESET_PULSE : FL_RESET_REBOOT, 6,
+                               &o);
         if (fl_beken_regain_bus(s, &o, &e) != FL_OK) {
             size_t n = strlen(err->msg);
             snprintf(err->msg + n, sizeof err->msg - n,

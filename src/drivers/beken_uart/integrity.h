@@ -84,4 +84,10 @@ fl_status bk_op_rewrite_sector(fl_beken *s, uint32_t addr, const uint8_t *data, 
  * session knows about its flash (it is still the same unit). */
 fl_status fl_beken_regain_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err);
 
+/* Options for taking the bus again mid-session: `how` within `timeout_s`,
+ * but as the caller asked where it did (a reset mode other than auto is
+ * used instead of `how`; never longer than its link timeout). */
+void fl_beken_recovery_opts(const fl_beken *s, fl_reset_mode how, double timeout_s,
+                            fl_connect_opts *o);
+
 #endif

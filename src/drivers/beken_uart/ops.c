@@ -131,9 +131,7 @@ static bool firmware_is_talking(fl_beken *s, double seconds)
 static fl_status reset_and_resume(fl_beken *s, uint32_t want, fl_reset_mode how, fl_error *err)
 {
     fl_connect_opts o;
-    fl_connect_opts_init(&o);
-    o.reset = how;
-    o.link_timeout_s = 6;
+    fl_beken_recovery_opts(s, how, 6, &o);
     fl_status st = fl_beken_regain_bus(s, &o, err);
     if (!st && want != 115200)
         st = fl_beken_set_baud(s, want, err);

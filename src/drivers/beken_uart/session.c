@@ -40,6 +40,12 @@ fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev,
     fl_beken *s = calloc(1, sizeof *s);
     if (!s)
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+    if (!chip) {
+        /* Until detected, getting the bus is the same for every Beken loader;
+         * the provisional chip only fills the fields. */
+        s->chip_unknown = true;
+        chip = fl_chip_find("bk7231n");
+    }
     s->wire.link = link;
     s->wire.loader = chip->loader;
     s->chip = chip;
@@ -58,6 +64,57 @@ void fl_beken_close(fl_beken *s)
 }
 
 /* ---- getting the bus ------------------------------------------------------ */
+
+/* "BK7231N", or "Beken" while the chip is still to be detected. */
+static const char *chip_label(const fl_beken *s)
+{
+    return s->chip_unknown ? "Beken" : s->chip->display;
+}
+
+static bool link_check_retry(fl_beken *s, int tries, double wait);
+
+/* Rates a loader may still be listening at: a previous session switched it
+ * (or crashed before rebooting it) and a loader keeps its rate until reset.
+ * The GUI tool's and bk7231tools' common choices, the fastest proven first. */
+static const uint32_t likely_rates[] = {921600, 1500000, 2000000, 460800, 230400, 1000000, 3000000};
+
+/* Ask at each likely rate (the wanted one first); *linked with s->baud set
+ * when the loader answers, else the link is back at 115200. */
+static fl_status probe_rates(fl_beken *s, const fl_connect_opts *o, bool *linked, fl_error *err)
+{
+    *linked = false;
+    if (!s->wire.link->has_baud)
+        return FL_OK; /* tcp:// bridges keep one rate */
+    uint32_t order[1 + sizeof likely_rates / sizeof likely_rates[0]];
+    size_t n = 0;
+    if (o->baud && o->baud != 115200)
+        order[n++] = o->baud;
+    for (size_t i = 0; i < sizeof likely_rates / sizeof likely_rates[0]; i++)
+        if (likely_rates[i] != o->baud)
+            order[n++] = likely_rates[i];
+    fl_status st = FL_OK;
+    for (size_t i = 0; i < n && !*linked; i++) {
+        if (fl_cancelled(s->ev))
+            return fl_fail(err, FL_ERR_CANCELLED, "cancelled while waiting for the chip");
+        if ((st = fl_link_set_baud(s->wire.link, order[i], err)))
+            return st;
+        bk_discard(&s->wire); /* what arrived at the old rate is noise */
+        if (link_check_retry(s, 3, 0.03)) {
+            s->baud = order[i];
+            *linked = true;
+            fl_logf(s->ev, FL_LOG_INFO,
+                    "the loader was still listening at %u baud (left there by an earlier "
+                    "session)",
+                    order[i]);
+        }
+    }
+    if (!*linked) {
+        if ((st = fl_link_set_baud(s->wire.link, 115200, err)))
+            return st;
+        bk_discard(&s->wire);
+    }
+    return FL_OK;
+}
 
 /* Link-check repeatedly for `seconds`; true once the loader answers. */
 static bool spam_link_check(fl_beken *s, double seconds, fl_status *fatal, fl_error *err)
@@ -103,15 +160,18 @@ static fl_status send_reboot_text(fl_beken *s, fl_error *err)
     return fl_link_write(s->wire.link, text, sizeof text - 1, err);
 }
 
-typedef enum { STAGE_CHECK, STAGE_REBOOT, STAGE_PULSE, STAGE_PROMPT } stage_kind;
+typedef enum { STAGE_CHECK, STAGE_PROBE, STAGE_REBOOT, STAGE_PULSE, STAGE_PROMPT } stage_kind;
 
 /* One attempt of a strategy: what to do, then how long to link-check. */
-static fl_status run_stage(fl_beken *s, stage_kind kind, double listen_s, bool *linked,
-                           fl_error *err)
+static fl_status run_stage(fl_beken *s, const fl_connect_opts *o, stage_kind kind,
+                           double listen_s, bool *linked, fl_error *err)
 {
     fl_status st = FL_OK;
     switch (kind) {
     case STAGE_CHECK: break;
+    case STAGE_PROBE:
+        /* not a listening stage: the rates are tried one by one */
+        return probe_rates(s, o, linked, err);
     case STAGE_REBOOT:
         fl_logf(s->ev, FL_LOG_DEBUG, "sending 'reboot' to a running OpenBeken");
         st = send_reboot_text(s, err);
@@ -135,10 +195,45 @@ static fl_status run_stage(fl_beken *s, stage_kind kind, double listen_s, bool *
     return fatal;
 }
 
+/* Round `round` of the strategy `o->reset`: what to do and how long to listen. */
+static stage_kind pick_stage(const fl_connect_opts *o, int round, bool can_pulse, double *listen)
+{
+    /* A loader left at another rate takes neither `reboot` text nor needs a
+     * power-cycle: those strategies ask at the likely rates first. */
+    bool probe_first = round == 0 && (o->reset == FL_RESET_REBOOT || o->reset == FL_RESET_MANUAL ||
+                                      (o->reset == FL_RESET_PULSE && !can_pulse));
+    if (probe_first)
+        return *listen = 0, STAGE_PROBE;
+    switch (o->reset) {
+    case FL_RESET_NONE: /* already in download mode: at 115200, or at a rate left behind */
+        *listen = 0.5;
+        return round % 2 ? STAGE_PROBE : STAGE_CHECK;
+    case FL_RESET_PULSE: *listen = 2.0; return can_pulse ? STAGE_PULSE : STAGE_CHECK;
+    case FL_RESET_REBOOT: *listen = 2.0; return STAGE_REBOOT;
+    case FL_RESET_MANUAL: *listen = 10.0; return STAGE_PROMPT;
+    case FL_RESET_AUTO:
+    default:
+        if (round == 0)
+            return *listen = 0.5, STAGE_CHECK;
+        if (round == 1) /* still in the loader, at the rate an earlier session left */
+            return *listen = 0, STAGE_PROBE;
+        if (round == 2)
+            return *listen = 1.0, STAGE_REBOOT;
+        if (round <= 4 && can_pulse)
+            return *listen = 1.2, STAGE_PULSE;
+        if ((round - 5) % 2 == 0)
+            return *listen = 5.0, STAGE_PROMPT;
+        return *listen = 2.0, can_pulse ? STAGE_PULSE : STAGE_REBOOT;
+    }
+}
+
 fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
 {
-    if (!s->same_unit)
+    if (!s->same_unit) {
         fl_integrity_forget(s); /* what it knew may describe another unit's flash */
+        s->conn = *o; /* the caller's own ask: fallbacks and recoveries follow it */
+        s->have_conn = true;
+    }
     fl_status st = fl_link_set_baud(s->wire.link, 115200, err);
     if (st)
         return st;
@@ -148,37 +243,18 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
     double start = fl_now(), limit = o->link_timeout_s > 0 ? o->link_timeout_s : 20.0;
     bool linked = false;
     bool can_pulse = s->wire.link->has_lines;
-    fl_logf(s->ev, FL_LOG_INFO, "waiting for the %s bootloader on %s", s->chip->display,
+    fl_logf(s->ev, FL_LOG_INFO, "waiting for the %s bootloader on %s", chip_label(s),
             s->wire.link->url);
-    /* The staged default, like ltchiptool's: maybe it is already listening,
-     * maybe OpenBeken runs and takes `reboot`, maybe CEN is wired to RTS;
+    /* The staged default, like ltchiptool's: maybe it is already listening
+     * (at 115200, or at the rate an earlier session left it at), maybe
+     * OpenBeken runs and takes `reboot`, maybe CEN is wired to RTS;
      * otherwise only a human can reset it. */
     for (int round = 0; !linked && fl_now() - start < limit; round++) {
-        double left = limit - (fl_now() - start);
-        stage_kind kind;
-        double listen;
-        switch (o->reset) {
-        case FL_RESET_NONE: kind = STAGE_CHECK, listen = left; break;
-        case FL_RESET_PULSE: kind = can_pulse ? STAGE_PULSE : STAGE_CHECK, listen = 2.0; break;
-        case FL_RESET_REBOOT: kind = STAGE_REBOOT, listen = 2.0; break;
-        case FL_RESET_MANUAL: kind = STAGE_PROMPT, listen = 10.0; break;
-        case FL_RESET_AUTO:
-        default:
-            if (round == 0)
-                kind = STAGE_CHECK, listen = 0.5;
-            else if (round == 1)
-                kind = STAGE_REBOOT, listen = 1.0;
-            else if (round <= 3 && can_pulse)
-                kind = STAGE_PULSE, listen = 1.2;
-            else if ((round - 4) % 2 == 0)
-                kind = STAGE_PROMPT, listen = 5.0;
-            else
-                kind = can_pulse ? STAGE_PULSE : STAGE_REBOOT, listen = 2.0;
-            break;
-        }
+        double left = limit - (fl_now() - start), listen = 0;
+        stage_kind kind = pick_stage(o, round, can_pulse, &listen);
         if (listen > left)
             listen = left;
-        if ((st = run_stage(s, kind, listen, &linked, err)))
+        if ((st = run_stage(s, o, kind, listen, &linked, err)))
             return st;
     }
     if (!linked)
@@ -186,11 +262,37 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
                        "no answer from the %s bootloader on %s within %.0f s: check TX/RX wiring "
                        "(crossed), 3.3 V power and GND, then reset the unit (CEN to GND or "
                        "power-cycle) while flashline waits",
-                       s->chip->display, s->wire.link->url, limit);
+                       chip_label(s), s->wire.link->url, limit);
     bk_drain_quiet(&s->wire, 0.02, 0.3); /* replies to the link-check burst */
     s->needs_arm = false;
     fl_logf(s->ev, FL_LOG_INFO, "bootloader answered after %.2f s", fl_now() - start);
     return FL_OK;
+}
+
+static const char *reset_mode_name(fl_reset_mode m)
+{
+    switch (m) {
+    case FL_RESET_NONE: return "--reset none";
+    case FL_RESET_PULSE: return "--reset pulse";
+    case FL_RESET_REBOOT: return "--reset reboot";
+    case FL_RESET_MANUAL: return "--reset manual";
+    default: return "--reset auto";
+    }
+}
+
+void fl_beken_recovery_opts(const fl_beken *s, fl_reset_mode how, double timeout_s,
+                            fl_connect_opts *o)
+{
+    fl_connect_opts_init(o);
+    o->reset = how;
+    o->link_timeout_s = timeout_s;
+    if (!s->have_conn)
+        return;
+    if (s->conn.reset != FL_RESET_AUTO)
+        o->reset = s->conn.reset; /* e.g. none: RTS is not wired to CEN here, never pulse */
+    if (s->conn.link_timeout_s > 0 && s->conn.link_timeout_s < timeout_s)
+        o->link_timeout_s = s->conn.link_timeout_s;
+    o->baud = s->conn.baud;
 }
 
 fl_status fl_beken_regain_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
@@ -246,9 +348,19 @@ fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
     bk_drain_quiet(&s->wire, 0.05, 0.5);
     if (link_check_retry(s, 5, 0.05))
         return FL_OK;
+    /* Take the bus again the way the caller asked for it (reset mode, link
+     * timeout): a fixture without RTS must not be pulsed, nor an operator
+     * kept waiting longer than --link-timeout. */
     fl_connect_opts o;
-    fl_connect_opts_init(&o);
-    o.link_timeout_s = 10;
+    if (s->have_conn) {
+        o = s->conn;
+    } else {
+        fl_connect_opts_init(&o);
+        o.link_timeout_s = 10;
+    }
+    o.baud = 115200; /* not worth probing for: the rate that just failed */
+    fl_logf(s->ev, FL_LOG_INFO, "taking the bus again at 115200 (%s, within %.0f s)",
+            reset_mode_name(o.reset), o.link_timeout_s);
     return fl_beken_regain_bus(s, &o, err);
 }
 
@@ -420,11 +532,143 @@ fl_status fl_beken_identify(fl_beken *s, fl_error *err)
 fl_status fl_beken_connect(fl_beken *s, const fl_connect_opts *o, fl_error *err)
 {
     fl_status st = fl_beken_get_bus(s, o, err);
-    if (!st && o->baud && o->baud != 115200)
+    if (!st && o->baud && o->baud != s->baud)
         st = fl_beken_set_baud(s, o->baud, err);
+    if (!st && s->chip_unknown)
+        st = fl_beken_detect(s, err);
     if (!st)
         st = fl_beken_identify(s, err);
     return st;
+}
+
+/* ---- telling the chip --------------------------------------------------------- */
+
+/* Chips that answer alike but are handled alike (BK7231N and BK7231M) can be
+ * taken for one another; any difference in how flashline treats them cannot. */
+static bool handled_alike(const fl_chip *a, const fl_chip *b)
+{
+    return a->loader == b->loader && a->guard == b->guard &&
+           a->qio_skips_bootloader == b->qio_skips_bootloader &&
+           a->tuya_boot_version == b->tuya_boot_version &&
+           a->default_flash_size == b->default_flash_size && a->rf_offset == b->rf_offset &&
+           a->obk_config_offset == b->obk_config_offset;
+}
+
+/* "bk7231t, bk7231u or bk7252" of the Beken chips `pick` selects. */
+static size_t candidates(const fl_chip **out, size_t cap, bool (*pick)(const fl_chip *, const void *),
+                         const void *arg, char *names, size_t ncap)
+{
+    size_t n = 0, len = 0;
+    names[0] = '\0';
+    for (const fl_chip *const *c = fl_chip_all(); *c; c++)
+        if ((*c)->family == FL_FAMILY_BEKEN && pick(*c, arg) && n < cap)
+            out[n++] = *c;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(names + len, len < ncap ? ncap - len : 0, "%s%s",
+                                i == 0 ? "" : i + 1 == n ? " or " : ", ", out[i]->name);
+    return n;
+}
+
+static bool is_flash_loader(const fl_chip *c, const void *arg)
+{
+    (void)arg;
+    return c->loader == FL_LOADER_FLASH;
+}
+
+typedef struct { uint32_t reg; const char *norm; } id_match;
+
+static bool has_id(const fl_chip *c, const void *arg)
+{
+    const id_match *m = arg;
+    return c->chip_id_reg == m->reg && c->chip_id_norm && !strcmp(c->chip_id_norm, m->norm);
+}
+
+static fl_status take_chip(fl_beken *s, const fl_chip *chip)
+{
+    s->chip = chip;
+    s->wire.loader = chip->loader;
+    s->flash_size = chip->default_flash_size;
+    s->chip_unknown = false;
+    return FL_OK;
+}
+
+/* Read chip-ID register `reg`: FL_OK, FL_ERR_TIMEOUT when three asks go
+ * unanswered, or the link's failure. */
+static fl_status ask_chip_id(fl_beken *s, uint32_t reg, uint32_t *value, fl_error *err)
+{
+    fl_status st = FL_ERR_TIMEOUT;
+    for (int i = 0; i < 3 && st != FL_OK && st != FL_ERR_LINK; i++)
+        st = bk_read_reg(&s->wire, reg, value, 0.3, err);
+    return st;
+}
+
+fl_status fl_beken_detect(fl_beken *s, fl_error *err)
+{
+    enum { MAX_CAND = 8 };
+    const fl_chip *cand[MAX_CAND];
+    char names[160];
+    bool answered = false;
+    uint32_t tried[MAX_CAND], value = 0, first_value = 0, first_reg = 0;
+    size_t ntried = 0;
+    for (const fl_chip *const *c = fl_chip_all(); *c; c++) {
+        uint32_t reg = (*c)->chip_id_reg;
+        bool seen = !reg || (*c)->family != FL_FAMILY_BEKEN;
+        for (size_t i = 0; i < ntried && !seen; i++)
+            seen = tried[i] == reg;
+        if (seen || ntried == MAX_CAND)
+            continue;
+        tried[ntried++] = reg;
+        fl_error e;
+        fl_status st = ask_chip_id(s, reg, &value, &e);
+        if (st == FL_ERR_LINK) {
+            *err = e;
+            return st;
+        }
+        if (st)
+            continue;
+        if (!answered)
+            first_value = value, first_reg = reg;
+        answered = true;
+        id_match m = {reg, NULL};
+        char norm[16];
+        fl_chip_id_normalise(value, norm);
+        m.norm = norm;
+        size_t n = candidates(cand, MAX_CAND, has_id, &m, names, sizeof names);
+        if (!n)
+            continue; /* another register may hold this chip's ID */
+        for (size_t i = 1; i < n; i++)
+            if (!handled_alike(cand[0], cand[i]))
+                return fl_fail(err, FL_ERR_USAGE,
+                               "chip ID 0x%X (%s) is %s: they answer alike but are handled "
+                               "differently (flash size, offsets): give --chip",
+                               value, norm, names);
+        s->have_chip_id = true;
+        s->chip_id = value;
+        memcpy(s->chip_id_norm, norm, sizeof s->chip_id_norm);
+        if (n > 1)
+            fl_logf(s->ev, FL_LOG_INFO,
+                    "chip ID 0x%X: taken as %s (%s answer alike and are handled alike)", value,
+                    cand[0]->display, names);
+        else
+            fl_logf(s->ev, FL_LOG_INFO, "chip ID 0x%X: %s", value, cand[0]->display);
+        return take_chip(s, cand[0]);
+    }
+    if (answered)
+        return fl_fail(err, FL_ERR_CHIP,
+                       "chip ID 0x%X (register 0x%08X) is not in the chip table: give --chip "
+                       "(known: %s)",
+                       first_value, first_reg, fl_chip_names());
+    /* No ReadReg answer, yet the loader answers LinkCheck: a flash loader,
+     * and those of BK7231T/U and BK7252 say nothing that tells them apart. */
+    fl_error e;
+    if (!link_check_retry(s, 3, 0.1) &&
+        (bk_op_unstick(s, &e) == FL_ERR_LINK || !link_check_retry(s, 3, 0.1)))
+        return fl_fail(err, FL_ERR_PROTOCOL, "the bootloader stopped answering after ReadReg");
+    candidates(cand, MAX_CAND, is_flash_loader, NULL, names, sizeof names);
+    return fl_fail(err, FL_ERR_USAGE,
+                   "this chip has a flash loader (it does not answer ReadReg), and the flash "
+                   "loaders of %s answer alike: give --chip (e.g. --chip %s)",
+                   names, cand[0]->name);
 }
 
 /* ---- protection (ROM loaders) ---------------------------------------------- */

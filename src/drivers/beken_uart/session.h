@@ -60,8 +60,17 @@ typedef struct fl_beken {
     unsigned blocks_skipped;
     unsigned blocks_written;
     unsigned sectors_restored; /* changed outside an operation's range, written back from the backup */
+
+    /* how the caller asked for the bus (reset mode, link timeout, baud): the
+     * baud fallback and recovery take the bus again the same way */
+    fl_connect_opts conn;
+    bool have_conn;
+    /* opened without a chip: fl_beken_connect tells it from the chip ID
+     * register (fl_beken_detect) before identifying */
+    bool chip_unknown;
 } fl_beken;
 
+/* chip NULL: not known yet; fl_beken_connect detects it (fl_beken_detect). */
 fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev, fl_beken **out,
                         fl_error *err);
 /* Copy what the session learnt at connect (flash size, JEDEC ID and part,
@@ -71,11 +80,24 @@ void fl_beken_identity(const fl_beken *b, fl_identity *id);
 
 void fl_beken_close(fl_beken *s);
 
-/* Get the bus, switch baud (falling back to 115200), identify the chip. */
+/* Get the bus, switch baud (falling back to 115200), identify the chip
+ * (detecting it first when the session was opened without one). */
 fl_status fl_beken_connect(fl_beken *s, const fl_connect_opts *o, fl_error *err);
 
+/* Tell the chip from its chip ID register (ROM loaders; the one chip table
+ * says which register and value mean which chip) and make it the session's
+ * chip.  Chips that answer alike and are handled alike (BK7231N/M) give the
+ * first; where they differ, or a flash loader stays silent (BK7231T/U and
+ * BK7252 answer the same), FL_ERR_USAGE names the candidates and asks for
+ * --chip.  Needs the bus. */
+fl_status fl_beken_detect(fl_beken *s, fl_error *err);
+
 /* Pieces of connect, for engineers' own flows.  Getting the bus forgets what
- * the session knew about the flash: another unit may be on the line now. */
+ * the session knew about the flash: another unit may be on the line now.
+ * When the loader does not answer at 115200 it is asked at the rates a
+ * previous session may have left it at (o->baud, 921600, 1500000, 2000000,
+ * …: a loader keeps its rate until reset) before anything is reset — with
+ * reset modes auto and none, which may find it still listening. */
 fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err);
 fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err);
 fl_status fl_beken_identify(fl_beken *s, fl_error *err);

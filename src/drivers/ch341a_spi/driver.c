@@ -27,6 +27,7 @@ struct fl_driver_session {
     bool beken;
     bool in_spi_mode; /* Beken: synced; false after reboot until the next operation */
     bool allow_bootloader;
+    bool stay; /* --after stay: leave a Beken in SPI mode (no CEN pulse at close) */
 };
 
 static bool has_spi_mode(const fl_chip *chip)
@@ -92,24 +93,50 @@ static void fill_identity(fl_driver_session *s, const char *port, fl_identity *i
     id->verified_by = "reading back every byte";
 }
 
+/* No --chip: a plain SPI NOR flash answers a JEDEC read as it is; a Beken
+ * chip's flash answers only after the CEN reset and sync of SPI mode, which
+ * is not tried unasked (it resets the chip).  *chip is spi-nor when a
+ * plausible ID came back. */
+static fl_status guess_spi_nor(fl_driver_session *s, const fl_chip **chip, fl_error *err)
+{
+    uint8_t id[4];
+    fl_status st = fl_spi25_rdid(s->f, id, err);
+    if (st)
+        return st;
+    bool plausible = id[1] != 0x00 && id[1] != 0xFF;
+    if (!plausible)
+        return fl_fail(err, FL_ERR_USAGE,
+                       "no SPI flash answered its JEDEC ID as it is (read %02X %02X %02X): name the "
+                       "chip with --chip bk7231t, bk7231u, bk7231n, bk7231m or bk7252 for a Beken "
+                       "chip (reset through CEN into SPI mode; its loader is not reachable to tell "
+                       "which it is), or --chip spi-nor for a plain SPI NOR flash",
+                       id[1], id[2], id[3]);
+    *chip = fl_chip_find("spi-nor");
+    fl_logf(s->ev, FL_LOG_INFO,
+            "a SPI NOR flash answered without SPI-mode sync (JEDEC ID %02X %02X %02X): taken as "
+            "--chip spi-nor (a Beken chip left in SPI mode answers the same: name it with --chip "
+            "to use its image rules)",
+            id[1], id[2], id[3]);
+    return FL_OK;
+}
+
 static fl_status ch_open(const char *port, const fl_chip *chip, const fl_flash_opts *o,
                          const fl_events *ev, fl_driver_session **out, fl_identity *id,
                          fl_error *err)
 {
     *out = NULL;
-    if (!ch_serves(chip))
+    if (chip && !ch_serves(chip))
         return fl_fail(err, FL_ERR_USAGE,
                        "ch341a-spi cannot reach %s: SPI-mode recovery is documented only for "
                        "BK7231T/U/N/M and BK7252 (no source describes it for %s); other chips: "
                        "--chip spi-nor for a plain SPI NOR flash",
-                       chip ? chip->display : "(none)", chip ? chip->display : "it");
+                       chip->display, chip->display);
     fl_driver_session *s = calloc(1, sizeof *s);
     if (!s)
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
-    s->chip = chip;
     s->ev = ev;
-    s->beken = chip->family == FL_FAMILY_BEKEN;
     s->allow_bootloader = o && o->allow_bootloader;
+    s->stay = o && o->after == FL_AFTER_STAY;
     fl_status st = fl_usb_open(port, &s->u, err);
     if (st) {
         free(s);
@@ -120,8 +147,13 @@ static fl_status ch_open(const char *port, const fl_chip *chip, const fl_flash_o
     st = ch341a_init(s->u, &s->c, err);
     if (!st)
         st = fl_spi25_new(s->c, ev, &s->f, err);
-    if (!st)
+    if (!st && !chip)
+        st = guess_spi_nor(s, &chip, err);
+    if (!st) {
+        s->chip = chip;
+        s->beken = chip->family == FL_FAMILY_BEKEN;
         st = ensure_mode(s, err);
+    }
     if (!st)
         st = fl_spi25_identify(s->f, err);
     if (!st && !fl_spi25_get_info(s->f)->size) {
@@ -154,7 +186,12 @@ static void ch_close(fl_driver_session *s)
 {
     if (!s)
         return;
-    if (s->beken && s->in_spi_mode) {
+    if (s->beken && s->in_spi_mode && s->stay) {
+        fl_error e;
+        (void)ch341a_release(s->c, &e); /* CS high, no CEN pulse: the chip stays halted */
+        fl_logf(s->ev, FL_LOG_INFO, "leaving the chip in SPI mode (--after stay): it runs no "
+                "firmware until CEN is pulsed or it is power-cycled");
+    } else if (s->beken && s->in_spi_mode) {
         fl_error e;
         (void)fl_beken_spi_exit(s->c, s->ev, &e);
     }
