@@ -73,7 +73,8 @@ static void test_first_open_creates_commented_defaults(void)
     CHECK_STR(fl_home_config_path(h), path_in("fresh/deeper/station.yaml"));
     const char *text = read_text(fl_home_config_path(h));
     CHECK(strstr(text, "# station:") && strstr(text, "# operator:") && strstr(text, "# db:") &&
-              strstr(text, "# backups:") && strstr(text, "# firmware:"),
+              strstr(text, "# backups:") && strstr(text, "# firmware:") &&
+              strstr(text, "# ports:"),
           "every key shown, commented out:\n%s", text);
     CHECK_STR(fl_home_db_path(h), path_in("fresh/deeper/flashline.db"));
     CHECK_STR(fl_home_backups_dir(h), path_in("fresh/deeper/backups"));
@@ -157,7 +158,7 @@ static void bad(const char *name, const char *text, int line, const char *want)
 static void test_bad_configs_are_named(void)
 {
     bad("unknown", "station: a\n\nbackup: x\n", 3,
-        "unknown key 'backup' (allowed: station, operator, db, backups, firmware)");
+        "unknown key 'backup' (allowed: station, operator, db, backups, firmware, ports)");
     bad("list", "station: a\ndb:\n  - one\n  - two\n", 3, "'db' must be a path");
     bad("map", "operator: { name: x }\n", 1, "'operator' must be a name");
     bad("twice", "station: a\nstation: b\n", 2, "'station' is given twice");
@@ -165,6 +166,42 @@ static void test_bad_configs_are_named(void)
     bad("scalar", "just text\n", 1, "expected lines of 'key: value'");
     bad("seq", "- station\n", 1, "expected lines of 'key: value'");
     bad("ctl", "station: \"a\\tb\"\n", 1, "without control characters");
+}
+
+/* ports: the station's fixtures, in order; a mistake is named like any other */
+static void test_ports(void)
+{
+    fl_home *h = NULL;
+    fl_error e = {0};
+    size_t n = 99;
+    CHECK(open_with("ports", "station: a\nports:\n  - /dev/ttyUSB0\n  - \"sim:bk7231n?x=1&y=2\"\n"
+                             "  - tcp:10.0.0.2:4000\n", &h, &e) == FL_OK, "open: %s", e.msg);
+    const char *const *p = h ? fl_home_ports(h, &n) : NULL;
+    CHECK(n == 3 && p, "three ports, got %zu", n);
+    if (n == 3 && p) {
+        CHECK_STR(p[0], "/dev/ttyUSB0");
+        CHECK_STR(p[1], "sim:bk7231n?x=1&y=2");
+        CHECK_STR(p[2], "tcp:10.0.0.2:4000");
+    }
+    fl_home_close(h);
+    CHECK(open_with("ports-flow", "ports: [a, b]\nstation: s\n", &h, &e) == FL_OK, "flow: %s", e.msg);
+    p = h ? fl_home_ports(h, &n) : NULL;
+    CHECK(n == 2 && p && !strcmp(p[1], "b") && !strcmp(fl_home_station(h), "s"),
+          "flow list, and the keys after it still read");
+    fl_home_close(h);
+    CHECK(open_with("ports-null", "ports:\n", &h, &e) == FL_OK, "null: %s", e.msg);
+    CHECK(h && fl_home_ports(h, &n) == NULL && n == 0, "ports: with nothing is no ports");
+    fl_home_close(h);
+    CHECK(open_with("ports-none", "station: s\n", &h, &e) == FL_OK, "none: %s", e.msg);
+    CHECK(h && fl_home_ports(h, &n) == NULL && n == 0, "no ports: key, no ports");
+    fl_home_close(h);
+    bad("ports-scalar", "station: a\nports: /dev/ttyUSB0\n", 2, "'ports' must be a list of port URLs");
+    bad("ports-dup", "ports:\n  - a\n  - b\n  - a\n", 4, "port 'a' is listed twice in 'ports'");
+    bad("ports-empty", "ports: []\n", 1, "'ports' is empty");
+    bad("ports-nested", "ports:\n  - a\n  - [b, c]\n", 3, "port 2 of 'ports' must be a port URL");
+    bad("ports-blank", "ports:\n  - a\n  - \"\"\n", 3, "port 2 of 'ports' must be a port URL");
+    bad("ports-twice", "ports: [a]\nports: [b]\n", 2, "'ports' is given twice");
+    bad("ports-ctl", "ports: [\"a\\nb\"]\n", 1, "without control characters");
 }
 
 static void test_log_rule(void)
@@ -224,6 +261,7 @@ int main(void)
     RUN(test_every_key_read);
     RUN(test_empty_values_keep_defaults);
     RUN(test_bad_configs_are_named);
+    RUN(test_ports);
     RUN(test_log_rule);
     RUN(test_relative_home_made_absolute);
     char cmd[PATH_MAX + 16];

@@ -92,6 +92,51 @@ static void test_structure_refused(void)
           "timeout cap");
 }
 
+/* ports: the units' ports in order, with where each was written; refused
+ * like any other key when malformed (the corpus in tests/recipes/bad has
+ * one file per mistake, checked through the CLI by tests/cli/recipes.sh). */
+static void test_ports(void)
+{
+    fl_recipe *r = NULL;
+    fl_error e = {0};
+    const char *text = HEAD "ports:\n  - /dev/ttyUSB0\n  - \"sim:bk7231n?flash=a.bin&timescale=0\"\n"
+                            "steps: [connect]\n";
+    CHECK(parse(text, &r, &e) == FL_OK, "%s", e.msg);
+    if (r) {
+        CHECK_EQ_UINT(r->nports, 2);
+        if (r->nports == 2) {
+            CHECK_STR(r->ports[0], "/dev/ttyUSB0");
+            CHECK_STR(r->ports[1], "sim:bk7231n?flash=a.bin&timescale=0");
+            CHECK(r->ports_pos[1].line == 5 && r->ports_pos[1].column == 5, "pos %d:%d",
+                  r->ports_pos[1].line, r->ports_pos[1].column);
+        }
+        fl_recipe_free(r);
+    }
+    r = NULL;
+    CHECK(parse(HEAD "steps: [connect]\n", &r, &e) == FL_OK && r && r->nports == 0 && !r->ports,
+          "no ports: key, no ports");
+    fl_recipe_free(r);
+    CHECK(strstr(error_of(HEAD "ports: [a, b, a]\nsteps: [connect]\n"),
+                 "t.yaml:3:15: port 'a' is listed twice in 'ports' (first at line 3)"),
+          "duplicate port: %s", error_of(HEAD "ports: [a, b, a]\nsteps: [connect]\n"));
+    CHECK(strstr(error_of(HEAD "ports:\nsteps: [connect]\n"),
+                 "t.yaml:3:7: expected a list of port URLs under 'ports'"),
+          "null ports: %s", error_of(HEAD "ports:\nsteps: [connect]\n"));
+    CHECK(strstr(error_of(HEAD "ports: [a]\nsteps: [connect]\nports: [b]\n"),
+                 "t.yaml:5:1: 'ports' is given twice (first at line 3)"),
+          "ports twice: %s", error_of(HEAD "ports: [a]\nsteps: [connect]\nports: [b]\n"));
+    CHECK(strstr(error_of(HEAD "ports: [\"a\\tb\"]\nsteps: [connect]\n"), "control characters"),
+          "control character");
+    /* 65 ports: one past the batch's limit */
+    char many[2048];
+    int n = snprintf(many, sizeof many, HEAD "ports: [");
+    for (int i = 0; i < 65; i++)
+        n += snprintf(many + n, sizeof many - (size_t)n, "%sp%d", i ? ", " : "", i);
+    snprintf(many + n, sizeof many - (size_t)n, "]\nsteps: [connect]\n");
+    CHECK(strstr(error_of(many), "t.yaml:3:8: 'ports' lists 65 ports: at most 64"), "65 ports: %s",
+          error_of(many));
+}
+
 /* Nesting, the top mapping being level 1: 64 levels are still read (and
  * refused for their shape), 65 are refused as too deep; 200000 end at once. */
 static char *nested(int depth)
@@ -290,6 +335,7 @@ int main(void)
 {
     RUN(test_good_recipe);
     RUN(test_structure_refused);
+    RUN(test_ports);
     RUN(test_depth);
     RUN(test_aliases);
     RUN(test_check);

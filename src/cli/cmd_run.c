@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/run_many.h"
+#include "cli/run_ports.h"
 #include "flash/flash.h"
 #include "lua/lua_host.h"
 #include "station/run.h"
@@ -15,7 +16,7 @@
 
 static void usage(void)
 {
-    printf("usage: flashline run RECIPE.yaml --port URL [--set KEY=VALUE ...] [--db FILE]\n"
+    printf("usage: flashline run RECIPE.yaml [--port URL ...] [--set KEY=VALUE ...] [--db FILE]\n"
            "                    [--baud N] [--reset MODE] [--station ID] [--operator NAME]\n"
            "                    [--again] [--json]\n"
            "       flashline run RECIPE.yaml --check [--set KEY=VALUE ...]\n\n"
@@ -39,6 +40,10 @@ static void usage(void)
            "vendor backup stays marked as its original firmware (query unit_history).\n"
            "A recipe for another chip than the unit's is an ERROR of the station (exit 10)\n"
            "naming both chips.\n\n"
+           "Ports: --port URL on the command line (repeatable); without it, the recipe's\n"
+           "'ports:' list (ports: [/dev/ttyUSB0, /dev/ttyUSB1]), else the 'ports:' list of\n"
+           "station.yaml in the station home.  One port is a single run as above; several\n"
+           "run one worker per port at once.\n\n"
            "Options:\n"
            "  -p, --port URL    the unit's port (see 'flashline info --help'); give it again\n"
            "                    for more units at once: one worker per port, a live view\n"
@@ -240,8 +245,6 @@ int cmd_run(int argc, char **argv)
         usage();
     else if (!rc && npos != 1)
         rc = cli_usage_error("run", "which recipe? (flashline run RECIPE.yaml --port URL)");
-    else if (!rc && !check && !port)
-        rc = cli_usage_error("run", "--port is required (or --check)");
     else if (!rc && set_args.n > MAX_SETS)
         rc = cli_usage_error("run", "at most %d --set options", MAX_SETS);
     else if (!rc && !help)
@@ -249,20 +252,32 @@ int cmd_run(int argc, char **argv)
     char *stock = NULL;
     if (!rc && !help)
         rc = find_stock_recipe(&pos[0], &stock);
+    /* no --port: the recipe's ports:, else station.yaml's (run_ports.c) */
+    cli_default_ports defaults = {0};
+    if (!rc && !help && !check && !port_args.n) {
+        rc = cli_default_ports_find(pos[0], &defaults);
+        port = defaults.n ? defaults.items[0] : NULL;
+    }
+    const char *const *ports = port_args.n ? port_args.items : defaults.items;
+    size_t nports = port_args.n ? port_args.n : defaults.n;
     char *sets[MAX_SETS];
     int nsets = 0;
     for (size_t i = 0; !rc && !help && i < set_args.n; i++)
         sets[nsets++] = normalise_set(set_args.items[i]);
     cli_list_free(&set_args);
-    if (rc || help || check || port_args.n < 2) {
-        if (rc || help)
+    if (rc || help || check || nports < 2) {
+        if (rc || help) {
             cli_list_free(&port_args);
+            cli_default_ports_free(&defaults);
+            free(stock);
+        }
     } else {
         fl_run_opts o = {.recipe_path = pos[0], .db_path = db, .station = station,
                          .operator_name = op, .again = again, .sets = (const char *const *)sets,
                          .nsets = (size_t)nsets, .link_baud = baud, .link_reset = reset};
-        rc = cli_run_many(&o, port_args.items, port_args.n, json);
+        rc = cli_run_many(&o, ports, nports, json);
         cli_list_free(&port_args);
+        cli_default_ports_free(&defaults);
         for (int i = 0; i < nsets; i++)
             free(sets[i]);
         free(stock);
@@ -314,5 +329,6 @@ int cmd_run(int argc, char **argv)
         free(sets[i]);
     free(stock);
     cli_list_free(&port_args);
+    cli_default_ports_free(&defaults);
     return rc;
 }

@@ -23,6 +23,8 @@ struct fl_home {
     char firmware[PATH_MAX];
     char *station;
     char *operator_name;
+    char **ports;
+    size_t nports;
 };
 
 /* mkdir -p: every missing parent is made too. */
@@ -85,26 +87,29 @@ static fl_status join(char out[PATH_MAX], const char *dir, const char *name, fl_
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 
-static const char CONFIG_KEYS[] = "station, operator, db, backups, firmware";
+static const char CONFIG_KEYS[] = "station, operator, db, backups, firmware, ports";
 
 /* What a new home's station.yaml says: every key, commented out, so the
  * operator sees what can be set and the defaults stay in force. */
 static const char DEFAULT_CONFIG[] =
     "# flashline station configuration, created on first use.  Uncomment a line to\n"
     "# change it.  Relative paths are relative to this file's directory (the station\n"
-    "# home).  Allowed keys: station, operator, db, backups, firmware.\n"
+    "# home).  Allowed keys: station, operator, db, backups, firmware, ports.\n"
     "#\n"
     "# station: line-1        # station id in the audit log (default: the host name;\n"
     "#                        # `run --station` overrides it)\n"
     "# operator: ana          # operator in the audit log (`run --operator` overrides it)\n"
     "# db: flashline.db       # the audit log (--db and $FLASHLINE_DB override it)\n"
     "# backups: backups       # where backup steps keep each unit's original flash\n"
-    "# firmware: firmware     # the firmware store\n";
+    "# firmware: firmware     # the firmware store\n"
+    "# ports: [/dev/ttyUSB0, /dev/ttyUSB1]   # the fixtures' ports: `flashline run RECIPE`\n"
+    "#                        # without --port runs one unit on each (a recipe's own\n"
+    "#                        # ports: list comes first)\n";
 
 typedef struct config_reader {
     fl_home *h;
     fl_error *err;
-    bool seen[5];
+    bool seen[6];
 } config_reader;
 
 static fl_status config_fail(config_reader *c, yaml_mark_t m, const char *fmt, const char *a,
@@ -138,15 +143,25 @@ static bool printable(const char *v)
 static fl_status config_pair(config_reader *c, const char *key, yaml_mark_t km,
                              const yaml_event_t *val)
 {
-    static const char *const keys[] = {"station", "operator", "db", "backups", "firmware"};
+    static const char *const keys[] = {"station", "operator", "db", "backups", "firmware",
+                                       "ports"};
     int k = 0;
-    while (k < 5 && strcmp(keys[k], key))
+    while (k < 6 && strcmp(keys[k], key))
         k++;
-    if (k == 5)
+    if (k == 6)
         return config_fail(c, km, "unknown key '%s' (allowed: %s)", key, CONFIG_KEYS);
     if (c->seen[k])
         return config_fail(c, km, "'%s' is given twice%s", key, "");
     c->seen[k] = true;
+    if (k == 5) { /* ports: a list is read by config_ports; null keeps none */
+        bool null = val->type == YAML_SCALAR_EVENT &&
+                    val->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                    (!val->data.scalar.length || !strcmp((const char *)val->data.scalar.value, "~") ||
+                     !strcmp((const char *)val->data.scalar.value, "null"));
+        return null ? FL_OK
+                    : config_fail(c, val->start_mark, "'ports' must be a list of port URLs "
+                                  "(ports: [/dev/ttyUSB0, /dev/ttyUSB1])%s%s", "", "");
+    }
     const char *what = k < 2 ? "a name (text on one line)" : "a path (relative to the home)";
     if (val->type != YAML_SCALAR_EVENT)
         return config_fail(c, val->start_mark, "'%s' must be %s, not a list or mapping", key,
@@ -172,6 +187,64 @@ static fl_status config_pair(config_reader *c, const char *key, yaml_mark_t km,
     case 3: return set_path(c, c->h->backups, v, val->start_mark, key);
     default: return set_path(c, c->h->firmware, v, val->start_mark, key);
     }
+}
+
+static fl_status parse_fail(config_reader *c, const yaml_parser_t *p);
+
+/* One port of the ports: list: one line of text, not given before. */
+static fl_status config_port(config_reader *c, const yaml_event_t *ev)
+{
+    fl_home *h = c->h;
+    size_t index = h->nports + 1;
+    char nbuf[24];
+    snprintf(nbuf, sizeof nbuf, "%zu", index);
+    if (ev->type != YAML_SCALAR_EVENT || !ev->data.scalar.length)
+        return config_fail(c, ev->start_mark, "port %s of 'ports' must be a port URL (e.g. "
+                           "/dev/ttyUSB0)%s", nbuf, ev->type == YAML_SCALAR_EVENT ? ", not empty"
+                                                                                  : ", not a list or mapping");
+    const char *v = (const char *)ev->data.scalar.value;
+    if (strlen(v) != ev->data.scalar.length || !printable(v))
+        return config_fail(c, ev->start_mark, "port %s of 'ports' must be one line of text "
+                           "without control characters%s", nbuf, "");
+    if (h->nports == FL_HOME_MAX_PORTS)
+        return config_fail(c, ev->start_mark, "'ports' lists more than %s ports%s", "64", "");
+    for (size_t i = 0; i < h->nports; i++)
+        if (!strcmp(h->ports[i], v))
+            return config_fail(c, ev->start_mark, "port '%s' is listed twice in 'ports'%s", v,
+                               "");
+    char **grown = realloc(h->ports, (h->nports + 1) * sizeof *grown);
+    if (!grown)
+        return fl_fail(c->err, FL_ERR_INTERNAL, "out of memory");
+    h->ports = grown;
+    if (!(h->ports[h->nports] = strdup(v)))
+        return fl_fail(c->err, FL_ERR_INTERNAL, "out of memory");
+    h->nports++;
+    return FL_OK;
+}
+
+/* ports: [...] — the events of the list, up to its end, read here. */
+static fl_status config_ports(config_reader *c, yaml_parser_t *p, yaml_mark_t km)
+{
+    if (c->seen[5])
+        return config_fail(c, km, "'%s' is given twice%s", "ports", "");
+    c->seen[5] = true;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(p, &ev))
+            return parse_fail(c, p);
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        fl_status st = config_port(c, &ev);
+        yaml_event_delete(&ev);
+        if (st)
+            return st;
+    }
+    if (!c->h->nports)
+        return config_fail(c, km, "'ports' is empty: give at least one port URL or leave the "
+                           "key out%s%s", "", "");
+    return FL_OK;
 }
 
 static fl_status parse_fail(config_reader *c, const yaml_parser_t *p)
@@ -227,6 +300,11 @@ static fl_status config_parse(config_reader *c, const char *text, size_t len)
                     have_key = true;
                     continue; /* kept until its value is read */
                 }
+            } else if (ev.type == YAML_SEQUENCE_START_EVENT &&
+                       !strcmp((const char *)key.data.scalar.value, "ports")) {
+                st = config_ports(c, &p, key.start_mark);
+                yaml_event_delete(&key);
+                have_key = false;
             } else {
                 st = config_pair(c, (const char *)key.data.scalar.value, key.start_mark, &ev);
                 yaml_event_delete(&key);
@@ -344,6 +422,9 @@ void fl_home_close(fl_home *h)
         return;
     free(h->station);
     free(h->operator_name);
+    for (size_t i = 0; i < h->nports; i++)
+        free(h->ports[i]);
+    free(h->ports);
     free(h);
 }
 
@@ -354,6 +435,12 @@ const char *fl_home_backups_dir(const fl_home *h) { return h->backups; }
 const char *fl_home_firmware_dir(const fl_home *h) { return h->firmware; }
 const char *fl_home_station(const fl_home *h) { return h->station; }
 const char *fl_home_operator(const fl_home *h) { return h->operator_name; }
+
+const char *const *fl_home_ports(const fl_home *h, size_t *n)
+{
+    *n = h->nports;
+    return (const char *const *)h->ports;
+}
 
 /* The one rule for the audit log: --db, then $FLASHLINE_DB, then the home's. */
 const char *fl_home_log_path(const fl_home *h, const char *db_opt)

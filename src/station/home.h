@@ -7,7 +7,9 @@
  *   - the station config file HOME/station.yaml (created with commented
  *     defaults on first open, atomically, never over an existing one) with
  *     keys: station, operator, db, backups, firmware (relative paths are
- *     relative to the home; an empty or null value keeps the default);
+ *     relative to the home; an empty or null value keeps the default) and
+ *     ports (a list of port URLs: the station's fixtures, used by `flashline
+ *     run` when neither the command line nor the recipe names a port);
  *   - the paths every verb and query uses, all absolute:
  *       audit log   HOME/flashline.db   (--db, then $FLASHLINE_DB, override it)
  *       backups     HOME/backups/
@@ -37,6 +39,10 @@ const char *fl_home_backups_dir(const fl_home *h);  /* absolute */
 const char *fl_home_firmware_dir(const fl_home *h); /* absolute */
 const char *fl_home_station(const fl_home *h);      /* NULL: not configured */
 const char *fl_home_operator(const fl_home *h);     /* NULL: not configured */
+/* station.yaml's ports: list (no port twice, at most FL_HOME_MAX_PORTS);
+ * *n = 0 (and NULL) when not configured. */
+#define FL_HOME_MAX_PORTS 64
+const char *const *fl_home_ports(const fl_home *h, size_t *n);
 
 /* The audit log every verb and query uses — one rule: db_opt (--db) if given,
  * else $FLASHLINE_DB if set and not empty, else the home's (station.yaml

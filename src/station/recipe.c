@@ -701,6 +701,59 @@ static fl_status load_allow_repeat(loader *ld, yaml_node_t *v)
     return st;
 }
 
+/* One port URL of a ports: list: text on one line, taken literally. */
+static fl_status check_port_item(loader *ld, yaml_node_t *it, size_t index)
+{
+    if (it->type != YAML_SCALAR_NODE || scalar_is_null(it) || it->data.scalar.length == 0)
+        return failf(ld, pos_of(it), "port %zu of 'ports' must be a port URL (e.g. /dev/ttyUSB0), "
+                     "got %s", index + 1, it->type == YAML_SCALAR_NODE ? "nothing" : node_kind(it));
+    const unsigned char *v = it->data.scalar.value;
+    for (size_t i = 0; i < it->data.scalar.length; i++)
+        if (v[i] < 0x20 || v[i] == 0x7F)
+            return failf(ld, pos_of(it), "port %zu of 'ports' must be one line of text "
+                         "without control characters", index + 1);
+    if (memmem(v, it->data.scalar.length, "${", 2))
+        return failf(ld, pos_of(it), "port %zu of 'ports' is taken literally: no ${...} there",
+                     index + 1);
+    return FL_OK;
+}
+
+/* ports: a list of the port URLs `flashline run` uses when the command line
+ * gives none; the same port twice would be two workers on one unit. */
+static fl_status load_ports(loader *ld, yaml_node_t *seq)
+{
+    if (seq->type != YAML_SEQUENCE_NODE)
+        return failf(ld, pos_of(seq), "expected a list of port URLs under 'ports' "
+                     "(ports: [/dev/ttyUSB0, /dev/ttyUSB1]), got %s",
+                     scalar_is_null(seq) ? "nothing" : node_kind(seq));
+    size_t count = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (count == 0)
+        return failf(ld, pos_of(seq), "%s", "'ports' is empty: give at least one port URL "
+                     "or leave the key out");
+    if (count > FL_RECIPE_MAX_PORTS)
+        return failf(ld, pos_of(seq), "'ports' lists %zu ports: at most %d", count,
+                     FL_RECIPE_MAX_PORTS);
+    fl_recipe *r = ld->r;
+    r->ports = calloc(count, sizeof *r->ports);
+    r->ports_pos = calloc(count, sizeof *r->ports_pos);
+    if (!r->ports || !r->ports_pos)
+        return fl_fail(ld->err, FL_ERR_INTERNAL, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *it = node(ld, seq->data.sequence.items.start[i]);
+        fl_status st = check_port_item(ld, it, i);
+        if (st)
+            return st;
+        for (size_t j = 0; j < r->nports; j++)
+            if (scalar_is(it, r->ports[j]))
+                return failf(ld, pos_of(it), "port '%.200s' is listed twice in 'ports' (first "
+                             "at line %d)", r->ports[j], r->ports_pos[j].line);
+        if (!(r->ports[r->nports] = scalar_dup(it)))
+            return fl_fail(ld->err, FL_ERR_INTERNAL, "out of memory");
+        r->ports_pos[r->nports++] = pos_of(it);
+    }
+    return FL_OK;
+}
+
 static fl_status load_top(loader *ld)
 {
     yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
@@ -728,12 +781,14 @@ static fl_status load_top(loader *ld)
             st = load_allow_repeat(ld, v);
         else if (scalar_is(k, "vars"))
             st = load_kvs(ld, v, KV_VARS, &ld->r->vars, &ld->r->nvars);
+        else if (scalar_is(k, "ports"))
+            st = load_ports(ld, v);
         else if (scalar_is(k, "steps"))
             steps = v;
         else if (k->type == YAML_SCALAR_NODE)
             st = failf(ld, pos_of(k),
                        "unknown key '%.100s' (expected name, description, chip, link, vars, "
-                       "allow_repeat, steps)",
+                       "allow_repeat, ports, steps)",
                        (const char *)k->data.scalar.value);
         else
             st = failf(ld, pos_of(k), "%s", "expected a key name");
@@ -836,6 +891,10 @@ void fl_recipe_free(fl_recipe *r)
     free(r->steps);
     free_kvs(r->link, r->nlink);
     free_kvs(r->vars, r->nvars);
+    for (size_t i = 0; i < r->nports; i++)
+        free(r->ports[i]);
+    free(r->ports);
+    free(r->ports_pos);
     free(r->path), free(r->dir), free(r->name), free(r->description), free(r->chip);
     free(r);
 }

@@ -7,6 +7,7 @@
  *   chip: bk7231n
  *   link: { baud: 921600, reset: auto, link_timeout: 20 }
  *   allow_repeat: false                # true: units that PASSed it before may run it again
+ *   ports: [ /dev/ttyUSB0, /dev/ttyUSB1 ]  # where `flashline run` looks when given no --port
  *   vars: { firmware: ../shared/testdata/obk-images/OpenBK7231N_QIO_1.18.300.bin }
  *   steps:
  *     - connect
@@ -24,6 +25,8 @@
  *     a value longer than 4000 characters (also once expanded);
  *   - unknown top-level keys or link settings, empty (null) values, a steps
  *     list that is empty or holds anything but step names with arguments;
+ *   - ports: that is not a list of port URLs (text on one line), is empty,
+ *     holds more than FL_RECIPE_MAX_PORTS or names a port twice;
  *   - vars whose name is not an identifier or is built in (port, chip, recipe,
  *     recipe_dir, station, operator), ${...} in link: or vars: values;
  *   - link and stock-step values out of range: baud 9600..6000000, timeouts
@@ -59,6 +62,9 @@ typedef struct fl_recipe_step {
     size_t nargs;
 } fl_recipe_step;
 
+/* A recipe's ports: list holds at most this many (the batch's limit). */
+#define FL_RECIPE_MAX_PORTS 64
+
 typedef struct fl_recipe {
     char *path;
     char *dir;          /* directory of the recipe file (relative paths resolve here) */
@@ -72,6 +78,11 @@ typedef struct fl_recipe {
     size_t nlink;
     fl_recipe_kv *vars;
     size_t nvars;
+    /* ports: the units' ports when the command line gives none (taken
+     * literally: no ${...}); NULL/0 when the recipe has no ports: key. */
+    char **ports;
+    fl_recipe_pos *ports_pos;
+    size_t nports;
     fl_recipe_step *steps;
     size_t nsteps;
 } fl_recipe;
