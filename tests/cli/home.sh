@@ -37,7 +37,7 @@ rc=$?
 check "run without --db PASSes (exit $rc)" [ $rc -eq 0 ]
 check "the home was made, with its station.yaml" [ -f "$H/station.yaml" ]
 check "station.yaml lists every key, commented" \
-    [ "$(grep -cE '^# (station|operator|db|backups|firmware):' "$H/station.yaml")" -eq 5 ]
+    [ "$(grep -cE '^# (station|operator|db|backups|firmware|ports):' "$H/station.yaml")" -eq 6 ]
 check "the log is the home's, not the working directory's" \
     [ -f "$H/flashline.db" -a ! -e "$T/work-a/flashline.db" -a ! -e "$T/work-a/backups" ]
 (cd "$T/work-b" && "$FL" query recent_runs --json >"$T/b.json" 2>"$T/b.err")
@@ -117,7 +117,7 @@ FLASHLINE_HOME=$H3 "$FL" run "$T/recipes/home.yaml" --port "$(port e)" >/dev/nul
 rc=$?
 check "run with a bad station.yaml exits 3 (got $rc)" [ $rc -eq 3 ]
 check "... naming FILE:LINE, the key and what is allowed" \
-    grep -qF "$H3/station.yaml:2: unknown key 'backup' (allowed: station, operator, db, backups, firmware)" "$T/bad.err"
+    grep -qF "$H3/station.yaml:2: unknown key 'backup' (allowed: station, operator, db, backups, firmware, ports)" "$T/bad.err"
 check "... the unit untouched" cmp -s "$T/e.bin" "$DUMP"
 check "... no log made" [ ! -e "$H3/flashline.db" ]
 FLASHLINE_HOME=$H3 "$FL" query recent_runs >/dev/null 2>"$T/badq.err"
