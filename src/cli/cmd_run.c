@@ -18,7 +18,7 @@ static void usage(void)
 {
     printf("usage: flashline run RECIPE.yaml [--port URL ...] [--set KEY=VALUE ...] [--db FILE]\n"
            "                    [--baud N] [--reset MODE] [--station ID] [--operator NAME]\n"
-           "                    [--again] [--json]\n"
+           "                    [--again] [--loop] [--json]\n"
            "       flashline run RECIPE.yaml --check [--set KEY=VALUE ...]\n\n"
            "Runs the recipe's steps in order on one unit and records the run, every step,\n"
            "the unit, measurements and artifacts in the audit log.  The recipe is checked\n"
@@ -64,6 +64,14 @@ static void usage(void)
            "                    else the host name)\n"
            "  --operator NAME   operator in the log (default: station.yaml's operator:)\n"
            "  --again           flash a unit again that already PASSed this recipe\n"
+           "  --loop            serve unit after unit on every port until Ctrl-C: wait for\n"
+           "                    a unit in download mode (listening only: nothing is reset),\n"
+           "                    run the recipe, show its result, wait until the unit is\n"
+           "                    removed or another answers; a unit left on the fixture is\n"
+           "                    not run twice, one put back after a PASS is refused (exit\n"
+           "                    7's rule, shown as REPEAT) unless --again.  Ctrl-C: each\n"
+           "                    port stops at a safe point (a unit mid-run is ABORTED);\n"
+           "                    the exit code is the worst unit's\n"
            "  --check           only check the recipe; touch nothing\n"
            "  --json            one JSON event per line on stdout\n\n"
            "Exit codes:\n"
@@ -222,7 +230,7 @@ int cmd_run(int argc, char **argv)
     const char *port = NULL, *db = NULL, *station = NULL, *op = NULL;
     const char *baud = NULL, *reset = NULL, *before = NULL;
     char baud_buf[16];
-    bool json = false, check = false, help = false, again = false;
+    bool json = false, check = false, help = false, again = false, loop = false;
     cli_list set_args = {0}, port_args = {0};
     const cli_opt opts[] = {
         {"port", OPT_LIST, NULL, NULL, 'p', &port_args},
@@ -236,6 +244,7 @@ int cmd_run(int argc, char **argv)
         {"json", OPT_FLAG, NULL, &json},
         {"check", OPT_FLAG, NULL, &check},
         {"again", OPT_FLAG, NULL, &again},
+        {"loop", OPT_FLAG, NULL, &loop},
         {0},
     };
     const char *pos[1];
@@ -247,6 +256,8 @@ int cmd_run(int argc, char **argv)
         rc = cli_usage_error("run", "which recipe? (flashline run RECIPE.yaml --port URL)");
     else if (!rc && set_args.n > MAX_SETS)
         rc = cli_usage_error("run", "at most %d --set options", MAX_SETS);
+    else if (!rc && loop && check)
+        rc = cli_usage_error("run", "--loop runs units; --check touches none: give one of them");
     else if (!rc && !help)
         rc = check_link_overrides(&baud, baud_buf, sizeof baud_buf, &reset, before);
     char *stock = NULL;
@@ -265,7 +276,7 @@ int cmd_run(int argc, char **argv)
     for (size_t i = 0; !rc && !help && i < set_args.n; i++)
         sets[nsets++] = normalise_set(set_args.items[i]);
     cli_list_free(&set_args);
-    if (rc || help || check || nports < 2) {
+    if (rc || help || check || (nports < 2 && !loop)) {
         if (rc || help) {
             cli_list_free(&port_args);
             cli_default_ports_free(&defaults);
@@ -275,7 +286,7 @@ int cmd_run(int argc, char **argv)
         fl_run_opts o = {.recipe_path = pos[0], .db_path = db, .station = station,
                          .operator_name = op, .again = again, .sets = (const char *const *)sets,
                          .nsets = (size_t)nsets, .link_baud = baud, .link_reset = reset};
-        rc = cli_run_many(&o, ports, nports, json);
+        rc = cli_run_many(&o, ports, nports, json, loop);
         cli_list_free(&port_args);
         cli_default_ports_free(&defaults);
         for (int i = 0; i < nsets; i++)

@@ -48,11 +48,15 @@ typedef struct port_view {
     const char *outcome;  /* "" while running */
     char unit[64];
     bool finished;
+    unsigned units;       /* units ended on this port */
 } port_view;
 
 struct many {
     pthread_mutex_t lock;
-    bool json, tty, color;
+    bool json, tty, color, loop;
+    const char *recipe;
+    int rc;               /* the worst port's exit code so far */
+    fl_outcome worst;     /* and its outcome */
     size_t n;
     port_view *pv;
     int drawn;            /* lines of the view on screen */
@@ -148,6 +152,8 @@ static void format_port(const port_view *pv, int width, char *line, size_t cap, 
         n += snprintf(line + n, cap - (size_t)n, "]");
     }
     n += snprintf(line + n, cap - (size_t)n, "%s ", mid);
+    if (pv->m->loop) /* units done on this port, before the last one's outcome */
+        n += snprintf(line + n, cap - (size_t)n, "#%u ", pv->units);
     *outcome_at = n;
     snprintf(line + n, cap - (size_t)n, "%s", outcome);
     if (width - 1 >= 0 && strlen(line) > (size_t)(width - 1)) {
@@ -324,6 +330,11 @@ static const fl_events *events_for(void *ctx, size_t i)
     return &m->pv[i].ev;
 }
 
+static int port_exit(const fl_batch_result *r);
+static int exit_rank(int code);
+static void print_port_result(many *m, const port_view *pv, const fl_batch_result *r,
+                              const char *recipe);
+
 static void on_done(void *ctx, size_t i, const fl_batch_result *r)
 {
     many *m = ctx;
@@ -331,11 +342,44 @@ static void on_done(void *ctx, size_t i, const fl_batch_result *r)
     pthread_mutex_lock(&m->lock);
     fl_outcome o = r->status ? FL_OUTCOME_ERROR : r->res.outcome;
     m->counts[o]++;
-    pv->outcome = fl_outcome_name(o);
+    pv->units++;
+    pv->outcome = r->res.refused_repeat ? "REPEAT" : fl_outcome_name(o);
     pv->finished = true;
     snprintf(pv->unit, sizeof pv->unit, "%s", r->res.unit);
+    int code = port_exit(r);
+    if (exit_rank(code) > exit_rank(m->rc)) {
+        m->rc = code;
+        m->worst = o;
+    }
+    if (m->loop) { /* every unit's result as it ends: a loop runs all shift */
+        if (m->tty && !m->json)
+            clear_view(m);
+        print_port_result(m, pv, r, m->recipe);
+        fflush(stdout);
+    }
     if (m->tty && !m->json)
         draw(m, true);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Loop mode: port i between units. */
+static void on_idle(void *ctx, size_t i, const char *state)
+{
+    many *m = ctx;
+    port_view *pv = &m->pv[i];
+    pthread_mutex_lock(&m->lock);
+    bool changed = strncmp(pv->step, state, sizeof pv->step - 1) != 0;
+    snprintf(pv->step, sizeof pv->step, "%s", state);
+    if (*state) {
+        pv->finished = false;
+        pv->total = pv->done = 0;
+    }
+    if (m->json && changed && *state)
+        cli_json_event(&pv->out, "idle", json_pack("{s:o}", "state", cli_json_text(state)));
+    else if (m->tty && !m->json)
+        draw(m, true);
+    else if (!m->json && changed && *state)
+        fprintf(stderr, "[%s] %s\n", pv->label, state);
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -377,12 +421,13 @@ static void print_port_result(many *m, const port_view *pv, const fl_batch_resul
     const char *msg = r->status ? r->err.msg : r->res.message;
     if (m->json) {
         cli_json_event((cli_output *)&pv->out, "result",
-                       json_pack("{s:s, s:I, s:o, s:I, s:o, s:o, s:f}", "outcome",
+                       json_pack("{s:s, s:I, s:o, s:I, s:o, s:o, s:f, s:b}", "outcome",
                                  fl_outcome_name(o), "run_id", (json_int_t)r->res.run_id, "unit",
                                  cli_json_text(r->res.unit), "steps_run",
                                  (json_int_t)r->res.steps_run, "failed_step",
                                  cli_json_text(r->res.failed_step), "message", cli_json_text(msg),
-                                 "seconds", r->seconds));
+                                 "seconds", r->seconds, "refused_repeat",
+                                 (int)r->res.refused_repeat));
         return;
     }
     const char *oc = outcome_color(m, fl_outcome_name(o));
@@ -406,9 +451,11 @@ static void setup_views(many *m, const char *const *ports, size_t n)
     }
 }
 
-int cli_run_many(const fl_run_opts *tmpl, const char *const *ports, size_t n, bool json)
+int cli_run_many(const fl_run_opts *tmpl, const char *const *ports, size_t n, bool json,
+                 bool loop)
 {
-    many m = {.lock = PTHREAD_MUTEX_INITIALIZER, .json = json, .n = n, .t0 = fl_now()};
+    many m = {.lock = PTHREAD_MUTEX_INITIALIZER, .json = json, .n = n, .t0 = fl_now(),
+              .loop = loop, .recipe = tmpl->recipe_path, .worst = FL_OUTCOME_PASS};
     m.tty = !json && isatty(STDERR_FILENO);
     const char *nc = getenv("NO_COLOR");
     m.color = m.tty && isatty(STDOUT_FILENO) && !(nc && *nc);
@@ -427,35 +474,35 @@ int cli_run_many(const fl_run_opts *tmpl, const char *const *ports, size_t n, bo
     fl_run_opts run = *tmpl;
     run.on_step = pv_step;
     fl_batch_opts o = {.run = &run, .ports = ports, .nports = n, .events_for = events_for,
-                       .on_done = on_done, .ctx = &m};
+                       .on_done = on_done, .ctx = &m, .loop = loop, .on_idle = on_idle};
     fl_error err = {0};
     cli_stop_on_signals();
     fl_status st = fl_batch_run(&o, res, &err);
     int rc = 0;
     if (st) {
+        if (m.tty)
+            clear_view(&m);
         rc = cli_report_error_as(NULL, "run", &err, cli_exit_code(st));
     } else {
         if (m.tty) {
             draw(&m, true);
             fputc('\n', stderr);
         }
-        fl_outcome worst = FL_OUTCOME_PASS;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && !loop; i++) /* a loop printed each unit as it ended */
             print_port_result(&m, &m.pv[i], &res[i], tmpl->recipe_path);
-            int code = port_exit(&res[i]);
-            if (exit_rank(code) > exit_rank(rc)) {
-                rc = code;
-                worst = res[i].status ? FL_OUTCOME_ERROR : res[i].res.outcome;
-            }
-        }
+        rc = m.rc;
+        unsigned units = 0;
+        for (size_t i = 0; i < n; i++)
+            units += res[i].units;
         if (json)
             cli_json_event(NULL, "batch",
-                           json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}", "ports", (json_int_t)n,
-                                     "pass", (json_int_t)m.counts[FL_OUTCOME_PASS], "fail",
+                           json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I}", "ports",
+                                     (json_int_t)n, "units", (json_int_t)units, "pass",
+                                     (json_int_t)m.counts[FL_OUTCOME_PASS], "fail",
                                      (json_int_t)m.counts[FL_OUTCOME_FAIL], "error",
                                      (json_int_t)m.counts[FL_OUTCOME_ERROR], "aborted",
                                      (json_int_t)m.counts[FL_OUTCOME_ABORTED], "worst",
-                                     fl_outcome_name(worst)));
+                                     fl_outcome_name(m.worst), "exit", (json_int_t)rc));
     }
     for (size_t i = 0; i < n; i++)
         cli_output_end_phase(&m.pv[i].out);

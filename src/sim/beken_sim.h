@@ -86,7 +86,9 @@ fl_status fl_sim_create(const fl_sim_options *opts, fl_sim **out, fl_error *err)
 /* "rfc2217://127.0.0.1:PORT" */
 const char *fl_sim_url(const fl_sim *sim);
 /* Control channel, "tcp://127.0.0.1:PORT": text lines "power-cycle", "power-off",
- * "power-on", "cen-low", "cen-high", "state" (answers one line per command). */
+ * "power-on", "cen-low", "cen-high", "state", "remove" (the unit is taken off the
+ * fixture: power off) and "insert FILE" (another unit, whose flash is FILE, is put
+ * on and powered); one line answered per command. */
 const char *fl_sim_control_url(const fl_sim *sim);
 /* Path of the pseudo-terminal when opts->pty, else NULL. */
 const char *fl_sim_pty_path(const fl_sim *sim);

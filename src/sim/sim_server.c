@@ -351,9 +351,46 @@ static fl_status open_pty(fl_sim *s, fl_error *err)
 
 /* ------------------------------------------------------------------ control channel */
 
+static uint32_t default_jedec(const fl_sim *s);
+
+/* "insert PATH": the unit on the fixture is taken out (power off, its flash
+ * saved to its file) and another one, whose flash is the file PATH (created
+ * blank if missing, like --flash), is put in and powered.  A station's loop
+ * mode is tested with it: a different unit (another MAC) appears. */
+static bool insert_unit(fl_sim *s, const char *path, double now, char *why, size_t cap)
+{
+    sim_dev *d = &s->dev;
+    sim_flash fresh;
+    fl_error e = {0};
+    if (!*path || sim_flash_open(&fresh, path, 0, s->chip->flash_size, &e) != FL_OK) {
+        snprintf(why, cap, "error: insert: %s", *path ? e.msg : "which flash file?");
+        return false;
+    }
+    char *copy = strdup(path);
+    if (!copy) {
+        sim_flash_close(&fresh);
+        snprintf(why, cap, "error: insert: out of memory");
+        return false;
+    }
+    d->power_on = false;
+    sim_dev_update_power(s, now);
+    sim_flash_close(&s->flash);
+    s->flash = fresh;
+    s->flash.jedec = default_jedec(s);
+    if (s->chip->pers == SIM_LBOOT && s->flash.created)
+        sim_loader_install_standin(&s->flash, s->chip->lb_limit, s->chip->boot_version);
+    sim_flash_set_sr16(&s->flash, s->chip->sr_default);
+    free(s->flash_path);
+    s->flash_path = copy;
+    s->o.flash_path = copy;
+    d->power_on = true;
+    sim_dev_update_power(s, now);
+    return true;
+}
+
 static void control_locked(fl_sim *s, const char *cmdline, char *ans, size_t cap)
 {
-    char cmd[64];
+    char cmd[4200];
     size_t n = 0;
     while (*cmdline == ' ' || *cmdline == '\t')
         cmdline++;
@@ -371,7 +408,10 @@ static void control_locked(fl_sim *s, const char *cmdline, char *ans, size_t cap
         sim_dev_update_power(s, now);
         d->power_on = true;
         sim_dev_update_power(s, now);
-    } else if (!strcmp(cmd, "power-off")) {
+    } else if (!strncmp(cmd, "insert ", 7)) {
+        if (!insert_unit(s, cmd + 7, now, ans, cap))
+            return;
+    } else if (!strcmp(cmd, "power-off") || !strcmp(cmd, "remove")) {
         d->power_on = false;
         sim_dev_update_power(s, now);
     } else if (!strcmp(cmd, "power-on")) {
@@ -388,8 +428,8 @@ static void control_locked(fl_sim *s, const char *cmdline, char *ans, size_t cap
     }
     if (!known) {
         snprintf(ans, cap,
-                 "error: unknown command '%s' (commands: power-cycle power-off power-on cen-low "
-                 "cen-high state)",
+                 "error: unknown command '%.100s' (commands: power-cycle power-off power-on "
+                 "cen-low cen-high state remove insert FILE)",
                  cmd);
         return;
     }

@@ -29,6 +29,7 @@ typedef struct fl_batch_result {
     fl_error err;       /* why not, when status != FL_OK */
     fl_run_result res;
     double seconds;     /* wall-clock time of this port's run */
+    unsigned units;     /* units run on this port (loop mode: all of them; res is the last) */
 } fl_batch_result;
 
 typedef struct fl_batch_opts {
@@ -39,9 +40,21 @@ typedef struct fl_batch_opts {
     size_t nports;      /* 1..FL_BATCH_MAX_PORTS */
     /* The sink for port i (NULL: none).  Must stay valid until on_done(i). */
     const fl_events *(*events_for)(void *ctx, size_t i);
-    /* Port i has ended (may be NULL). */
+    /* Port i has ended a unit (may be NULL). */
     void (*on_done)(void *ctx, size_t i, const fl_batch_result *r);
     void *ctx;
+    /* Loop mode (flashline run --loop): every port serves unit after unit
+     * until its sink's `cancelled` says stop.  It waits for a unit to answer
+     * (listening for the loader, never resetting anything: the operator
+     * puts the unit on the fixture in download mode), runs the recipe, then
+     * waits until that unit is gone (no answer) or a different one answers.
+     * A unit that stays on the fixture (its MAC answers again) is not run
+     * twice; one put back later is the audit log's to recognise (a unit
+     * that already PASSed the recipe is refused without --again, run.h). */
+    bool loop;
+    /* Port i between units (may be NULL): "waiting for a unit", "remove the
+     * unit" ... (called on the worker's thread). */
+    void (*on_idle)(void *ctx, size_t i, const char *state);
 } fl_batch_opts;
 
 /* results: nports entries.  FL_OK when every worker was started and joined

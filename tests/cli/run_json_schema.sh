@@ -47,7 +47,7 @@ check "several ports: exit 10 (the dead link's ERROR)" [ $? -eq 10 ]
 check "several ports: a port given twice is refused (exit 2)" [ $? -eq 2 ]
 
 check "every event of those runs is documented, and every documented event was printed" \
-    python3 "$CHK" README.md --one "$T"/one_*.json --several "$T"/many*.json
+    python3 "$CHK" README.md --elsewhere idle --one "$T"/one_*.json --several "$T"/many*.json
 
 # --- the checker catches drift ------------------------------------------------------
 python3 - "$T/one_pass.json" "$T/drift.json" <<'PY'
