@@ -82,6 +82,32 @@ check "plain: all three ports speak" \
 check "plain: one result line per port on stdout" [ "$(grep -c -E '^(PASS|FAIL|ERROR) ' "$T/p.out")" = 3 ]
 check "plain: no carriage returns or escape codes" bash -c "! grep -q \$'[\r\033]' '$T/p.err' '$T/p.out'"
 
+# --- Ctrl-C in the middle of the writes ----------------------------------------------
+# Two units at real wire timing; once a write is under way, SIGINT: each port stops
+# at its next safe point, wherever it is, and its run is recorded ABORTED; nothing
+# is left RUNNING.
+for i in 1 2; do cp "$DUMP" "$T/c$i.bin"; done
+C1="sim:bk7231n?flash=$T/c1.bin&timescale=1"
+C2="sim:bk7231n?flash=$T/c2.bin&timescale=1"
+mkfifo "$T/stop.fifo"
+"$FL" run "$T/r.yaml" --db "$T/c.db" --json --port "$C1" --port "$C2" >"$T/stop.fifo" 2>/dev/null &
+RUN=$!
+exec 7<"$T/stop.fifo"
+WAIT_LINE_LOG=$T/stop.log wait_line 7 '"progress".*"phase":"write"'
+kill -INT $RUN
+cat <&7 >>"$T/stop.log"
+wait $RUN
+rc=$?
+exec 7<&-
+check "Ctrl-C mid-write: exit 130" [ $rc -eq 130 ]
+check "Ctrl-C mid-write: both runs ABORTED, none RUNNING, no step RUNNING" \
+    [ "$(sqlite3 "$T/c.db" "select group_concat(outcome) from runs") $(sqlite3 "$T/c.db" "select count(*) from steps where outcome = 'RUNNING'")" = "ABORTED,ABORTED 0" ]
+check "Ctrl-C mid-write: one result per port, then the batch event" python3 -c "
+import json; ev=[json.loads(l) for l in open('$T/stop.log')]
+res=[e for e in ev if e['event']=='result']
+assert len(res)==2 and all(e['outcome']=='ABORTED' for e in res), res
+assert ev[-1]['event']=='batch' and ev[-1]['aborted']==2, ev[-1]"
+
 # --- the live view under tmux ------------------------------------------------------
 if ! command -v tmux >/dev/null; then
     pass "SKIP live view: tmux is not installed"
