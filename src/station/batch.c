@@ -30,7 +30,7 @@ static bool sleep_cancellable(const batch_worker *w, double s)
 
 #define LOOP_POLL_S 1.0     /* between two looks for a unit that is being removed */
 #define GONE_TIMEOUT_S 1.5  /* no answer this long: the unit is gone */
-#define WAIT_TIMEOUT_S 3600.0 /* one wait for a unit; then it starts again */
+#define WAIT_TIMEOUT_S 10.0 /* listening for a boot window; then a plain look again */
 
 static void idle(const batch_worker *w, const char *state)
 {
@@ -87,13 +87,20 @@ static fl_status probe_unit(const batch_worker *w, fl_reset_mode reset, double t
     return FL_OK;
 }
 
-/* Wait for a unit to answer; FL_ERR_CANCELLED when the port is told to stop. */
+/* Wait for a unit to answer; FL_ERR_CANCELLED when the port is told to stop.
+ * Two ways a unit shows up: already in its loader (put on the fixture in
+ * download mode, or a simulator's unit) answers a plain LinkCheck at once;
+ * one being powered up answers only in its boot window, which the manual
+ * strategy's stream of LinkChecks catches.  Turn and turn about, nothing
+ * ever reset by the station. */
 static fl_status wait_for_unit(const batch_worker *w, char *unit, size_t cap)
 {
+    idle(w, "waiting for a unit");
     for (;;) {
-        idle(w, "waiting for a unit");
         fl_error err;
-        fl_status st = probe_unit(w, FL_RESET_MANUAL, WAIT_TIMEOUT_S, unit, cap, &err);
+        fl_status st = probe_unit(w, FL_RESET_NONE, GONE_TIMEOUT_S, unit, cap, &err);
+        if (st == FL_ERR_NO_BUS || st == FL_ERR_TIMEOUT)
+            st = probe_unit(w, FL_RESET_MANUAL, WAIT_TIMEOUT_S, unit, cap, &err);
         if (st == FL_OK || st == FL_ERR_CANCELLED)
             return st;
         if (st != FL_ERR_NO_BUS && st != FL_ERR_TIMEOUT) {
