@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "station/batch.h"
+#include "station_testutil.h"
 #include "testlib.h"
 #include "util/fileio.h"
 
@@ -66,27 +67,6 @@ static void on_done(void *ctx, size_t i, const fl_batch_result *r)
     pthread_mutex_unlock(&b->lock);
 }
 
-static void copy(const char *from, const char *to)
-{
-    uint8_t *d;
-    size_t n;
-    fl_error e;
-    if (fl_read_file(from, &d, &n, 8u << 20, &e) == FL_OK) {
-        fl_write_file_durable(to, d, n, &e);
-        free(d);
-    }
-}
-
-static int count(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st;
-    int n = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return n;
-}
-
 static bool write_recipe(const char *path, const char *backups)
 {
     char image[4096];
@@ -109,6 +89,9 @@ static void test_mixed_batch(void)
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     char db[300], recipe[300], backups[300], files[NPORTS][300], ports[NPORTS][600];
     snprintf(db, sizeof db, "%s/audit.db", dir);
+    char home[300]; /* never the real station home */
+    snprintf(home, sizeof home, "%s/home", dir);
+    setenv("FLASHLINE_HOME", home, 1);
     snprintf(recipe, sizeof recipe, "%s/batch.yaml", dir);
     snprintf(backups, sizeof backups, "%s/backups", dir);
     CHECK(write_recipe(recipe, backups), "recipe written");
@@ -120,7 +103,7 @@ static void test_mixed_batch(void)
     for (int i = 0; i < NPORTS; i++) {
         snprintf(files[i], sizeof files[i], "%s/unit%d.bin", dir, i);
         if (i != 2)
-            copy(DUMP, files[i]);
+            st_copy(DUMP, files[i]);
         snprintf(ports[i], sizeof ports[i], "sim:%s?flash=%s&timescale=0%s", chip[i],
                  files[i], extra[i]);
     }
@@ -157,30 +140,30 @@ static void test_mixed_batch(void)
 
     sqlite3 *h;
     CHECK(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open log");
-    CHECK_EQ_UINT(count(h, "select count(*) from runs"), NPORTS);
-    CHECK_EQ_UINT(count(h, "select count(*) from runs where outcome = 'PASS'"), 1);
-    CHECK_EQ_UINT(count(h, "select count(*) from runs where outcome = 'ERROR'"), 3);
-    CHECK_EQ_UINT(count(h, "select count(*) from runs where outcome = 'RUNNING'"), 0);
-    CHECK_EQ_UINT(count(h, "select count(*) from steps where outcome = 'RUNNING'"), 0);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from runs"), NPORTS);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from runs where outcome = 'PASS'"), 1);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from runs where outcome = 'ERROR'"), 3);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from runs where outcome = 'RUNNING'"), 0);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from steps where outcome = 'RUNNING'"), 0);
     /* the passing unit: all five steps; the brown-out unit stopped in its flash step */
     char sql[300];
     snprintf(sql, sizeof sql, "select count(*) from steps where run_id = %lld and outcome = 'PASS'",
              (long long)r[3].res.run_id);
-    CHECK_EQ_UINT(count(h, sql), 5);
+    CHECK_EQ_UINT(st_count(h, "%s", sql), 5);
     snprintf(sql, sizeof sql,
              "select count(*) from steps where run_id = %lld and name = 'flash' and outcome = "
              "'ERROR'",
              (long long)r[1].res.run_id);
-    CHECK_EQ_UINT(count(h, sql), 1);
+    CHECK_EQ_UINT(st_count(h, "%s", sql), 1);
     /* the good and the brown-out unit share a MAC (one dump) and back up at the same
      * moment: two backups, two files, neither over the other */
-    CHECK_EQ_UINT(count(h, "select count(*) from artifacts where kind = 'backup'"), 2);
-    CHECK_EQ_UINT(count(h, "select count(distinct path) from artifacts where kind = 'backup'"), 2);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from artifacts where kind = 'backup'"), 2);
+    CHECK_EQ_UINT(st_count(h, "select count(distinct path) from artifacts where kind = 'backup'"), 2);
     /* every run carries its own port */
     for (int i = 0; i < NPORTS; i++) {
         snprintf(sql, sizeof sql, "select count(*) from runs where id = %lld and port = '%s'",
                  (long long)r[i].res.run_id, ports[i]);
-        CHECK(count(h, sql) == 1, "run of port %d records its port", i);
+        CHECK(st_count(h, "%s", sql) == 1, "run of port %d records its port", i);
     }
     sqlite3_close(h);
     char cmd[400];

@@ -17,6 +17,7 @@
 
 #include "station/batch.h"
 #include "storage/auditdb_query.h"
+#include "station_testutil.h"
 #include "testlib.h"
 #include "util/fileio.h"
 
@@ -37,37 +38,6 @@ static const char *const DUMP_NAMES[N] = {
 };
 
 static char dir[] = "/tmp/fl-batch8-XXXXXX";
-
-static bool copy(const char *from, const char *to)
-{
-    uint8_t *d;
-    size_t n;
-    fl_error e;
-    if (fl_read_file(from, &d, &n, 8u << 20, &e) != FL_OK)
-        return false;
-    bool ok = fl_write_file_durable(to, d, n, &e) == FL_OK;
-    free(d);
-    return ok;
-}
-
-/* The first column of the first row of sql (with %lld run ids etc.), or -1. */
-static long long count(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static long long count(sqlite3 *db, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    sqlite3_stmt *st;
-    long long n = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    else
-        fprintf(stderr, "# sql failed: %s: %s\n", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return n;
-}
 
 static bool write_recipe(const char *path)
 {
@@ -93,9 +63,9 @@ typedef struct per_run {
 static per_run counts_of(sqlite3 *h, long long run)
 {
     return (per_run){
-        count(h, "select count(*) from steps where run_id = %lld", run),
-        count(h, "select count(*) from measurements where run_id = %lld", run),
-        count(h, "select count(*) from artifacts where run_id = %lld", run),
+        st_count(h, "select count(*) from steps where run_id = %lld", run),
+        st_count(h, "select count(*) from measurements where run_id = %lld", run),
+        st_count(h, "select count(*) from artifacts where run_id = %lld", run),
     };
 }
 
@@ -105,7 +75,7 @@ static per_run reference_run(const char *recipe)
     char db[PATH_MAX], unit[PATH_MAX], port[PATH_MAX + 64];
     snprintf(db, sizeof db, "%s/reference.db", dir);
     snprintf(unit, sizeof unit, "%s/reference.bin", dir);
-    CHECK(copy(DUMPS "01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin", unit), "reference unit");
+    CHECK(st_copy(DUMPS "01-Allegro-Berge-MI0014-30-x-5-cm-Milio.bin", unit), "reference unit");
     snprintf(port, sizeof port, "sim:bk7231n?flash=%s&timescale=0", unit);
     fl_run_opts o = {.recipe_path = recipe, .db_path = db, .port = port, .station = "ref"};
     fl_run_result r;
@@ -166,9 +136,9 @@ static void check_run_rows(sqlite3 *h, long long run, const char *port, const ch
           "port %d: %lld/%lld/%lld steps/measurements/artifacts, wanted %lld/%lld/%lld", i,
           got.steps, got.measurements, got.artifacts, ref.steps, ref.measurements,
           ref.artifacts);
-    CHECK_EQ_UINT(count(h, "select count(*) from steps where run_id = %lld and outcome = 'PASS'",
+    CHECK_EQ_UINT(st_count(h, "select count(*) from steps where run_id = %lld and outcome = 'PASS'",
                         run), ref.steps);
-    CHECK_EQ_UINT(count(h, "select count(distinct idx) from steps where run_id = %lld and "
+    CHECK_EQ_UINT(st_count(h, "select count(distinct idx) from steps where run_id = %lld and "
                            "idx between 1 and %lld", run, ref.steps), ref.steps);
     /* its own port and unit */
     sqlite3_stmt *st;
@@ -201,7 +171,7 @@ static void test_eight_workers_one_new_log(void)
         snprintf(files[i], sizeof files[i], "%s/unit%d.bin", dir, i);
         char from[PATH_MAX];
         snprintf(from, sizeof from, "%s%s", DUMPS, DUMP_NAMES[i]);
-        CHECK(copy(from, files[i]), "unit %d", i);
+        CHECK(st_copy(from, files[i]), "unit %d", i);
         snprintf(ports[i], sizeof ports[i], "sim:bk7231n?flash=%s&timescale=0", files[i]);
         port_list[i] = ports[i];
     }
@@ -218,28 +188,28 @@ static void test_eight_workers_one_new_log(void)
 
     sqlite3 *h;
     CHECK(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open log");
-    CHECK_EQ_UINT(count(h, "select count(*) from runs"), N);
-    CHECK_EQ_UINT(count(h, "select count(distinct id) from runs"), N);
-    CHECK_EQ_UINT(count(h, "select count(*) from runs where outcome = 'PASS'"), N);
-    CHECK_EQ_UINT(count(h, "select count(*) from runs where outcome = 'RUNNING'"), 0);
-    CHECK_EQ_UINT(count(h, "select count(*) from steps where outcome = 'RUNNING'"), 0);
-    CHECK_EQ_UINT(count(h, "select count(*) from stations"), 1);
-    CHECK_EQ_UINT(count(h, "select count(*) from units"), N);
-    CHECK_EQ_UINT(count(h, "select count(distinct unit_id) from runs"), N);
-    CHECK_EQ_UINT(count(h, "select count(distinct port) from runs"), N);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from runs"), N);
+    CHECK_EQ_UINT(st_count(h, "select count(distinct id) from runs"), N);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from runs where outcome = 'PASS'"), N);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from runs where outcome = 'RUNNING'"), 0);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from steps where outcome = 'RUNNING'"), 0);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from stations"), 1);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from units"), N);
+    CHECK_EQ_UINT(st_count(h, "select count(distinct unit_id) from runs"), N);
+    CHECK_EQ_UINT(st_count(h, "select count(distinct port) from runs"), N);
     /* totals: eight times one run's, nothing lost, nothing twice */
-    CHECK_EQ_UINT(count(h, "select count(*) from steps"), N * ref.steps);
-    CHECK_EQ_UINT(count(h, "select count(*) from measurements"), N * ref.measurements);
-    CHECK_EQ_UINT(count(h, "select count(*) from artifacts"), N * ref.artifacts);
-    CHECK_EQ_UINT(count(h, "select count(*) from (select distinct run_id, step_id, name, value, "
+    CHECK_EQ_UINT(st_count(h, "select count(*) from steps"), N * ref.steps);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from measurements"), N * ref.measurements);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from artifacts"), N * ref.artifacts);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from (select distinct run_id, step_id, name, value, "
                            "unit from measurements)"), N * ref.measurements);
-    CHECK_EQ_UINT(count(h, "select count(*) from (select distinct run_id, kind, path from "
+    CHECK_EQ_UINT(st_count(h, "select count(*) from (select distinct run_id, kind, path from "
                            "artifacts)"), N * ref.artifacts);
-    CHECK_EQ_UINT(count(h, "select count(distinct path) from artifacts where kind = 'backup'"), N);
+    CHECK_EQ_UINT(st_count(h, "select count(distinct path) from artifacts where kind = 'backup'"), N);
     /* no row tied to a step of another run */
-    CHECK_EQ_UINT(count(h, "select count(*) from measurements m join steps s on s.id = m.step_id "
+    CHECK_EQ_UINT(st_count(h, "select count(*) from measurements m join steps s on s.id = m.step_id "
                            "where s.run_id != m.run_id"), 0);
-    CHECK_EQ_UINT(count(h, "select count(*) from artifacts a join steps s on s.id = a.step_id "
+    CHECK_EQ_UINT(st_count(h, "select count(*) from artifacts a join steps s on s.id = a.step_id "
                            "where s.run_id != a.run_id"), 0);
     for (int i = 0; i < N; i++)
         check_run_rows(h, r[i].res.run_id, ports[i], r[i].res.unit, ref, i);

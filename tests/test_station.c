@@ -10,6 +10,7 @@
 
 #include "station/recipe.h"
 #include "station/run.h"
+#include "station_testutil.h"
 #include "testlib.h"
 #include "util/fileio.h"
 
@@ -55,27 +56,6 @@ static void *run_worker(void *arg)
     return NULL;
 }
 
-static void copy(const char *from, const char *to)
-{
-    uint8_t *d;
-    size_t n;
-    fl_error e;
-    if (fl_read_file(from, &d, &n, 8u << 20, &e) == FL_OK) {
-        fl_write_file_durable(to, d, n, &e);
-        free(d);
-    }
-}
-
-static int count(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st;
-    int n = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return n;
-}
-
 static void test_two_ports_in_parallel(void)
 {
     char dir[] = "/tmp/fl-station-XXXXXX";
@@ -84,8 +64,8 @@ static void test_two_ports_in_parallel(void)
     snprintf(db, sizeof db, "%s/audit.db", dir);
     snprintf(fa, sizeof fa, "%s/a.bin", dir);
     snprintf(fb, sizeof fb, "%s/b.bin", dir);
-    copy(DUMP_A, fa);
-    copy(DUMP_B, fb);
+    st_copy(DUMP_A, fa);
+    st_copy(DUMP_B, fb);
     /* both workers share the station home: its backups/ holds their dumps */
     char home[300];
     snprintf(home, sizeof home, "%s/home", dir);
@@ -122,15 +102,15 @@ static void test_two_ports_in_parallel(void)
           w[0].res.unit, w[1].res.unit);
     sqlite3 *h;
     CHECK(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open log");
-    CHECK_EQ_UINT(count(h, "select count(*) from runs where outcome = 'PASS'"), 2);
-    CHECK_EQ_UINT(count(h, "select count(*) from steps where outcome = 'PASS'"), 2 * nsteps);
-    CHECK_EQ_UINT(count(h, "select count(distinct unit_id) from runs"), 2);
-    CHECK_EQ_UINT(count(h, "select count(*) from artifacts where kind = 'backup'"), 2);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from runs where outcome = 'PASS'"), 2);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from steps where outcome = 'PASS'"), 2 * nsteps);
+    CHECK_EQ_UINT(st_count(h, "select count(distinct unit_id) from runs"), 2);
+    CHECK_EQ_UINT(st_count(h, "select count(*) from artifacts where kind = 'backup'"), 2);
     /* in the home's backups/, by absolute path, both Tuya dumps: vendor firmware */
     char sql[600];
     snprintf(sql, sizeof sql, "select count(*) from artifacts where kind = 'backup' and path "
              "like '%s/backups/%%.bin' and content = 'tuya' and vendor = 1", home);
-    CHECK_EQ_UINT(count(h, sql), 2);
+    CHECK_EQ_UINT(st_count(h, "%s", sql), 2);
     sqlite3_close(h);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
