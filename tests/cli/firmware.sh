@@ -100,6 +100,9 @@ expect_exit 7 "a release without a digest is refused without --sha256 (exit 7)" 
     "$FL" firmware fetch bk7231n 1.18.299 --from "$URL" 2>"$T/err"
 check "  ... saying to pin it with --sha256 (nothing downloaded)" \
     bash -c "grep -q 'no SHA-256 digest.*--sha256' '$T/err' && ! grep -q '/download/1.18.299' '$T/req.log'"
+"$FL" firmware --help >"$T/help.out"
+check "firmware --help explains these exit codes (4: HTTP, 7: no digest), not the flash verbs' ones" \
+    bash -c "grep -q '^  4  .*HTTP' '$T/help.out' && grep -q '^  7  refused: the release gives no SHA-256' '$T/help.out' && ! grep -qi 'bootloader\|port or programmer' '$T/help.out'"
 expect_exit 0 "... and accepted with --sha256" "$FL" firmware fetch bk7231n 1.18.299 --from "$URL" --sha256 "$N_SHA" >/dev/null 2>&1
 check "  ... stored as 1.18.299" [ "$("$FL" firmware path OpenBK7231N@1.18.299)" = "$FLASHLINE_HOME/firmware/$N_SHA.bin" ]
 
