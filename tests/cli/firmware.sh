@@ -56,6 +56,14 @@ expect_exit 0 "add with --chip and --version for a file not named like a release
     "$FL" firmware add "$T/mystery.bin" --chip bk7231t --version 9.9.9 >/dev/null 2>&1
 expect_exit 0 "adding the same image again is fine" "$FL" firmware add "$N" >"$T/out" 2>&1
 check "  ... and says it is already there" grep -q "already in the store" "$T/out"
+mkdir -p "$T/rebuilt"
+cp "$IMGS/OpenBK7231M_QIO_1.18.300.bin" "$T/rebuilt/OpenBK7231N_QIO_1.18.300.bin"
+expect_exit 7 "another image under a name and version the store has is refused (exit 7)" \
+    "$FL" firmware add "$T/rebuilt/OpenBK7231N_QIO_1.18.300.bin" 2>"$T/err"
+check "  ... naming the one there and the way out, nothing stored" \
+    bash -c "grep -q 'OpenBK7231N@1.18.300 (qio) is already in the store as another image (sha256 ${N_SHA:0:12}.*--version' '$T/err' && [ \$(find '$FLASHLINE_HOME/firmware' -maxdepth 1 -name '*.bin' | wc -l) -eq 2 ]"
+check "  ... so OpenBK7231N@1.18.300 still names one image" \
+    bash -c "[ \"\$('$FL' firmware path OpenBK7231N@1.18.300)\" = '$FLASHLINE_HOME/firmware/$N_SHA.bin' ]"
 
 "$FL" firmware list >"$T/list" 2>&1
 check "list shows both images with name, version, chip" \
@@ -70,9 +78,8 @@ assert (r["name"], r["chip"], r["version"], r["sha256"]) == ("OpenBK7231N", "bk7
 assert r["size"] == os.path.getsize(sys.argv[3]) and r["source"] == os.path.realpath(sys.argv[3]), r
 PY
 check "path resolves NAME@VERSION, chip@latest and a sha256 prefix to the same file" \
-    [ "$("$FL" firmware path OpenBK7231N@1.18.300)" = "$FLASHLINE_HOME/firmware/$N_SHA.bin" ] && \
-    [ "$("$FL" firmware path bk7231n@latest)" = "$FLASHLINE_HOME/firmware/$N_SHA.bin" ] && \
-    [ "$("$FL" firmware path "sha256:${N_SHA:0:12}")" = "$FLASHLINE_HOME/firmware/$N_SHA.bin" ]
+    [ "$("$FL" firmware path OpenBK7231N@1.18.300)|$("$FL" firmware path bk7231n@latest)|$("$FL" firmware path "sha256:${N_SHA:0:12}")" = \
+      "$FLASHLINE_HOME/firmware/$N_SHA.bin|$FLASHLINE_HOME/firmware/$N_SHA.bin|$FLASHLINE_HOME/firmware/$N_SHA.bin" ]
 expect_exit 3 "path of a missing entry fails" "$FL" firmware path OpenBK7238@1.18.300 2>"$T/err"
 check "  ... with the fetch hint" grep -q "flashline firmware fetch bk7238 1.18.300" "$T/err"
 
