@@ -240,15 +240,15 @@ int cmd_run(int argc, char **argv)
         usage();
     else if (!rc && npos != 1)
         rc = cli_usage_error("run", "which recipe? (flashline run RECIPE.yaml --port URL)");
-    else if (!rc && !check && !port)
-        rc = cli_usage_error("run", "--port is required (or --check)");
     else if (!rc && set_args.n > MAX_SETS)
         rc = cli_usage_error("run", "at most %d --set options", MAX_SETS);
     else if (!rc && !help)
         rc = check_link_overrides(&baud, baud_buf, sizeof baud_buf, &reset, before);
     char *stock = NULL;
-    if (!rc && !help)
+    if (!rc && !help) /* before --port: `flashline run nosuch` lists the stock recipes */
         rc = find_stock_recipe(&pos[0], &stock);
+    if (!rc && !help && !check && !port)
+        rc = cli_usage_error("run", "--port is required (or --check)");
     char *sets[MAX_SETS];
     int nsets = 0;
     for (size_t i = 0; !rc && !help && i < set_args.n; i++)

@@ -72,6 +72,8 @@ rm "$T/work/bk7231n-obk.yaml"
 expect_exit 3 "an unknown recipe name exits 3" "$FLI" run no-such-recipe --check 2>"$T/err"
 check "  and the error lists the stock recipes" \
     grep -q "no stock recipe of that name in $P/share/flashline/recipes (stock recipes: .*bk7231n-obk" "$T/err"
+expect_exit 3 "... without --check or --port too: the recipe is what is wrong" "$FLI" run no-such-recipe 2>"$T/err"
+check "  and the error lists the stock recipes" grep -q "no stock recipe of that name.*(stock recipes: .*bk7231n-obk" "$T/err"
 check "run --help says where stock recipes come from" \
     bash -c '"$1" run --help | grep -q "share/flashline/recipes"' _ "$FLI"
 
