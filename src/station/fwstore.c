@@ -159,10 +159,14 @@ static fl_status load_index(fl_fwstore *s, fl_error *err)
     json_error_t je;
     json_t *root = json_load_file(s->index, 0, &je);
     json_t *images = root ? json_object_get(root, "images") : NULL;
-    if (!json_is_array(images)) {
+    if (!json_is_array(images)) { /* a line only where the JSON itself is broken */
+        bool parsed = root != NULL;
         json_decref(root);
+        if (parsed)
+            return fl_fail(err, FL_ERR_FORMAT,
+                           "%s: not a firmware store index (no \"images\" list)", s->index);
         return fl_fail(err, FL_ERR_FORMAT, "%s:%d: not a firmware store index (%s)", s->index,
-                       je.line, root ? "no \"images\" list" : je.text);
+                       je.line, je.text);
     }
     size_t i;
     json_t *o;
