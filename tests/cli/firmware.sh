@@ -173,6 +173,10 @@ check "  ... and no run was recorded" \
     bash -c "[ ! -e '$FLASHLINE_HOME/flashline.db' ] || [ \"\$(python3 -c \"import sqlite3; print(sqlite3.connect('$FLASHLINE_HOME/flashline.db').execute('select count(*) from runs').fetchone()[0])\")\" = 0 ]"
 expect_exit 3 "run --check refuses it the same way" "$FL" run "$R" --check 2>/dev/null
 expect_exit 0 "--set firmware=PATH still works without the store" "$FL" run "$R" --check --set firmware="$N" 2>/dev/null
+expect_exit 3 "--set firmware=a file that is not there is refused" \
+    "$FL" run "$R" --check --set firmware=OpenBK7231N_QIO_1.18.300.bn 2>"$T/err"
+check "  ... saying where paths are looked for and how store images are named" \
+    grep -q "OpenBK7231N_QIO_1.18.300.bn' for 'image' does not exist (.*working directory.*NAME@VERSION or sha256:HEX)" "$T/err"
 
 # the store holds it: the run PASSes and the log records the store identity
 export FLASHLINE_HOME=$T/run-home
