@@ -171,7 +171,12 @@ static void test_bad_index(void)
     fl_fwstore *s = NULL;
     CHECK(fl_fwstore_open(dir, &s, &e) == FL_ERR_FORMAT, "a malformed index is refused");
     CHECK(strstr(e.msg, "index.json") != NULL, "names the file: %s", e.msg);
+    CHECK(strstr(e.msg, ":-1") == NULL, "no line number where JSON gives none: %s", e.msg);
     CHECK(s == NULL, "nothing opened");
+    const char *cut = "{\"images\": [\n";
+    CHECK(fl_write_file_durable(path, cut, strlen(cut), &e) == FL_OK, "%s", e.msg);
+    CHECK(fl_fwstore_open(dir, &s, &e) == FL_ERR_FORMAT, "a cut index is refused");
+    CHECK(strstr(e.msg, "index.json:2: ") != NULL, "at its line: %s", e.msg);
 }
 
 int main(void)

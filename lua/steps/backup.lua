@@ -6,7 +6,9 @@
 -- blank) go into the audit log with this step, before any later step can
 -- erase anything: a unit's first vendor backup is its original firmware
 -- (`flashline query unit_history`).  Sets ctx.backup = {path, sha256, size,
--- data, content, vendor}.
+-- data, content, vendor}.  On a flash-loader chip a dump whose bootloader
+-- says BK7252 for a BK7231T/U recipe (or the reverse) stops the run as the
+-- station's ERROR (see M.wrong_chip).
 local util = require "flashline.util"
 local image = require "flashline.image"
 local tuya = require "flashline.tuya"
@@ -46,6 +48,25 @@ function M.classify(data)
   if tok and cfg then return "tuya", true end
   if ok and id and id.kind ~= "unknown" then return "vendor", true end
   return "unknown", true
+end
+
+-- The flash loaders of BK7231T/U and BK7252 answer alike, so connect cannot
+-- tell a BK7252 from a BK7231T/U; the bootloader in the dump can (BK7251 vs
+-- BK7231S/U).  A recipe for the other one is the station's mistake: nil, the
+-- message naming both chips.  (T and U are not told apart: their loaders and
+-- bootloader names are too close to call one a wrong recipe for the other.)
+local FLASH_LOADER = { bk7231t = "t/u", bk7231u = "t/u", bk7252 = "7252" }
+
+function M.wrong_chip(ctx, data)
+  local want = FLASH_LOADER[ctx.chip or ""]
+  if not want then return nil end
+  local ok, id = pcall(image.identify, data)
+  local have = ok and id and id.chip and FLASH_LOADER[id.chip]
+  if not have or have == want then return nil end
+  return string.format("wrong recipe for this unit: recipe '%s' is for %s (chip: %s) but the unit "
+                       .. "is %s (its flash holds %s); nothing was written: run a recipe for %s",
+                       ctx.recipe or "?", ctx.chip:upper(), ctx.chip, id.chip:upper(),
+                       (id.chip_evidence or ""):match("^[^;]*"), id.chip:upper())
 end
 
 -- Before the unit is touched: a backup that cannot be saved must not wait
@@ -89,6 +110,9 @@ function M.run(ctx, args)
   ctx.backup = { path = path, sha256 = sha, size = #data, data = data, content = content,
                  vendor = vendor }
   log.info("backup %s (%d KiB, %s, sha256 %s)", path, #data // 1024, content, sha:sub(1, 16))
+  -- kept and logged first: it is the unit's firmware whatever the recipe was
+  local wrong = M.wrong_chip(ctx, data)
+  if wrong then return nil, wrong, "wrong_recipe" end
   return true
 end
 

@@ -24,7 +24,8 @@ static void usage(void)
            "       blocks, RBL headers, truncation, the chip its content names) and records\n"
            "       name, chip, version, SHA-256, size, where it came from and when.  Chip\n"
            "       and version come from an OpenBeken file name (OpenBK7231N_QIO_1.18.300.bin)\n"
-           "       or --chip/--version; an image whose chip cannot be told is refused.\n"
+           "       or --chip/--version; an image whose chip cannot be told is refused, and\n"
+       "       so is another image of a name and version the store already has.\n"
            "list   what the store holds.\n"
            "fetch  downloads the chip's _QIO_ image of an OpenBeken release from GitHub\n"
            "       (openshwprojects/OpenBK7231T_App), checks it against the SHA-256 digest\n"
@@ -39,8 +40,22 @@ static void usage(void)
            "                    %s)\n"
            "  --sha256 HEX      pin the image's SHA-256 yourself (needed for a release whose\n"
            "                    metadata has no digest; must agree with one that has)\n"
-           "  --json            JSON on stdout (list: one object per image)\n\n%s",
-           fl_chip_names(), FL_FWSTORE_RELEASES_URL, cli_exit_codes_help);
+           "  --json            JSON on stdout (list: one object per image)\n\n"
+           /* its own table: the flash verbs' one speaks of ports and chips */
+           "Exit codes:\n"
+           "  0  success\n"
+           "  2  bad command line\n"
+           "  3  an image refused (corrupt, not firmware, another chip, a download whose\n"
+           "     SHA-256 does not match), a reference not in the store, or station.yaml\n"
+           "     or the store's index.json unusable\n"
+           "  4  the release server could not be reached, answered an HTTP error (no such\n"
+           "     release: 404), or the transfer was cut (fetch again to continue it)\n"
+           "  7  refused: the release gives no SHA-256 digest (pin one with --sha256),\n"
+           "     another image already has this name and version (give --version), or\n"
+           "     the image is larger than the chip's flash\n"
+           "  9  internal error\n"
+           "  130 interrupted (Ctrl-C or SIGTERM)\n",
+           fl_chip_names(), FL_FWSTORE_RELEASES_URL);
 }
 
 static json_t *entry_json(const fl_fw_entry *e)

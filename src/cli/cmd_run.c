@@ -261,7 +261,7 @@ int cmd_run(int argc, char **argv)
     else if (!rc && !help)
         rc = check_link_overrides(&baud, baud_buf, sizeof baud_buf, &reset, before);
     char *stock = NULL;
-    if (!rc && !help)
+    if (!rc && !help) /* before --port: `flashline run nosuch` lists the stock recipes */
         rc = find_stock_recipe(&pos[0], &stock);
     /* no --port: the recipe's ports:, else station.yaml's (run_ports.c) */
     cli_default_ports defaults = {0};

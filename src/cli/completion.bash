@@ -3,15 +3,23 @@
 # _flashline_options, _flashline_value, _flashline_subcommands.  Plain bash
 # (no bash-completion helpers needed): completes the verb, the options of
 # the verb (options may come before it, as flashline accepts), the values of
-# --chip (chip names), --port (serial devices, ch341a, sim:CHIP), --home
-# (directories) and of file options, and files for positional arguments.
+# --chip (chip names), --port (serial devices, ch341a, sim:CHIP), --before,
+# --reset and --after (modes), --home (directories) and of file options, and
+# files for positional arguments (run: and the stock recipes; firmware fetch:
+# the chip).
 
 # Completions for an option's value, by its placeholder in --help.
-_flashline_complete_value() { # placeholder, current word
-    local what=$1 cur=$2
+_flashline_complete_value() { # placeholder, current word, option
+    local what=$1 cur=$2 opt=$3
     case $what in
         CHIP)
             mapfile -t COMPREPLY < <(compgen -W "$_flashline_chips" -- "$cur") ;;
+        MODE) # --after, else --before and its older name --reset
+            if [[ $opt == --after ]]; then
+                mapfile -t COMPREPLY < <(compgen -W "reboot stay" -- "$cur")
+            else
+                mapfile -t COMPREPLY < <(compgen -W "auto pulse reboot manual none" -- "$cur")
+            fi ;;
         URL)
             local ports=(ch341a) c
             for c in $_flashline_chips; do [[ $c == spi-nor ]] || ports+=("sim:$c"); done
@@ -23,6 +31,19 @@ _flashline_complete_value() { # placeholder, current word
         *)
             COMPREPLY=() ;;
     esac
+}
+
+# The stock recipes' names (`flashline run NAME`), where the flashline being
+# completed finds them: share/flashline/recipes of an installed copy, or
+# recipes/ beside the binary in a source tree.
+_flashline_stock_recipes() { # command as typed -> REPLY
+    local bin f names=()
+    bin=$(type -P "$1" 2>/dev/null) || { REPLY=; return; }
+    bin=$(readlink -f "$bin" 2>/dev/null || printf '%s' "$bin")
+    for f in "${bin%/*}"/../share/flashline/recipes/*.yaml "${bin%/*}"/recipes/*.yaml; do
+        [[ -f $f ]] && { f=${f##*/}; names+=("${f%.yaml}"); }
+    done
+    REPLY=${names[*]}
 }
 
 _flashline() {
@@ -74,14 +95,14 @@ _flashline_pick() { # cur, prev
     if [[ -z $ended && $cur == --*=* ]]; then
         _flashline_value "$verb" "${cur%%=*}"
         if [[ -n $REPLY ]]; then
-            _flashline_complete_value "$REPLY" "${cur#*=}"
+            _flashline_complete_value "$REPLY" "${cur#*=}" "${cur%%=*}"
             for i in "${!COMPREPLY[@]}"; do COMPREPLY[i]="${cur%%=*}=${COMPREPLY[i]}"; done
             return
         fi
     fi
     if [[ -n $value_of ]]; then
         _flashline_value "$verb" "$prev"
-        _flashline_complete_value "$REPLY" "$cur"
+        _flashline_complete_value "$REPLY" "$cur" "$prev"
         return
     fi
 
@@ -94,22 +115,30 @@ _flashline_pick() { # cur, prev
         mapfile -t COMPREPLY < <(compgen -W "$_flashline_verbs" -- "$cur")
         return
     fi
-    # A positional argument: the verb's sub-command first, then files.
+    # A positional argument: the verb's sub-command first, then files (run:
+    # the stock recipes' names too; firmware fetch: the chip).
     _flashline_subcommands "$verb"
-    local subs=$REPLY n=0
-    if [[ -n $subs ]]; then
-        for ((i = vat + 1; i < cword; i++)); do
-            w=${words[i]}
-            if [[ $w == -?* ]]; then
-                [[ $w == *=* ]] || { _flashline_value "$verb" "$w"; [[ -n $REPLY ]] && i=$((i + 1)); }
-                continue
-            fi
-            n=$((n + 1))
-        done
-        if ((n == 0)); then
-            mapfile -t COMPREPLY < <(compgen -W "$subs" -- "$cur")
-            return
+    local subs=$REPLY n=0 first=""
+    for ((i = vat + 1; i < cword; i++)); do
+        w=${words[i]}
+        if [[ $w == -?* ]]; then
+            [[ $w == *=* ]] || { _flashline_value "$verb" "$w"; [[ -n $REPLY ]] && i=$((i + 1)); }
+            continue
         fi
+        ((n++)) || first=$w
+    done
+    if [[ -n $subs ]] && ((n == 0)); then
+        mapfile -t COMPREPLY < <(compgen -W "$subs" -- "$cur")
+        return
+    fi
+    if [[ $verb == run ]] && ((n == 0)); then
+        _flashline_stock_recipes "${COMP_WORDS[0]}"
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur"; compgen -W "$REPLY" -- "$cur")
+        return
+    fi
+    if [[ $verb == firmware && $first == fetch ]] && ((n == 1)); then
+        mapfile -t COMPREPLY < <(compgen -W "${_flashline_chips/spi-nor/}" -- "$cur")
+        return
     fi
     mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 }

@@ -3,7 +3,9 @@
 #
 # The page is made from the binary's own help texts: the top-level --help
 # (NAME, SYNOPSIS, DESCRIPTION, EXIT STATUS) and one section per verb, each
-# the verb's --help as it prints it.  The Makefile runs this at build time,
+# the verb's --help as it prints it; ENVIRONMENT and FILES are written here
+# (tests/cli/install.sh checks that ENVIRONMENT names every variable the
+# sources read).  The Makefile runs this at build time,
 # so the page cannot drift from the program; tests/cli/install.sh checks
 # that the rendered page names every verb and every option of every --help.
 set -eu
@@ -58,8 +60,31 @@ for verb in $verbs; do
 done
 printf '.SH "EXIT STATUS"\n'
 printf '%s\n' "$exits" | sed 1d | block
+printf '.SH ENVIRONMENT\n'
+block <<'EOF'
+FLASHLINE_HOME          the station home (as --home DIR)
+XDG_DATA_HOME           the home is XDG_DATA_HOME/flashline when FLASHLINE_HOME is
+                        unset (else ~/.local/share/flashline)
+FLASHLINE_DB            the audit log, before station.yaml's db: (--db overrides it)
+FLASHLINE_RELEASES_URL  the releases API 'firmware fetch' asks (as --from URL)
+FLASHLINE_LUA           a lua/ directory to take the recipe steps from instead of
+                        the installed one
+FLASHLINE_LUA_MEMORY    memory cap of each Lua state (default 256M)
+FLASHLINE_QUERY_MAX_BYTES  a lower limit on the size of a query's result
+FLASHLINE_DEBUG         set: debug log lines too
+NO_COLOR                not empty: no colour in run's PASS/FAIL line
+COLUMNS                 the width of progress lines when the terminal reports none
+EOF
 printf '.SH FILES\n'
 block <<'EOF'
+HOME/station.yaml                the station's settings: station, operator, db,
+                                 backups, firmware (made on first use, all commented)
+HOME/flashline.db                the audit log (run, query, Lua db.open())
+HOME/backups/                    the backup steps' dumps, MAC-UTCTIME.bin
+HOME/firmware/                   the firmware store: SHA256.bin and index.json
+                                 (HOME is the station home: --home, FLASHLINE_HOME,
+                                 else XDG_DATA_HOME/flashline, else
+                                 ~/.local/share/flashline)
 PREFIX/share/flashline/lua/      the recipe steps (steps/*.lua), API.md, examples;
                                  found beside the executable (bin/../share/...)
 PREFIX/share/flashline/recipes/  the stock recipes: 'flashline run NAME' finds them

@@ -499,13 +499,23 @@ static void start_phase(cli_output *out, const char *phase, uint64_t done, doubl
     out->shown = false;
 }
 
+/* A finished phase followed by an event of the same name that starts over
+ * (another total, or less done) is a new operation, not more of the old one:
+ * a recipe's flash step reads 4 KiB after its backup step read the whole
+ * flash, and that read must be judged (and timed) on its own. */
+static bool starts_over(const cli_output *out, uint64_t done, uint64_t total)
+{
+    return out->total && out->last_done >= out->total &&
+           (total != out->total || done < out->last_done);
+}
+
 static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
     cli_output *out = ctx;
     double now = fl_now();
     if (!phase)
         phase = "";
-    if (!out->phase || strcmp(out->phase, phase) != 0)
+    if (!out->phase || strcmp(out->phase, phase) != 0 || starts_over(out, done, total))
         start_phase(out, phase, done, now);
     if (!out->phase) /* out of memory: no display rather than a crash */
         return;

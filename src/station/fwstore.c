@@ -159,10 +159,14 @@ static fl_status load_index(fl_fwstore *s, fl_error *err)
     json_error_t je;
     json_t *root = json_load_file(s->index, 0, &je);
     json_t *images = root ? json_object_get(root, "images") : NULL;
-    if (!json_is_array(images)) {
+    if (!json_is_array(images)) { /* a line only where the JSON itself is broken */
+        bool parsed = root != NULL;
         json_decref(root);
+        if (parsed)
+            return fl_fail(err, FL_ERR_FORMAT,
+                           "%s: not a firmware store index (no \"images\" list)", s->index);
         return fl_fail(err, FL_ERR_FORMAT, "%s:%d: not a firmware store index (%s)", s->index,
-                       je.line, root ? "no \"images\" list" : je.text);
+                       je.line, je.text);
     }
     size_t i;
     json_t *o;
@@ -344,7 +348,17 @@ static void now_utc(char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Check data (the file called `file`) and put it in the store. */
+/* Whether a and b answer the same NAME@VERSION reference as equals (the same
+ * kind: a _QIO_ image wins over another kind, see fl_fwstore_find). */
+static bool same_reference(const fl_fw_entry *a, const fl_fw_entry *b)
+{
+    return a->version[0] && !strcasecmp(a->name, b->name) &&
+           !strcasecmp(a->version, b->version) && !strcmp(a->kind, b->kind);
+}
+
+/* Check data (the file called `file`) and put it in the store.  An image
+ * whose name, version and kind another image already has is refused: the
+ * stock recipes' OpenBK7231N@1.18.300 would stop resolving. */
 static fl_status add_data(fl_fwstore *s, const uint8_t *data, size_t len, const char *file,
                           const fl_fw_add_opts *o, const fl_fw_entry **out, bool *added,
                           fl_error *err)
@@ -383,6 +397,17 @@ static fl_status add_data(fl_fwstore *s, const uint8_t *data, size_t len, const 
                 *added = false;
             close(lock);
             return FL_OK;
+        }
+    for (size_t i = 0; !st && i < s->n; i++)
+        if (same_reference(&s->e[i], &e)) {
+            st = fl_fail(err, FL_ERR_REFUSED,
+                         "%s: %s@%s (%s) is already in the store as another image (sha256 "
+                         "%.12s, from %s): a second one would make recipes that name %s@%s "
+                         "fail as ambiguous; give this one its own --version",
+                         file, e.name, e.version, e.kind, s->e[i].sha256, s->e[i].source, e.name,
+                         e.version);
+            close(lock);
+            return st;
         }
     struct stat sb;
     if (!st && stat(e.path, &sb) != 0) /* content-named: an existing file is these bytes */

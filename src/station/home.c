@@ -27,8 +27,11 @@ struct fl_home {
     size_t nports;
 };
 
-/* mkdir -p: every missing parent is made too. */
-static fl_status make_dirs(const char *path, fl_error *err)
+#define HOME_HINT "give --home DIR or set $FLASHLINE_HOME to a writable directory"
+
+/* mkdir -p: every missing parent is made too; a failure ends with `hint`,
+ * what the operator can change. */
+static fl_status make_dirs_hint(const char *path, const char *hint, fl_error *err)
 {
     char buf[PATH_MAX];
     if ((size_t)snprintf(buf, sizeof buf, "%s", path) >= sizeof buf)
@@ -39,17 +42,21 @@ static fl_status make_dirs(const char *path, fl_error *err)
         char saved = *p;
         *p = '\0';
         if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return fl_fail(err, FL_ERR_FILE,
-                           "cannot create %s (%s): give --home DIR or set $FLASHLINE_HOME to a "
-                           "writable directory", buf, strerror(errno));
+            return fl_fail(err, FL_ERR_FILE, "cannot create %s (%s): %s", buf, strerror(errno),
+                           hint);
         *p = saved;
         if (!saved)
             break;
     }
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return fl_fail(err, FL_ERR_FILE, "%s is not a directory", path);
+        return fl_fail(err, FL_ERR_FILE, "%s is not a directory: %s", path, hint);
     return FL_OK;
+}
+
+static fl_status make_dirs(const char *path, fl_error *err)
+{
+    return make_dirs_hint(path, HOME_HINT, err);
 }
 
 /* The home as given, or from the environment, before it is made absolute. */
@@ -367,6 +374,19 @@ static fl_status read_config(fl_home *h, fl_error *err)
     return st;
 }
 
+/* A directory of the home: where station.yaml moved it (its `key:` is not
+ * the default `name`), a failure points at that line's key, not at --home. */
+static fl_status make_home_dir(const fl_home *h, const char *dir, const char *key,
+                               const char *name, fl_error *err)
+{
+    char def[PATH_MAX + 16], hint[PATH_MAX + 64];
+    snprintf(def, sizeof def, "%s/%s", h->dir, name);
+    if (!strcmp(dir, def))
+        return make_dirs(dir, err);
+    snprintf(hint, sizeof hint, "check '%s:' in %s", key, h->config);
+    return make_dirs_hint(dir, hint, err);
+}
+
 /* station.yaml may put the log in a folder of its own (db: logs/line.db):
  * made like the others, so the first run does not fail on it. */
 static fl_status make_db_dir(const fl_home *h, fl_error *err)
@@ -377,7 +397,9 @@ static fl_status make_db_dir(const fl_home *h, fl_error *err)
     if (!slash || slash == dir)
         return FL_OK;
     *slash = '\0';
-    return make_dirs(dir, err);
+    char def[PATH_MAX + 16];
+    snprintf(def, sizeof def, "%s/flashline.db", h->dir);
+    return !strcmp(h->db, def) ? make_dirs(dir, err) : make_home_dir(h, dir, "db", "", err);
 }
 
 fl_status fl_home_open(const char *dir, fl_home **out, fl_error *err)
@@ -405,9 +427,9 @@ fl_status fl_home_open(const char *dir, fl_home **out, fl_error *err)
     if (!st)
         st = make_db_dir(h, err);
     if (!st)
-        st = make_dirs(h->backups, err);
+        st = make_home_dir(h, h->backups, "backups", "backups", err);
     if (!st)
-        st = make_dirs(h->firmware, err);
+        st = make_home_dir(h, h->firmware, "firmware", "firmware", err);
     if (st) {
         fl_home_close(h);
         return st;

@@ -432,7 +432,11 @@ static fl_status check_args(worker *w, const fl_recipe_step *st, fl_error *err)
             return s;
         struct stat sb;
         if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-            return step_fail(w, a->pos, err, "file '%s' for '%s' does not exist", path, a->key);
+            return step_fail(w, a->pos, err,
+                             "file '%s' for '%s' does not exist (a path in a recipe is taken "
+                             "beside the recipe, a --set value from the working directory; an "
+                             "image of the firmware store is named NAME@VERSION or sha256:HEX)",
+                             path, a->key);
     }
     lua_pushnil(L);
     while (lua_next(L, params)) { /* key, spec: are the required parameters present? */

@@ -79,6 +79,32 @@ check "--port /dev/tt<TAB> offers only devices" \
 check "--port sim:bk7231<TAB> (bash splits at ':') completes the chip after the colon" \
     same "$(comp flashline info --port sim : bk7231)" "$(grep '^bk7231' <<<"$chips")"
 
+# --before/--reset/--after modes: every one offered is one flashline accepts (a
+# bad mode is a usage error, exit 2; a good one gets as far as the port, exit 4)
+modes_ok() { # OPTION, the modes offered
+    local m
+    [ -n "$2" ] || return 1
+    for m in $2; do
+        "$FL" info "$1" "$m" --port "$T/no-such-port" 2>/dev/null
+        [ $? -eq 4 ] || { echo "  $1 $m refused"; return 1; }
+    done
+}
+check "--after <TAB> offers reboot and stay" same "$(comp flashline info --after "")" "$(printf 'reboot\nstay')"
+check "  flashline accepts them" modes_ok --after "$(comp flashline info --after "")"
+check "--before <TAB> offers the five ways to get the bus" \
+    same "$(comp flashline read --before "")" "$(printf 'auto\nmanual\nnone\npulse\nreboot')"
+check "  flashline accepts them" modes_ok --before "$(comp flashline read --before "")"
+check "run --reset=p<TAB> offers pulse" same "$(comp flashline run --reset = p)" pulse
+
+# run NAME: the stock recipes where the flashline completed finds them
+mkdir -p "$T/inst/bin" "$T/inst/share/flashline/recipes"
+: >"$T/inst/share/flashline/recipes/line-recipe.yaml"
+printf '#!/bin/sh\n' >"$T/inst/bin/flashline"; chmod +x "$T/inst/bin/flashline"
+check "run <TAB> offers an installed copy's stock recipes by name" \
+    has line-recipe "$(PATH="$T/inst/bin:$PATH" comp flashline run "")"
+check "firmware fetch <TAB> offers the chips OpenBeken builds for" \
+    bash -c 'grep -qx bk7231n <<<"$1" && ! grep -qx spi-nor <<<"$1"' _ "$(comp flashline firmware fetch "")"
+
 # files: file options, positional arguments; directories for --home
 mkdir -p "$T/cwd/sub"; : >"$T/cwd/unit.bin"; : >"$T/cwd/recipe.yaml"
 cd "$T/cwd" || exit 1

@@ -56,6 +56,14 @@ expect_exit 0 "add with --chip and --version for a file not named like a release
     "$FL" firmware add "$T/mystery.bin" --chip bk7231t --version 9.9.9 >/dev/null 2>&1
 expect_exit 0 "adding the same image again is fine" "$FL" firmware add "$N" >"$T/out" 2>&1
 check "  ... and says it is already there" grep -q "already in the store" "$T/out"
+mkdir -p "$T/rebuilt"
+cp "$IMGS/OpenBK7231M_QIO_1.18.300.bin" "$T/rebuilt/OpenBK7231N_QIO_1.18.300.bin"
+expect_exit 7 "another image under a name and version the store has is refused (exit 7)" \
+    "$FL" firmware add "$T/rebuilt/OpenBK7231N_QIO_1.18.300.bin" 2>"$T/err"
+check "  ... naming the one there and the way out, nothing stored" \
+    bash -c "grep -q 'OpenBK7231N@1.18.300 (qio) is already in the store as another image (sha256 ${N_SHA:0:12}.*--version' '$T/err' && [ \$(find '$FLASHLINE_HOME/firmware' -maxdepth 1 -name '*.bin' | wc -l) -eq 2 ]"
+check "  ... so OpenBK7231N@1.18.300 still names one image" \
+    bash -c "[ \"\$('$FL' firmware path OpenBK7231N@1.18.300)\" = '$FLASHLINE_HOME/firmware/$N_SHA.bin' ]"
 
 "$FL" firmware list >"$T/list" 2>&1
 check "list shows both images with name, version, chip" \
@@ -70,9 +78,8 @@ assert (r["name"], r["chip"], r["version"], r["sha256"]) == ("OpenBK7231N", "bk7
 assert r["size"] == os.path.getsize(sys.argv[3]) and r["source"] == os.path.realpath(sys.argv[3]), r
 PY
 check "path resolves NAME@VERSION, chip@latest and a sha256 prefix to the same file" \
-    [ "$("$FL" firmware path OpenBK7231N@1.18.300)" = "$FLASHLINE_HOME/firmware/$N_SHA.bin" ] && \
-    [ "$("$FL" firmware path bk7231n@latest)" = "$FLASHLINE_HOME/firmware/$N_SHA.bin" ] && \
-    [ "$("$FL" firmware path "sha256:${N_SHA:0:12}")" = "$FLASHLINE_HOME/firmware/$N_SHA.bin" ]
+    [ "$("$FL" firmware path OpenBK7231N@1.18.300)|$("$FL" firmware path bk7231n@latest)|$("$FL" firmware path "sha256:${N_SHA:0:12}")" = \
+      "$FLASHLINE_HOME/firmware/$N_SHA.bin|$FLASHLINE_HOME/firmware/$N_SHA.bin|$FLASHLINE_HOME/firmware/$N_SHA.bin" ]
 expect_exit 3 "path of a missing entry fails" "$FL" firmware path OpenBK7238@1.18.300 2>"$T/err"
 check "  ... with the fetch hint" grep -q "flashline firmware fetch bk7238 1.18.300" "$T/err"
 
@@ -100,6 +107,9 @@ expect_exit 7 "a release without a digest is refused without --sha256 (exit 7)" 
     "$FL" firmware fetch bk7231n 1.18.299 --from "$URL" 2>"$T/err"
 check "  ... saying to pin it with --sha256 (nothing downloaded)" \
     bash -c "grep -q 'no SHA-256 digest.*--sha256' '$T/err' && ! grep -q '/download/1.18.299' '$T/req.log'"
+"$FL" firmware --help >"$T/help.out"
+check "firmware --help explains these exit codes (4: HTTP, 7: no digest), not the flash verbs' ones" \
+    bash -c "grep -q '^  4  .*HTTP' '$T/help.out' && grep -q '^  7  refused: the release gives no SHA-256' '$T/help.out' && ! grep -qi 'bootloader\|port or programmer' '$T/help.out'"
 expect_exit 0 "... and accepted with --sha256" "$FL" firmware fetch bk7231n 1.18.299 --from "$URL" --sha256 "$N_SHA" >/dev/null 2>&1
 check "  ... stored as 1.18.299" [ "$("$FL" firmware path OpenBK7231N@1.18.299)" = "$FLASHLINE_HOME/firmware/$N_SHA.bin" ]
 
@@ -163,6 +173,10 @@ check "  ... and no run was recorded" \
     bash -c "[ ! -e '$FLASHLINE_HOME/flashline.db' ] || [ \"\$(python3 -c \"import sqlite3; print(sqlite3.connect('$FLASHLINE_HOME/flashline.db').execute('select count(*) from runs').fetchone()[0])\")\" = 0 ]"
 expect_exit 3 "run --check refuses it the same way" "$FL" run "$R" --check 2>/dev/null
 expect_exit 0 "--set firmware=PATH still works without the store" "$FL" run "$R" --check --set firmware="$N" 2>/dev/null
+expect_exit 3 "--set firmware=a file that is not there is refused" \
+    "$FL" run "$R" --check --set firmware=OpenBK7231N_QIO_1.18.300.bn 2>"$T/err"
+check "  ... saying where paths are looked for and how store images are named" \
+    grep -q "OpenBK7231N_QIO_1.18.300.bn' for 'image' does not exist (.*working directory.*NAME@VERSION or sha256:HEX)" "$T/err"
 
 # the store holds it: the run PASSes and the log records the store identity
 export FLASHLINE_HOME=$T/run-home

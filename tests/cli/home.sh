@@ -131,6 +131,18 @@ check "a list where a path belongs: exit 3 (got $rc)" [ $rc -eq 3 ]
 check "... with FILE:LINE and the key" grep -qF "$H3/station.yaml:2: 'db' must be a path" "$T/bad.err"
 check "--db does not need the home: query works despite the bad station.yaml" \
     env FLASHLINE_HOME="$H3" "$FL" query recent_runs --db "$H/flashline.db" >/dev/null 2>&1
+# a folder station.yaml names that cannot be made: its key is what to fix, not --home
+: >"$T/a-file"
+for key in firmware backups db; do
+    val="$T/a-file/sub"; [ $key = db ] && val="$T/a-file/sub/line.db"
+    printf '%s: %s\n' "$key" "$val" >"$H3/station.yaml"
+    FLASHLINE_HOME=$H3 "$FL" run "$T/recipes/home.yaml" --port "$(port e)" >/dev/null 2>"$T/bad.err"
+    rc=$?
+    check "station.yaml's $key: in a place that cannot be made: exit 3 (got $rc)" [ $rc -eq 3 ]
+    check "... pointing at '$key:' in station.yaml, not at --home" \
+        bash -c "grep -qF \"cannot create $T/a-file/sub (Not a directory): check '$key:' in $H3/station.yaml\" '$T/bad.err' && ! grep -q -- '--home' '$T/bad.err'"
+done
+check "... the unit untouched" cmp -s "$T/e.bin" "$DUMP"
 
 # --- Lua: db.open() opens the home's log; d:artifact's content/vendor are checked ---------------
 cat >"$T/db.lua" <<'LUA'

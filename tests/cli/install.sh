@@ -72,15 +72,21 @@ rm "$T/work/bk7231n-obk.yaml"
 expect_exit 3 "an unknown recipe name exits 3" "$FLI" run no-such-recipe --check 2>"$T/err"
 check "  and the error lists the stock recipes" \
     grep -q "no stock recipe of that name in $P/share/flashline/recipes (stock recipes: .*bk7231n-obk" "$T/err"
+expect_exit 3 "... without --check or --port too: the recipe is what is wrong" "$FLI" run no-such-recipe 2>"$T/err"
+check "  and the error lists the stock recipes" grep -q "no stock recipe of that name.*(stock recipes: .*bk7231n-obk" "$T/err"
 check "run --help says where stock recipes come from" \
     bash -c '"$1" run --help | grep -q "share/flashline/recipes"' _ "$FLI"
 
-# a stock recipe on a simulated unit, firmware given explicitly
+# a stock recipe on a simulated unit, its firmware (OpenBK7231N@1.18.300) from
+# the store, as an operator runs it
 cp "$DUMP" "$T/unit.bin"; chmod u+w "$T/unit.bin"
+"$FLI" firmware add "$IMG" >"$T/add.out" 2>&1; rc=$?
+check "the installed copy adds the image to the store (exit $rc)" [ $rc -eq 0 ]
 "$FLI" run bk7231n-obk --port "sim:bk7231n?flash=$T/unit.bin&timescale=0&quiet=1" \
-    --set firmware="$IMG" >"$T/run.out" 2>"$T/run.err"
+    >"$T/run.out" 2>"$T/run.err"
 rc=$?
-check "the stock recipe runs from the installed copy (exit $rc)" [ $rc -eq 0 ]
+check "the stock recipe runs from the installed copy, firmware from the store (exit $rc)" [ $rc -eq 0 ]
+check "  the firmware flashed is the store's" grep -q "firmware OpenBK7231N@1.18.300: .* from the store" "$T/run.err"
 check "  and the unit PASSes" grep -q "^PASS" "$T/run.out"
 [ $rc -eq 0 ] || tail -5 "$T/run.err"
 check "  and the unit now holds OpenBeken" \
@@ -121,6 +127,17 @@ check "every option of every verb's --help is in its section ($total; missing:${
 check "the top-level options are described (--home, --version)" \
     bash -c 'grep -q -- "--home DIR" "$1" && grep -q -- "--version" "$1"' _ "$T/man.txt"
 check "the exit codes are there once" [ "$(grep -c '^EXIT STATUS' "$T/man.txt")" -eq 1 ]
+# every environment variable the program reads (but HOME and TERM) is documented
+vars=$(cd "$TREE" && grep -rhoE 'getenv\("[A-Z_]+"\)' src | sed -E 's/.*"(.*)".*/\1/' | sort -u |
+       grep -vxE 'HOME|TERM')
+undocumented=""
+for v in $vars; do
+    sed -n '/^ENVIRONMENT/,/^[A-Z]/p' "$T/man.txt" | grep -qE "^ +$v " || undocumented="$undocumented $v"
+done
+check "ENVIRONMENT names every variable flashline reads ($(wc -w <<<"$vars"); missing:${undocumented:- none})" \
+    bash -c '[ -n "$1" ] && [ -z "$2" ]' _ "$vars" "$undocumented"
+check "FILES names the station home's station.yaml, log, backups and firmware store" \
+    bash -c 'f=$(sed -n "/^FILES/,/^SEE ALSO/p" "$1"); for w in station.yaml flashline.db backups/ firmware/; do grep -qF "HOME/$w" <<<"$f" || exit 1; done' _ "$T/man.txt"
 
 # --- the installed completion ---------------------------------------------------
 check "the installed completion loads and registers itself" \

@@ -116,4 +116,27 @@ wrong() { # RECIPE-CHIP IMAGE UNIT-CHIP-DISPLAY RECIPE-CHIP-DISPLAY
 }
 wrong bk7231t OpenBK7231T_QIO_1.18.300.bin BK7231N BK7231T   # a flash-loader chip's recipe
 wrong bk7238 OpenBK7238_QIO_1.18.300.bin BK7231N BK7238      # another ROM chip's recipe
+
+# The flash loaders of BK7231T/U and BK7252 answer alike: the bootloader in the
+# backup tells a BK7231T/U unit from what a BK7252 recipe expects, before
+# anything is written.  (The other way round is not caught: a BK7231T/U recipe
+# reads a BK7252's bootloader through the T/U flash-size alias, which is blank.)
+TDUMP=$SHARED/testdata/tuya-dumps/05-Biltema-24264-A15-E27-CCT-Mini-Globe-Bulb.bin   # BK7231T
+loader_wrong() { # RECIPE-CHIP IMAGE SIM-CHIP DUMP UNIT-CHIP-DISPLAY RECIPE-CHIP-DISPLAY
+    recipe "$T/lw-$1.yaml" "lw-$1" "$1" "$IMGS/$2"
+    cp "$4" "$T/lw.bin"; chmod u+w "$T/lw.bin"
+    "$FL" run "$T/lw-$1.yaml" --port "sim:$3?flash=$T/lw.bin&timescale=0&quiet=1" >"$T/wout" 2>"$T/werr"
+    local rc=$?
+    check "recipe for $6 on a $5 unit (flash loaders alike) exits 10 (ERROR, got $rc)" [ $rc -eq 10 ]
+    check "... the result names both chips and the bootloader" \
+        grep -q "^ERROR .*recipe 'lw-$1' is for $6 (chip: $1) but the unit is $5 (its flash holds bootloader " "$T/wout"
+    check "... the log: run and backup step ERROR, the backup kept" \
+        [ "$(sql "select r.outcome || '|' || s.name || '|' || s.outcome || '|' || (select count(*) from artifacts a where a.run_id = r.id and a.kind = 'backup') from runs r join steps s on s.run_id = r.id where r.recipe_name = 'lw-$1' and s.outcome <> 'PASS'")" = "ERROR|backup|ERROR|1" ]
+    check "... nothing written" cmp -s "$T/lw.bin" "$4"
+}
+loader_wrong bk7252 OpenBK7252_QIO_1.18.300.bin bk7231t "$TDUMP" BK7231T BK7252
+recipe "$T/lw-ok.yaml" lw-ok bk7231t "$IMGS/OpenBK7231T_QIO_1.18.300.bin"
+cp "$TDUMP" "$T/lw.bin"; chmod u+w "$T/lw.bin"
+"$FL" run "$T/lw-ok.yaml" --port "sim:bk7231t?flash=$T/lw.bin&timescale=0&quiet=1" >/dev/null 2>&1
+check "the right flash-loader recipe still PASSes (exit $?)" [ $? -eq 0 ]
 finish

@@ -30,6 +30,27 @@ check "  a line per quarter or per 10 s, not per block ($n lines in ${took}s)" \
 check "  no 0.0 KiB/s rate" bash -c "! grep -q ' 0\.0 KiB/s' '$T/plain.err'"
 "$FL" info --port "$SIM" --chip bk7231n >"$T/info.out" 2>"$T/info.err"
 check "info, stderr to a file: no progress for its 4 KiB read (exit $?)" scr no-progress "$T/info.err"
+# A recipe's flash step reads 4 KiB after its backup step read the whole flash
+# under the same phase name: that short read is a phase of its own and shows
+# nothing (it used to end as "read: 100% (4/4 KiB, 6.7 KiB/s)", and on a
+# terminal it redrew the finished bar as 4/4 KiB).  The first read runs on the
+# CPU clock for 0.6 s, so it has earned its display however loaded the
+# machine is.
+cat >"$T/phases.lua" <<'LUA'
+local log = require("flashline").log
+local t = os.clock()
+log.progress("read", 0, 2097152)
+while os.clock() - t < 0.6 do end
+log.progress("read", 1048576, 2097152)
+log.progress("read", 2097152, 2097152)
+log.progress("read", 4096, 4096)
+log.progress("write", 8192, 8192)
+log.info("done")
+LUA
+"$FL" lua "$T/phases.lua" 2>"$T/phases.err" </dev/null
+check "a long read, then a 4 KiB read of the same name (exit $?): lines for the long one only" \
+    scr in-order "$T/phases.err" '^read: 100% \(2\.00/2\.00 MiB' '^done'
+check "  nothing for the 4 KiB read" bash -c "! grep -q '4/4 KiB' '$T/phases.err'"
 "$FL" run "$T/connect.yaml" --port 'sim:bk7231n?timescale=0' --db "$T/plain.db" >"$T/run.out" 2>"$T/run.err"
 check "run, stdout to a file: PASS line without colour codes" \
     bash -c "grep -q '^PASS ' '$T/run.out' && ! grep -q $'\033' '$T/run.out' '$T/run.err'"
@@ -113,6 +134,14 @@ check "  progress lines fit 50 columns" scr screen-fits "$T/write50.screen" 50
 check "  one write line, at 100 %" scr one-line "$T/write50.screen" write
 check "  no wrapped bar fragments" scr no-fragments "$T/write50.screen"
 check "  no escape codes but cursor/line control" scr raw-escapes "$T/write50.raw"
+
+# the long read and the 4 KiB read of the same name (see the plain case above):
+# the finished bar stays as it was, the short read draws nothing
+tty_start phases 80 "$FL" lua "$T/phases.lua"
+check "a long read, then a 4 KiB read of the same name, on a terminal: exits 0" tty_end phases
+check "  one read line, at 100 %" scr one-line "$T/phases.screen" read
+check "  of the 2 MiB read" grep -q '2\.00/2\.00 MiB' "$T/phases.screen"
+check "  nothing for the 4 KiB read" bash -c "! grep -q '4/4 KiB' '$T/phases.screen'"
 
 # a terminal that reports no size (a serial console): $COLUMNS says how wide
 tty_start cols 80 sh -c 'stty cols 0 rows 0 && exec env COLUMNS=40 "$@"' _ \
