@@ -28,6 +28,7 @@
 #include "util/clock.h"
 
 #define REDRAW_S 0.1
+#define PLAIN_AFTER_S 0.5 /* plain progress lines only for a phase that has run this long */
 #define MIN_BAR 8
 
 typedef struct many many;
@@ -45,6 +46,7 @@ typedef struct port_view {
     uint64_t done, total;
     double phase_t0;
     int last_quarter;     /* plain lines: the last 25 % mark printed */
+    bool phase_shown;     /* plain lines: this phase has printed one */
     const char *outcome;  /* "" while running */
     char unit[64];
     bool finished;
@@ -274,6 +276,7 @@ static void pv_progress(void *ctx, const char *phase, uint64_t done, uint64_t to
         snprintf(pv->phase, sizeof pv->phase, "%s", phase);
         pv->phase_t0 = fl_now();
         pv->last_quarter = -1;
+        pv->phase_shown = false;
     }
     pv->done = done;
     pv->total = total;
@@ -283,9 +286,13 @@ static void pv_progress(void *ctx, const char *phase, uint64_t done, uint64_t to
     } else if (m->tty) {
         draw(m, false);
     } else if (total) {
+        /* as a single run's plain lines: nothing for a moment's work (a phase
+         * shows once it has run 0.5 s), then each quarter, and its end */
         int q = (int)(done * 4 / total);
-        if (q != pv->last_quarter && q > 0) {
+        bool long_enough = fl_now() - pv->phase_t0 >= PLAIN_AFTER_S;
+        if (q != pv->last_quarter && q > 0 && (long_enough || (q == 4 && pv->phase_shown))) {
             pv->last_quarter = q;
+            pv->phase_shown = true;
             fprintf(stderr, "[%s] %s %d%%\n", pv->label, phase, q * 25);
         }
     }

@@ -80,6 +80,15 @@ check "plain: every stderr line starts with its port's label" \
 check "plain: all three ports speak" \
     bash -c "for i in 1 2 3; do grep -q \"^\[\$i \" '$T/p.err' || exit 1; done"
 check "plain: one result line per port on stdout" [ "$(grep -c -E '^(PASS|FAIL|ERROR) ' "$T/p.out")" = 3 ]
+check "plain: a phase's 100% line only after an earlier line of it (no lines for a moment's work)" python3 -c "
+import re
+seen = set()
+for l in open('$T/p.err'):
+    m = re.match(r'^\[(.*?)\] (\w+) (\d+)%$', l.strip())
+    if not m: continue
+    key = (m.group(1), m.group(2))
+    if m.group(3) == '100': assert key in seen, l
+    else: seen.add(key)"
 check "plain: no carriage returns or escape codes" bash -c "! grep -q \$'[\r\033]' '$T/p.err' '$T/p.out'"
 
 # --- Ctrl-C in the middle of the writes ----------------------------------------------
