@@ -207,8 +207,8 @@ check "flashline.image.plan: placement, refusals and misuse" grep -q "lua plan o
 # A port nobody listens on: a check that waits for the connection would fail with exit 4.
 DEAD=rfc2217://127.0.0.1:1
 expect_exit 3 "read to a missing directory fails before connecting" \
-    "$FL" read --port "$DEAD" --chip bk7231n -o /nonexistent/dir/x.bin 2>"$T/err"
-check "read: names the output" grep -q "/nonexistent/dir/x.bin" "$T/err"
+    "$FL" read --port "$DEAD" --chip bk7231n -o "$T/no/such/dir/x.bin" 2>"$T/err"
+check "read: names the output" grep -q "$T/no/such/dir/x.bin" "$T/err"
 expect_exit 3 "read to a directory fails before connecting" \
     "$FL" read --port "$DEAD" --chip bk7231n -o "$T" 2>/dev/null
 expect_exit 7 "read past the end of a T flash fails before connecting" \
