@@ -21,7 +21,7 @@ check "error is one line" test "$(wc -l <<<"$err")" -eq 1
 expect_exit 2 "size not a power of two" "$FL" sim --chip bk7231n --size 3M
 expect_exit 2 "bad probability" "$FL" sim --chip bk7231n --drop-rate 1.5
 expect_exit 2 "bad listen" "$FL" sim --chip bk7231n --listen nowhere
-expect_exit 3 "flash file in a missing directory" "$FL" sim --chip bk7231n --flash /nonexistent/dir/f.bin
+expect_exit 3 "flash file in a missing directory" "$FL" sim --chip bk7231n --flash "$T/no/such/dir/f.bin"
 head -c 3000 /dev/zero >"$T/odd.bin"
 expect_exit 3 "flash file not a power of two" "$FL" sim --chip bk7231n --flash "$T/odd.bin"
 
