@@ -148,6 +148,41 @@ const char *fl_obk_cfg_role_name(int index);
 struct fl_obk_map;
 fl_status fl_obk_config_set_pins(fl_obk_config *c, const struct fl_obk_map *m, bool commands, fl_error *err);
 
+/* --- settings by name (CLI options, --from-file JSON, the recipe step) ---
+ *
+ * fl_obk_config_set(c, key, value): key is one of wifi_ssid, wifi_pass,
+ * mqtt_host, mqtt_port, mqtt_user, mqtt_pass, mqtt_topic (the client ID,
+ * which OpenBeken uses as its topic), mqtt_group, name (short and long
+ * device name; also the client ID unless mqtt_topic is set), short_name,
+ * long_name, init_command, flag ("NAME=0|1"), pin ("N=ROLE[,CHANNEL]";
+ * "N=None" clears).  FL_ERR_USAGE naming the key on a bad key or value,
+ * never a silent cut. */
+fl_status fl_obk_config_set(fl_obk_config *c, const char *key, const char *value, fl_error *err);
+
+/* The keys fl_obk_config_set takes, space separated (help texts). */
+const char *fl_obk_config_keys(void);
+
+/* Is the key a password (never shown unless asked)? */
+bool fl_obk_config_key_is_secret(const char *key);
+
+/* Apply a JSON object: every member through fl_obk_config_set (numbers as
+ * text), "flags": {NAME: true|false|0|1} and "pins": {"N": "ROLE[,CH]"}.
+ * An unknown member is FL_ERR_USAGE naming it. */
+typedef struct json_t json_t;
+fl_status fl_obk_config_apply_json(fl_obk_config *c, json_t *obj, fl_error *err);
+
+/* The config as JSON (new reference, NULL on out of memory): the settings
+ * above, mac, flags set (by name), pins {"6": "WifiLED_n;0"} and
+ * credentials_sha256.  Passwords are FL_REDACTED-style "<redacted>" (empty
+ * ones stay "") unless secrets. */
+json_t *fl_obk_config_json(const fl_obk_config *c, bool secrets);
+
+/* SHA-256 (hex) over the Wi-Fi and MQTT credentials (SSID, password, host,
+ * user, password, NUL-separated, with a fixed label): an auditor who knows
+ * the credentials a unit should have can check which it got; the log never
+ * holds the passwords themselves. */
+void fl_obk_config_credentials_hash(const fl_obk_config *c, char out[65]);
+
 /* Field offsets of a layout, for tests and tools that patch one field. */
 typedef struct fl_obk_layout {
     size_t roles, channels, channels2, channel_types, start_values, log2lfs, dgr_send, dgr_recv, dgr_name,
