@@ -7,6 +7,7 @@
 
 #include "cli/flash_cli.h"
 #include "formats/obk_config.h"
+#include "formats/obk_rules.h"
 #include "formats/tuya_extract.h"
 #include "util/fileio.h"
 
@@ -19,7 +20,7 @@ static void usage(void)
            "       flashline obk-config write --port URL [--chip CHIP] [--wifi-ssid S] [--wifi-pass P]\n"
            "                                [--mqtt-host H] [--mqtt-port N] [--mqtt-user U] [--mqtt-pass P]\n"
            "                                [--mqtt-topic T] [--name NAME] [--flag NAME=0|1]...\n"
-           "                                [--pins-from-tuya DUMP | --pin N=ROLE[,CHANNEL]...]\n"
+           "                                [--pins-from-tuya DUMP [--pin-rules FILE] | --pin N=ROLE[,CHANNEL]...]\n"
            "                                [--from-file FILE.json] [--replace-invalid] [--json]\n\n"
            "The OpenBeken configuration (Wi-Fi, MQTT, device name, flags, pin roles) sits in one\n"
            "4 KiB sector: 0x1E1000 on BK7231T/U, BK7238, BK7252, BK7252N; 0x1D1000 on BK7231N/M.\n"
@@ -48,6 +49,8 @@ static void usage(void)
            "  --flag NAME=0|1        set a flag (OBK_FLAG_ name without the prefix, or its number)\n"
            "  --pin N=ROLE[,CH]      pin role and channel (role names as the OpenBeken web page)\n"
            "  --pins-from-tuya DUMP  the pins (and startup commands) from a Tuya dump\n"
+           "  --pin-rules FILE       more Tuya key rules for --pins-from-tuya, tried before the\n"
+           "                         shipped db/obk-pin-rules.jsonl\n"
            "  --from-file FILE.json  settings as a JSON object (keys: %s,\n"
            "                         flags {NAME: bool}, pins {\"N\": \"ROLE,CH\"}); options win\n"
            "  --replace-invalid      write over a config with a bad CRC, ident or version\n"
@@ -58,7 +61,7 @@ static void usage(void)
 
 typedef struct obk_opts {
     const char *wifi_ssid, *wifi_pass, *mqtt_host, *mqtt_port, *mqtt_user, *mqtt_pass, *mqtt_topic, *name;
-    const char *pins_from_tuya, *from_file;
+    const char *pins_from_tuya, *pin_rules, *from_file;
     cli_list flags, pins;
     bool show_secrets, replace_invalid;
 } obk_opts;
@@ -298,16 +301,28 @@ static int write_unit(flash_cli *c, obk_opts *o)
     if (o->pins_from_tuya) {
         uint8_t *d = NULL;
         size_t n = 0;
-        fl_status st = fl_read_file(o->pins_from_tuya, &d, &n, MAX_DUMP, &err);
+        fl_obk_rules *rules = NULL;
+        fl_tuya_extract_opts xo = {0};
+        fl_status st = o->pin_rules ? fl_obk_rules_new(&rules, &err) : FL_OK;
+        if (!st && rules)
+            st = fl_obk_rules_add_file(rules, o->pin_rules, &err);
+        xo.rules = rules;
         if (!st)
-            st = fl_tuya_extract(d, n, o->pins_from_tuya, NULL, &tuya, &err);
+            st = fl_read_file(o->pins_from_tuya, &d, &n, MAX_DUMP, &err);
+        if (!st && !(st = fl_tuya_extract(d, n, o->pins_from_tuya, &xo, &tuya, &err)))
+            have_tuya = true;
         free(d);
+        fl_obk_rules_free(rules);
         if (st) {
             json_decref(file);
-            fl_fail_prefix(&err, "%s", o->pins_from_tuya);
+            if (err.code != FL_ERR_FORMAT || !o->pin_rules || !strstr(err.msg, o->pin_rules))
+                fl_fail_prefix(&err, "%s", o->pins_from_tuya);
             return cli_report_error(&c->out, "obk-config write", &err);
         }
-        have_tuya = true;
+    }
+    if (o->pin_rules && !o->pins_from_tuya) {
+        json_decref(file);
+        return cli_usage_error("obk-config write", "--pin-rules goes with --pins-from-tuya");
     }
     static fl_obk_config cfg;
     fl_obk_config_defaults(&cfg, chip ? chip->obk_pin_count : 48, NULL);
@@ -374,6 +389,7 @@ int cmd_obk_config(int argc, char **argv)
                             {"pin", OPT_LIST, NULL, NULL, 0, &o.pins},
                             {"pins-from-tuya", OPT_STRING, &o.pins_from_tuya, NULL},
                             {"from-file", OPT_STRING, &o.from_file, NULL},
+                            {"pin-rules", OPT_STRING, &o.pin_rules, NULL},
                             {"replace-invalid", OPT_FLAG, NULL, &o.replace_invalid},
                             {"show-secrets", OPT_FLAG, NULL, &o.show_secrets},
                             {0}};

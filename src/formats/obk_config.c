@@ -1,6 +1,7 @@
 /* obk_config.c — the OpenBeken config block (spec part C; see obk_config.h). */
 #include "formats/obk_config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +12,41 @@
 
 /* --- CRC (C.2) ---------------------------------------------------------------------- */
 
+/* One byte, bit by bit, as the definition says. */
+static uint8_t crc8_byte(uint8_t crc, uint8_t in, bool signed_variant)
+{
+    for (int b = 0; b < 8; b++) {
+        int s = (crc ^ in) & 1;
+        /* the firmware's `char` is signed on Beken: its >> keeps bit 7 */
+        crc = (uint8_t)(signed_variant ? (crc >> 1) | (crc & 0x80) : crc >> 1);
+        if (s)
+            crc ^= 0x8C;
+        in >>= 1;
+    }
+    return crc;
+}
+
+/* Both variants are linear over GF(2) in (crc, byte) together, so one step
+ * is by_crc[crc] ^ by_byte[byte]: two small tables per variant. */
+static uint8_t by_crc[2][256], by_byte[2][256];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void build_tables(void)
+{
+    for (int v = 0; v < 2; v++)
+        for (int i = 0; i < 256; i++) {
+            by_crc[v][i] = crc8_byte((uint8_t)i, 0, v);
+            by_byte[v][i] = crc8_byte(0, (uint8_t)i, v);
+        }
+}
+
 uint8_t fl_obk_crc8(const uint8_t *data, size_t len, bool signed_variant)
 {
+    pthread_once(&tables_once, build_tables);
+    const uint8_t *tc = by_crc[signed_variant], *tb = by_byte[signed_variant];
     uint8_t crc = 0;
-    for (size_t i = 0; i < len; i++) {
-        uint8_t in = data[i];
-        for (int b = 0; b < 8; b++) {
-            int s = (crc ^ in) & 1;
-            /* the firmware's `char` is signed on Beken: its >> keeps bit 7 */
-            crc = (uint8_t)(signed_variant ? (crc >> 1) | (crc & 0x80) : crc >> 1);
-            if (s)
-                crc ^= 0x8C;
-            in >>= 1;
-        }
-    }
+    for (size_t i = 0; i < len; i++)
+        crc = tc[crc] ^ tb[data[i]];
     return crc;
 }
 

@@ -134,6 +134,25 @@ PY
 expect_exit 2 "--pins-from-tuya and --pin together are refused" to /dev/null /dev/null "$FL" obk-config write --port "$(sim bk7238 "$T/t.bin")" \
     --pins-from-tuya "$TD" --pin 1=Rel
 
+# --- pin rules as data: a station override file, bad rule files --------------------------------
+printf '# station: this product drives its relay inverted, on channel 5\n{"key": "rl#_pin", "role": "Rel_n", "channel": 5}\n' >"$T/station-rules.jsonl"
+"$FL" tuya extract "$TD" --obk --json --pin-rules "$T/station-rules.jsonl" >"$T/tr.json" 2>&1
+check "tuya extract --pin-rules applies the override (P26 Rel_n;5), the rest as shipped" python3 - "$T/tr.json" <<'PY'
+import json, sys
+pins = json.loads(open(sys.argv[1]).read())['obk']['pins']
+assert pins['26'] == 'Rel_n;5' and pins['6'] == 'WifiLED_n;0', pins
+PY
+expect_exit 0 "obk-config write --pins-from-tuya --pin-rules" to "$T/tr2.json" "$T/tr2.err" "$FL" obk-config write \
+    --port "$(sim bk7238 "$T/t2.bin")" --pins-from-tuya "$TD" --pin-rules "$T/station-rules.jsonl" --json
+check "  writes the overridden pin" grep -q '"26":"Rel_n;5"' "$T/tr2.json"
+printf '{"key": "a_pin", "role": "Rel"}\n\n{"key": "b_pin", "role": "Lamp"}\n' >"$T/bad-rules.jsonl"
+expect_exit 3 "a bad rule file is refused" to /dev/null "$T/err" "$FL" tuya extract "$TD" --obk --pin-rules "$T/bad-rules.jsonl"
+check "  naming the file and the line" grep -q "$T/bad-rules.jsonl:3: role: 'Lamp' is not an OpenBeken role" "$T/err"
+expect_exit 3 "  also by obk-config write, before the unit is touched" to /dev/null "$T/err" "$FL" obk-config write \
+    --port "$(sim bk7238 "$T/t3.bin")" --pins-from-tuya "$TD" --pin-rules "$T/bad-rules.jsonl"
+check "  (file and line again)" grep -q "bad-rules.jsonl:3:" "$T/err"
+check "  and no simulator flash was created" test ! -e "$T/t3.bin"
+
 # --- usage errors touch nothing ---------------------------------------------------------------
 expect_exit 2 "an unknown flag" to /dev/null "$T/err" "$FL" obk-config write --port "$(sim bk7231n "$T/u.bin")" --flag NO_SUCH=1
 check "  is named" grep -q "flag 'NO_SUCH' is not an OpenBeken flag" "$T/err"
