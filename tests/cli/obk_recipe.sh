@@ -71,4 +71,32 @@ rc=$?
 check "an invalid config sector fails the unit (exit $rc)" [ $rc -eq 1 ]
 check "  at the obk_config step, saying why" bash -c 'grep -q "obk_config.*not valid" "$1" "$2"' _ "$T/out2" "$T/err2"
 check "  and the sector is as it was" python3 -c "import sys; assert open(sys.argv[1],'rb').read()[0x1D1000:0x1D1003] == b'XYZ'" "$T/v.bin"
+
+# --- pin rules: the station's HOME/obk-pin-rules.jsonl, and a recipe's pin_rules ---------------
+mkdir -p "$FLASHLINE_HOME"
+printf '# this station'"'"'s lamps: the white channel is inverted\n{"key": "w_pin", "role": "PWM_n", "channel": 9}\n' \
+    >"$FLASHLINE_HOME/obk-pin-rules.jsonl"
+cp "$DUMP" "$T/s.bin"; chmod u+w "$T/s.bin"
+"$FL" run recipes/bk7231n-obk-config.yaml --port "sim:bk7231n?flash=$T/s.bin&timescale=0&quiet=1" --db "$DB" \
+    --set firmware="$FW" --again >"$T/out3" 2>"$T/err3"
+check "with a station rules file the run PASSes" grep -q "^PASS" "$T/out3"
+"$FL" obk-config show "$T/s.bin" --json >"$T/s.json" 2>/dev/null
+check "  and the unit gets the station's rule (P24 PWM_n;9), the shipped rules for the rest" \
+    grep -q '"pins":{"6":"PWM;1","7":"PWM;0","8":"PWM;2","24":"PWM_n;9","26":"PWM;3"}' "$T/s.json"
+check "  the pin map in the log says so too" \
+    [ "$(sql "select json_extract(obk_pins_json, '$.pins.24') from tuya_configs order by id desc limit 1")" = "PWM_n;9" ]
+rm "$FLASHLINE_HOME/obk-pin-rules.jsonl"
+sed -e 's|^  - extract_tuya .*|  - extract_tuya:\n      pin_rules: rules.jsonl|' -e 's|^name: .*|name: custom-rules|' \
+    recipes/bk7231n-obk-config.yaml >"$T/custom.yaml"
+printf '{"key": "c_pin", "role": "Rel", "channel": 1}\n' >"$T/rules.jsonl"
+cp "$DUMP" "$T/r.bin"; chmod u+w "$T/r.bin"
+"$FL" run "$T/custom.yaml" --port "sim:bk7231n?flash=$T/r.bin&timescale=0&quiet=1" --db "$DB" \
+    --set firmware="$FW" --again >"$T/out4" 2>"$T/err4"
+"$FL" obk-config show "$T/r.bin" --json >"$T/r.json" 2>/dev/null
+check "a recipe's pin_rules file (relative to the recipe) is applied: P26 Rel;1" grep -q '"26":"Rel;1"' "$T/r.json"
+printf '{"key": "c_pin", "role": "Relay"}\n' >"$T/rules.jsonl"
+"$FL" run "$T/custom.yaml" --port "sim:bk7231n?flash=$T/r.bin&timescale=0&quiet=1" --db "$DB" \
+    --set firmware="$FW" --again >"$T/out5" 2>"$T/err5"
+check "a bad rules file stops the run as the station's error, with file and line" \
+    bash -c 'grep -q "^ERROR" "$1" && grep -q "rules.jsonl:1: role: '"'"'Relay'"'"' is not an OpenBeken role" "$1" "$2"' _ "$T/out5" "$T/err5"
 finish
