@@ -79,6 +79,21 @@ assert a[:0x1E1000] == b[:0x1E1000] and a[0x1E2000:] == b[0x1E2000:]
 assert a[0x1E1000:0x1E1003] == b'CFG'
 PY
 
+# --- the same over SPI (CH341A emulator, Beken SPI mode) ------------------------------------------
+S=$T/spi.bin
+python3 -c "import os,sys; open(sys.argv[1],'wb').write(os.urandom(2 << 20))" "$S"
+cp "$S" "$T/spi.orig"
+spi="ch341a:sim?target=bk7231n&flash=$S&timescale=0"
+expect_exit 0 "write over SPI (CH341A) with --replace-invalid" to "$T/spi.out" "$T/spi.err" "$FL" obk-config write \
+    --port "$spi" --chip bk7231n --name spi-unit --pin 6=Rel,1 --replace-invalid
+check "  only the config sector changed (RF calibration at 0x1D0000 kept)" python3 - "$S" "$T/spi.orig" <<'PY'
+import sys
+a, b = open(sys.argv[1], 'rb').read(), open(sys.argv[2], 'rb').read()
+assert a[:0x1D1000] == b[:0x1D1000] and a[0x1D2000:] == b[0x1D2000:] and a[0x1D1000:0x1D1003] == b'CFG'
+PY
+"$FL" obk-config show --port "$spi" --chip bk7231n >"$T/spis.out" 2>&1
+check "show over SPI reads it back" bash -c 'grep -qE "short_name +spi-unit" $1 && grep -qE "P6 +Rel;1" $1' _ "$T/spis.out"
+
 # --- a wrong CRC is reported, shown with a warning, and not overwritten -----------------
 python3 - "$F" <<'PY'
 import sys
