@@ -28,37 +28,49 @@ static int check_pins(lua_State *L, int pins)
     return pins;
 }
 
-/* A settings table as JSON: string keys, string/number/boolean values, and
- * one level of nested tables (flags, pins).  Misuse raises. */
-static json_t *to_json(lua_State *L, int idx, int depth)
+/* Check a settings table before anything is allocated (misuse raises):
+ * string or integer keys; string, integer or boolean values, and one level
+ * of nested tables (flags, pins). */
+static void check_settings(lua_State *L, int idx, int depth)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int kt = lua_type(L, -2), vt = lua_type(L, -1);
+        if (!(kt == LUA_TSTRING || (kt == LUA_TNUMBER && lua_isinteger(L, -2))))
+            luaL_error(L, "settings: keys must be strings or integers");
+        if (!(vt == LUA_TSTRING || vt == LUA_TBOOLEAN || (vt == LUA_TNUMBER && lua_isinteger(L, -1)) ||
+              (vt == LUA_TTABLE && depth < 1)))
+            luaL_error(L, "settings: values are strings, integers, booleans or (one level) tables");
+        if (vt == LUA_TTABLE)
+            check_settings(L, -1, depth + 1);
+        lua_pop(L, 1);
+    }
+}
+
+/* The checked table as JSON (cannot raise: lua_tostring on a copy of a key). */
+static json_t *to_json(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
     json_t *o = json_object();
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         char key[64];
-        if (lua_type(L, -2) == LUA_TNUMBER && lua_isinteger(L, -2))
+        if (lua_type(L, -2) == LUA_TNUMBER)
             snprintf(key, sizeof key, "%lld", (long long)lua_tointeger(L, -2));
-        else if (lua_type(L, -2) == LUA_TSTRING)
+        else
             snprintf(key, sizeof key, "%s", lua_tostring(L, -2));
-        else {
-            json_decref(o);
-            luaL_error(L, "settings: keys must be strings or integers");
-        }
         json_t *v = NULL;
         switch (lua_type(L, -1)) {
         case LUA_TSTRING: v = json_string(lua_tostring(L, -1)); break;
         case LUA_TBOOLEAN: v = json_boolean(lua_toboolean(L, -1)); break;
-        case LUA_TNUMBER:
-            v = lua_isinteger(L, -1) ? json_integer(lua_tointeger(L, -1)) : NULL;
-            break;
-        case LUA_TTABLE: v = depth < 1 ? to_json(L, -1, depth + 1) : NULL; break;
+        case LUA_TNUMBER: v = json_integer(lua_tointeger(L, -1)); break;
+        case LUA_TTABLE: v = to_json(L, -1); break;
         }
-        if (!v) {
-            json_decref(o);
-            luaL_error(L, "settings.%s: a string, an integer, a boolean or (one level) a table", key);
-        }
-        json_object_set_new(o, key, v);
+        if (o && v)
+            json_object_set_new(o, key, v);
+        else
+            json_decref(v);
         lua_pop(L, 1);
     }
     return o;
@@ -126,7 +138,10 @@ static int o_build(lua_State *L)
     uint8_t mac[6];
     if (mac_text && !parse_mac(mac_text, mac))
         return luaL_error(L, "mac '%s' is not AA:BB:CC:DD:EE:FF", mac_text);
-    json_t *settings = to_json(L, 1, 0);
+    check_settings(L, 1, 0);
+    json_t *settings = to_json(L, 1);
+    if (!settings)
+        return luaL_error(L, "out of memory");
 
     static _Thread_local fl_obk_config c;
     static _Thread_local uint8_t sector[FL_OBK_CFG_SECTOR];

@@ -99,4 +99,5 @@ printf '{"key": "c_pin", "role": "Relay"}\n' >"$T/rules.jsonl"
     --set firmware="$FW" --again >"$T/out5" 2>"$T/err5"
 check "a bad rules file stops the run as the station's error, with file and line" \
     bash -c 'grep -q "^ERROR" "$1" && grep -q "rules.jsonl:1: role: '"'"'Relay'"'"' is not an OpenBeken role" "$1" "$2"' _ "$T/out5" "$T/err5"
+lua_test tests/lua/obk_test.lua
 finish
