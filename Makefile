@@ -89,6 +89,27 @@ $(BUILD)/san/gen/db_sql.o: $(DB_SQL_C) src/storage/auditdb_sql.h | deps
 $(BUILD)/san/tests/test_auditdb $(BUILD)/san/tests/test_auditdb_query: tests/auditdb_testutil.h
 # --- end of embedded SQL ------------------------------------------------------
 
+# --- OBK pin rules (db/obk-pin-rules.jsonl) ------------------------------------
+# The one rules file: installed for other tools and stations to read, and
+# carried by the binary as its built-in copy (parsed at run time, see
+# src/formats/obk_rules.h), so it runs from any directory.
+OBK_RULES   := db/obk-pin-rules.jsonl
+OBK_RULES_C := $(BUILD)/gen/obk_rules.c
+REL_OBJS    += $(BUILD)/rel/gen/obk_rules.o
+SAN_OBJS    += $(BUILD)/san/gen/obk_rules.o
+
+$(OBK_RULES_C): $(OBK_RULES) db/embed_text.sh
+	@mkdir -p $(dir $@)
+	sh db/embed_text.sh fl_obk_rules_text $(OBK_RULES) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/rel/gen/obk_rules.o: $(OBK_RULES_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT) -c $< -o $@
+
+$(BUILD)/san/gen/obk_rules.o: $(OBK_RULES_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -c $< -o $@
+
 .PHONY: all deps test demo bench fuzz soak clean install uninstall
 .DEFAULT_GOAL := all
 
@@ -179,7 +200,7 @@ $(COMPLETION): $(BIN) src/cli/gen-completion.sh src/cli/completion.bash
 # --- install -------------------------------------------------------------------
 # The release binary, the Lua steps (found beside the executable as
 # ../share/flashline/lua: no environment variable needed), the stock recipes
-# (`flashline run NAME` finds them), the man page, bash completion and the
+# (`flashline run NAME` finds them), the OBK pin rules, the man page, bash completion and the
 # udev rule for CH341A programmers.  DESTDIR stages the tree for a package.
 PREFIX      ?= /usr/local
 DESTDIR     ?=
@@ -198,6 +219,7 @@ install: all
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/flashline
 	for f in $(LUA_FILES); do install -D -m 644 $$f $(DESTDIR)$(DATADIR)/$$f || exit 1; done
 	install -m 644 $(RECIPES) $(DESTDIR)$(DATADIR)/recipes/
+	install -D -m 644 $(OBK_RULES) $(DESTDIR)$(DATADIR)/$(OBK_RULES)
 	sed 's|PREFIX/|$(PREFIX)/|g' $(MAN_PAGE) >$(MAN_PAGE).installed
 	install -m 644 $(MAN_PAGE).installed $(DESTDIR)$(MAN1DIR)/flashline.1
 	install -m 644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/flashline

@@ -37,6 +37,8 @@ function M.run(ctx, args)
   unit.chip, unit.loader, unit.flash_size = info.chip, info.loader or info.access, info.flash_size
   unit.jedec = info.jedec and info.jedec:lower()
   unit.mac = s:read_mac() -- nil when the RF sector holds none (blank or foreign firmware)
+  -- ${unit.mac_suffix}: the last 6 hex digits, for names such as obk-${unit.mac_suffix}
+  unit.mac_suffix = unit.mac and unit.mac:gsub(":", ""):sub(-6):lower() or nil
   if info.baud > 0 then ctx.db:measure("baud", info.baud, "baud") end
   ctx.db:measure("flash_size", info.flash_size, "B")
   if unit.mac then

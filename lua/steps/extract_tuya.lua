@@ -6,12 +6,14 @@
 -- a warning unless required: "true".  Sets ctx.tuya.
 local tuya = require "flashline.tuya"
 local log = require "flashline.log"
+local util = require "flashline.util"
 
 local M = {
   needs = { "backup" }, -- checked before the unit is touched (lua/API.md)
   params = {
     store_secrets = { default = "false" },
     required = { default = "false" },
+    pin_rules = { file = true }, -- more Tuya key -> OBK role rules, tried first
   },
 }
 
@@ -21,7 +23,16 @@ function M.run(ctx, args)
   local backup = ctx.backup
   if not backup then return nil, "extract_tuya needs a backup step before it", "usage" end
   local secrets = truthy(args.store_secrets)
-  local cfg, err = tuya.extract(backup.data, backup.path, { show_secrets = secrets })
+  local rules = args.pin_rules
+  if not rules and ctx.home and ctx.home.dir then
+    local station = ctx.home.dir .. "/obk-pin-rules.jsonl"
+    if util.load(station, 4 << 20) then rules = station end
+  end
+  if rules then log.info("OBK pin rules from %s, then the shipped ones", rules) end
+  local cfg, err, kind = tuya.extract(backup.data, backup.path, { show_secrets = secrets, pin_rules = rules })
+  if not cfg and kind == "format" and rules and err:find(rules, 1, true) == 1 then
+    return nil, err, "usage" -- a bad rules file is the station's error, not the unit's
+  end
   if not cfg then
     if truthy(args.required) then return nil, err, "fail" end
     log.warn("no Tuya configuration in the backup: %s", err)

@@ -153,6 +153,7 @@ int cmd_sim(int argc, char **argv);
 int cmd_lua(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_tuya(int argc, char **argv);
+int cmd_obk_config(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_firmware(int argc, char **argv);

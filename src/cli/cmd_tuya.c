@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "formats/obk_rules.h"
 #include "formats/tuya_extract.h"
 #include "formats/tuya_secrets.h"
 #include "util/fileio.h"
@@ -15,7 +16,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: flashline tuya extract DUMP [--json] [--show-secrets] [--obk] [--lv-aware]\n"
-            "                                   [--key COEFS] [--no-app-search]\n\n"
+            "                                   [--key COEFS] [--no-app-search] [--pin-rules FILE]\n\n"
             "Finds the Tuya key-value store in DUMP wherever it is (full dump, dump read from\n"
             "0x11000 or rotated, config-only region such as the 72 KiB OBK web-app backup),\n"
             "decrypts it and prints the module, chip, MAC, the user_param_key fields and every\n"
@@ -33,7 +34,9 @@ static void usage(FILE *f)
             "                   Default: the BK7231GUIFlashTool rules, lv differences as warnings\n"
             "  --key COEFS      code key for the app search: tuya, zero, uascent or four hex\n"
             "                   words (default: detected from the bootloader)\n"
-            "  --no-app-search  do not look for a compiled-in user_param_key in the app\n\n"
+            "  --no-app-search  do not look for a compiled-in user_param_key in the app\n"
+            "  --pin-rules FILE more Tuya key -> OpenBeken role rules, tried before the shipped\n"
+            "                   db/obk-pin-rules.jsonl (same format: one JSON rule per line)\n\n"
             "Exit 0 on success, 3 when DUMP is unreadable, too large (over %u bytes), or holds\n"
             "no decodable Tuya store (the message says what was searched and why it failed).\n\n"
             "%s",
@@ -151,8 +154,9 @@ static void print_human(const fl_tuya_config *c, const char *path, bool show, bo
 static int extract(int argc, char **argv)
 {
     bool json = false, show = false, obk = false, lv = false, no_app = false, help = false;
-    const char *key = NULL;
+    const char *key = NULL, *rules_path = NULL;
     const cli_opt opts[] = {
+        {"pin-rules", OPT_STRING, &rules_path, NULL},
         {"json", OPT_FLAG, NULL, &json},
         {"show-secrets", OPT_FLAG, NULL, &show},
         {"obk", OPT_FLAG, NULL, &obk},
@@ -192,12 +196,17 @@ static int extract(int argc, char **argv)
     if (st == FL_OK && len == 0)
         st = fl_fail(&err, FL_ERR_FORMAT, "%s is empty", pos[0]);
     fl_tuya_config c;
+    fl_obk_rules *rules = NULL;
+    if (st == FL_OK && rules_path && !(st = fl_obk_rules_new(&rules, &err)))
+        st = fl_obk_rules_add_file(rules, rules_path, &err);
+    o.rules = rules;
     if (st == FL_OK) {
         st = fl_tuya_extract(data, len, pos[0], &o, &c, &err);
         if (st != FL_OK)
             fl_fail_prefix(&err, "%s", pos[0]);
     }
     free(data);
+    fl_obk_rules_free(rules); /* the map holds static role names, not the rules' */
     if (st != FL_OK)
         return cli_report_error(&out, "tuya extract", &err);
 

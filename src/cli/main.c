@@ -34,6 +34,7 @@ static const command commands[] = {
     {"tuya", cmd_tuya, "tuya extract DUMP: Tuya config, secrets redacted; --obk for OpenBeken pins", true},
     {"image", cmd_image, "image info|decrypt|encrypt|crc FILE: identify and convert Beken images", true},
     {"query", cmd_query, "query NAME: canned read-only audit-log queries (--list shows them)", true},
+    {"obk-config", cmd_obk_config, "obk-config show|write: the OpenBeken config (Wi-Fi, MQTT, name, pins)", true},
     {"firmware", cmd_firmware, "firmware add|list|fetch: the station's firmware store (OpenBeken releases)", true},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -72,7 +73,8 @@ static const char *const value_options[] = {
     "offset", "size", "db", "station", "operator", "set", "param", "file", "timeout", "key",
     "addr", "listen", "flash", "jedec", "timescale", "drop-rate", "corrupt-rate", "stall-ms",
     "stall-rate", "disconnect-after", "brownout-at", "seed", "control-port", "from", "sha256",
-    NULL}; /* not "version": `flashline --version` first is always the version, as esptool's */
+    "wifi-ssid", "wifi-pass", "mqtt-host", "mqtt-port", "mqtt-user", "mqtt-pass", "mqtt-topic", "name", "flag",
+    "pin", "pins-from-tuya", "from-file", "pin-rules", NULL}; /* not "version": `flashline --version` first is always the version, as esptool's */
 static const char value_short_options[] = "pcbo"; /* -p URL, -c CHIP, -b N, -o FILE */
 
 static bool is_option(const char *a)

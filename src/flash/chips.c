@@ -6,29 +6,30 @@
 #include <strings.h>
 
 /* Offsets: spec tuya-config-and-beken-images.md B5.1 (RF TLV, OBK config);
- * guards and QIO placement: B5.3 / B6; loader kinds and IDs: beken-uart.md §11. */
+ * OBK pin layouts: ch341-spi-and-obk-config.md C.3 (BK7252/BK7252N
+ * use the firmware's 48-pin group A); guards and QIO placement: B5.3 / B6; loader kinds and IDs: beken-uart.md §11. */
 static const fl_chip chips[] = {
     {"bk7231t", "BK7231T", FL_FAMILY_BEKEN, FL_LOADER_FLASH, FL_GUARD_BRICK, true, 0, NULL, true, 0x200000,
-     0x1E0000, 0x1E1000},
+     0x1E0000, 0x1E1000, 32},
     {"bk7231u", "BK7231U", FL_FAMILY_BEKEN, FL_LOADER_FLASH, FL_GUARD_BRICK, true, 0, NULL, false, 0x200000,
-     0x1E0000, 0x1E1000},
+     0x1E0000, 0x1E1000, 32},
     {"bk7252", "BK7252", FL_FAMILY_BEKEN, FL_LOADER_FLASH, FL_GUARD_BRICK, true, 0, NULL, false, 0x200000,
-     0x1E0000, 0x1E1000},
+     0x1E0000, 0x1E1000, 48},
     {"bk7231n", "BK7231N", FL_FAMILY_BEKEN, FL_LOADER_ROM, FL_GUARD_OPT_IN, true, 0x800000, "7231c", false,
-     0x200000, 0x1D0000, 0x1D1000},
+     0x200000, 0x1D0000, 0x1D1000, 32},
     {"bk7231m", "BK7231M", FL_FAMILY_BEKEN, FL_LOADER_ROM, FL_GUARD_OPT_IN, true, 0x800000, "7231c", false,
-     0x200000, 0x1D0000, 0x1D1000},
+     0x200000, 0x1D0000, 0x1D1000, 32},
     {"bk7238", "BK7238", FL_FAMILY_BEKEN, FL_LOADER_ROM, FL_GUARD_NONE, false, 0x800000, "7238", false, 0x200000,
-     0x1E0000, 0x1E1000},
+     0x1E0000, 0x1E1000, 32},
     {"bk7252n", "BK7252N", FL_FAMILY_BEKEN, FL_LOADER_ROM, FL_GUARD_NONE, false, 0x800000, "7252a", false,
-     0x200000, 0x1E0000, 0x1E1000},
+     0x200000, 0x1E0000, 0x1E1000, 48},
     {"bk7236", "BK7236", FL_FAMILY_BEKEN, FL_LOADER_ROM, FL_GUARD_NONE, false, 0x44010004, "7236", false,
-     0x400000, 0x3FE000, 0},
+     0x400000, 0x3FE000, 0, 0},
     {"bk7258", "BK7258", FL_FAMILY_BEKEN, FL_LOADER_ROM, FL_GUARD_NONE, false, 0x44010004, "7236", false,
-     0x800000, 0x7FE000, 0},
+     0x800000, 0x7FE000, 0, 0},
     /* a generic SPI NOR chip on a programmer: size and protection from its JEDEC ID */
     {"spi-nor", "SPI NOR", FL_FAMILY_SPI_NOR, FL_LOADER_ROM, FL_GUARD_NONE, false, 0, NULL, false,
-     0, 0, 0},
+     0, 0, 0, 0},
 };
 
 static const fl_chip *const chip_list[] = {&chips[0], &chips[1], &chips[2], &chips[3], &chips[4],

@@ -37,7 +37,8 @@ typedef struct fl_chip {
     bool tuya_boot_version;    /* answers short 0x11 with a version string */
     uint32_t default_flash_size;
     uint32_t rf_offset;        /* RF calibration TLV sector (MAC at +0x24), 0 = unknown */
-    uint32_t obk_config_offset;
+    uint32_t obk_config_offset; /* OpenBeken config sector (formats/obk_config.h), 0 = none */
+    int obk_pin_count;          /* its pin layout: 32 or 48 (spec C.3), 0 = no config */
 } fl_chip;
 
 /* NULL when the name is unknown. Case-insensitive. */

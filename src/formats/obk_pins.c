@@ -1,70 +1,23 @@
-/* obk_pins.c — Tuya key -> OBK role table (spec A10). */
+/* obk_pins.c — Tuya keys -> OBK pin map (spec A10): the key rules are data
+ * (obk_rules.h); the I2C LED-driver block and the hints are here. */
 #include "formats/obk_pins.h"
+
+#include "formats/obk_config.h"
+#include "formats/obk_rules.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* OBK role indices (spec A10.1: 0-68 from new_pins.h, the rest from the
- * GUI flasher's role list). */
-static const struct {
-    int index;
-    const char *name;
-} roles[] = {
-    {1, "Rel"},           {2, "Rel_n"},          {3, "Btn"},           {4, "Btn_n"},
-    {5, "LED"},           {6, "LED_n"},          {7, "PWM"},           {8, "WifiLED"},
-    {9, "WifiLED_n"},     {10, "Btn_Tgl_All"},   {11, "Btn_Tgl_All_n"}, {12, "dInput"},
-    {13, "dInput_n"},     {14, "TglChanOnTgl"},  {15, "dInput_NoPullUp"}, {16, "dInput_NoPullUp_n"},
-    {17, "BL0937SEL"},    {18, "BL0937CF"},      {19, "BL0937CF1"},    {20, "ADC"},
-    {21, "SM2135DAT"},    {22, "SM2135CLK"},     {23, "BP5758D_DAT"},  {24, "BP5758D_CLK"},
-    {25, "BP1658CJ_DAT"}, {26, "BP1658CJ_CLK"},  {27, "PWM_n"},        {28, "IRRecv"},
-    {29, "IRSend"},       {37, "SM16703P_DIN"},  {52, "SM2235DAT"},    {53, "SM2235CLK"},
-    {54, "BridgeFWD"},    {55, "BridgeREV"},     {60, "BAT_ADC"},      {61, "BAT_Relay"},
-    {64, "BL0937SEL_n"},  {75, "BAT_Relay_n"},   {76, "KP18058_CLK"},  {77, "KP18058_DAT"},
-    {87, "RCRecv"},
-};
-
 int fl_obk_role_index(const char *name)
 {
-    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
-        if (!strcmp(roles[i].name, name))
-            return roles[i].index;
-    return -1;
+    return fl_obk_cfg_role_index(name) > 0 ? fl_obk_cfg_role_index(name) : -1;
 }
 
 const char *fl_obk_role_name(int index)
 {
-    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
-        if (roles[i].index == index)
-            return roles[i].name;
-    return NULL;
-}
-
-/* --- key patterns --------------------------------------------------------- */
-
-/* key == prefix <digits> suffix; *n receives the digits. */
-static bool num_match(const char *key, const char *prefix, const char *suffix, int *n)
-{
-    size_t pl = strlen(prefix), sl = strlen(suffix), kl = strlen(key);
-    if (kl <= pl + sl || strncmp(key, prefix, pl) != 0 || strcmp(key + kl - sl, suffix) != 0)
-        return false;
-    int v = 0;
-    for (size_t i = pl; i < kl - sl; i++) {
-        if (!isdigit((unsigned char)key[i]) || v > 100000)
-            return false;
-        v = v * 10 + (key[i] - '0');
-    }
-    *n = v;
-    return true;
-}
-
-static bool is_one_of(const char *key, const char *const *list)
-{
-    for (; *list; list++)
-        if (!strcmp(key, *list))
-            return true;
-    return false;
+    return index > 0 ? fl_obk_cfg_role_name(index) : NULL;
 }
 
 static bool parse_int(const char *s, long *out)
@@ -91,125 +44,6 @@ static int level_of(const fl_upk *u, const char *key)
         snprintf(lv, sizeof lv, "%s_lv", key);
     long v;
     return parse_int(fl_upk_get(u, lv), &v) ? (int)v : -1;
-}
-
-typedef enum { A_NONE, A_ROLE, A_DESCRIBED, A_PWMHZ } act_kind;
-
-typedef struct action {
-    act_kind kind;
-    const char *role;
-    int channel;
-    const char *what; /* A_DESCRIBED: what the pin is */
-} action;
-
-static action role(const char *r, int ch)
-{
-    return (action){A_ROLE, r, ch, NULL};
-}
-
-static action described(const char *what)
-{
-    return (action){A_DESCRIBED, NULL, 0, what};
-}
-
-/* The table of A10.2.  `lv` selects the lv-aware/extended variants. */
-static action map_key(const fl_upk *u, const char *k, bool lv)
-{
-    static const char *const wifi_led[] = {"netled_pin", "wfst", "wfst_pin", "status_led_pin", NULL};
-    static const char *const pwm_keys[] = {"r_pin", "g_pin", "b_pin", "c_pin", "w_pin", NULL};
-    int n, level = level_of(u, k);
-    if (num_match(k, "led", "_pin", &n))
-        return role(lv && level == 0 ? "LED_n" : "LED", n);
-    if (num_match(k, "netled", "_pin", &n) || is_one_of(k, wifi_led))
-        return role(lv && level == 1 ? "WifiLED" : "WifiLED_n", 0);
-    if (!strcmp(k, "bz_pin_pin") || !strcmp(k, "buzzer_io"))
-        return described("buzzer");
-    if (!strcmp(k, "remote_io"))
-        return role("RCRecv", 0);
-    if (!strcmp(k, "samp_sw_pin"))
-        return role(lv && level == 0 ? "BAT_Relay_n" : "BAT_Relay", 0);
-    if (!strcmp(k, "samp_pin"))
-        return role("BAT_ADC", 0);
-    if (!strcmp(k, "i2c_scl_pin") || !strcmp(k, "i2c_sda_pin"))
-        return described("I2C bus (OBK has no I2C pin role)");
-    if (!strcmp(k, "alt_pin_pin"))
-        return described("ALT pin");
-    if (!strcmp(k, "one_wire_pin"))
-        return described("one-wire bus");
-    if (!strcmp(k, "backlit_io_pin"))
-        return role("LED", 0);
-    if (!strcmp(k, "rl"))
-        return role(lv && level == 0 ? "Rel_n" : "Rel", 0);
-    if (num_match(k, "rl", "_pin", &n))
-        return role(lv && level == 0 ? "Rel_n" : "Rel", n);
-    if (num_match(k, "rl_on", "_pin", &n))
-        return role(lv ? "BridgeFWD" : "Rel", n);
-    if (num_match(k, "rl_off", "_pin", &n))
-        return role(lv ? "BridgeREV" : "Rel_n", n);
-    if (!strcmp(k, "bt_pin") || !strcmp(k, "bt"))
-        return role(lv && level == 1 ? "Btn_n" : "Btn", 0);
-    if (num_match(k, "k", "pin_pin", &n))
-        return role("Btn", n);
-    if (num_match(k, "bt", "_pin", &n))
-        return role(lv && level == 1 ? "Btn_n" : "Btn", n);
-    if (num_match(k, "door", "_magt_pin", &n))
-        return role("dInput", n);
-    if (num_match(k, "onoff", "", &n))
-        return role("TglChanOnTgl", n);
-    if (!strcmp(k, "gate_sensor_pin_pin") || !strcmp(k, "basic_pin_pin"))
-        return role("dInput", 0);
-    if (!strcmp(k, "ele_pin") || !strcmp(k, "epin"))
-        return role("BL0937CF", 0);
-    if (!strcmp(k, "vi_pin") || !strcmp(k, "ivpin"))
-        return role("BL0937CF1", 0);
-    if (!strcmp(k, "sel_pin_pin") || !strcmp(k, "ivcpin"))
-        return role(lv && level == 0 ? "BL0937SEL_n" : "BL0937SEL", 0);
-    for (int i = 0; pwm_keys[i]; i++)
-        if (!strcmp(k, pwm_keys[i]))
-            return role(lv && level == 0 ? "PWM_n" : "PWM", i);
-    if (!strcmp(k, "mic") || !strcmp(k, "micpin"))
-        return lv ? role("ADC", 0) : described("microphone (the web app maps it to ADC)");
-    if (!strcmp(k, "ctrl_pin"))
-        return described("control pin");
-    if (!strcmp(k, "irpin") || !strcmp(k, "infrr"))
-        return role("IRRecv", 0);
-    if (!strcmp(k, "infre"))
-        return role("IRSend", 0);
-    if (!strcmp(k, "reset_pin"))
-        return role("Btn", 0);
-    if (!strcmp(k, "pwmhz"))
-        return (action){A_PWMHZ, NULL, 0, NULL};
-    if (!strcmp(k, "pirsense_pin") || !strcmp(k, "pirin_pin"))
-        return described("PIR sensor");
-    if (!strcmp(k, "mosi"))
-        return role("SM16703P_DIN", 0);
-    if (!strcmp(k, "miso") || !strcmp(k, "SCL") || !strcmp(k, "CS"))
-        return described("SPI bus");
-    if (!strcmp(k, "total_bt_pin"))
-        return role(lv && level == 1 ? "Btn_Tgl_All_n" : "Btn_Tgl_All", 0);
-    if (!strcmp(k, "ir"))
-        return lv ? role("IRRecv", 0) : described("IR receiver per the LibreTiny docs (IRRecv with --lv-aware)");
-    if (!strcmp(k, "key_pin"))
-        return lv ? role("Btn_Tgl_All", 0) : described("key (the web app maps it to Btn_Tgl_All)");
-    if (!strcmp(k, "firstpin_pin"))
-        return lv ? role("PWM", 1) : described("PWM output 1 (web app)");
-    if (!strcmp(k, "secpin_pin"))
-        return lv ? role("PWM", 2) : described("PWM output 2 (web app)");
-    if (!strcmp(k, "ele_rx") || !strcmp(k, "ele_tx"))
-        return described("BL0942 metering UART (RX1 = P10, TX1 = P11; startDriver BL0942)");
-    return (action){A_NONE, NULL, 0, NULL};
-}
-
-/* Keys that look like a pin assignment but are not in the table. */
-static bool looks_like_pin_key(const char *k)
-{
-    size_t kl = strlen(k);
-    if (kl >= 3 && !strcmp(k + kl - 3, "_lv"))
-        return false;
-    if (!strcmp(k, "iicscl") || !strcmp(k, "iicsda"))
-        return false; /* handled by the I2C block */
-    return (kl >= 3 && !strcmp(k + kl - 3, "pin")) || (kl >= 3 && !strcmp(k + kl - 3, "_io")) ||
-           (kl >= 5 && !strcmp(k + kl - 5, "_gpio"));
 }
 
 /* --- assembly ----------------------------------------------------------------- */
@@ -375,37 +209,40 @@ static void hints(const fl_upk *u, fl_obk_map *m)
         fl_strlist_addf(&m->hints, "ele_rx/ele_tx: BL0942 on UART1; startDriver BL0942");
 }
 
-static fl_status build(const fl_upk *u, bool lv, fl_obk_map *m)
+/* Walk the keys through the rules (obk_rules.h: db/obk-pin-rules.jsonl). */
+static fl_status build(const fl_upk *u, bool lv, const fl_obk_rules *rules, fl_obk_map *m)
 {
     memset(m, 0, sizeof *m);
     for (size_t i = 0; i < u->n; i++) {
         const char *k = u->pairs[i].key, *v = u->pairs[i].value;
-        action a = map_key(u, k, lv);
+        fl_obk_action a = fl_obk_rules_match(rules, k, level_of(u, k), lv);
         int pin;
         switch (a.kind) {
-        case A_ROLE:
+        case FL_OBK_ACT_ROLE:
             if (valid_pin(v, &pin))
-                set_role(m, pin, a.role, a.channel, k);
+                set_role(m, pin, fl_obk_cfg_role_name(a.role), a.channel, k);
             else
                 fl_strlist_addf(&m->warnings, "%s='%s' is not a pin number 0..31; ignored", k, v);
             break;
-        case A_PWMHZ: {
-            long hz;
-            if (parse_int(v, &hz))
-                fl_strlist_addf(&m->commands, "PWMFrequency %ld", hz);
+        case FL_OBK_ACT_COMMAND: {
+            long x;
+            if (parse_int(v, &x))
+                fl_strlist_addf(&m->commands, "%s %ld", a.text, x);
             else
-                fl_strlist_addf(&m->warnings, "pwmhz='%s' is not a number; no PWMFrequency", v);
+                fl_strlist_addf(&m->warnings, "%s='%s' is not a number; no %s", k, v, a.text);
             break;
         }
-        case A_DESCRIBED:
+        case FL_OBK_ACT_DESCRIBE:
             if (valid_pin(v, &pin))
-                fl_strlist_addf(&m->warnings, "P%d: %s = %s has no OBK role here", pin, k, a.what);
+                fl_strlist_addf(&m->warnings, "P%d: %s = %s has no OBK role here", pin, k, a.text);
             else
-                fl_strlist_addf(&m->warnings, "%s='%s': %s, no OBK role", k, v, a.what);
+                fl_strlist_addf(&m->warnings, "%s='%s': %s, no OBK role", k, v, a.text);
             break;
-        case A_NONE:
-            if (looks_like_pin_key(k))
-                fl_strlist_addf(&m->warnings, "unknown pin key %s='%s': no OBK role assigned", k, v);
+        case FL_OBK_ACT_UNKNOWN:
+            fl_strlist_addf(&m->warnings, "unknown pin key %s='%s': no OBK role assigned", k, v);
+            break;
+        case FL_OBK_ACT_NONE:
+        case FL_OBK_ACT_IGNORE:
             break;
         }
     }
@@ -416,12 +253,21 @@ static fl_status build(const fl_upk *u, bool lv, fl_obk_map *m)
 
 fl_status fl_obk_map_build(const fl_upk *upk, fl_obk_mode mode, fl_obk_map *out, fl_error *err)
 {
+    return fl_obk_map_build_rules(upk, mode, NULL, out, err);
+}
+
+fl_status fl_obk_map_build_rules(const fl_upk *upk, fl_obk_mode mode, const fl_obk_rules *rules, fl_obk_map *out,
+                                 fl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!rules && !(rules = fl_obk_rules_builtin(err)))
+        return err ? err->code : FL_ERR_INTERNAL;
     bool lv = mode == FL_OBK_LV_AWARE;
-    build(upk, lv, out);
+    build(upk, lv, rules, out);
     if (!lv) {
         /* Report where the opt-in rules would differ (A10.5: warnings, a human decides). */
         fl_obk_map alt;
-        build(upk, true, &alt);
+        build(upk, true, rules, &alt);
         for (int p = 0; p < FL_OBK_MAX_PINS; p++) {
             const fl_obk_pin *a = &out->pins[p], *b = &alt.pins[p];
             if (a->used == b->used && (!a->used || (!strcmp(a->role, b->role) && a->channel == b->channel)))

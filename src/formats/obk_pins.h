@@ -48,6 +48,12 @@ typedef struct fl_obk_map {
  * status is FL_OK today and is there for callers to check all the same. */
 fl_status fl_obk_map_build(const fl_upk *upk, fl_obk_mode mode, fl_obk_map *out, fl_error *err);
 
+/* The same with a rule set (obk_rules.h; NULL: the built-in rules).  Fails
+ * only when the built-in rules do not load (a broken build). */
+struct fl_obk_rules;
+fl_status fl_obk_map_build_rules(const fl_upk *upk, fl_obk_mode mode, const struct fl_obk_rules *rules,
+                                 fl_obk_map *out, fl_error *err);
+
 void fl_obk_map_free(fl_obk_map *m);
 
 /* OBK console command that applies the map:
@@ -55,7 +61,8 @@ void fl_obk_map_free(fl_obk_map *m);
  * no pin has a role or out of memory). */
 char *fl_obk_map_backlog(const fl_obk_map *m);
 
-/* Role table: name -> index (-1 if unknown) and index -> name (NULL). */
+/* Role table (the firmware's, obk_config.h): name -> index (-1 if unknown
+ * or None) and index -> name (NULL). */
 int fl_obk_role_index(const char *name);
 const char *fl_obk_role_name(int index);
 

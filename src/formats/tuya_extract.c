@@ -226,7 +226,7 @@ fl_status fl_tuya_extract(const uint8_t *buf, size_t len, const char *name_hint,
     }
 
     fl_upk empty = {0};
-    st = fl_obk_map_build(c->upk_source ? &c->upk : &empty, opts->mode, &c->obk, err);
+    st = fl_obk_map_build_rules(c->upk_source ? &c->upk : &empty, opts->mode, opts->rules, &c->obk, err);
     if (st != FL_OK) {
         fl_tuya_config_free(c);
         return st;

@@ -34,6 +34,7 @@ typedef struct fl_tuya_extract_opts {
     bool no_app_search; /* do not look for a compiled-in UPK in the app */
     bool have_key;      /* decrypt the app with `key` instead of the detected one */
     fl_bk_key key;
+    const struct fl_obk_rules *rules; /* pin rules (obk_rules.h); NULL: the built-in ones */
 } fl_tuya_extract_opts;
 
 typedef struct fl_tuya_config {

@@ -291,6 +291,7 @@ static int setup_state(lua_State *L)
     preload(L, "flashline.util", luaopen_flashline_util);
     preload(L, "flashline.db", luaopen_flashline_db);
     preload(L, "flashline.tuya", luaopen_flashline_tuya);
+    preload(L, "flashline.obk", luaopen_flashline_obk);
     preload(L, "flashline.image", luaopen_flashline_image);
     extend_path(L);
     lua_pushcfunction(L, host_print);

@@ -65,6 +65,7 @@ int luaopen_flashline_log(lua_State *L);
 int luaopen_flashline_util(lua_State *L);
 int luaopen_flashline_db(lua_State *L);
 int luaopen_flashline_tuya(lua_State *L);
+int luaopen_flashline_obk(lua_State *L);
 int luaopen_flashline_image(lua_State *L);
 
 /* Shared helpers for bindings: push nil, message, kind (the status name:

@@ -128,6 +128,10 @@ void fl_lua_push_identity(lua_State *L, const fl_identity *id, const char *loade
 {
     lua_newtable(L);
     fl_lua_set_str(L, "chip", id->chip->name);
+    if (id->chip->obk_config_offset) { /* the OpenBeken config sector and its pin layout (obk_config.h) */
+        fl_lua_set_int(L, "obk_config_offset", id->chip->obk_config_offset);
+        fl_lua_set_int(L, "obk_pin_count", id->chip->obk_pin_count);
+    }
     fl_lua_set_str(L, "driver", id->driver);
     fl_lua_set_str(L, "access", id->access);
     fl_lua_set_str(L, "programmer", id->programmer);
@@ -157,6 +161,7 @@ void fl_lua_push_chip(lua_State *L, const fl_chip *c)
     fl_lua_set_int(L, "flash_size", c->default_flash_size);
     fl_lua_set_int(L, "rf_offset", c->rf_offset);
     fl_lua_set_int(L, "obk_config_offset", c->obk_config_offset);
+    fl_lua_set_int(L, "obk_pin_count", c->obk_pin_count);
 }
 
 void fl_lua_push_mac(lua_State *L, const uint8_t mac[6])

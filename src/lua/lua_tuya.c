@@ -2,17 +2,19 @@
  * OpenBeken pin map derived from it (spec part A).
  *
  *   local tuya = require "flashline.tuya"
- *   local cfg, err = tuya.extract(dump, "backup.bin" [, {show_secrets = false}])
+ *   local cfg, err = tuya.extract(dump, "backup.bin" [, {show_secrets = false, pin_rules = "rules.jsonl"}])
  *   cfg.module, cfg.chip      -- "CB2S", "BK7231N"
  *   cfg.config                -- the decoded configuration as a table (secrets redacted)
  *   cfg.json                  -- the same as JSON text, for the audit log
  *   cfg.obk, cfg.obk_json     -- OBK pin roles / channels / commands, table and JSON
  *   cfg.warnings              -- e.g. Tuya pin keys with no OBK role
  * Secrets (Wi-Fi passwords, auth keys, PSK, UUIDs) stay "<redacted>" unless
- * show_secrets is true. */
+ * show_secrets is true.  pin_rules: a file of OBK pin rules tried before the
+ * shipped ones (formats/obk_rules.h); a bad file is nil, "FILE:LINE: ...", "format". */
 #include <jansson.h>
 #include <lauxlib.h>
 
+#include "formats/obk_rules.h"
 #include "formats/tuya_extract.h"
 #include "lua/lua_binding.h"
 
@@ -71,10 +73,24 @@ static int t_extract(lua_State *L)
     const char *data = luaL_checklstring(L, 1, &len);
     const char *name = luaL_optstring(L, 2, NULL);
     bool secrets = opt_bool(L, 3, "show_secrets");
+    const char *rules_path = NULL;
+    if (!lua_isnoneornil(L, 3)) {
+        lua_getfield(L, 3, "pin_rules");
+        rules_path = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+        lua_pop(L, 1); /* the string stays alive in the options table */
+    }
     fl_tuya_extract_opts opts = {0};
     fl_tuya_config cfg;
     fl_error err = {0};
-    if (fl_tuya_extract((const uint8_t *)data, len, name, &opts, &cfg, &err))
+    fl_obk_rules *rules = NULL;
+    if (rules_path && (fl_obk_rules_new(&rules, &err) || fl_obk_rules_add_file(rules, rules_path, &err))) {
+        fl_obk_rules_free(rules);
+        return fl_lua_fail(L, &err);
+    }
+    opts.rules = rules;
+    fl_status xst = fl_tuya_extract((const uint8_t *)data, len, name, &opts, &cfg, &err);
+    fl_obk_rules_free(rules); /* the map keeps static role names only */
+    if (xst)
         return fl_lua_fail(L, &err);
     json_t *full = fl_tuya_config_json(&cfg, FL_TUYA_JSON_OBK | (secrets ? FL_TUYA_JSON_SECRETS : 0));
     fl_tuya_config_free(&cfg);

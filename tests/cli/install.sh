@@ -31,6 +31,7 @@ check "the Lua steps, API.md and examples in PREFIX/share/flashline/lua (missing
 missing=""
 for f in recipes/*.yaml; do cmp -s "$f" "$P/share/flashline/$f" || missing="$missing $f"; done
 check "the recipes in PREFIX/share/flashline/recipes (missing:${missing:- none})" [ -z "$missing" ]
+check "the OBK pin rules in PREFIX/share/flashline/db" cmp -s db/obk-pin-rules.jsonl "$P/share/flashline/db/obk-pin-rules.jsonl"
 MAN=$P/share/man/man1/flashline.1
 check "the man page: PREFIX/share/man/man1/flashline.1" [ -s "$MAN" ]
 COMP=$P/share/bash-completion/completions/flashline

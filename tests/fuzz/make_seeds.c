@@ -11,6 +11,7 @@
 
 #include "formats/aes.h"
 #include "formats/bytes.h"
+#include "formats/obk_config.h"
 #include "formats/tuya_kv.h"
 #include "util/fileio.h"
 
@@ -67,6 +68,38 @@ static void kv_seeds(const char *id, const uint8_t *d, size_t len)
     put("tuya_extract", name, d + kb, region);
 }
 
+/* OBK config blocks: defaults and filled, both layouts, and older versions. */
+static void obk_seeds(void)
+{
+    static fl_obk_config c;
+    static uint8_t s[FL_OBK_CFG_SECTOR];
+    for (int pins = 32; pins <= 48; pins += 16) {
+        const uint8_t mac[6] = {0xC8, 0x47, 0x8C, 1, 2, 3};
+        fl_obk_config_defaults(&c, pins, mac);
+        char name[32];
+        snprintf(name, sizeof name, "defaults-%d", pins);
+        if (fl_obk_config_build(&c, s, NULL) == FL_OK)
+            put("obk_config", name, s, sizeof s);
+        fl_obk_config_set(&c, "wifi_ssid", "net", NULL);
+        fl_obk_config_set(&c, "pin", "6=Rel,1", NULL);
+        fl_obk_config_set(&c, "flag", "SLOW_PWM=1", NULL);
+        snprintf(name, sizeof name, "set-%d", pins);
+        if (fl_obk_config_build(&c, s, NULL) == FL_OK)
+            put("obk_config", name, s, sizeof s);
+    }
+    for (int v = 3; v <= 4; v++) { /* rewrite the version and its CRC */
+        size_t n = v == 3 ? FL_OBK_CFG_SIZE_V3 : FL_OBK_CFG_SIZE;
+        fl_put_le32(s + 4, (uint32_t)v);
+        s[3] = fl_obk_crc8(s + 4, n - 4, true);
+        char name[32];
+        snprintf(name, sizeof name, "version-%d", v);
+        put("obk_config", name, s, n);
+    }
+    static const char settings[] = "{\"wifi_ssid\": \"a\", \"mqtt_port\": 1883, \"flags\": {\"SLOW_PWM\": true}, "
+                                   "\"pins\": {\"6\": \"Rel,1\"}}";
+    put("obk_config", "settings.json", (const uint8_t *)settings, sizeof settings - 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -74,6 +107,7 @@ int main(int argc, char **argv)
         return 2;
     }
     out_dir = argv[1];
+    obk_seeds();
     const char *sub[] = {"tuya-dumps", "obk-images"};
     for (int s = 0; s < 2; s++) {
         char dir[1024];
