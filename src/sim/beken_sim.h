@@ -63,6 +63,10 @@ typedef struct fl_sim_options {
     uint32_t max_baud;        /* test fault: above this device rate every byte garbles both
                                  ways (a cable or adapter that cannot keep up); the chip still
                                  switches (0 = no limit) */
+    uint32_t marginal_baud;  /* test fault: above this device rate every message longer than
+                                64 bytes (a 4 KiB frame or reply) has one byte garbled, short
+                                ones pass (a line that carries LinkChecks but not data;
+                                0 = no limit) */
     const char *events_path; /* append one line per brown-out, watchdog reset, hang, reboot
                                 command and disconnect to this file, and the dropped and
                                 garbled byte totals at the end (NULL: no record) */
@@ -81,7 +85,7 @@ void fl_sim_options_init(fl_sim_options *o);
  * disconnect, brownout, manual, seed, quiet; also stallrate, jedec (C84015), pty,
  * control (port), misdirect (N: the N-th erase lands 1 MiB away), srlost (N: the first
  * N status-register replies are lost), events (record file), maxbaud (N: rates above N
- * garble every byte), trace (1: record the bus events too, see trace_bus).  Strings point into `query`,
+ * garble every byte), marginal (N: above N long messages garble), trace (1: record the bus events too, see trace_bus).  Strings point into `query`,
  * which must outlive o. */
 fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err);
 

@@ -114,11 +114,15 @@ bool sim_baud_mismatch(uint32_t a, uint32_t b)
  * loader could be flashed through such a line at all; per message it
  * exercises every recovery path of a host at a rate a flash can survive.
  * *drop_at / *corrupt_at get the index hit, or SIZE_MAX. */
-static void pick_faults(fl_sim *s, size_t len, size_t *drop_at, size_t *corrupt_at)
+static void pick_faults(fl_sim *s, size_t len, uint32_t baud, size_t *drop_at, size_t *corrupt_at)
 {
     *drop_at = *corrupt_at = SIZE_MAX;
     if (len == 0)
         return;
+    if (s->o.marginal_baud && baud > s->o.marginal_baud && len > 64) {
+        *corrupt_at = sim_rand(s) % len; /* test fault marginal: long messages break */
+        return;
+    }
     if (s->o.drop_rate > 0 && sim_rand01(s) < s->o.drop_rate)
         *drop_at = sim_rand(s) % len;
     if (s->o.corrupt_rate > 0 && sim_rand01(s) < s->o.corrupt_rate)
@@ -155,7 +159,7 @@ void sim_wire_push_data(fl_sim *s, int ep, const uint8_t *data, size_t len, doub
     trace_link_checks(s, data, len, baud);
     double bt = sim_byte_time(s, baud);
     size_t drop_at, corrupt_at;
-    pick_faults(s, len, &drop_at, &corrupt_at);
+    pick_faults(s, len, baud, &drop_at, &corrupt_at);
     for (size_t i = 0; i < len; i++) {
         double t = s->rx_line_free + bt;
         if (t < t_read)
@@ -302,7 +306,7 @@ double sim_tx(fl_sim *s, double t, const uint8_t *data, size_t len, bool reply)
         t += s->o.stall_ms / 1000.0; /* a fault, deliberately not scaled */
     double bt = sim_byte_time(s, s->dev.baud);
     size_t drop_at, corrupt_at;
-    pick_faults(s, len, &drop_at, &corrupt_at);
+    pick_faults(s, len, s->dev.baud, &drop_at, &corrupt_at);
     for (size_t i = 0; i < len; i++) {
         double start = s->tx_line_free > t ? s->tx_line_free : t;
         s->tx_line_free = start + bt;

@@ -51,7 +51,11 @@ check "no home is made for it: a missing home stays missing" \
 "$FL" info --port "sim:bk7231n?timescale=0&quiet=1&maxbaud=1000000" --baud max >"$T/out" 2>"$T/err"
 check "--baud max on a line that garbles above 1 Mbaud: exit 0" [ $? -eq 0 ]
 check "  ... keeps 921600" grep -q "baud:          921600" "$T/out"
-check "  ... and says 1500000 did not hold" grep -q -- "--baud max: 921600 baud holds (1500000: a CRC-checked" "$T/err"
+check "  ... and says 1500000 did not hold" grep -q -- "--baud max: 921600 baud holds (1500000: " "$T/err"
+"$FL" info --port "sim:bk7231n?timescale=0&quiet=1&marginal=1000000" --baud max >"$T/out" 2>"$T/err"
+check "--baud max on a line that breaks 4 KiB frames above 1 Mbaud: 921600" grep -q "baud:          921600" "$T/out"
+check "  ... because the CRC-checked read failed at 1500000" \
+    grep -q -- "--baud max: 921600 baud holds (1500000: a CRC-checked 4 KiB read did not come through)" "$T/err"
 "$FL" read --port "sim:bk7231n?flash=$T/n.bin&timescale=0&quiet=1&drop=0.005&corrupt=0.005&seed=7" \
     --baud max --offset 0x100000 --size 0x40000 -o "$T/part.bin" >/dev/null 2>"$T/err"
 check "--baud max through lost and garbled bytes: the read exits 0" [ $? -eq 0 ]

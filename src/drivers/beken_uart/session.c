@@ -104,11 +104,6 @@ static fl_status check_at(fl_beken *s, uint32_t rate, double wait, bool *linked,
     if (st == FL_OK) {
         s->baud = rate;
         *linked = true;
-        if (rate != 115200)
-            fl_logf(s->ev, FL_LOG_INFO,
-                    "the loader was still listening at %u baud (left there by an earlier "
-                    "session)",
-                    rate);
     }
     return FL_OK;
 }
@@ -297,6 +292,27 @@ static stage_kind pick_stage(const fl_connect_opts *o, int round, bool can_pulse
     }
 }
 
+/* An answer counts once the line has gone quiet after it and the loader
+ * answers again: replies an earlier session left on the way (a pty or a
+ * bridge buffers them) keep coming and then stop, and they are never asked
+ * for - waiting for quiet before the first check instead would cost every
+ * unit the wait, and a chatty firmware's log never goes quiet. */
+static bool answer_repeated(fl_beken *s, fl_status *fatal, fl_error *err)
+{
+    *fatal = FL_OK;
+    bk_drain_quiet(&s->wire, 0.02, 0.5);
+    if (link_check_retry(s, 2, QUICK_CHECK_S))
+        return true;
+    fl_logf(s->ev, FL_LOG_DEBUG, "an answer that was not repeated (stale replies on the line)");
+    if (s->baud != 115200) {
+        s->baud = 115200;
+        if ((*fatal = fl_link_set_baud(s->wire.link, 115200, err)))
+            return false;
+    }
+    bk_discard(&s->wire);
+    return false;
+}
+
 fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
 {
     if (!s->same_unit) {
@@ -312,7 +328,7 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
      * (a chatty application never goes quiet); every check discards again. */
     bk_discard(&s->wire);
     double start = fl_now(), limit = o->link_timeout_s > 0 ? o->link_timeout_s : 20.0;
-    bool linked = false, kind_used_burst = false;
+    bool linked = false;
     bool can_pulse = s->wire.link->has_lines;
     fl_logf(s->ev, FL_LOG_INFO, "waiting for the %s bootloader on %s", chip_label(s),
             s->wire.link->url);
@@ -327,7 +343,8 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
             listen = left;
         if ((st = run_stage(s, o, kind, listen, &linked, err)))
             return st;
-        kind_used_burst = kind != STAGE_QUICK && kind != STAGE_PROBE;
+        if (linked && !(linked = answer_repeated(s, &st, err)) && st)
+            return st;
     }
     if (!linked)
         return fl_fail(err, FL_ERR_NO_BUS,
@@ -335,8 +352,10 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
                        "(crossed), 3.3 V power and GND, then reset the unit (CEN to GND or "
                        "power-cycle) while flashline waits",
                        chip_label(s), s->wire.link->url, limit);
-    if (kind_used_burst)
-        bk_drain_quiet(&s->wire, 0.02, 0.3); /* replies to the link-check burst */
+    if (s->baud != 115200)
+        fl_logf(s->ev, FL_LOG_INFO,
+                "the loader was still listening at %u baud (left there by an earlier session)",
+                s->baud);
     s->needs_arm = false;
     fl_logf(s->ev, FL_LOG_INFO, "bootloader answered after %.2f s", fl_now() - start);
     return FL_OK;
@@ -672,6 +691,45 @@ static fl_status back_to(fl_beken *s, uint32_t rate, uint32_t good, fl_error *er
     return good == 115200 ? FL_OK : fl_beken_set_baud(s, good, err);
 }
 
+#define MAX_ECHO_S 0.15 /* the echo comes ~1 ms after the switch delay at any rate */
+
+/* Climb: the adapter must take the rate, then the loader must echo the switch
+ * or answer a LinkCheck there (cheap, ~25 ms a step).  passed[] gets the
+ * rates that did; *failed the first that did not (the loader is brought back). */
+static fl_status climb(fl_beken *s, uint32_t *passed, size_t *n, uint32_t *failed,
+                       const char **why, fl_error *err)
+{
+    for (size_t i = 0; i < sizeof max_ladder / sizeof max_ladder[0] && !*why; i++) {
+        uint32_t rate = max_ladder[i], good = passed[*n - 1];
+        if (rate <= good)
+            continue;
+        fl_error e;
+        /* the adapter first: a rate it refuses must not reach the chip */
+        bool refused = fl_link_set_baud(s->wire.link, rate, &e) != FL_OK;
+        fl_status st = fl_link_set_baud(s->wire.link, good, err);
+        if (st)
+            return st;
+        if (refused) {
+            *failed = rate, *why = "the adapter refuses it";
+            break;
+        }
+        st = bk_set_baud_within(&s->wire, rate, BAUD_DELAY_MS, MAX_ECHO_S, &e);
+        if (st == FL_ERR_LINK) {
+            *err = e;
+            return st;
+        }
+        s->baud = rate;
+        if (st == FL_OK || link_check_retry(s, 2, 0.05)) {
+            passed[(*n)++] = rate;
+            continue;
+        }
+        *failed = rate, *why = "the loader does not answer there";
+        if ((st = back_to(s, rate, good, err)))
+            return fl_fail_prefix(err, "returning to %u baud after %u failed", good, rate);
+    }
+    return FL_OK;
+}
+
 fl_status fl_beken_set_baud_max(fl_beken *s, fl_error *err)
 {
     s->baud_max_failed = 0;
@@ -680,48 +738,34 @@ fl_status fl_beken_set_baud_max(fl_beken *s, fl_error *err)
                 s->wire.link->url, s->baud);
         return FL_OK;
     }
-    uint32_t good = s->baud;
+    enum { NL = sizeof max_ladder / sizeof max_ladder[0] };
+    uint32_t passed[NL + 1] = {s->baud}, failed = 0;
+    size_t n = 1;
     const char *why = NULL;
-    for (size_t i = 0; i < sizeof max_ladder / sizeof max_ladder[0] && !why; i++) {
-        uint32_t rate = max_ladder[i];
-        if (rate <= good)
-            continue;
+    fl_status st = climb(s, passed, &n, &failed, &why, err);
+    if (st)
+        return st;
+    /* Then down from the top until a CRC-checked 4 KiB read comes through
+     * whole (the starting rate is the safe one the chip was identified at):
+     * a line that carries LinkChecks may still garble long frames. */
+    while (n > 1 && !transfer_holds(s)) {
+        uint32_t top = passed[--n], lower = passed[n - 1];
+        failed = top, why = "a CRC-checked 4 KiB read did not come through";
         fl_error e;
-        /* the adapter first: a rate it refuses must not reach the chip */
-        if (fl_link_set_baud(s->wire.link, rate, &e) != FL_OK) {
-            why = "the adapter refuses it";
-            s->baud_max_failed = rate;
-        }
-        fl_status st = fl_link_set_baud(s->wire.link, good, err);
-        if (st)
-            return st;
-        if (why)
-            break;
-        st = bk_set_baud(&s->wire, rate, BAUD_DELAY_MS, &e);
+        st = bk_set_baud_within(&s->wire, lower, BAUD_DELAY_MS, MAX_ECHO_S, &e);
         if (st == FL_ERR_LINK) {
             *err = e;
             return st;
         }
-        s->baud = rate;
-        if (transfer_holds(s)) {
-            good = rate;
-            continue;
-        }
-        why = "a CRC-checked 4 KiB read did not come through";
-        s->baud_max_failed = rate;
-        if ((st = back_to(s, rate, good, err)))
-            return fl_fail_prefix(err, "returning to %u baud after %u failed", good, rate);
+        s->baud = lower;
+        if (st && !link_check_retry(s, 2, 0.05) && (st = back_to(s, top, lower, err)))
+            return fl_fail_prefix(err, "returning to %u baud after %u failed", lower, top);
     }
-    if (s->baud != good) {
-        fl_status st = fl_beken_set_baud(s, good, err);
-        if (st)
-            return st;
-    }
+    s->baud_max_failed = failed;
     if (why)
-        fl_logf(s->ev, FL_LOG_INFO, "--baud max: %u baud holds (%u: %s)", good,
-                s->baud_max_failed, why);
+        fl_logf(s->ev, FL_LOG_INFO, "--baud max: %u baud holds (%u: %s)", s->baud, failed, why);
     else
-        fl_logf(s->ev, FL_LOG_INFO, "--baud max: %u baud holds (the fastest tried)", good);
+        fl_logf(s->ev, FL_LOG_INFO, "--baud max: %u baud holds (the fastest tried)", s->baud);
     return FL_OK;
 }
 
