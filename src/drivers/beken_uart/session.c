@@ -378,6 +378,7 @@ void fl_beken_recovery_opts(const fl_beken *s, fl_reset_mode how, double timeout
     fl_connect_opts_init(o);
     o->reset = how;
     o->link_timeout_s = timeout_s;
+    o->last_baud = s->baud; /* where the loader was talked to last: asked there first */
     if (!s->have_conn)
         return;
     if (s->conn.reset != FL_RESET_AUTO)
