@@ -11,7 +11,7 @@ local log = require "flashline.log"
 
 local M = {
   params = {
-    baud = {},          -- default: link.baud, else 921600
+    baud = {},          -- default: link.baud, else 921600; "max": the fastest rate that holds
     reset = {},         -- auto | pulse | reboot | manual | none (default: link.reset, else auto)
     link_timeout = {},  -- seconds (default: link.link_timeout, else 20)
   },
@@ -19,8 +19,10 @@ local M = {
 
 function M.run(ctx, args)
   local link, over = ctx.link or {}, ctx.link_override or {}
+  local baud = over.baud or args.baud or link.baud or 921600
   local opts = {
-    baud = math.tointeger(tonumber(over.baud or args.baud or link.baud or 921600)),
+    -- "max": the fastest rate the line holds (probed; the choice is measured below)
+    baud = baud == "max" and "max" or math.tointeger(tonumber(baud)),
     reset = over.reset or args.reset or link.reset or "auto",
     link_timeout = tonumber(args.link_timeout or link.link_timeout or 20),
   }
@@ -40,6 +42,13 @@ function M.run(ctx, args)
   -- ${unit.mac_suffix}: the last 6 hex digits, for names such as obk-${unit.mac_suffix}
   unit.mac_suffix = unit.mac and unit.mac:gsub(":", ""):sub(-6):lower() or nil
   if info.baud > 0 then ctx.db:measure("baud", info.baud, "baud") end
+  if opts.baud == "max" and info.baud > 0 then
+    -- what --baud max chose this run, and the first rate that did not hold (0: none failed)
+    ctx.db:measure("baud_max_chosen", info.baud, "baud")
+    ctx.db:measure("baud_max_failed", info.baud_max_failed or 0, "baud")
+    log.info("baud max: %d baud holds%s", info.baud, info.baud_max_failed and
+             string.format(" (%d did not)", info.baud_max_failed) or "")
+  end
   ctx.db:measure("flash_size", info.flash_size, "B")
   if unit.mac then
     assert(ctx.db:unit { mac = unit.mac, chip = unit.chip, jedec = unit.jedec,

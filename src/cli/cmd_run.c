@@ -50,7 +50,8 @@ static void usage(void)
            "                    on a terminal (plain lines prefixed with the port, or\n"
            "                    --json events, otherwise); the exit code is the worst\n"
            "                    outcome's\n"
-           "  -b, --baud N      override the recipe's link: baud (and a connect step's own)\n"
+           "  -b, --baud N|max  override the recipe's link: baud (and a connect step's own);\n"
+           "                    max: the fastest rate the line holds (see read --help)\n"
            "  --reset MODE      override the recipe's link: reset (auto, pulse, reboot, manual,\n"
            "                    none; also --before MODE, as the flash verbs call it)\n"
            "  --set KEY=VALUE   give a recipe variable (repeatable, once per KEY); KEY must be\n"
@@ -208,9 +209,10 @@ static int check_link_overrides(const char **baud, char *baud_buf, size_t cap, c
                                 const char *before)
 {
     uint32_t b = 0;
-    if (*baud && (!cli_parse_u32(*baud, &b) || b < 9600 || b > 6000000))
-        return cli_usage_error("run", "--baud '%s' must be a rate in 9600..6000000", *baud);
-    if (*baud) { /* the step reads a plain number */
+    bool max = *baud && !strcmp(*baud, "max"); /* the connect step probes for it */
+    if (*baud && !max && (!cli_parse_u32(*baud, &b) || b < 9600 || b > 6000000))
+        return cli_usage_error("run", "--baud '%s' must be a rate in 9600..6000000 or max", *baud);
+    if (*baud && !max) { /* the step reads a plain number */
         snprintf(baud_buf, cap, "%u", b);
         *baud = baud_buf;
     }

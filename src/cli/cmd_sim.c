@@ -82,6 +82,11 @@ static void help(void)
         "  --quiet                no application log, boot text or reset glitch byte from the\n"
         "                         simulated unit\n"
         "  --seed N               seed for the fault generator (default fixed)\n"
+        "  --events FILE          append a line per injected fault to FILE (the sim: URL's\n"
+        "                         events=FILE)\n"
+        "  --trace-bus            ... and how the host got the bus: each LinkCheck sent (at\n"
+        "                         the host's rate), each answered, RTS pulses, resets,\n"
+        "                         `reboot` text (trace=1)\n"
         "\n"
         "Control channel: connect to the control URL and send one command per line:\n"
         "  power-cycle | power-off | power-on | cen-low | cen-high | state\n"
@@ -128,8 +133,8 @@ int cmd_sim(int argc, char **argv)
     const char *chip = NULL, *listen = "127.0.0.1:0", *flash = NULL, *size = NULL,
                *timescale = NULL, *drop = NULL, *corrupt = NULL, *stall_ms = NULL,
                *stall_rate = NULL, *disconnect = NULL, *brownout = NULL, *seed = NULL,
-               *jedec = NULL, *control_port = NULL;
-    bool manual = false, pty = false, quiet = false, want_help = false;
+               *jedec = NULL, *control_port = NULL, *events = NULL;
+    bool manual = false, pty = false, quiet = false, want_help = false, trace = false;
     const cli_opt opts[] = {
         {"chip", OPT_STRING, &chip, NULL},
         {"listen", OPT_STRING, &listen, NULL},
@@ -148,6 +153,8 @@ int cmd_sim(int argc, char **argv)
         {"manual-reset", OPT_FLAG, NULL, &manual},
         {"pty", OPT_FLAG, NULL, &pty},
         {"quiet", OPT_FLAG, NULL, &quiet},
+        {"events", OPT_STRING, &events, NULL},
+        {"trace-bus", OPT_FLAG, NULL, &trace},
         {NULL, OPT_FLAG, NULL, NULL},
     };
     const char *pos[1];
@@ -173,6 +180,8 @@ int cmd_sim(int argc, char **argv)
     o.manual_reset = manual;
     o.pty = pty;
     o.quiet_app = quiet;
+    o.events_path = events;
+    o.trace_bus = trace;
 
     /* --listen HOST:PORT ([v6]:PORT allowed) */
     static char host[128];

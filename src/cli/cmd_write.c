@@ -112,8 +112,8 @@ int cmd_write(int argc, char **argv)
     fl_status st = fl_flash_write(c.flash, p->flash_offset, img.data + p->file_skip, wlen, &err);
     if (!st && c.reprotect)
         st = fl_flash_protect(c.flash, true, &err);
-    if (!st && c.reboot)
-        st = fl_flash_reboot(c.flash, &err);
+    if (!st && c.reboot && !(st = fl_flash_reboot(c.flash, &err)))
+        c.rebooted = true;
     cli_output_end_phase(&c.out);
     if (!st)
         st = flash_cli_finish(&c, &err);

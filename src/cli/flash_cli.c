@@ -3,6 +3,7 @@
 #include "cli/flash_cli.h"
 
 #include "flash/flash_parts.h"
+#include "station/home.h"
 #include "util/fileio.h"
 
 #include <stdio.h>
@@ -61,7 +62,7 @@ static void wrap_text(char *out, size_t cap, const char *text, const char *inden
 
 const char *flash_cli_common_help(void)
 {
-    static char text[8192];
+    static char text[12288];
     if (text[0])
         return text;
     char drivers[2048], chips[1024], chip_line[768];
@@ -79,17 +80,32 @@ const char *flash_cli_common_help(void)
              "  -p, --port URL      how the chip is reached; the port chooses the driver:\n"
              "%s\n"
              "%s\n"
-             "  -b, --baud N        UART only: rate after linking (default 921600; falls back\n"
-             "                      to 115200 if the switch fails; 115200 = never switch)\n"
-             "  --before MODE       UART only: how to get the bootloader: auto (default: link\n"
-             "                      check, also at the rates an earlier session may have left\n"
-             "                      the loader at (--baud, 921600, 1500000, 2000000, ...),\n"
-             "                      `reboot` text to OpenBeken, RTS/DTR pulses, then asks you\n"
-             "                      to power-cycle), pulse, reboot, manual (ask for a\n"
-             "                      power-cycle), none (already in the loader: link check at\n"
-             "                      115200 and at those rates).  esptool's default-reset and\n"
-             "                      no-reset work too.  A baud fallback and recoveries take the\n"
-             "                      bus again the same way, within --link-timeout\n"
+             "  -b, --baud N|max    UART only: rate after linking (default 921600; falls back\n"
+             "                      to 115200 if the switch fails; 115200 = never switch).\n"
+             "                      max: climb 230400, 460800, 921600, 1500000, 2000000,\n"
+             "                      3000000 while the adapter takes the rate and the loader\n"
+             "                      answers there (the first that fails ends the climb; the\n"
+             "                      chip is brought back, by a reset if it cannot be talked\n"
+             "                      back), then keep the fastest at which a 4 KiB read's CRC\n"
+             "                      matches the chip's own, stepping down until one does; the\n"
+             "                      rate chosen is logged (and measured by a recipe's connect)\n"
+             "  --before MODE       UART only: how to get the bootloader: auto (default), in\n"
+             "                      this order, cheapest first: (1) one link check (~20 ms)\n"
+             "                      at the rate flashline last left the loader at on this\n"
+             "                      port, at 115200 and at --baud - a loader keeps its rate\n"
+             "                      until reset, so one still in download mode answers at\n"
+             "                      once; (2) an RTS/DTR pulse (CEN) and link checks for\n"
+             "                      0.35 s - a chip running its firmware costs what a plain\n"
+             "                      pulse costs; (3) one link check at every other likely\n"
+             "                      rate (921600, 1500000, 2000000, ...: a loader left there\n"
+             "                      on a fixture without CEN wiring); (4) `reboot` text to\n"
+             "                      OpenBeken; (5) another pulse; then it asks you to\n"
+             "                      power-cycle.  The other modes: pulse, reboot, manual\n"
+             "                      (ask for a power-cycle), none (already in the loader: link\n"
+             "                      checks at those rates only, never a reset).  esptool's\n"
+             "                      default-reset and no-reset work too.  A baud fallback and\n"
+             "                      recoveries take the bus again the same way, within\n"
+             "                      --link-timeout\n"
              "  --reset MODE        the same as --before (its older name: recipes and scripts\n"
              "                      keep working)\n"
              "  --after MODE        what the chip does when the verb succeeded: reboot\n"
@@ -151,9 +167,11 @@ int flash_cli_connect(const char *verb, flash_cli *c)
         return rc;
     fl_flash_opts o;
     fl_flash_opts_init(&o);
-    if (c->baud && flash_cli_number(verb, "baud", c->baud, &o.baud))
+    if (c->baud && !strcmp(c->baud, "max"))
+        o.baud = FL_BAUD_MAX;
+    else if (c->baud && flash_cli_number(verb, "baud", c->baud, &o.baud))
         return EXIT_USAGE;
-    if (o.baud < 9600 || o.baud > 6000000)
+    if (o.baud != FL_BAUD_MAX && (o.baud < 9600 || o.baud > 6000000))
         return cli_usage_error(verb, "--baud %u is out of range (9600..6000000)", o.baud);
     /* --reset is --before's older name: both may be given only if they agree */
     if (c->reset && c->before && strcmp(c->reset, c->before) != 0)
@@ -170,6 +188,11 @@ int flash_cli_connect(const char *verb, flash_cli *c)
         return cli_usage_error(verb, "--link-timeout '%s' must be seconds, above 0 and at most 3600",
                                c->link_timeout);
     o.allow_bootloader = c->allow_bootloader;
+    c->after_reboot = o.after == FL_AFTER_REBOOT;
+    /* where an earlier command left this port's loader: asked first (a sim:
+     * port starts a fresh unit in every process, nothing to remember) */
+    if (strncmp(c->port, "sim:", 4) != 0)
+        o.last_baud = fl_home_port_rate(c->port);
     cli_output_init(&c->out, c->json, c->port);
     c->events = cli_output_events(&c->out);
     c->events.cancelled = cli_stop_requested;
@@ -187,7 +210,9 @@ int flash_cli_connect(const char *verb, flash_cli *c)
 fl_status flash_cli_finish(flash_cli *c, fl_error *err)
 {
     c->finished = true;
-    return fl_flash_finish(c->flash, err);
+    fl_status st = fl_flash_finish(c->flash, err);
+    c->rebooted = c->rebooted || (!st && c->after_reboot);
+    return st;
 }
 
 int flash_cli_done(const char *verb, flash_cli *c, int rc)
@@ -202,6 +227,12 @@ int flash_cli_done(const char *verb, flash_cli *c, int rc)
 void flash_cli_close(flash_cli *c)
 {
     cli_output_end_phase(&c->out); /* frees the phase name */
+    if (c->flash && strncmp(c->port, "sim:", 4) != 0) {
+        /* the loader keeps its rate until reset: the next command asks there first */
+        const fl_identity *id = fl_flash_identity(c->flash);
+        if (id->baud)
+            fl_home_set_port_rate(c->port, c->rebooted ? 0 : id->baud);
+    }
     fl_flash_close(c->flash);
     c->flash = NULL;
 }

@@ -13,6 +13,7 @@ typedef struct flash_cli {
     const char *before, *after; /* esptool's names: --before is --reset (kept as an alias) */
     bool json, allow_bootloader, force, raw, all, reprotect, reboot, help;
     bool finished; /* flash_cli_finish ran */
+    bool after_reboot, rebooted; /* --after reboot asked; the chip left its loader */
     cli_output out;
     fl_events events;
     fl_flash *flash;

@@ -65,11 +65,19 @@ bool fl_after_mode_parse(const char *s, fl_after_mode *out);
 typedef struct fl_flash_opts {
     fl_reset_mode reset;   /* UART drivers */
     double link_timeout_s; /* overall limit for getting the bus (default 20 s) */
-    uint32_t baud;         /* UART drivers: wanted rate after linking (default 921600) */
+    uint32_t baud;         /* UART drivers: wanted rate after linking (default 921600;
+                              FL_BAUD_MAX: the fastest rate the line holds, probed) */
+    uint32_t last_baud;    /* UART drivers: the rate flashline last left the loader at on
+                              this port (the station home remembers it), 0 = unknown;
+                              asked first when getting the bus */
     bool allow_bootloader; /* explicit opt-in to modify the chip's bootloader area */
     fl_after_mode after;   /* what fl_flash_finish does (default reboot); a driver that
                               cannot do it refuses at open (FL_ERR_USAGE), touching nothing */
 } fl_flash_opts;
+
+/* opts.baud: probe upward from 115200 and keep the fastest rate that passes
+ * a CRC-checked transfer (falling back when the line garbles). */
+#define FL_BAUD_MAX 0xFFFFFFFFu
 
 void fl_flash_opts_init(fl_flash_opts *o);
 
@@ -93,6 +101,7 @@ typedef struct fl_identity {
                               the part has no such register); false: one word as a loader
                               reports it */
     uint32_t baud;         /* UART rate in use; 0 on other transports */
+    uint32_t baud_max_failed; /* --baud max: the first rate that did not hold (0: none) */
     /* How write, verify and erase's blank check prove the bytes, as it reads
      * after "verified by ": "the chip's CRC" (UART), "reading back every
      * byte" (SPI).  Front ends print it rather than assuming. */

@@ -26,11 +26,20 @@ void fl_lua_read_flash_opts(lua_State *L, int idx, fl_flash_opts *o, bool with_a
     if (lua_isnoneornil(L, idx))
         return;
     luaL_checktype(L, idx, LUA_TTABLE);
-    if (lua_getfield(L, idx, "baud") != LUA_TNIL) {
+    if (lua_getfield(L, idx, "baud") == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "max")) {
+        o->baud = FL_BAUD_MAX; /* the fastest rate the line holds, probed */
+    } else if (!lua_isnil(L, -1)) {
         lua_Integer baud = luaL_checkinteger(L, -1);
         if (baud < 9600 || baud > 6000000)
-            luaL_error(L, "opts.baud %I is out of range (9600..6000000)", baud);
+            luaL_error(L, "opts.baud %I is out of range (9600..6000000, or \"max\")", baud);
         o->baud = (uint32_t)baud;
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "last_baud") != LUA_TNIL) {
+        lua_Integer baud = luaL_checkinteger(L, -1);
+        if (baud < 9600 || baud > 6000000)
+            luaL_error(L, "opts.last_baud %I is out of range (9600..6000000)", baud);
+        o->last_baud = (uint32_t)baud;
     }
     lua_pop(L, 1);
     if (lua_getfield(L, idx, "link_timeout") != LUA_TNIL) {
@@ -138,6 +147,8 @@ void fl_lua_push_identity(lua_State *L, const fl_identity *id, const char *loade
     fl_lua_set_str(L, "loader", loader);
     fl_lua_set_int(L, "flash_size", id->flash_size);
     fl_lua_set_int(L, "baud", id->baud);
+    if (id->baud_max_failed)
+        fl_lua_set_int(L, "baud_max_failed", id->baud_max_failed);
     if (id->have_chip_id)
         fl_lua_set_int(L, "chip_id", id->chip_id);
     if (id->have_jedec) {

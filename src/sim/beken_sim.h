@@ -63,9 +63,19 @@ typedef struct fl_sim_options {
     uint32_t max_baud;        /* test fault: above this device rate every byte garbles both
                                  ways (a cable or adapter that cannot keep up); the chip still
                                  switches (0 = no limit) */
+    uint32_t marginal_baud;  /* test fault: above this device rate every message longer than
+                                64 bytes (a 4 KiB frame or reply) has one byte garbled, short
+                                ones pass (a line that carries LinkChecks but not data;
+                                0 = no limit) */
     const char *events_path; /* append one line per brown-out, watchdog reset, hang, reboot
                                 command and disconnect to this file, and the dropped and
                                 garbled byte totals at the end (NULL: no record) */
+    bool trace_bus;          /* with events_path: also record how the host got the bus, one
+                                line each: "link-check baud=N" (a LinkCheck frame the host sent,
+                                at the host's rate), "link-answer baud=N" (the loader answered
+                                one), "rts-off" (RTS held the chip in reset), "reset" (the chip
+                                started: boot window at 115200), "reboot-text" (`reboot` typed
+                                to the application).  Tests assert the order of these */
 } fl_sim_options;
 
 void fl_sim_options_init(fl_sim_options *o);
@@ -75,7 +85,7 @@ void fl_sim_options_init(fl_sim_options *o);
  * disconnect, brownout, manual, seed, quiet; also stallrate, jedec (C84015), pty,
  * control (port), misdirect (N: the N-th erase lands 1 MiB away), srlost (N: the first
  * N status-register replies are lost), events (record file), maxbaud (N: rates above N
- * garble every byte).  Strings point into `query`,
+ * garble every byte), marginal (N: above N long messages garble), trace (1: record the bus events too, see trace_bus).  Strings point into `query`,
  * which must outlive o. */
 fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err);
 

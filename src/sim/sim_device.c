@@ -85,6 +85,7 @@ void sim_dev_reset(fl_sim *s, double t)
     d->efuse_ctl = d->efuse_data = 0;
     d->nregs = 0;
     s->stats.resets++;
+    sim_trace(s, "reset", 0);
     if (s->chip->pers == SIM_LBOOT &&
         (d->loader_damaged || !sim_loader_intact(&s->flash, s->chip->lb_limit))) {
         /* the UART loader lives in flash: overwritten, erased or corrupt, it never runs */
@@ -195,6 +196,7 @@ static void app_rx(fl_sim *s, uint8_t b, double t)
         bool reboot = !strcmp(d->line, "reboot") && !s->o.manual_reset;
         d->line_len = 0;
         if (reboot) {
+            sim_trace(s, "reboot-text", 0);
             if (!s->o.quiet_app)
                 app_print(s, t, "Info:CMD:Rebooting...\r\n");
             sim_dev_schedule_reset(s, t, s->tm.app_reboot_delay);

@@ -33,6 +33,18 @@ void sim_event(fl_sim *s, const char *kind)
     fflush(s->events);
 }
 
+void sim_trace(fl_sim *s, const char *kind, uint32_t baud)
+{
+    if (!s->events || !s->o.trace_bus)
+        return;
+    if (baud)
+        fprintf(s->events, "%s baud=%u host_bytes=%llu\n", kind, baud,
+                (unsigned long long)s->wire_host_bytes);
+    else
+        fprintf(s->events, "%s host_bytes=%llu\n", kind, (unsigned long long)s->wire_host_bytes);
+    fflush(s->events);
+}
+
 void sim_events_close(fl_sim *s)
 {
     if (!s->events)

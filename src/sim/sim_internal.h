@@ -275,6 +275,7 @@ struct fl_sim {
     uint32_t erase_cmds;      /* erase commands executed (misdirect_erase trigger) */
     uint32_t sr_replies_lost; /* status-register replies swallowed so far (sr_lost) */
     bool disconnect_done;
+    uint8_t lc_match;         /* bus trace: bytes of a LinkCheck frame seen so far from the host */
 
     sim_dev dev;
     sim_flash flash;
@@ -328,6 +329,9 @@ const char *sim_state_name(sim_dev_state st);
 /* sim_events.c: the events=PATH record (brown-outs, resets, hangs, hang-ups, line totals) */
 fl_status sim_events_open(fl_sim *s, const char *path, fl_error *err);
 void sim_event(fl_sim *s, const char *kind);
+/* The bus trace (trace=1): recorded only when asked for, so that a fault record
+ * stays a record of faults. */
+void sim_trace(fl_sim *s, const char *kind, uint32_t baud);
 void sim_events_close(fl_sim *s);
 
 /* sim_rom.c / sim_lboot.c */

@@ -81,6 +81,7 @@ static void dispatch_short(fl_sim *s, double t)
         sim_dev_enter_download(s);
         d->erase_enable = true;
         cmd_response(s, t, 0x01, 5, &zero);
+        sim_trace(s, "link-answer", d->baud);
         break;
     }
     case 0x10: { /* CheckCRC: 256-byte blocks, then protect ALL */

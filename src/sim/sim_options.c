@@ -32,7 +32,7 @@ fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *er
 {
     static const char known[] = "flash size timescale drop corrupt stall stallrate disconnect "
                                 "brownout manual seed quiet jedec pty control misdirect srlost "
-                                "events maxbaud";
+                                "events maxbaud trace marginal";
     char *save = NULL;
     for (char *kv = strtok_r(query, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
         char *v = strchr(kv, '=');
@@ -76,6 +76,10 @@ fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *er
             ok = parse_bool(v, &b);
             if (ok)
                 *(kv[0] == 'm' ? &o->manual_reset : kv[0] == 'q' ? &o->quiet_app : &o->pty) = b;
+        } else if (!strcmp(kv, "trace")) {
+            ok = parse_bool(v, &b);
+            if (ok)
+                o->trace_bus = b;
         } else if (!strcmp(kv, "seed")) {
             ok = fl_parse_size(v, 0, &u) && u <= 0xFFFFFFFFu;
             if (ok)
@@ -88,10 +92,10 @@ fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *er
             ok = fl_parse_size(v, 10, &u) && u <= 0xFFFFFFFFu;
             if (ok)
                 *(kv[0] == 'm' ? &o->misdirect_erase : &o->sr_lost) = (uint32_t)u;
-        } else if (!strcmp(kv, "maxbaud")) {
+        } else if (!strcmp(kv, "maxbaud") || !strcmp(kv, "marginal")) {
             ok = fl_parse_size(v, 10, &u) && u <= 0xFFFFFFFFu;
             if (ok)
-                o->max_baud = (uint32_t)u;
+                *(kv[1] == 'a' && kv[2] == 'x' ? &o->max_baud : &o->marginal_baud) = (uint32_t)u;
         } else if (!strcmp(kv, "control")) {
             ok = fl_parse_size(v, 10, &u) && u <= 65535;
             if (ok)

@@ -101,6 +101,7 @@ static void rom_short(fl_sim *s, double t)
         op[3] = (uint8_t)(cmd + 1), op[4] = 0x00;
         send_short(s, t, (uint8_t)p->idx, op, 5);
         sim_dev_enter_download(s);
+        sim_trace(s, "link-answer", d->baud);
         break;
     case 0x01: { /* WriteReg: echo of what was received */
         size_t n = L;

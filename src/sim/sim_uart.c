@@ -114,11 +114,15 @@ bool sim_baud_mismatch(uint32_t a, uint32_t b)
  * loader could be flashed through such a line at all; per message it
  * exercises every recovery path of a host at a rate a flash can survive.
  * *drop_at / *corrupt_at get the index hit, or SIZE_MAX. */
-static void pick_faults(fl_sim *s, size_t len, size_t *drop_at, size_t *corrupt_at)
+static void pick_faults(fl_sim *s, size_t len, uint32_t baud, size_t *drop_at, size_t *corrupt_at)
 {
     *drop_at = *corrupt_at = SIZE_MAX;
     if (len == 0)
         return;
+    if (s->o.marginal_baud && baud > s->o.marginal_baud && len > 64) {
+        *corrupt_at = sim_rand(s) % len; /* test fault marginal: long messages break */
+        return;
+    }
     if (s->o.drop_rate > 0 && sim_rand01(s) < s->o.drop_rate)
         *drop_at = sim_rand(s) % len;
     if (s->o.corrupt_rate > 0 && sim_rand01(s) < s->o.corrupt_rate)
@@ -130,12 +134,32 @@ static uint8_t fault_at(size_t i, size_t drop_at, size_t corrupt_at)
     return (uint8_t)((i == drop_at ? SIM_FAULT_DROP : 0) | (i == corrupt_at ? SIM_FAULT_CORRUPT : 0));
 }
 
+/* Bus trace: spot the LinkCheck frames the host sends (01 E0 FC 01 00), at
+ * whatever rate - the chip may never see them whole when the rates differ. */
+static void trace_link_checks(fl_sim *s, const uint8_t *data, size_t len, uint32_t baud)
+{
+    static const uint8_t frame[5] = {0x01, 0xE0, 0xFC, 0x01, 0x00};
+    if (!s->o.trace_bus)
+        return;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == frame[s->lc_match])
+            s->lc_match++;
+        else
+            s->lc_match = data[i] == frame[0];
+        if (s->lc_match == sizeof frame) {
+            s->lc_match = 0;
+            sim_trace(s, "link-check", baud);
+        }
+    }
+}
+
 void sim_wire_push_data(fl_sim *s, int ep, const uint8_t *data, size_t len, double t_read)
 {
     uint32_t baud = s->ep[ep].baud_enq;
+    trace_link_checks(s, data, len, baud);
     double bt = sim_byte_time(s, baud);
     size_t drop_at, corrupt_at;
-    pick_faults(s, len, &drop_at, &corrupt_at);
+    pick_faults(s, len, baud, &drop_at, &corrupt_at);
     for (size_t i = 0; i < len; i++) {
         double t = s->rx_line_free + bt;
         if (t < t_read)
@@ -217,6 +241,8 @@ static void wire_deliver(fl_sim *s)
     case W_LINES:
         if (e.arg & 1)
             d->rts_asserted = (e.arg & 2) != 0;
+        if ((e.arg & 3) == 3)
+            sim_trace(s, "rts-low", 0);
         if (e.arg & 4)
             d->dtr_asserted = (e.arg & 8) != 0;
         sim_dev_update_power(s, e.t);
@@ -280,7 +306,7 @@ double sim_tx(fl_sim *s, double t, const uint8_t *data, size_t len, bool reply)
         t += s->o.stall_ms / 1000.0; /* a fault, deliberately not scaled */
     double bt = sim_byte_time(s, s->dev.baud);
     size_t drop_at, corrupt_at;
-    pick_faults(s, len, &drop_at, &corrupt_at);
+    pick_faults(s, len, s->dev.baud, &drop_at, &corrupt_at);
     for (size_t i = 0; i < len; i++) {
         double start = s->tx_line_free > t ? s->tx_line_free : t;
         s->tx_line_free = start + bt;

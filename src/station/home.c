@@ -491,3 +491,63 @@ fl_status fl_home_resolve_log(const char *db_opt, char *out, size_t cap, fl_erro
     fl_home_close(h);
     return st;
 }
+
+/* ---- the rate a loader was left at, per port ------------------------------ */
+
+/* HOME/link-rates: "RATE PORT" lines.  A hint for getting the bus (the loader
+ * keeps its rate until reset), so it is read and written only where a home
+ * already exists - a flash verb never makes one for it - and a lost update
+ * between two processes costs one quick link check, nothing more. */
+static bool rates_path(char out[PATH_MAX])
+{
+    char dir[PATH_MAX];
+    fl_error e;
+    struct stat st;
+    if (home_candidate(NULL, dir, &e) || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return false;
+    return (size_t)snprintf(out, PATH_MAX, "%s/link-rates", dir) < PATH_MAX;
+}
+
+uint32_t fl_home_port_rate(const char *port)
+{
+    char path[PATH_MAX], line[1200];
+    if (!port || !rates_path(path))
+        return 0;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    uint32_t rate = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *sp = strchr(line, ' ');
+        if (sp && !strcmp(sp + 1, port))
+            rate = (uint32_t)strtoul(line, NULL, 10);
+    }
+    fclose(f);
+    return rate >= 9600 && rate <= 6000000 ? rate : 0;
+}
+
+void fl_home_set_port_rate(const char *port, uint32_t rate)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 32], line[1200];
+    if (!port || strchr(port, '\n') || strlen(port) > 1000 || !rates_path(path))
+        return;
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *out = fopen(tmp, "we");
+    if (!out)
+        return;
+    FILE *in = fopen(path, "re");
+    while (in && fgets(line, sizeof line, in)) {
+        char *sp = strchr(line, ' ');
+        size_t n = strcspn(line, "\n");
+        line[n] = '\0';
+        if (sp && strcmp(sp + 1, port) != 0)
+            fprintf(out, "%s\n", line);
+    }
+    if (in)
+        fclose(in);
+    if (rate)
+        fprintf(out, "%u %s\n", rate, port);
+    if (fclose(out) != 0 || rename(tmp, path) != 0)
+        unlink(tmp);
+}

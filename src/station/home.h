@@ -22,6 +22,7 @@
 #define FL_STATION_HOME_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -53,5 +54,12 @@ const char *fl_home_log_path(const fl_home *h, const char *db_opt);
 /* The same, opening the home ($FLASHLINE_HOME / XDG / ~) only when it is
  * needed; the path is copied to out. */
 fl_status fl_home_resolve_log(const char *db_opt, char *out, size_t cap, fl_error *err);
+
+/* The rate flashline last left a UART loader at on `port` (HOME/link-rates),
+ * so that the next command asks there first; 0 when not known.  Both use the
+ * home only if it already exists (never creating one) and never fail:
+ * rate 0 forgets the port (its chip was rebooted). */
+uint32_t fl_home_port_rate(const char *port);
+void fl_home_set_port_rate(const char *port, uint32_t rate);
 
 #endif

@@ -460,6 +460,8 @@ static bool digits_only(const char *s, size_t max)
 
 static bool is_baud(const char *v)
 {
+    if (!strcmp(v, "max")) /* the fastest rate the line holds: the connect step probes */
+        return true;
     if (!digits_only(v, 7))
         return false;
     long b = strtol(v, NULL, 10);
@@ -527,7 +529,7 @@ static const char *bad_value(arg_kind kind, const char *v)
     static const char *const resets[] = {"auto", "pulse", "reboot", "manual", "none", NULL};
     static const char *const yesno[] = {"true", "false", "yes", "no", NULL};
     switch (kind) {
-    case ARG_BAUD: return is_baud(v) ? NULL : "a whole number of baud from 9600 to 6000000";
+    case ARG_BAUD: return is_baud(v) ? NULL : "a whole number of baud from 9600 to 6000000, or max";
     case ARG_SECONDS:
         return is_seconds(v) ? NULL : "seconds as a plain number greater than 0 and at most 3600";
     case ARG_RESET: return one_of(v, resets) ? NULL : "one of auto, pulse, reboot, manual, none";

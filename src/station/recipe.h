@@ -29,7 +29,7 @@
  *     holds more than FL_RECIPE_MAX_PORTS or names a port twice;
  *   - vars whose name is not an identifier or is built in (port, chip, recipe,
  *     recipe_dir, station, operator), ${...} in link: or vars: values;
- *   - link and stock-step values out of range: baud 9600..6000000, timeouts
+ *   - link and stock-step values out of range: baud 9600..6000000 (or max), timeouts
  *     0 < s <= 3600, reset auto|pulse|reboot|manual|none, flash offsets below
  *     16 MiB, yes/no flags true|false|yes|no, file names not empty;
  *   - (fl_recipe_check) a ${name} that is neither a var, a --set, a built-in

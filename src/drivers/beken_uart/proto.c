@@ -421,6 +421,12 @@ fl_status bk_crc(bk_wire *w, uint32_t start, uint32_t len, uint32_t *crc, fl_err
 
 fl_status bk_set_baud(bk_wire *w, uint32_t baud, uint8_t delay_ms, fl_error *err)
 {
+    return bk_set_baud_within(w, baud, delay_ms, 1.0, err);
+}
+
+fl_status bk_set_baud_within(bk_wire *w, uint32_t baud, uint8_t delay_ms, double echo_s,
+                             fl_error *err)
+{
     uint8_t p[5], r[16];
     size_t n;
     put_le32(p, baud);
@@ -436,7 +442,7 @@ fl_status bk_set_baud(bk_wire *w, uint32_t baud, uint8_t delay_ms, fl_error *err
     fl_sleep(delay_ms / 2000.0);
     if ((st = fl_link_set_baud(w->link, baud, err)))
         return st;
-    double deadline = fl_now() + 1.0 + 2.0 * (delay_ms + 1) / 1000.0;
+    double deadline = fl_now() + echo_s + 2.0 * (delay_ms + 1) / 1000.0;
     if ((st = read_response(w, false, BK_SET_BAUD, r, sizeof r, &n, deadline, err)))
         return st;
     if (n != 5 || memcmp(r, p, 5) != 0)

@@ -77,5 +77,9 @@ fl_status bk_erase(bk_wire *w, uint8_t size_op, uint32_t addr, fl_error *err);
 fl_status bk_crc(bk_wire *w, uint32_t start, uint32_t len, uint32_t *crc, fl_error *err);
 /* SetBaudRate: send at the current rate, switch the host, expect the echo at the new rate. */
 fl_status bk_set_baud(bk_wire *w, uint32_t baud, uint8_t delay_ms, fl_error *err);
+/* The same, waiting echo_s (+ the delay) for the echo instead of 1 s: a probe
+ * that expects some rates to fail does not wait a second on each. */
+fl_status bk_set_baud_within(bk_wire *w, uint32_t baud, uint8_t delay_ms, double echo_s,
+                             fl_error *err);
 
 #endif

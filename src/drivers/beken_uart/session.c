@@ -9,6 +9,7 @@
 
 #include "drivers/beken_uart/integrity.h"
 #include "util/clock.h"
+#include "util/crc32.h"
 
 #define LINK_CHECK_WAIT_S 0.015 /* per attempt: frame + reply take ~1.2 ms at 115200 */
 #define BAUD_DELAY_MS 20
@@ -32,6 +33,7 @@ void fl_beken_identity(const fl_beken *b, fl_identity *id)
     id->have_sr = b->have_sr;
     id->sr = b->sr;
     id->baud = b->baud;
+    id->baud_max_failed = b->baud_max_failed;
 }
 
 fl_status fl_beken_open(fl_link *link, const fl_chip *chip, const fl_events *ev, fl_beken **out,
@@ -75,40 +77,86 @@ static bool link_check_retry(fl_beken *s, int tries, double wait);
 
 /* Rates a loader may still be listening at: a previous session switched it
  * (or crashed before rebooting it) and a loader keeps its rate until reset.
- * The GUI tool's and bk7231tools' common choices, the fastest proven first. */
-static const uint32_t likely_rates[] = {921600, 1500000, 2000000, 460800, 230400, 1000000, 3000000};
+ * The GUI tool's and bk7231tools' common choices, then the rest of the
+ * ladder --baud max climbs, the fastest proven first. */
+static const uint32_t likely_rates[] = {921600, 1500000, 2000000, 460800, 230400,
+                                        1000000, 3000000, 2500000, 1843200, 1228800};
+#define QUICK_CHECK_S 0.02 /* one LinkCheck: the reply is back in ~1 ms at any rate */
 
-/* Ask at each likely rate (the wanted one first); *linked with s->baud set
- * when the loader answers, else the link is back at 115200. */
-static fl_status probe_rates(fl_beken *s, const fl_connect_opts *o, bool *linked, fl_error *err)
+/* One LinkCheck at `rate`; *linked with s->baud set when the loader answers. */
+static fl_status check_at(fl_beken *s, uint32_t rate, double wait, bool *linked, fl_error *err)
 {
+    fl_status st;
     *linked = false;
-    if (!s->wire.link->has_baud)
-        return FL_OK; /* tcp:// bridges keep one rate */
-    uint32_t order[1 + sizeof likely_rates / sizeof likely_rates[0]];
+    if (rate != s->wire.link->baud) {
+        if (!s->wire.link->has_baud)
+            return FL_OK; /* tcp:// bridges keep one rate */
+        if ((st = fl_link_set_baud(s->wire.link, rate, err)))
+            return st;
+        bk_discard(&s->wire); /* what arrived at the old rate is noise */
+    }
+    fl_error e;
+    st = bk_link_check(&s->wire, wait, &e);
+    if (st == FL_ERR_LINK) {
+        *err = e;
+        return st;
+    }
+    if (st == FL_OK) {
+        s->baud = rate;
+        *linked = true;
+    }
+    return FL_OK;
+}
+
+static bool in_list(const uint32_t *v, size_t n, uint32_t x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
+}
+
+/* The rates worth one quick LinkCheck before anything is reset, most likely
+ * first: the rate flashline last left the loader at on this port, 115200 (a
+ * loader never switched, or one in its boot window), the rate asked for. */
+static size_t first_rates(const fl_connect_opts *o, uint32_t *out)
+{
     size_t n = 0;
-    if (o->baud && o->baud != 115200)
-        order[n++] = o->baud;
-    for (size_t i = 0; i < sizeof likely_rates / sizeof likely_rates[0]; i++)
-        if (likely_rates[i] != o->baud)
-            order[n++] = likely_rates[i];
+    if (o->last_baud && o->last_baud != FL_BAUD_MAX)
+        out[n++] = o->last_baud;
+    if (!in_list(out, n, 115200))
+        out[n++] = 115200;
+    if (o->baud && o->baud != FL_BAUD_MAX && !in_list(out, n, o->baud))
+        out[n++] = o->baud;
+    return n;
+}
+
+/* One LinkCheck at each of the first rates (quick) or at every other likely
+ * rate; *linked with s->baud set when the loader answers, else the link is
+ * back at 115200. */
+static fl_status sweep_rates(fl_beken *s, const fl_connect_opts *o, bool quick, bool *linked,
+                             fl_error *err)
+{
+    enum { NLIKELY = sizeof likely_rates / sizeof likely_rates[0] };
+    uint32_t first[3], order[NLIKELY + 3];
+    size_t nfirst = first_rates(o, first), n = 0;
+    if (quick) {
+        memcpy(order, first, nfirst * sizeof *first);
+        n = nfirst;
+    } else {
+        for (size_t i = 0; i < NLIKELY; i++)
+            if (!in_list(first, nfirst, likely_rates[i]))
+                order[n++] = likely_rates[i];
+    }
+    *linked = false;
     fl_status st = FL_OK;
     for (size_t i = 0; i < n && !*linked; i++) {
         if (fl_cancelled(s->ev))
             return fl_fail(err, FL_ERR_CANCELLED, "cancelled while waiting for the chip");
-        if ((st = fl_link_set_baud(s->wire.link, order[i], err)))
+        if ((st = check_at(s, order[i], QUICK_CHECK_S, linked, err)))
             return st;
-        bk_discard(&s->wire); /* what arrived at the old rate is noise */
-        if (link_check_retry(s, 3, 0.03)) {
-            s->baud = order[i];
-            *linked = true;
-            fl_logf(s->ev, FL_LOG_INFO,
-                    "the loader was still listening at %u baud (left there by an earlier "
-                    "session)",
-                    order[i]);
-        }
     }
-    if (!*linked) {
+    if (!*linked && s->wire.link->baud != 115200) {
         if ((st = fl_link_set_baud(s->wire.link, 115200, err)))
             return st;
         bk_discard(&s->wire);
@@ -160,7 +208,7 @@ static fl_status send_reboot_text(fl_beken *s, fl_error *err)
     return fl_link_write(s->wire.link, text, sizeof text - 1, err);
 }
 
-typedef enum { STAGE_CHECK, STAGE_PROBE, STAGE_REBOOT, STAGE_PULSE, STAGE_PROMPT } stage_kind;
+typedef enum { STAGE_QUICK, STAGE_CHECK, STAGE_PROBE, STAGE_REBOOT, STAGE_PULSE, STAGE_PROMPT } stage_kind;
 
 /* One attempt of a strategy: what to do, then how long to link-check. */
 static fl_status run_stage(fl_beken *s, const fl_connect_opts *o, stage_kind kind,
@@ -169,9 +217,10 @@ static fl_status run_stage(fl_beken *s, const fl_connect_opts *o, stage_kind kin
     fl_status st = FL_OK;
     switch (kind) {
     case STAGE_CHECK: break;
+    case STAGE_QUICK:
     case STAGE_PROBE:
-        /* not a listening stage: the rates are tried one by one */
-        return probe_rates(s, o, linked, err);
+        /* not listening stages: one LinkCheck per rate */
+        return sweep_rates(s, o, kind == STAGE_QUICK, linked, err);
     case STAGE_REBOOT:
         fl_logf(s->ev, FL_LOG_DEBUG, "sending 'reboot' to a running OpenBeken");
         st = send_reboot_text(s, err);
@@ -195,36 +244,73 @@ static fl_status run_stage(fl_beken *s, const fl_connect_opts *o, stage_kind kin
     return fatal;
 }
 
+/* Round `round` of --reset auto (the order --help explains):
+ *   0  one LinkCheck at the rate last left on this port, 115200 and --baud
+ *      (~20 ms each): a loader still in download mode answers at once;
+ *   1  RTS/DTR pulse, then LinkChecks for 0.35 s (the ROM window is 0.25 s):
+ *      a chip running its firmware costs what a plain pulse costs;
+ *   2  one LinkCheck at every other likely rate: a loader left at a rate not
+ *      remembered, on a fixture whose RTS does not reach CEN;
+ *   3  `reboot` text to a running OpenBeken (no CEN wiring at all), 1 s;
+ *   4  another pulse with a longer listen (a slow power supply), 1.2 s;
+ *   then ask for a power-cycle and pulse/reboot in turn until --link-timeout. */
+static stage_kind pick_auto(int round, bool can_pulse, double *listen)
+{
+    switch (round) {
+    case 0: return *listen = 0, STAGE_QUICK;
+    case 1: return *listen = 0.35, can_pulse ? STAGE_PULSE : STAGE_CHECK;
+    case 2: return *listen = 0, STAGE_PROBE;
+    case 3: return *listen = 1.0, STAGE_REBOOT;
+    case 4: return *listen = 1.2, can_pulse ? STAGE_PULSE : STAGE_CHECK;
+    default:
+        if ((round - 5) % 2 == 0)
+            return *listen = 5.0, STAGE_PROMPT;
+        return *listen = 2.0, can_pulse ? STAGE_PULSE : STAGE_REBOOT;
+    }
+}
+
 /* Round `round` of the strategy `o->reset`: what to do and how long to listen. */
 static stage_kind pick_stage(const fl_connect_opts *o, int round, bool can_pulse, double *listen)
 {
     /* A loader left at another rate takes neither `reboot` text nor needs a
      * power-cycle: those strategies ask at the likely rates first. */
-    bool probe_first = round == 0 && (o->reset == FL_RESET_REBOOT || o->reset == FL_RESET_MANUAL ||
+    bool probe_first = round <= 1 && (o->reset == FL_RESET_REBOOT || o->reset == FL_RESET_MANUAL ||
                                       (o->reset == FL_RESET_PULSE && !can_pulse));
     if (probe_first)
-        return *listen = 0, STAGE_PROBE;
+        return *listen = 0, round == 0 ? STAGE_QUICK : STAGE_PROBE;
     switch (o->reset) {
     case FL_RESET_NONE: /* already in download mode: at 115200, or at a rate left behind */
+        if (round == 0)
+            return *listen = 0, STAGE_QUICK;
         *listen = 0.5;
         return round % 2 ? STAGE_PROBE : STAGE_CHECK;
     case FL_RESET_PULSE: *listen = 2.0; return can_pulse ? STAGE_PULSE : STAGE_CHECK;
     case FL_RESET_REBOOT: *listen = 2.0; return STAGE_REBOOT;
     case FL_RESET_MANUAL: *listen = 10.0; return STAGE_PROMPT;
     case FL_RESET_AUTO:
-    default:
-        if (round == 0)
-            return *listen = 0.5, STAGE_CHECK;
-        if (round == 1) /* still in the loader, at the rate an earlier session left */
-            return *listen = 0, STAGE_PROBE;
-        if (round == 2)
-            return *listen = 1.0, STAGE_REBOOT;
-        if (round <= 4 && can_pulse)
-            return *listen = 1.2, STAGE_PULSE;
-        if ((round - 5) % 2 == 0)
-            return *listen = 5.0, STAGE_PROMPT;
-        return *listen = 2.0, can_pulse ? STAGE_PULSE : STAGE_REBOOT;
+    default: return pick_auto(round, can_pulse, listen);
     }
+}
+
+/* An answer counts once the line has gone quiet after it and the loader
+ * answers again: replies an earlier session left on the way (a pty or a
+ * bridge buffers them) keep coming and then stop, and they are never asked
+ * for - waiting for quiet before the first check instead would cost every
+ * unit the wait, and a chatty firmware's log never goes quiet. */
+static bool answer_repeated(fl_beken *s, fl_status *fatal, fl_error *err)
+{
+    *fatal = FL_OK;
+    bk_drain_quiet(&s->wire, 0.02, 0.5);
+    if (link_check_retry(s, 2, QUICK_CHECK_S))
+        return true;
+    fl_logf(s->ev, FL_LOG_DEBUG, "an answer that was not repeated (stale replies on the line)");
+    if (s->baud != 115200) {
+        s->baud = 115200;
+        if ((*fatal = fl_link_set_baud(s->wire.link, 115200, err)))
+            return false;
+    }
+    bk_discard(&s->wire);
+    return false;
 }
 
 fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
@@ -238,8 +324,9 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
     if (st)
         return st;
     s->baud = 115200;
-    if ((st = fl_link_drain_until_quiet(s->wire.link, 0.05, 0.5, NULL, err))) /* stale replies */
-        return st;
+    /* Stale replies and a running firmware's log: dropped, not waited out
+     * (a chatty application never goes quiet); every check discards again. */
+    bk_discard(&s->wire);
     double start = fl_now(), limit = o->link_timeout_s > 0 ? o->link_timeout_s : 20.0;
     bool linked = false;
     bool can_pulse = s->wire.link->has_lines;
@@ -256,6 +343,8 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
             listen = left;
         if ((st = run_stage(s, o, kind, listen, &linked, err)))
             return st;
+        if (linked && !(linked = answer_repeated(s, &st, err)) && st)
+            return st;
     }
     if (!linked)
         return fl_fail(err, FL_ERR_NO_BUS,
@@ -263,7 +352,10 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
                        "(crossed), 3.3 V power and GND, then reset the unit (CEN to GND or "
                        "power-cycle) while flashline waits",
                        chip_label(s), s->wire.link->url, limit);
-    bk_drain_quiet(&s->wire, 0.02, 0.3); /* replies to the link-check burst */
+    if (s->baud != 115200)
+        fl_logf(s->ev, FL_LOG_INFO,
+                "the loader was still listening at %u baud (left there by an earlier session)",
+                s->baud);
     s->needs_arm = false;
     fl_logf(s->ev, FL_LOG_INFO, "bootloader answered after %.2f s", fl_now() - start);
     return FL_OK;
@@ -286,6 +378,7 @@ void fl_beken_recovery_opts(const fl_beken *s, fl_reset_mode how, double timeout
     fl_connect_opts_init(o);
     o->reset = how;
     o->link_timeout_s = timeout_s;
+    o->last_baud = s->baud; /* where the loader was talked to last: asked there first */
     if (!s->have_conn)
         return;
     if (s->conn.reset != FL_RESET_AUTO)
@@ -532,13 +625,149 @@ fl_status fl_beken_identify(fl_beken *s, fl_error *err)
 fl_status fl_beken_connect(fl_beken *s, const fl_connect_opts *o, fl_error *err)
 {
     fl_status st = fl_beken_get_bus(s, o, err);
-    if (!st && o->baud && o->baud != s->baud)
+    /* --baud max climbs from 115200 once the chip is known (the CRC check
+     * needs its loader's CRC range rule); a fixed rate is set at once */
+    if (!st && o->baud == FL_BAUD_MAX && s->baud != 115200)
+        st = fl_beken_set_baud(s, 115200, err);
+    if (!st && o->baud && o->baud != FL_BAUD_MAX && o->baud != s->baud)
         st = fl_beken_set_baud(s, o->baud, err);
     if (!st && s->chip_unknown)
         st = fl_beken_detect(s, err);
     if (!st)
         st = fl_beken_identify(s, err);
+    if (!st && o->baud == FL_BAUD_MAX)
+        st = fl_beken_set_baud_max(s, err);
     return st;
+}
+
+/* ---- the fastest rate that holds (--baud max) ------------------------------ */
+
+/* Climbed from 115200; a CH340 or CP2102 stops at 2 Mbaud, FT232 at 3. */
+static const uint32_t max_ladder[] = {230400, 460800, 921600, 1500000, 2000000, 3000000};
+#define MAX_CHECK_ADDR 0x11000u /* the application's first sector: on every chip, never guarded */
+
+/* A rate holds when the loader answers and a 4 KiB read arrives whole: the
+ * host's CRC of what came over the line equals the chip's own CRC of the
+ * same range (two tries: one garbled message on a good line is no verdict). */
+static bool transfer_holds(fl_beken *s)
+{
+    uint8_t *buf = malloc(BK_BLOCK);
+    bool ok = false;
+    for (int i = 0; i < 2 && buf && !ok; i++) {
+        fl_error e;
+        uint32_t dev;
+        ok = bk_link_check(&s->wire, 0.1, &e) == FL_OK &&
+             bk_read_4k(&s->wire, MAX_CHECK_ADDR, buf, &e) == FL_OK &&
+             bk_crc(&s->wire, MAX_CHECK_ADDR, BK_BLOCK, &dev, &e) == FL_OK &&
+             dev == fl_beken_crc(buf, BK_BLOCK);
+    }
+    free(buf);
+    return ok;
+}
+
+/* The step to `rate` failed: get the loader back to `good`.  It either never
+ * switched (it answers at `good`), or switched and the line garbles there:
+ * then only a reset brings it back, the way the caller asked for the bus. */
+static fl_status back_to(fl_beken *s, uint32_t rate, uint32_t good, fl_error *err)
+{
+    fl_status st;
+    if ((st = fl_link_set_baud(s->wire.link, good, err)))
+        return st;
+    bk_drain_quiet(&s->wire, 0.02, 0.2);
+    s->baud = good;
+    if (link_check_retry(s, 3, 0.03))
+        return FL_OK;
+    fl_connect_opts o = s->have_conn ? s->conn : (fl_connect_opts){0};
+    if (!s->have_conn) {
+        fl_connect_opts_init(&o);
+        o.link_timeout_s = 10;
+    }
+    o.last_baud = rate; /* where the loader most likely is */
+    o.baud = 115200;
+    fl_logf(s->ev, FL_LOG_INFO, "taking the bus again to return to %u baud", good);
+    if ((st = fl_beken_regain_bus(s, &o, err)))
+        return st;
+    if (s->baud != 115200 && (st = fl_beken_set_baud(s, 115200, err)))
+        return st;
+    return good == 115200 ? FL_OK : fl_beken_set_baud(s, good, err);
+}
+
+#define MAX_ECHO_S 0.15 /* the echo comes ~1 ms after the switch delay at any rate */
+
+/* Climb: the adapter must take the rate, then the loader must echo the switch
+ * or answer a LinkCheck there (cheap, ~25 ms a step).  passed[] gets the
+ * rates that did; *failed the first that did not (the loader is brought back). */
+static fl_status climb(fl_beken *s, uint32_t *passed, size_t *n, uint32_t *failed,
+                       const char **why, fl_error *err)
+{
+    for (size_t i = 0; i < sizeof max_ladder / sizeof max_ladder[0] && !*why; i++) {
+        uint32_t rate = max_ladder[i], good = passed[*n - 1];
+        if (rate <= good)
+            continue;
+        fl_error e;
+        /* the adapter first: a rate it refuses must not reach the chip */
+        bool refused = fl_link_set_baud(s->wire.link, rate, &e) != FL_OK;
+        fl_status st = fl_link_set_baud(s->wire.link, good, err);
+        if (st)
+            return st;
+        if (refused) {
+            *failed = rate, *why = "the adapter refuses it";
+            break;
+        }
+        st = bk_set_baud_within(&s->wire, rate, BAUD_DELAY_MS, MAX_ECHO_S, &e);
+        if (st == FL_ERR_LINK) {
+            *err = e;
+            return st;
+        }
+        s->baud = rate;
+        if (st == FL_OK || link_check_retry(s, 2, 0.05)) {
+            passed[(*n)++] = rate;
+            continue;
+        }
+        *failed = rate, *why = "the loader does not answer there";
+        if ((st = back_to(s, rate, good, err)))
+            return fl_fail_prefix(err, "returning to %u baud after %u failed", good, rate);
+    }
+    return FL_OK;
+}
+
+fl_status fl_beken_set_baud_max(fl_beken *s, fl_error *err)
+{
+    s->baud_max_failed = 0;
+    if (!s->wire.link->has_baud) {
+        fl_logf(s->ev, FL_LOG_WARN, "%s keeps one rate: --baud max stays at %u",
+                s->wire.link->url, s->baud);
+        return FL_OK;
+    }
+    enum { NL = sizeof max_ladder / sizeof max_ladder[0] };
+    uint32_t passed[NL + 1] = {s->baud}, failed = 0;
+    size_t n = 1;
+    const char *why = NULL;
+    fl_status st = climb(s, passed, &n, &failed, &why, err);
+    if (st)
+        return st;
+    /* Then down from the top until a CRC-checked 4 KiB read comes through
+     * whole (the starting rate is the safe one the chip was identified at):
+     * a line that carries LinkChecks may still garble long frames. */
+    while (n > 1 && !transfer_holds(s)) {
+        uint32_t top = passed[--n], lower = passed[n - 1];
+        failed = top, why = "a CRC-checked 4 KiB read did not come through";
+        fl_error e;
+        st = bk_set_baud_within(&s->wire, lower, BAUD_DELAY_MS, MAX_ECHO_S, &e);
+        if (st == FL_ERR_LINK) {
+            *err = e;
+            return st;
+        }
+        s->baud = lower;
+        if (st && !link_check_retry(s, 2, 0.05) && (st = back_to(s, top, lower, err)))
+            return fl_fail_prefix(err, "returning to %u baud after %u failed", lower, top);
+    }
+    s->baud_max_failed = failed;
+    if (why)
+        fl_logf(s->ev, FL_LOG_INFO, "--baud max: %u baud holds (%u: %s)", s->baud, failed, why);
+    else
+        fl_logf(s->ev, FL_LOG_INFO, "--baud max: %u baud holds (the fastest tried)", s->baud);
+    return FL_OK;
 }
 
 /* ---- telling the chip --------------------------------------------------------- */

@@ -45,6 +45,7 @@ typedef struct fl_beken {
     bool have_sr;
     uint16_t sr;      /* composed status register as read at connect */
     uint32_t baud;    /* rate in use */
+    uint32_t baud_max_failed; /* --baud max: the first rate that did not hold, 0 = none */
 
     /* what the session knows the whole flash holds (drivers/beken_uart/integrity.h) */
     struct fl_integrity *integrity;
@@ -94,12 +95,19 @@ fl_status fl_beken_detect(fl_beken *s, fl_error *err);
 
 /* Pieces of connect, for engineers' own flows.  Getting the bus forgets what
  * the session knew about the flash: another unit may be on the line now.
- * When the loader does not answer at 115200 it is asked at the rates a
- * previous session may have left it at (o->baud, 921600, 1500000, 2000000,
- * …: a loader keeps its rate until reset) before anything is reset — with
- * reset modes auto and none, which may find it still listening. */
+ * Every mode but pulse first asks once (~20 ms each) at o->last_baud, 115200
+ * and o->baud: a loader keeps its rate until reset.  auto then pulses RTS
+ * (a running firmware costs what a plain pulse costs), asks once at every
+ * other likely rate (921600, 1500000, 2000000, ...), types `reboot`, pulses
+ * again and asks for a power-cycle; none alternates the rates and listening. */
 fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err);
 fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err);
+/* --baud max: climb from the rate in use through 230400 ... 3000000, keep the
+ * fastest at which a 4 KiB read's host CRC equals the chip's CRC of it; stop
+ * at the first rate the adapter refuses or the line garbles (the loader is
+ * brought back, by a reset where it cannot be talked back).  Needs the chip
+ * identified.  s->baud_max_failed names the rate that failed. */
+fl_status fl_beken_set_baud_max(fl_beken *s, fl_error *err);
 fl_status fl_beken_identify(fl_beken *s, fl_error *err);
 
 /* ROM loaders: clear / set block protection from the flash table.  Flash
