@@ -73,8 +73,10 @@ static const char *const value_options[] = {
     "offset", "size", "db", "station", "operator", "set", "param", "file", "timeout", "key",
     "addr", "listen", "flash", "jedec", "timescale", "drop-rate", "corrupt-rate", "stall-ms",
     "stall-rate", "disconnect-after", "brownout-at", "seed", "control-port", "from", "sha256",
-    "wifi-ssid", "wifi-pass", "mqtt-host", "mqtt-port", "mqtt-user", "mqtt-pass", "mqtt-topic", "name", "flag",
-    "pin", "pins-from-tuya", "from-file", "pin-rules", NULL}; /* not "version": `flashline --version` first is always the version, as esptool's */
+    "wifi-ssid", "wifi-pass", "mqtt-host", "mqtt-port", "mqtt-user", "mqtt-pass", "mqtt-topic",
+    "name", "flag", "pin", "pins-from-tuya", "from-file", "pin-rules", "events",
+    /* not "version": `flashline --version` first is always the version, as esptool's */
+    NULL};
 static const char value_short_options[] = "pcbo"; /* -p URL, -c CHIP, -b N, -o FILE */
 
 static bool is_option(const char *a)
