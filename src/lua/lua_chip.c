@@ -111,7 +111,11 @@ static int s_read_proven(lua_State *L)
     fl_lua_check_range(L, 2, &addr, &len);
     luaL_argcheck(L, len <= 64u << 20, 3, "length above 64 MiB");
     size_t ref_len = 0;
-    const char *ref = lua_isnoneornil(L, 4) ? NULL : luaL_checklstring(L, 4, &ref_len);
+    const char *ref = NULL;
+    if (!lua_isnoneornil(L, 4)) { /* a string of bytes, not a number that converts to one */
+        luaL_checktype(L, 4, LUA_TSTRING);
+        ref = lua_tolstring(L, 4, &ref_len);
+    }
     fl_lua_op_check_callback(L, 5);
     lua_settop(L, 5);
     luaL_Buffer b;

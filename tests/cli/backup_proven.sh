@@ -44,6 +44,10 @@ check "read --reference says what it took from the reference" grep -q "taken fro
 rc=$?
 check "a missing --reference is a file error before the unit is touched ($rc)" [ $rc -eq 3 ]
 
+# --- the Lua binding -----------------------------------------------------------------
+unit l "$A"
+lua_test tests/lua/read_proven_test.lua "$T/l.bin"
+
 # --- the first unit of a batch: no reference -------------------------------------
 unit a "$A"
 "$FL" run recipes/demo.yaml --port "$(port a)" --db "$DB" >"$T/out" 2>"$T/err"
