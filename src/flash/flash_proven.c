@@ -173,8 +173,8 @@ static fl_status reread(proven_job *j, uint32_t a, uint32_t len, fl_error *err)
         moved++;
     }
     fl_logf(j->f->ev, FL_LOG_WARN,
-            "0x%06X..0x%06X did not match its proof (a line error garbled a CRC request); "
-            "read %u sector(s) of it for real",
+            "0x%06X..0x%06X differs from its proof (a garbled CRC request): reading its %u "
+            "proven sectors",
             a, a + len, moved);
     unsigned before = j->st->sectors_read;
     j->done -= (uint64_t)moved * SECTOR; /* transfer() counts them again */
@@ -275,10 +275,10 @@ fl_status fl_flash_read_proven(fl_flash *f, uint32_t addr, uint32_t len, uint8_t
         memcpy(out, j.buf + (addr - a0), len);
         if (d->note_content)
             d->note_content(f->s, a0, a1 - a0, j.buf);
-        fl_logf(f->ev, FL_LOG_INFO,
-                "read 0x%06X..0x%06X: %u sector(s) moved, %u proven erased, %u taken from the "
-                "reference (%u read again after the second check)",
-                a0, a1, rs->sectors_read, rs->proven_erased, rs->from_reference, rs->reread);
+        /* debug: the front ends say it their way (read's summary, the backup step's line) */
+        fl_logf(f->ev, FL_LOG_DEBUG, "0x%06X..0x%06X: %u sectors moved (%u again), %u erased, "
+                "%u from the reference",
+                a0, a1, rs->sectors_read, rs->reread, rs->proven_erased, rs->from_reference);
     }
     free(j.buf), free(j.state), free(j.crc);
     return st;

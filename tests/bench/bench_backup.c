@@ -103,6 +103,39 @@ static double timed_read(const char *path, const uint8_t *flash, size_t flash_le
     return secs;
 }
 
+/* The station cycle on a fresh unit holding `flash`: connect, backup (naive or
+ * proven against ref), write the OpenBeken image, verify.  Seconds. */
+static double timed_cycle(const char *path, const uint8_t *flash, size_t flash_len, uint32_t baud,
+                          bool proven, const uint8_t *ref, const uint8_t *img, size_t img_len,
+                          fl_read_stats *rs)
+{
+    save(path, flash, flash_len);
+    double t0 = fl_now();
+    unit u;
+    start(&u, path, baud);
+    uint8_t *buf = malloc(flash_len);
+    fl_error e = {0};
+    fl_status st = proven ? fl_flash_read_proven(u.f, 0, (uint32_t)flash_len, buf, ref,
+                                                 ref ? flash_len : 0, rs, &e)
+                          : fl_flash_read(u.f, 0, (uint32_t)flash_len, buf, &e);
+    fl_image_plan_opts po = {.offset = -1};
+    fl_placement pl;
+    if (!st)
+        st = fl_flash_plan_image(fl_sim_url(u.sim), fl_chip_find("bk7231n"),
+                                 "OpenBK7231N_QIO_1.18.300.bin", img, img_len,
+                                 (uint32_t)flash_len, &po, &pl, &e);
+    if (!st)
+        st = fl_flash_write(u.f, pl.flash_offset, img + pl.file_skip, pl.length, &e);
+    if (!st)
+        st = fl_flash_verify(u.f, pl.flash_offset, img + pl.file_skip, pl.length, NULL, &e);
+    if (st)
+        die("cycle", &e);
+    double secs = fl_now() - t0;
+    free(buf);
+    stop(&u);
+    return secs;
+}
+
 static void row(const char *what, double secs, double plain, const fl_read_stats *rs,
                 uint32_t baud, double crc_busy)
 {
@@ -162,6 +195,26 @@ int main(int argc, char **argv)
     row("naive", fplain, fplain, &rs, baud, crc);
     t = timed_read(path, full, n, len, baud, true, NULL, &rs, &crc);
     row("proven (must stay within a few %)", t, fplain, &rs, baud, crc);
+    if (!quick) {
+        uint8_t *img;
+        size_t img_len;
+        if (fl_read_file(SHARED "/obk-images/OpenBK7231N_QIO_1.18.300.bin", &img, &img_len,
+                         8u << 20, &e))
+            die("reading the image", &e);
+        double naive_wire = (n + img_len - 0x11000) * 10.0 / baud;
+        printf("== station cycle: connect, backup, write OpenBeken, verify (naive wire time: "
+               "2 MiB read + image write = %.2f s) ==\n", naive_wire);
+        double c = timed_cycle(path, dump, n, baud, false, NULL, img, img_len, &rs);
+        printf("%-34s %8.2f %7.3f of the naive wire time\n", "today (plain read)", c,
+               c / naive_wire);
+        c = timed_cycle(path, dump, n, baud, true, NULL, img, img_len, &rs);
+        printf("%-34s %8.2f %7.3f of the naive wire time\n", "(a) first unit (proven)", c,
+               c / naive_wire);
+        c = timed_cycle(path, next, n, baud, true, dump, img, img_len, &rs);
+        printf("%-34s %8.2f %7.3f of the naive wire time\n", "(b) next unit (reference)", c,
+               c / naive_wire);
+        free(img);
+    }
     unlink(path);
     free(dump), free(next), free(full);
     return 0;
