@@ -6,9 +6,19 @@
 -- blank) go into the audit log with this step, before any later step can
 -- erase anything: a unit's first vendor backup is its original firmware
 -- (`flashline query unit_history`).  Sets ctx.backup = {path, sha256, size,
--- data, content, vendor}.  On a flash-loader chip a dump whose bootloader
--- says BK7252 for a BK7231T/U recipe (or the reverse) stops the run as the
--- station's ERROR (see M.wrong_chip).
+-- data, content, vendor, stats}.  On a flash-loader chip a dump whose
+-- bootloader says BK7252 for a BK7231T/U recipe (or the reverse) stops the run
+-- as the station's ERROR (see M.wrong_chip).
+--
+-- The read proves sectors instead of moving them (s:read_proven, issue 11):
+-- erased sectors by the chip's CRC, and with a reference image (the newest
+-- backup of a PASSed run of the same recipe, chip and flash size in the
+-- audit log, or `reference: FILE`) every sector whose CRC equals the
+-- reference's is copied from it (`auto_reference: false`: none from the
+-- audit log).  The audit log gets, with the step, how many
+-- sectors were read, proven erased and taken from the reference
+-- (measurements backup_sectors_*) and the reference itself (artifact
+-- "backup_reference": its path and SHA-256).
 local util = require "flashline.util"
 local image = require "flashline.image"
 local tuya = require "flashline.tuya"
@@ -18,6 +28,8 @@ local M = {
   needs = { "connect" }, -- checked before the unit is touched (lua/API.md)
   params = {
     dir = { path = true }, -- default: the station home's backups directory
+    reference = { path = true }, -- a whole-flash image of the same product to prove against
+    auto_reference = { default = "true" }, -- "false": no reference from the audit log
   },
 }
 
@@ -69,6 +81,42 @@ function M.wrong_chip(ctx, data)
                        (id.chip_evidence or ""):match("^[^;]*"), id.chip:upper())
 end
 
+-- A reference file whose bytes still hash to what was recorded (a backup
+-- edited or truncated since is no proof of anything), or nil.
+local function load_checked(path, sha256, size)
+  local data = util.load(path, size + 1)
+  if data and #data == size and (not sha256 or util.sha256(data) == sha256) then return data end
+  return nil
+end
+
+-- The reference for this unit: {path, sha256, size, data} or nil.
+local function choose_reference(ctx, args, info)
+  if args.reference then
+    local data, err = util.load(args.reference, info.flash_size + 1)
+    if not data then return nil, err end
+    if #data ~= info.flash_size then
+      return nil, string.format("reference %s has %d bytes, the unit's flash %d",
+                                args.reference, #data, info.flash_size)
+    end
+    return { path = args.reference, sha256 = util.sha256(data), size = #data, data = data }
+  end
+  if args.auto_reference == "false" or args.auto_reference == "no" or not ctx.db
+     or not ctx.db.reference_backups then
+    return nil
+  end
+  local refs = ctx.db:reference_backups { recipe = ctx.recipe, chip = ctx.unit.chip or info.chip,
+                                          flash_size = info.flash_size }
+  for _, r in ipairs(refs or {}) do
+    local data = load_checked(r.path, r.sha256, r.size)
+    if data then
+      r.data = data
+      return r
+    end
+    log.warn("reference backup %s is gone or changed; not used", r.path)
+  end
+  return nil
+end
+
 -- Before the unit is touched: a backup that cannot be saved must not wait
 -- until the whole flash has been read.  Nothing is left behind (util.probe_dir).
 function M.check(ctx, args)
@@ -83,8 +131,13 @@ function M.run(ctx, args)
   local dir, derr = backup_dir(ctx, args)
   if not dir then return nil, derr, "usage" end
   local info = s:info()
-  local data, err, kind = s:read(0, info.flash_size)
+  local ref, rerr = choose_reference(ctx, args, info)
+  if rerr then return nil, rerr, "file" end
+  if ref then log.info("proving sectors against the reference %s (sha256 %s)", ref.path,
+                       ref.sha256:sub(1, 16)) end
+  local data, err, kind = s:read_proven(0, info.flash_size, ref and ref.data)
   if not data then return nil, err, kind end
+  local stats = err
   local sha = util.sha256(data)
   local ok, merr = util.mkdir(dir)
   if not ok then return nil, merr, "file" end
@@ -107,9 +160,17 @@ function M.run(ctx, args)
   local content, vendor = M.classify(data)
   assert(ctx.db:artifact("backup", path, sha, #data, { content = content, vendor = vendor }))
   ctx.db:measure("backup_bytes", #data, "B")
+  ctx.db:measure("backup_sectors_read", stats.sectors_read, "sectors")
+  ctx.db:measure("backup_sectors_proven_erased", stats.proven_erased, "sectors")
+  ctx.db:measure("backup_sectors_from_reference", stats.from_reference, "sectors")
+  if ref then
+    assert(ctx.db:artifact("backup_reference", ref.path, ref.sha256, ref.size))
+  end
   ctx.backup = { path = path, sha256 = sha, size = #data, data = data, content = content,
-                 vendor = vendor }
-  log.info("backup %s (%d KiB, %s, sha256 %s)", path, #data // 1024, content, sha:sub(1, 16))
+                 vendor = vendor, stats = stats, reference = ref and ref.sha256 }
+  log.info("backup %s (%d KiB, %s, sha256 %s): %d sectors read, %d proven erased, %d from the "
+           .. "reference", path, #data // 1024, content, sha:sub(1, 16), stats.sectors_read,
+           stats.proven_erased, stats.from_reference)
   -- kept and logged first: it is the unit's firmware whatever the recipe was
   local wrong = M.wrong_chip(ctx, data)
   if wrong then return nil, wrong, "wrong_recipe" end

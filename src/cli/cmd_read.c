@@ -17,8 +17,10 @@ static void usage(void)
     printf("usage: flashline read --port URL [--chip CHIP] -o FILE [--offset A] [--size N]\n"
            "       flashline read -p URL [-c CHIP] -o FILE [options]\n\n"
            "Reads flash (default: all of it) and writes FILE durably (temp file, fsync,\n"
-           "rename): FILE is either complete or untouched.  UART: read in 4 KiB blocks,\n"
-           "every 64 KiB proven with the chip's CRC, blocks that differ read again.  SPI\n"
+           "rename): FILE is either complete or untouched.  UART: the chip is asked the\n"
+           "CRC of every 4 KiB sector first; erased sectors (and, with --reference, sectors\n"
+           "equal to the reference image's) are proven, not moved; the others are read and\n"
+           "proven by their CRC, and the proven ones checked again over other ranges.  SPI\n"
            "programmer: read in large frames over USB, whose packets carry their own CRC;\n"
            "the chip has no CRC to compare with.  --chip spi-nor reads the whole chip (up\n"
            "to 16 MiB).\n\n"
@@ -26,6 +28,8 @@ static void usage(void)
            "  -o, --output FILE   where to save (required)\n"
            "  --offset A          start address (default 0)\n"
            "  --size N            bytes to read (default: to the end of flash); 0x, K and M ok\n"
+           "  --reference FILE    a whole-flash image of the same product (an earlier backup):\n"
+           "                      sectors whose chip CRC equals its sector are copied from it\n"
            "%s\n%s",
            flash_cli_common_help(), cli_exit_codes_help);
 }
@@ -52,7 +56,9 @@ static fl_status check_output_writable(const char *path, fl_error *err)
 int cmd_read(int argc, char **argv)
 {
     flash_cli c = {0};
+    const char *reference = NULL;
     const cli_opt opts[] = {FLASH_COMMON_OPTS(c),
+                            {"reference", OPT_STRING, &reference, NULL},
                             {"output", OPT_STRING, &c.output, NULL, 'o', NULL},
                             {"offset", OPT_STRING, &c.offset, NULL},
                             {"size", OPT_STRING, &c.size, NULL},
@@ -84,8 +90,14 @@ int cmd_read(int argc, char **argv)
                                       fl_chip_flash_size_limit(chip), false, false, &perr)) ||
         check_output_writable(c.output, &perr))
         return cli_report_error(&c.out, "read", &perr);
-    if ((rc = flash_cli_connect("read", &c)))
+    uint8_t *ref = NULL;
+    size_t ref_len = 0;
+    if (reference && fl_read_file(reference, &ref, &ref_len, 64u << 20, &perr))
+        return cli_report_error(&c.out, "read", &perr);
+    if ((rc = flash_cli_connect("read", &c))) {
+        free(ref);
         return rc;
+    }
     uint32_t flash_size = fl_flash_identity(c.flash)->flash_size;
     if (!c.size)
         size = offset < flash_size ? flash_size - offset : 0;
@@ -95,8 +107,9 @@ int cmd_read(int argc, char **argv)
     if (!st && !(buf = malloc(size ? size : 1)))
         st = fl_fail(&err, FL_ERR_INTERNAL, "out of memory");
     double t0 = fl_now();
+    fl_read_stats rs;
     if (!st)
-        st = fl_flash_read(c.flash, offset, size, buf, &err);
+        st = fl_flash_read_proven(c.flash, offset, size, buf, ref, ref_len, &rs, &err);
     double secs = fl_now() - t0;
     if (!st)
         st = fl_write_file_durable(c.output, buf, size, &err);
@@ -109,15 +122,23 @@ int cmd_read(int argc, char **argv)
         rc = cli_report_error(&c.out, "read", &err);
     } else if (c.json) {
         cli_json_event(&c.out, "done",
-                       json_pack("{s:s, s:I, s:I, s:o, s:f, s:I}", "verb", "read", "offset",
-                                 (json_int_t)offset, "size", (json_int_t)size, "file",
-                                 cli_json_text(c.output), "seconds", round(secs * 1000) / 1000,
-                                 "retries", (json_int_t)stats.retries));
+                       json_pack("{s:s, s:I, s:I, s:o, s:f, s:I, s:I, s:I, s:I, s:I}", "verb",
+                                 "read", "offset", (json_int_t)offset, "size", (json_int_t)size,
+                                 "file", cli_json_text(c.output), "seconds",
+                                 round(secs * 1000) / 1000, "retries", (json_int_t)stats.retries,
+                                 "sectors_read", (json_int_t)rs.sectors_read, "proven_erased",
+                                 (json_int_t)rs.proven_erased, "from_reference",
+                                 (json_int_t)rs.from_reference, "reread", (json_int_t)rs.reread));
     } else {
         fprintf(stderr, "read 0x%06X..0x%06X (%u KiB) to %s in %.1f s (%.1f KiB/s, %u retries)\n",
                 offset, offset + size, size / 1024, c.output, secs,
                 secs > 0 ? size / 1024.0 / secs : 0, stats.retries);
+        if (rs.proven)
+            fprintf(stderr, "  %u of %u sectors moved, %u proven erased, %u taken from the "
+                            "reference\n",
+                    rs.sectors_read, rs.sectors, rs.proven_erased, rs.from_reference);
     }
     free(buf);
+    free(ref);
     return flash_cli_done("read", &c, rc);
 }

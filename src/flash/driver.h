@@ -64,6 +64,20 @@ typedef struct fl_driver {
     fl_status (*protect)(fl_driver_session *s, bool on, fl_error *err);
     fl_status (*device_crc)(fl_driver_session *s, uint32_t addr, uint32_t len, uint32_t *crc,
                             fl_error *err);
+
+    /* Optional, for the library's proven read (flash/flash_proven.c); a driver
+     * with device_crc that lacks them gets plain reads.  Both move or report
+     * bytes without proving them: the library proves every sector itself.
+     *   quick_crc: ONE reply of the device CRC (util/crc32.h's fl_beken_crc
+     *     convention; a garbled request or reply is possible, the caller checks);
+     *   read_raw: whole 4 KiB sectors, line-level retries only, no CRC;
+     *   note_content: the library proved [addr, addr+len) (sector-aligned)
+     *     holds `data` (the driver may keep it, e.g. for restoring later). */
+    fl_status (*quick_crc)(fl_driver_session *s, uint32_t addr, uint32_t len, uint32_t *crc,
+                           fl_error *err);
+    fl_status (*read_raw)(fl_driver_session *s, uint32_t addr, uint32_t len, uint8_t *out,
+                          fl_error *err);
+    void (*note_content)(fl_driver_session *s, uint32_t addr, uint32_t len, const uint8_t *data);
 } fl_driver;
 
 /* The registered drivers, NULL-terminated, in the order ports are offered

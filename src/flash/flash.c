@@ -9,16 +9,7 @@
 #include <string.h>
 
 #include "flash/driver.h"
-
-struct fl_flash {
-    const fl_driver *drv;
-    fl_driver_session *s;
-    fl_identity id;
-    bool allow_bootloader;
-    fl_after_mode after;
-    bool rebooted; /* fl_flash_reboot started the firmware; nothing ran since */
-    const fl_events *ev;
-};
+#include "flash/flash_internal.h"
 
 /* `s` is `name`, esptool's '_' spelling counting as '-'. */
 static bool mode_name_is(const char *s, const char *name)
@@ -243,8 +234,8 @@ fl_status fl_flash_check_range(const fl_flash *f, uint32_t addr, uint64_t len, b
 
 /* A session and, for len > 0, a buffer: a caller's mistake is a usage error
  * before anything reaches the driver (a NULL buffer would crash it mid-operation). */
-static fl_status check_call(fl_flash *f, const void *buf, uint32_t len, const char *what,
-                            fl_error *err)
+fl_status fl_flash_check_call(fl_flash *f, const void *buf, uint32_t len, const char *what,
+                              fl_error *err)
 {
     if (!f)
         return fl_fail(err, FL_ERR_USAGE, "%s: no session", what);
@@ -256,7 +247,7 @@ static fl_status check_call(fl_flash *f, const void *buf, uint32_t len, const ch
 
 fl_status fl_flash_read(fl_flash *f, uint32_t addr, uint32_t len, uint8_t *out, fl_error *err)
 {
-    fl_status st = check_call(f, out, len, "read", err);
+    fl_status st = fl_flash_check_call(f, out, len, "read", err);
     if (!st)
         st = fl_flash_check_range(f, addr, len, false, err);
     return st ? st : f->drv->read(f->s, addr, len, out, err);
@@ -264,7 +255,7 @@ fl_status fl_flash_read(fl_flash *f, uint32_t addr, uint32_t len, uint8_t *out, 
 
 fl_status fl_flash_erase(fl_flash *f, uint32_t addr, uint32_t len, fl_error *err)
 {
-    fl_status st = check_call(f, "", 0, "erase", err);
+    fl_status st = fl_flash_check_call(f, "", 0, "erase", err);
     if (!st)
         st = fl_flash_check_range(f, addr, len, true, err);
     return st ? st : f->drv->erase(f->s, addr, len, err);
@@ -273,7 +264,7 @@ fl_status fl_flash_erase(fl_flash *f, uint32_t addr, uint32_t len, fl_error *err
 fl_status fl_flash_write(fl_flash *f, uint32_t addr, const uint8_t *data, uint32_t len,
                          fl_error *err)
 {
-    fl_status st = check_call(f, data, len, "write", err);
+    fl_status st = fl_flash_check_call(f, data, len, "write", err);
     if (!st)
         st = fl_flash_check_range(f, addr, len, true, err);
     return st ? st : f->drv->write(f->s, addr, data, len, err);
@@ -282,7 +273,7 @@ fl_status fl_flash_write(fl_flash *f, uint32_t addr, const uint8_t *data, uint32
 fl_status fl_flash_verify(fl_flash *f, uint32_t addr, const uint8_t *data, uint32_t len,
                           uint32_t *bad_addr, fl_error *err)
 {
-    fl_status st = check_call(f, data, len, "verify", err);
+    fl_status st = fl_flash_check_call(f, data, len, "verify", err);
     if (!st)
         st = fl_flash_check_range(f, addr, len, false, err);
     return st ? st : f->drv->verify(f->s, addr, data, len, bad_addr, err);

@@ -165,6 +165,35 @@ fl_status fl_flash_protect(fl_flash *f, bool on, fl_error *err);
 fl_status fl_flash_device_crc(fl_flash *f, uint32_t addr, uint32_t len, uint32_t *crc,
                               fl_error *err);
 
+/* ---- proven reads (issue 11) ------------------------------------------------
+ * A read that proves sectors by the chip's CRC instead of moving them.  For
+ * each 4 KiB sector the chip is asked its CRC first: a sector whose CRC is
+ * that of erased flash is filled with 0xFF, one whose CRC equals the
+ * reference's sector is copied from the reference; only the others cross the
+ * wire (each proven by its own CRC).  Then the sectors that did not cross are
+ * checked again with device CRCs over other ranges (runs cut half a sector
+ * off the per-sector boundaries, so a wrong proof would need two independent
+ * CRC32 matches); a range that differs has its sectors read for real.  The
+ * result is byte-exact or the call fails.  Drivers without a device CRC: a
+ * plain fl_flash_read (stats.proven false).
+ * Cost: one CRC request per sector (about 1 ms of device time per 4 KiB and
+ * a few bytes each way) where the plain read proves 64 KiB with one; a dump
+ * with nothing erased costs a few round trips more per 64 KiB. */
+typedef struct fl_read_stats {
+    unsigned sectors;        /* 4 KiB sectors the range spans */
+    unsigned sectors_read;   /* moved over the wire */
+    unsigned proven_erased;  /* filled with 0xFF on the chip's CRC */
+    unsigned from_reference; /* copied from the reference on the chip's CRC */
+    unsigned reread;         /* proven ones the second check sent to the wire after all */
+    bool proven;             /* the driver has a device CRC: sectors were proven */
+} fl_read_stats;
+
+/* reference: a whole-flash image (logical offset 0 at reference[0]) of the
+ * same product, or NULL; sectors past ref_len have none.  stats may be NULL. */
+fl_status fl_flash_read_proven(fl_flash *f, uint32_t addr, uint32_t len, uint8_t *out,
+                               const uint8_t *reference, size_t ref_len, fl_read_stats *stats,
+                               fl_error *err);
+
 /* The library's range policy, as the modifying calls apply it. */
 fl_status fl_flash_check_range(const fl_flash *f, uint32_t addr, uint64_t len, bool modifies,
                                fl_error *err);

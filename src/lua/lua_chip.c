@@ -102,6 +102,43 @@ static int s_read(lua_State *L)
     return 1;
 }
 
+/* s:read_proven(addr, len [, reference [, progress]]) → data, {sectors, sectors_read,
+ * proven_erased, from_reference, reread, proven} (flash.h's fl_flash_read_proven). */
+static int s_read_proven(lua_State *L)
+{
+    chip_session *ud = check_idle(L, 1);
+    uint32_t addr, len;
+    fl_lua_check_range(L, 2, &addr, &len);
+    luaL_argcheck(L, len <= 64u << 20, 3, "length above 64 MiB");
+    size_t ref_len = 0;
+    const char *ref = NULL;
+    if (!lua_isnoneornil(L, 4)) { /* a string of bytes, not a number that converts to one */
+        luaL_checktype(L, 4, LUA_TSTRING);
+        ref = lua_tolstring(L, 4, &ref_len);
+    }
+    fl_lua_op_check_callback(L, 5);
+    lua_settop(L, 5);
+    luaL_Buffer b;
+    uint8_t *buf = (uint8_t *)luaL_buffinitsize(L, &b, len ? len : 1);
+    fl_error err = {0};
+    fl_read_stats rs;
+    fl_lua_op_begin(L, &ud->op, 5);
+    fl_status st = fl_flash_read_proven(ud->f, addr, len, buf, (const uint8_t *)ref, ref_len, &rs,
+                                        &err);
+    fl_lua_op_end(L, &ud->op);
+    if (st)
+        return fl_lua_fail(L, &err);
+    luaL_pushresultsize(&b, len);
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, rs.sectors), lua_setfield(L, -2, "sectors");
+    lua_pushinteger(L, rs.sectors_read), lua_setfield(L, -2, "sectors_read");
+    lua_pushinteger(L, rs.proven_erased), lua_setfield(L, -2, "proven_erased");
+    lua_pushinteger(L, rs.from_reference), lua_setfield(L, -2, "from_reference");
+    lua_pushinteger(L, rs.reread), lua_setfield(L, -2, "reread");
+    lua_pushboolean(L, rs.proven), lua_setfield(L, -2, "proven");
+    return 2;
+}
+
 static int s_write(lua_State *L)
 {
     chip_session *ud = check_idle(L, 1);
@@ -267,7 +304,7 @@ static int c_drivers(lua_State *L)
 }
 
 static const luaL_Reg session_methods[] = {
-    {"info", s_info},         {"read", s_read},
+    {"info", s_info},         {"read", s_read}, {"read_proven", s_read_proven},
     {"write", s_write},       {"erase", s_erase},
     {"verify", s_verify},     {"crc", s_crc},
     {"read_mac", s_read_mac}, {"protect", s_protect},

@@ -280,6 +280,36 @@ static int d_run_end(lua_State *L)
                   &err);
 }
 
+/* d:reference_backups{recipe=, chip=, flash_size=} → {{path=, sha256=, size=, run_id=}, …}
+ * latest first (at most 8), or nil, msg, kind. */
+static int d_reference_backups(lua_State *L)
+{
+    lua_db *ud = check_db(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "recipe");
+    const char *recipe = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 2, "chip");
+    const char *chip = luaL_checkstring(L, -1);
+    lua_getfield(L, 2, "flash_size");
+    lua_Integer size = luaL_checkinteger(L, -1);
+    enum { CAP = 8 };
+    fl_audit_backup_ref *refs = lua_newuserdatauv(L, CAP * sizeof *refs, 0);
+    size_t n = 0;
+    fl_error err = {0};
+    if (fl_auditdb_reference_backups(ud->db, recipe, chip, size, refs, CAP, &n, &err))
+        return fl_lua_fail(L, &err);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 4);
+        lua_pushstring(L, refs[i].path), lua_setfield(L, -2, "path");
+        lua_pushstring(L, refs[i].sha256), lua_setfield(L, -2, "sha256");
+        lua_pushinteger(L, refs[i].size), lua_setfield(L, -2, "size");
+        lua_pushinteger(L, refs[i].run_id), lua_setfield(L, -2, "run_id");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
 static int d_current_run(lua_State *L)
 {
     lua_pushinteger(L, fl_auditdb_current_run(check_db(L, 1)->db));
@@ -313,6 +343,7 @@ static const luaL_Reg db_methods[] = {
     {"step_begin", d_step_begin},
     {"measure", d_measure},     {"artifact", d_artifact}, {"tuya_config", d_tuya_config},
     {"step_end", d_step_end},   {"run_end", d_run_end}, {"current_run", d_current_run},
+    {"reference_backups", d_reference_backups},
     {"path", d_path},           {"close", d_close},     {NULL, NULL},
 };
 

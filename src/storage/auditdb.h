@@ -190,6 +190,20 @@ typedef struct fl_audit_prior {
 fl_status fl_auditdb_last_pass(fl_auditdb *db, const char *recipe_name, const char *unit,
                                fl_audit_prior *out, fl_error *err);
 
+/* Backups a proven read may take sectors from (issue 11): "backup"
+ * artifacts of runs that PASSed recipe_name on a unit of the same chip and
+ * flash size, latest first (at most cap; *n of them).  The caller checks the
+ * file still holds sha256. */
+typedef struct fl_audit_backup_ref {
+    int64_t run_id;
+    int64_t size;
+    char sha256[65];
+    char path[4096];
+} fl_audit_backup_ref;
+fl_status fl_auditdb_reference_backups(fl_auditdb *db, const char *recipe_name, const char *chip,
+                                       int64_t flash_size, fl_audit_backup_ref *out, size_t cap,
+                                       size_t *n, fl_error *err);
+
 /* A decoded Tuya configuration (JSON object text) and the derived OBK pin
  * map (JSON text or NULL).  redacted says whether secrets were removed (the
  * default; storing them is the operator's explicit opt-in).  Attached to the

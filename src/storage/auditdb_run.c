@@ -499,6 +499,43 @@ fl_status fl_auditdb_last_pass(fl_auditdb *db, const char *recipe_name, const ch
     return rc == SQLITE_OK ? FL_OK : adb_fail(db, rc, err, "looking up the unit's earlier runs");
 }
 
+fl_status fl_auditdb_reference_backups(fl_auditdb *db, const char *recipe_name, const char *chip,
+                                       int64_t flash_size, fl_audit_backup_ref *out, size_t cap,
+                                       size_t *n, fl_error *err)
+{
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        db->sql,
+        "SELECT r.id, a.size, a.sha256, a.path FROM artifacts a JOIN runs r ON r.id = a.run_id "
+        "JOIN units u ON u.id = r.unit_id WHERE a.kind = 'backup' AND r.outcome = 'PASS' "
+        "AND r.recipe_name IS ?1 AND u.chip = ?2 AND u.flash_size = ?3 AND a.size = ?3 "
+        "ORDER BY a.id DESC LIMIT ?4",
+        -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, recipe_name, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, chip, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, flash_size);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 4, (sqlite3_int64)cap);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fl_audit_backup_ref *b = &out[(*n)++];
+        b->run_id = sqlite3_column_int64(st, 0);
+        b->size = sqlite3_column_int64(st, 1);
+        const char *sha = (const char *)sqlite3_column_text(st, 2);
+        const char *path = (const char *)sqlite3_column_text(st, 3);
+        snprintf(b->sha256, sizeof b->sha256, "%s", sha ? sha : "");
+        snprintf(b->path, sizeof b->path, "%s", path ? path : "");
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? FL_OK : adb_fail(db, rc, err, "looking up earlier backups");
+}
+
 /* Checked now, with the same json_valid() the schema's CHECK uses, so that
  * bad JSON is refused here and cannot sink the step's commit later. */
 static bool json_ok(fl_auditdb *db, const char *json)

@@ -11,7 +11,13 @@ mkdir -p "$FLASHLINE_HOME"
 unset COLUMNS TMUX
 # Wire time at real speed: a 256 KiB read takes about 3 s however fast the
 # machine is, so its bar is drawn; nothing below depends on how long it takes.
-SIM='sim:bk7231n?timescale=1'
+# The unit holds a Tuya dump whose first MiB has no erased sector: a read
+# proves erased sectors by CRC without moving them, and a blank unit would be
+# read in no time.
+cp "$SHARED/testdata/tuya-dumps/02-BK7231N-LSPA9-Clone-First-ByDarkMan-topic3887748.bin" "$T/unit.bin"
+chmod u+w "$T/unit.bin"
+SIM="sim:bk7231n?timescale=1&flash=$T/unit.bin"
+TSIM='sim:bk7231n?timescale=1&flash=unit.bin' # in a terminal (run in $T): short log lines
 scr() { python3 tests/cli/tty_screen.py "$@"; }
 printf 'name: t\nchip: bk7231n\nsteps:\n  - connect\n' >"$T/connect.yaml"
 
@@ -117,7 +123,7 @@ tty_end() {
 }
 
 # 80 columns, NO_COLOR=1: one read line redrawn in place, ending at 100 %
-tty_start read80 80 env NO_COLOR=1 "$FL" read --port "$SIM" --chip bk7231n -o r.bin --size 0x40000
+tty_start read80 80 env NO_COLOR=1 "$FL" read --port "$TSIM" --chip bk7231n -o r.bin --size 0x40000
 check "80 columns: read exits 0" tty_end read80
 check "  the bar was drawn and redrawn in place" scr raw-redraws "$T/read80.raw" 3
 check "  no line longer than 80 columns" scr screen-fits "$T/read80.screen" 80 all
@@ -128,7 +134,7 @@ check "  NO_COLOR=1: no escape codes but cursor/line control" scr raw-escapes "$
 
 # 50 columns: a write (a read of the sectors around it, then the write)
 head -c 262144 /dev/urandom >"$T/data.bin"
-tty_start write50 50 "$FL" write --port "$SIM" --chip bk7231n --offset 0x100000 --raw data.bin
+tty_start write50 50 "$FL" write --port "$TSIM" --chip bk7231n --offset 0x100000 --raw data.bin
 check "50 columns: write exits 0" tty_end write50
 check "  progress lines fit 50 columns" scr screen-fits "$T/write50.screen" 50
 check "  one write line, at 100 %" scr one-line "$T/write50.screen" write
@@ -145,20 +151,20 @@ check "  nothing for the 4 KiB read" bash -c "! grep -q '4/4 KiB' '$T/phases.scr
 
 # a terminal that reports no size (a serial console): $COLUMNS says how wide
 tty_start cols 80 sh -c 'stty cols 0 rows 0 && exec env COLUMNS=40 "$@"' _ \
-    "$FL" read --port "$SIM" --chip bk7231n -o r.bin --size 0x40000
+    "$FL" read --port "$TSIM" --chip bk7231n -o r.bin --size 0x40000
 check "a terminal of unknown size, COLUMNS=40: read exits 0" tty_end cols
 check "  the bar was drawn in place" scr raw-redraws "$T/cols.raw" 2
 check "  progress lines fit 40 columns" scr screen-fits "$T/cols.screen" 40
 check "  one read line, at 100 %" scr one-line "$T/cols.screen" read
 
 # info: its phases are one 4 KiB block each, no bar
-tty_start info80 80 "$FL" info --port "$SIM" --chip bk7231n
+tty_start info80 80 "$FL" info --port "$TSIM" --chip bk7231n
 check "info on a terminal exits 0" tty_end info80
 check "  no progress bar" scr no-progress "$T/info80.screen"
 check "  nothing drawn in place, no escape codes" scr raw-plain "$T/info80.raw"
 
 # a resize from 80 to 50 columns while the bar is on the screen (1 MiB: ~12 s)
-tty_start resize 80 "$FL" read --port "$SIM" --chip bk7231n -o r.bin --size 0x100000
+tty_start resize 80 "$FL" read --port "$TSIM" --chip bk7231n -o r.bin --size 0x100000
 if pane_wait '^read +\['; then
     pass "resize: the bar is on the screen at 80 columns"
     "${TM[@]}" resize-window -x 50
@@ -191,7 +197,7 @@ return {
 }
 LUA
 printf 'name: half\nchip: bk7231n\nsteps:\n  - connect\n  - lua: { file: half.lua }\n' >"$T/half.yaml"
-tty_start logs 80 "$FL" run "$T/half.yaml" --port "$SIM" --db "$T/half.db"
+tty_start logs 80 "$FL" run "$T/half.yaml" --port "$TSIM" --db "$T/half.db"
 check "log lines during a bar: run exits 0" tty_end logs
 check "  the message above, the bar (at 100 %) below it, then the next message" \
     scr in-order "$T/logs.screen" '^halfway through$' '^copy +\[#+\] 100%' '^copied 262144 bytes$'

@@ -148,6 +148,30 @@ static fl_status uart_device_crc(fl_driver_session *s, uint32_t addr, uint32_t l
     return bk_op_crc_agreed(s->b, addr, len, crc, err);
 }
 
+/* One reply (the library's proven read checks what it builds on). */
+static fl_status uart_quick_crc(fl_driver_session *s, uint32_t addr, uint32_t len,
+                                uint32_t *crc, fl_error *err)
+{
+    if (len == 0 || (s->b->chip->loader == FL_LOADER_FLASH && (len % 256 || addr % 256)))
+        return fl_fail(err, FL_ERR_INTERNAL, "quick CRC of 0x%X bytes at 0x%06X: not whole "
+                       "256-byte blocks", len, addr);
+    return bk_op_crc(s->b, addr, len, crc, err);
+}
+
+static fl_status uart_read_raw(fl_driver_session *s, uint32_t addr, uint32_t len, uint8_t *out,
+                               fl_error *err)
+{
+    return fl_beken_read_raw(s->b, addr, len, out, err);
+}
+
+/* A proven read is as good as a verified one for the integrity map: a later
+ * write restores from it and needs no copy of the bootloader of its own. */
+static void uart_note_content(fl_driver_session *s, uint32_t addr, uint32_t len,
+                              const uint8_t *data)
+{
+    fl_integrity_note_read(s->b, addr, len, data);
+}
+
 const fl_driver fl_driver_beken_uart = {
     .name = "beken-uart",
     .description = "the Beken BK72xx UART download loader (ROM or flash loader)",
@@ -168,4 +192,7 @@ const fl_driver fl_driver_beken_uart = {
     .stats = uart_stats,
     .protect = uart_protect,
     .device_crc = uart_device_crc,
+    .quick_crc = uart_quick_crc,
+    .read_raw = uart_read_raw,
+    .note_content = uart_note_content,
 };

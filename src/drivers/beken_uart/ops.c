@@ -398,6 +398,19 @@ fl_status fl_beken_read(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *out, 
     return st;
 }
 
+/* Whole blocks, line-level retries only: the library's proven read
+ * (flash/flash_proven.c) proves each block against the CRC it asked first. */
+fl_status fl_beken_read_raw(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *out, fl_error *err)
+{
+    fl_status st = fl_beken_check_range(s, addr, len, false, err);
+    if (!st && (addr % BLOCK || len % BLOCK))
+        st = fl_fail(err, FL_ERR_INTERNAL, "raw read of 0x%X bytes at 0x%06X: not whole blocks",
+                     len, addr);
+    for (uint32_t off = 0; off < len && !st; off += BLOCK)
+        st = with_retries(s, "read", addr + off, op_read, out + off, err);
+    return st;
+}
+
 /* ---- erase ----------------------------------------------------------------- */
 
 static fl_status erase_range(fl_beken *s, uint32_t addr, uint32_t len, fl_error *err);

@@ -126,6 +126,9 @@ fl_status fl_beken_read_mac(fl_beken *s, uint8_t mac[6], fl_error *err);
  * read in this session saw, with a warning, or the call fails with
  * FL_ERR_VERIFY naming the address. */
 fl_status fl_beken_read(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *out, fl_error *err);
+/* Whole 4 KiB blocks without the CRC proof (the caller proves them). */
+fl_status fl_beken_read_raw(fl_beken *s, uint32_t addr, uint32_t len, uint8_t *out,
+                            fl_error *err);
 fl_status fl_beken_erase(fl_beken *s, uint32_t addr, uint32_t len, fl_error *err);
 /* Erase + write + CRC-verify; blocks whose CRC already matches are skipped.
  * Partial head/tail sectors keep their other bytes (read, merged, rewritten). */
