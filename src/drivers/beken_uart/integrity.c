@@ -104,6 +104,16 @@ static bool window_expect(const fl_integrity *g, uint32_t w, uint32_t *crc)
     return g->win_known[w];
 }
 
+bool fl_integrity_known_crc(fl_beken *s, uint32_t addr, uint32_t *crc)
+{
+    const fl_integrity *g = s->integrity;
+    if (!g || g->size != s->flash_size || addr % SECTOR || addr >= g->size ||
+        g->sec_state[addr / SECTOR] == SEC_UNKNOWN)
+        return false;
+    *crc = g->sec_crc[addr / SECTOR];
+    return true;
+}
+
 void fl_integrity_note_read(fl_beken *s, uint32_t addr, uint32_t len, const uint8_t *data)
 {
     fl_integrity *g = map_of(s);

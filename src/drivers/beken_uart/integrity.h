@@ -33,6 +33,9 @@ void fl_integrity_forget(fl_beken *s);
 
 /* A verified read proved the whole sectors [addr, addr+len) hold `data`. */
 void fl_integrity_note_read(fl_beken *s, uint32_t addr, uint32_t len, const uint8_t *data);
+/* The device CRC the sector at addr (sector-aligned) holds now, when this
+ * session has proven it (a verified or proven read, or a finished write). */
+bool fl_integrity_known_crc(fl_beken *s, uint32_t addr, uint32_t *crc);
 
 /* Before the first erase of an operation on the sectors [a0, a1): make sure
  * the expected CRC of everything outside is known. */

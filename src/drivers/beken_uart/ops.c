@@ -524,15 +524,23 @@ fl_status bk_op_rewrite_sector(fl_beken *s, uint32_t a, const uint8_t *data, fl_
     }
 }
 
-/* Compare each block's device CRC with the target: same[i] / blank[i]. */
+/* Compare each block's device CRC with the target: same[i] / blank[i].
+ * With `trust_map`, a block whose CRC this session already proved (the
+ * station's backup just read the whole flash) is not asked again: a unit's
+ * first write then costs no CRC round trips before it starts.  Whatever is
+ * decided this way is proven after the write, as every write is (the
+ * window CRCs, and fl_integrity_finish over the whole job). */
 static fl_status classify_blocks(fl_beken *s, uint32_t w, uint32_t n, const uint8_t *target,
-                                 bool *same, bool *blank, uint32_t *ndiff, fl_error *err)
+                                 bool trust_map, bool *same, bool *blank, uint32_t *ndiff,
+                                 fl_error *err)
 {
     const uint32_t ff = fl_beken_crc_ff(BLOCK);
     *ndiff = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t crc;
-        fl_status st = device_crc(s, w + i * BLOCK, BLOCK, &crc, err);
+        fl_status st = FL_OK;
+        if (!trust_map || !fl_integrity_known_crc(s, w + i * BLOCK, &crc))
+            st = device_crc(s, w + i * BLOCK, BLOCK, &crc, err);
         if (st)
             return st;
         same[i] = crc == fl_beken_crc(target + i * BLOCK, BLOCK);
@@ -572,16 +580,16 @@ static fl_status verify_window_written(fl_beken *s, uint32_t w, uint32_t n,
 }
 
 static fl_status write_window(fl_beken *s, uint32_t w, uint32_t n, const uint8_t *target,
-                              fl_error *err)
+                              bool trust_map, fl_error *err)
 {
     bool same[WINDOW / BLOCK], blank[WINDOW / BLOCK];
     uint32_t ndiff;
-    fl_status st = classify_blocks(s, w, n, target, same, blank, &ndiff, err);
+    fl_status st = classify_blocks(s, w, n, target, trust_map, same, blank, &ndiff, err);
     if (st)
         return st;
     s->blocks_skipped += n - ndiff;
-    if (ndiff == 0)
-        return FL_OK;
+    if (ndiff == 0) /* from the map: asked once for the whole window (cheap) */
+        return trust_map ? verify_window_written(s, w, n, target, err) : FL_OK;
     /* Flash loaders re-protect after every CRC and unprotect on an erase, so
      * there a write always follows an erase, even into blank flash. */
     bool may_skip_erase = s->chip->loader == FL_LOADER_ROM;
@@ -643,7 +651,7 @@ static fl_status recheck_windows(fl_beken *s, uint32_t a0, uint32_t a1, const ui
             fl_logf(s->ev, FL_LOG_WARN, "0x%06X..0x%06X changed after it was verified (a line "
                                         "error hit an address); writing it again",
                     w, w + wlen);
-            if ((st = write_window(s, w, wlen / BLOCK, target + (w - a0), err)))
+            if ((st = write_window(s, w, wlen / BLOCK, target + (w - a0), false, err)))
                 return st;
         }
         w += wlen;
@@ -671,7 +679,7 @@ fl_status fl_beken_write(fl_beken *s, uint32_t addr, const uint8_t *data, uint32
         uint32_t wlen = WINDOW - (w % WINDOW);
         if (wlen > a1 - w)
             wlen = a1 - w;
-        st = write_window(s, w, wlen / BLOCK, target + (w - a0), err);
+        st = write_window(s, w, wlen / BLOCK, target + (w - a0), true, err);
         w += wlen;
         if (!st)
             fl_progress(s->ev, "write", w - a0, a1 - a0);
