@@ -28,14 +28,14 @@ static const command commands[] = {
     {"verify", cmd_verify, "compare flash with a file (device CRC or read-back)", true},
     {"erase", cmd_erase, "erase a range or the whole flash (bootloader kept unless asked)", true},
     {"ports", cmd_ports, "list serial ports (USB VID:PID, serial) and CH341A programmers", true},
-    {"run", cmd_run, "run a YAML recipe on a unit and log it in the audit DB", true},
+    {"run", cmd_run, "run a YAML recipe on one or more ports (--loop: unit after unit)", true},
     {"lua", cmd_lua, "run a Lua script with the flashline modules (see lua/API.md)", false, true},
     {"sim", cmd_sim, "run the Beken bootloader simulator (serves rfc2217://)"},
-    {"tuya", cmd_tuya, "tuya extract DUMP: Tuya config, secrets redacted; --obk for OpenBeken pins", true},
-    {"image", cmd_image, "image info|decrypt|encrypt|crc FILE: identify and convert Beken images", true},
+    {"tuya", cmd_tuya, "tuya extract DUMP: Tuya config (secrets redacted), --obk pins", true},
+    {"image", cmd_image, "image info|decrypt|encrypt|crc FILE: identify, convert Beken images", true},
     {"query", cmd_query, "query NAME: canned read-only audit-log queries (--list shows them)", true},
-    {"obk-config", cmd_obk_config, "obk-config show|write: the OpenBeken config (Wi-Fi, MQTT, name, pins)", true},
-    {"firmware", cmd_firmware, "firmware add|list|fetch: the station's firmware store (OpenBeken releases)", true},
+    {"obk-config", cmd_obk_config, "show|write: the OpenBeken config (Wi-Fi, MQTT, name, pins)", true},
+    {"firmware", cmd_firmware, "add|list|fetch|path: the firmware store (OpenBeken releases)", true},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -45,7 +45,7 @@ static void usage(FILE *f)
                "Production-line flasher for Beken BK72xx Wi-Fi modules (UART loader, or SPI\n"
                "through a CH341A programmer) and plain SPI NOR chips.\n\nVerbs:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\nOptions go before or after the verb: 'flashline --port X info' is\n"
             "'flashline info --port X'; '--' ends the options.\n"
