@@ -112,6 +112,7 @@ typedef struct cli_output {
     bool shown;          /* this phase earned its progress display (ran long enough) */
     uint64_t drawn_done; /* done as last shown */
     int width;           /* terminal columns the progress line is laid out for (0 = not read) */
+    int resize_seen;     /* cli_resizes() when width was read */
     int drawn_len;       /* columns of the progress line on screen (0 = none) */
 } cli_output;
 
@@ -119,6 +120,12 @@ void cli_output_init(cli_output *out, bool json, const char *port);
 fl_events cli_output_events(cli_output *out);
 /* Finish a progress line (newline on a TTY). */
 void cli_output_end_phase(cli_output *out);
+/* The terminal's columns: stderr's, else $COLUMNS, else 80. */
+int cli_terminal_width(void);
+/* From now on count terminal resizes (SIGWINCH, SA_RESTART); cli_resizes()
+ * is the count: a drawer that remembers it knows when to read the width again. */
+void cli_follow_resizes(void);
+int cli_resizes(void);
 /* Whether to colour text written to stream: a terminal, NO_COLOR unset or
  * empty (https://no-color.org) and TERM not "dumb". */
 bool cli_use_color(FILE *stream);

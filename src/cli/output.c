@@ -177,17 +177,22 @@ int cli_early_error(const char *verb, fl_status status, const char *fmt, ...)
 #define MAX_BAR 40
 #define MAX_NAME 16       /* bytes of a phase name shown (Lua steps name their own) */
 
-static volatile sig_atomic_t resized; /* SIGWINCH since the width was read */
+static volatile sig_atomic_t resizes; /* SIGWINCH received so far */
 
 static void on_winch(int sig)
 {
     (void)sig;
-    resized = 1;
+    resizes++; /* only the handler writes it */
+}
+
+int cli_resizes(void)
+{
+    return resizes;
 }
 
 /* SA_RESTART: a resize must not fail a read on the serial line; the links
  * retry their polls after EINTR anyway. */
-static void follow_resizes(void)
+void cli_follow_resizes(void)
 {
     static bool installed;
     if (installed)
@@ -201,7 +206,7 @@ static void follow_resizes(void)
     sigaction(SIGWINCH, &sa, NULL);
 }
 
-static int terminal_width(void)
+int cli_terminal_width(void)
 {
     struct winsize ws;
     if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
@@ -385,9 +390,9 @@ static void line_start(const cli_output *out, char *buf, size_t cap)
 
 static void refresh_width(cli_output *out)
 {
-    if (resized || out->width == 0) {
-        resized = 0;
-        out->width = terminal_width();
+    if (out->resize_seen != resizes || out->width == 0) {
+        out->resize_seen = resizes;
+        out->width = cli_terminal_width();
     }
 }
 
@@ -458,6 +463,7 @@ static void show_progress(cli_output *out, double now)
 {
     bool final = out->last_done >= out->total;
     if (out->tty) {
+        bool resized = out->resize_seen != resizes;
         if (out->drawn_len > 0 && !final && !resized && now - out->last_draw < REDRAW_S)
             return;
         if (out->drawn_len > 0 && out->drawn_done == out->last_done && !resized)
@@ -584,7 +590,7 @@ void cli_output_init(cli_output *out, bool json, const char *port)
     out->port = port;
     out->last_decile = -1;
     if (out->tty && !json)
-        follow_resizes();
+        cli_follow_resizes();
 }
 
 fl_events cli_output_events(cli_output *out)

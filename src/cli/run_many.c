@@ -15,11 +15,9 @@
  *   otherwise     plain lines, each prefixed with its port's label.
  * Then one result line per port, and the exit code of the worst outcome. */
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -65,26 +63,17 @@ struct many {
     int *drawn_len;       /* their visible lengths (n + 1: the footer last) */
     double last_draw, t0;
     unsigned counts[5];   /* by fl_outcome */
+    int width;            /* terminal columns (0 = not read yet) ... */
+    int resize_seen;      /* ... as of this many resizes (output.c counts them) */
 };
 
-static volatile sig_atomic_t resized = 1;
-
-static void on_winch(int sig)
+static int term_width(many *m)
 {
-    (void)sig;
-    resized = 1;
-}
-
-static int term_width(void)
-{
-    static int width = 80;
-    if (resized) {
-        resized = 0;
-        struct winsize ws;
-        if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-            width = ws.ws_col;
+    if (!m->width || m->resize_seen != cli_resizes()) {
+        m->resize_seen = cli_resizes();
+        m->width = cli_terminal_width();
     }
-    return width;
+    return m->width;
 }
 
 /* "sim:bk7231n?flash=..." is long and the options say little at a glance. */
@@ -224,7 +213,7 @@ static void draw(many *m, bool now)
     if (!now && t - m->last_draw < REDRAW_S)
         return;
     m->last_draw = t;
-    int width = term_width();
+    int width = term_width(m);
     erase_view(m, width);
     for (size_t i = 0; i < m->n; i++) {
         m->drawn_len[i] = draw_port(m, &m->pv[i], width);
@@ -238,7 +227,7 @@ static void draw(many *m, bool now)
 /* Clear the view so a line can be printed above it (the next draw puts it back). */
 static void clear_view(many *m)
 {
-    erase_view(m, term_width());
+    erase_view(m, term_width(m));
 }
 
 /* ---- the workers' events --------------------------------------------------------- */
@@ -464,8 +453,7 @@ int cli_run_many(const fl_run_opts *tmpl, const char *const *ports, size_t n, bo
     many m = {.lock = PTHREAD_MUTEX_INITIALIZER, .json = json, .n = n, .t0 = fl_now(),
               .loop = loop, .recipe = tmpl->recipe_path, .worst = FL_OUTCOME_PASS};
     m.tty = !json && isatty(STDERR_FILENO);
-    const char *nc = getenv("NO_COLOR");
-    m.color = m.tty && isatty(STDOUT_FILENO) && !(nc && *nc);
+    m.color = m.tty && cli_use_color(stdout);
     m.pv = calloc(n, sizeof *m.pv);
     m.drawn_len = calloc(n + 1, sizeof *m.drawn_len);
     fl_batch_result *res = calloc(n, sizeof *res);
@@ -477,7 +465,7 @@ int cli_run_many(const fl_run_opts *tmpl, const char *const *ports, size_t n, bo
     }
     setup_views(&m, ports, n);
     if (m.tty)
-        signal(SIGWINCH, on_winch);
+        cli_follow_resizes();
     fl_run_opts run = *tmpl;
     run.on_step = pv_step;
     fl_batch_opts o = {.run = &run, .ports = ports, .nports = n, .events_for = events_for,
