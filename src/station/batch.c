@@ -4,8 +4,10 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #include "flash/flash.h"
+#include "formats/tuya_secrets.h"
 #include "station/recipe.h"
 #include "util/clock.h"
 
@@ -41,20 +43,15 @@ static void idle(const batch_worker *w, const char *state)
 /* The probe's own sink: nothing of it is logged (a port with no unit says
  * "no answer" every second); a prompt becomes the port's idle state; the
  * port's stop request is honoured. */
-typedef struct probe_sink {
-    const batch_worker *w;
-    const fl_events *port_ev;
-} probe_sink;
-
 static void probe_prompt(void *ctx, const char *msg)
 {
     (void)msg;
-    idle(((probe_sink *)ctx)->w, "waiting for a unit (on the fixture, in download mode)");
+    idle(ctx, "waiting for a unit (on the fixture, in download mode)");
 }
 
 static int probe_cancelled(void *ctx)
 {
-    return fl_cancelled(((probe_sink *)ctx)->port_ev);
+    return fl_cancelled(((const batch_worker *)ctx)->run.ev);
 }
 
 /* Is a unit there?  The bus got with `reset` within timeout_s; its MAC (or,
@@ -63,8 +60,7 @@ static int probe_cancelled(void *ctx)
 static fl_status probe_unit(const batch_worker *w, fl_reset_mode reset, double timeout_s,
                             char *unit, size_t cap, fl_error *err)
 {
-    probe_sink ps = {w, w->run.ev};
-    fl_events ev = {.prompt = probe_prompt, .cancelled = probe_cancelled, .ctx = &ps};
+    fl_events ev = {.prompt = probe_prompt, .cancelled = probe_cancelled, .ctx = (void *)w};
     fl_flash_opts fo;
     fl_flash_opts_init(&fo);
     fo.reset = reset;
@@ -76,9 +72,10 @@ static fl_status probe_unit(const batch_worker *w, fl_reset_mode reset, double t
         return st;
     uint8_t mac[6];
     fl_error e;
+    char text[18];
     if (fl_flash_read_mac(f, mac, &e) == FL_OK) {
-        snprintf(unit, cap, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-                 mac[4], mac[5]);
+        fl_format_mac(mac, true, text);
+        snprintf(unit, cap, "%s", text);
     } else {
         const fl_identity *id = fl_flash_identity(f);
         snprintf(unit, cap, "jedec-%02X%02X%02X", id->jedec[0], id->jedec[1], id->jedec[2]);
@@ -128,7 +125,7 @@ static fl_status wait_for_change(const batch_worker *w, const char *last, char *
             next[0] = '\0'; /* gone */
             return FL_OK;
         }
-        if (strcmp(next, last) != 0)
+        if (strcasecmp(next, last) != 0) /* the run's id is lower case */
             return FL_OK;
         idle(w, "remove the unit (it still answers: not run twice)");
     }
@@ -150,7 +147,7 @@ static void loop_port(batch_worker *w)
     while (!fl_cancelled(w->run.ev)) {
         if (!unit[0] && wait_for_unit(w, unit, sizeof unit))
             break;
-        if (!strcmp(unit, last)) { /* the same unit still there: not twice */
+        if (!strcasecmp(unit, last)) { /* the same unit still there: not twice */
             if (wait_for_change(w, last, unit, sizeof unit))
                 break;
             continue;
