@@ -192,11 +192,9 @@ fl_status fl_flash_finish(fl_flash *f, fl_error *err)
     }
     if (f->rebooted)
         return FL_OK;
-    fl_status st = f->drv->reboot(f->s, err);
-    if (!st) {
-        f->rebooted = true;
+    fl_status st = fl_flash_reboot(f, err);
+    if (!st)
         fl_logf(f->ev, FL_LOG_INFO, "rebooted: the chip runs its firmware (--after reboot)");
-    }
     return st;
 }
 

@@ -46,31 +46,37 @@ static void uart_close(fl_driver_session *s)
     free(s);
 }
 
-static fl_status uart_open(const char *port, const fl_chip *chip, const fl_flash_opts *o,
-                           const fl_events *ev, fl_driver_session **out, fl_identity *id,
-                           fl_error *err)
+/* A flash loader reboots itself through its watchdog once the line is
+ * idle (spec beken-uart.md §6.1): it cannot be left waiting. */
+static fl_status after_possible(const fl_chip *chip, const fl_flash_opts *o, fl_error *err)
 {
-    /* A flash loader reboots itself through its watchdog once the line is
-     * idle (spec beken-uart.md §6.1): it cannot be left waiting. */
-    if (chip && chip->loader == FL_LOADER_FLASH && o->after == FL_AFTER_STAY)
+    if (chip->loader == FL_LOADER_FLASH && o->after == FL_AFTER_STAY)
         return fl_fail(err, FL_ERR_USAGE,
                        "--after stay cannot keep the %s's flash loader: it reboots itself "
                        "(watchdog) once the line is idle; use --after reboot",
                        chip->display);
+    return FL_OK;
+}
+
+static fl_status uart_open(const char *port, const fl_chip *chip, const fl_flash_opts *o,
+                           const fl_events *ev, fl_driver_session **out, fl_identity *id,
+                           fl_error *err)
+{
+    fl_status st = chip ? after_possible(chip, o, err) : FL_OK;
+    if (st)
+        return st;
     fl_driver_session *s = calloc(1, sizeof *s);
     if (!s)
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
-    fl_status st = fl_link_open(port, &s->link, err);
+    st = fl_link_open(port, &s->link, err);
     if (!st)
         st = fl_beken_open(s->link, chip, ev, &s->b, err);
     if (!st) {
         s->b->allow_bootloader = o->allow_bootloader;
         st = fl_beken_connect(s->b, o, err);
     }
-    if (!st && !chip && s->b->chip->loader == FL_LOADER_FLASH && o->after == FL_AFTER_STAY)
-        st = fl_fail(err, FL_ERR_USAGE, "--after stay cannot keep the %s's flash loader: it "
-                     "reboots itself (watchdog) once the line is idle; use --after reboot",
-                     s->b->chip->display);
+    if (!st && !chip) /* detected */
+        st = after_possible(s->b->chip, o, err);
     if (st) {
         uart_close(s); /* a failed open leaves no port (or in-process simulator) open */
         return st;

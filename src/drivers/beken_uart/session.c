@@ -409,6 +409,19 @@ static bool link_check_retry(fl_beken *s, int tries, double wait)
     return false;
 }
 
+/* Options to take the bus again at 115200 after a rate failed: the way the
+ * caller asked for it (reset mode, link timeout), else the defaults within 10 s. */
+static void retake_opts(const fl_beken *s, fl_connect_opts *o)
+{
+    if (s->have_conn) {
+        *o = s->conn;
+    } else {
+        fl_connect_opts_init(o);
+        o->link_timeout_s = 10;
+    }
+    o->baud = 115200; /* not worth probing for: the rate that just failed */
+}
+
 fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
 {
     if (baud == s->baud)
@@ -445,13 +458,7 @@ fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
      * timeout): a fixture without RTS must not be pulsed, nor an operator
      * kept waiting longer than --link-timeout. */
     fl_connect_opts o;
-    if (s->have_conn) {
-        o = s->conn;
-    } else {
-        fl_connect_opts_init(&o);
-        o.link_timeout_s = 10;
-    }
-    o.baud = 115200; /* not worth probing for: the rate that just failed */
+    retake_opts(s, &o);
     fl_logf(s->ev, FL_LOG_INFO, "taking the bus again at 115200 (%s, within %.0f s)",
             reset_mode_name(o.reset), o.link_timeout_s);
     return fl_beken_regain_bus(s, &o, err);
@@ -677,13 +684,9 @@ static fl_status back_to(fl_beken *s, uint32_t rate, uint32_t good, fl_error *er
     s->baud = good;
     if (link_check_retry(s, 3, 0.03))
         return FL_OK;
-    fl_connect_opts o = s->have_conn ? s->conn : (fl_connect_opts){0};
-    if (!s->have_conn) {
-        fl_connect_opts_init(&o);
-        o.link_timeout_s = 10;
-    }
+    fl_connect_opts o;
+    retake_opts(s, &o);
     o.last_baud = rate; /* where the loader most likely is */
-    o.baud = 115200;
     fl_logf(s->ev, FL_LOG_INFO, "taking the bus again to return to %u baud", good);
     if ((st = fl_beken_regain_bus(s, &o, err)))
         return st;
