@@ -152,6 +152,23 @@ static int d_unit(lua_State *L)
     return 1;
 }
 
+/* Raise an argument error at the first key of the table at `arg` that is not
+ * one of `known` (NULL-ended); `expected` lists them for the message. */
+static void check_fields(lua_State *L, int arg, const char *const *known, const char *expected)
+{
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        lua_pop(L, 1);
+        size_t i = 0;
+        bool text = lua_type(L, -1) == LUA_TSTRING; /* lua_tostring would change a number key */
+        while (text && known[i] && strcmp(lua_tostring(L, -1), known[i]))
+            i++;
+        if (!text || !known[i])
+            luaL_argerror(L, arg, lua_pushfstring(L, "unknown field %s (expected %s)",
+                                                  luaL_tolstring(L, -1, NULL), expected));
+    }
+}
+
 /* d:run_link{driver=, programmer=}: how the run reached its chip (the
  * connect step records it).  The table is checked whole — only these two
  * string fields, driver not empty — before anything is written. */
@@ -159,15 +176,8 @@ static int d_run_link(lua_State *L)
 {
     lua_db *ud = check_db(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING ||
-            (strcmp(lua_tostring(L, -1), "driver") && strcmp(lua_tostring(L, -1), "programmer")))
-            return luaL_argerror(L, 2, lua_pushfstring(L, "unknown field %s (expected driver, "
-                                                       "programmer)",
-                                                       luaL_tolstring(L, -1, NULL)));
-    }
+    static const char *const fields[] = {"driver", "programmer", NULL};
+    check_fields(L, 2, fields, "driver, programmer");
     const char *driver = opt_field(L, 2, "driver");
     const char *programmer = opt_field(L, 2, "programmer");
     if (!driver || !*driver)
@@ -196,17 +206,6 @@ static int d_measure(lua_State *L)
                   &err);
 }
 
-/* The fields the 6th argument of d:artifact may have. */
-static bool artifact_field(const char *k)
-{
-    static const char *const known[] = {"content", "vendor", "store_name", "store_version",
-                                        "store_source"};
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (!strcmp(k, known[i]))
-            return true;
-    return false;
-}
-
 /* d:artifact(kind, path, sha256, size [, {content=, vendor=, store_name=,
  * store_version=, store_source=}]): every argument is checked before
  * anything is recorded. */
@@ -221,15 +220,9 @@ static int d_artifact(lua_State *L)
     fl_audit_store_ref store = {0};
     if (!lua_isnoneornil(L, 6)) {
         luaL_checktype(L, 6, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 6)) {
-            lua_pop(L, 1);
-            if (lua_type(L, -1) != LUA_TSTRING || !artifact_field(lua_tostring(L, -1)))
-                return luaL_argerror(L, 6, lua_pushfstring(L, "unknown field %s (expected "
-                                                           "content, vendor, store_name, "
-                                                           "store_version, store_source)",
-                                                           luaL_tolstring(L, -1, NULL)));
-        }
+        static const char *const fields[] = {"content", "vendor", "store_name", "store_version",
+                                             "store_source", NULL};
+        check_fields(L, 6, fields, "content, vendor, store_name, store_version, store_source");
         content = opt_field(L, 6, "content");
         store.name = opt_field(L, 6, "store_name");
         store.version = opt_field(L, 6, "store_version");

@@ -76,6 +76,17 @@ static json_t *to_json(lua_State *L, int idx)
     return o;
 }
 
+/* Into the table on top: json (the config's JSON text) and its
+ * credentials_sha256; j is released. */
+static void set_json_fields(lua_State *L, json_t *j)
+{
+    fl_lua_push_json_text(L, j);
+    lua_setfield(L, -2, "json");
+    lua_pushstring(L, json_string_value(json_object_get(j, "credentials_sha256")));
+    lua_setfield(L, -2, "credentials_sha256");
+    json_decref(j);
+}
+
 static int o_parse(lua_State *L)
 {
     size_t len;
@@ -103,11 +114,7 @@ static int o_parse(lua_State *L)
     lua_setfield(L, -2, "version");
     fl_lua_push_json(L, j);
     lua_setfield(L, -2, "config");
-    fl_lua_push_json_text(L, j);
-    lua_setfield(L, -2, "json");
-    lua_pushstring(L, json_string_value(json_object_get(j, "credentials_sha256")));
-    lua_setfield(L, -2, "credentials_sha256");
-    json_decref(j);
+    set_json_fields(L, j);
     return 1;
 }
 
@@ -172,11 +179,7 @@ static int o_build(lua_State *L)
     lua_newtable(L);
     lua_pushstring(L, from);
     lua_setfield(L, -2, "base");
-    fl_lua_push_json_text(L, j);
-    lua_setfield(L, -2, "json");
-    lua_pushstring(L, json_string_value(json_object_get(j, "credentials_sha256")));
-    lua_setfield(L, -2, "credentials_sha256");
-    json_decref(j);
+    set_json_fields(L, j);
     return 2;
 }
 

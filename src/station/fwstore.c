@@ -13,13 +13,13 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "flash/chips.h"
 #include "flash/image_policy.h"
 #include "formats/image_id.h"
 #include "net/http.h"
+#include "util/clock.h"
 #include "util/fileio.h"
 
 #define MAX_IMAGE_BYTES (16u << 20) /* the largest flash a Beken chip has */
@@ -340,14 +340,6 @@ static fl_status check_image(const uint8_t *data, size_t len, const char *file,
     return st;
 }
 
-static void now_utc(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Whether a and b answer the same NAME@VERSION reference as equals (the same
  * kind: a _QIO_ image wins over another kind, see fl_fwstore_find). */
 static bool same_reference(const fl_fw_entry *a, const fl_fw_entry *b)
@@ -382,7 +374,7 @@ static fl_status add_data(fl_fwstore *s, const uint8_t *data, size_t len, const 
     sha256_hex(data, len, e.sha256);
     e.size = len;
     snprintf(e.source, sizeof e.source, "%s", o->source ? o->source : file);
-    now_utc(e.added);
+    fl_iso8601_utc(e.added);
     snprintf(e.path, sizeof e.path, "%s/%s.bin", s->dir, e.sha256);
 
     int lock = lock_store(s, err);

@@ -255,17 +255,30 @@ static int bind_args(sqlite3_stmt *st, const char *fmt, va_list ap)
     return rc;
 }
 
+static int vprepare(fl_auditdb *db, sqlite3_stmt **st, const char *sql, const char *fmt, va_list ap)
+{
+    *st = NULL;
+    int rc = sqlite3_prepare_v2(db->sql, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? bind_args(*st, fmt, ap) : rc;
+}
+
+int adb_prepare(fl_auditdb *db, sqlite3_stmt **st, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vprepare(db, st, sql, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 int adb_stmt(fl_auditdb *db, int64_t *out, int *have, const char *sql, const char *fmt, ...)
 {
     sqlite3_stmt *st = NULL;
     if (have)
         *have = 0;
-    int rc = sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return rc;
     va_list ap;
     va_start(ap, fmt);
-    rc = bind_args(st, fmt, ap);
+    int rc = vprepare(db, &st, sql, fmt, ap);
     va_end(ap);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (out && (!have || !*have))

@@ -53,6 +53,10 @@ fl_status adb_fail(fl_auditdb *db, int rc, fl_error *err, const char *what);
  * If out is not NULL it receives column 0 of the first row (*have says
  * whether there was one).  Returns a SQLite result code (SQLITE_OK). */
 int adb_stmt(fl_auditdb *db, int64_t *out, int *have, const char *sql, const char *fmt, ...);
+/* Prepare `sql` and bind its arguments as adb_stmt does, for a caller that
+ * reads the rows itself.  *st (NULL if preparing failed) is the caller's to
+ * finalize whatever the result code. */
+int adb_prepare(fl_auditdb *db, sqlite3_stmt **st, const char *sql, const char *fmt, ...);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Writers take the write lock up
  * front, so the busy handler can wait for it (a deferred transaction that

@@ -469,20 +469,13 @@ fl_status fl_auditdb_last_pass(fl_auditdb *db, const char *recipe_name, const ch
     char mac[18];
     bool is_mac = fl_audit_mac_normalize(unit, mac);
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
-        db->sql,
+    int rc = adb_prepare(
+        db, &st,
         "SELECT r.id, r.started_utc, r.ended_utc, s.name FROM runs r "
         "JOIN units u ON u.id = r.unit_id JOIN stations s ON s.id = r.station_id "
         "WHERE r.outcome = 'PASS' AND r.recipe_name IS ?1 "
         "AND (u.mac = ?2 OR (u.mac IS NULL AND u.alt_id = ?3)) ORDER BY r.id DESC LIMIT 1",
-        -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, recipe_name, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = is_mac ? sqlite3_bind_text(st, 2, mac, -1, SQLITE_TRANSIENT)
-                    : sqlite3_bind_null(st, 2);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 3, unit, -1, SQLITE_TRANSIENT);
+        "ttt", recipe_name, is_mac ? mac : NULL, unit);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         out->run_id = sqlite3_column_int64(st, 0);
         for (int i = 1; i <= 3; i++) {
@@ -505,21 +498,13 @@ fl_status fl_auditdb_reference_backups(fl_auditdb *db, const char *recipe_name, 
 {
     *n = 0;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
-        db->sql,
+    int rc = adb_prepare(
+        db, &st,
         "SELECT r.id, a.size, a.sha256, a.path FROM artifacts a JOIN runs r ON r.id = a.run_id "
         "JOIN units u ON u.id = r.unit_id WHERE a.kind = 'backup' AND r.outcome = 'PASS' "
         "AND r.recipe_name IS ?1 AND u.chip = ?2 AND u.flash_size = ?3 AND a.size = ?3 "
         "ORDER BY a.id DESC LIMIT ?4",
-        -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, recipe_name, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 2, chip, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 3, flash_size);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 4, (sqlite3_int64)cap);
+        "ttii", recipe_name, chip, (int64_t)flash_size, (int64_t)cap);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         fl_audit_backup_ref *b = &out[(*n)++];
         b->run_id = sqlite3_column_int64(st, 0);
