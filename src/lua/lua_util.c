@@ -7,7 +7,6 @@
  *   util.mkdir(path) → true | nil, msg        (like mkdir -p)
  *   util.probe_dir(path) → true | nil, msg    (could mkdir + save there succeed?) */
 #include <lauxlib.h>
-#include <openssl/evp.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include "lua/lua_host.h"
 #include "util/crc32.h"
 #include "util/fileio.h"
+#include "util/sha256.h"
 
 static void to_hex(const unsigned char *p, size_t n, char *out)
 {
@@ -35,12 +35,9 @@ static int u_sha256(lua_State *L)
 {
     size_t len;
     const char *data = luaL_checklstring(L, 1, &len);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
+    char hex[65];
+    if (!fl_sha256_hex(data, len, hex))
         return luaL_error(L, "SHA-256 failed");
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
-    to_hex(md, mdlen, hex);
     lua_pushstring(L, hex);
     return 1;
 }

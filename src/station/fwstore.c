@@ -21,6 +21,7 @@
 #include "net/http.h"
 #include "util/clock.h"
 #include "util/fileio.h"
+#include "util/sha256.h"
 
 #define MAX_IMAGE_BYTES (16u << 20) /* the largest flash a Beken chip has */
 #define MAX_LISTING_BYTES (8u << 20)
@@ -34,15 +35,6 @@ struct fl_fwstore {
 };
 
 /* ---- small helpers --------------------------------------------------------- */
-
-static void sha256_hex(const uint8_t *data, size_t len, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 static bool is_hex(const char *s, size_t n)
 {
@@ -371,7 +363,7 @@ static fl_status add_data(fl_fwstore *s, const uint8_t *data, size_t len, const 
     fl_status st = check_image(data, len, file, o->chip, &obk, &e, err);
     if (st)
         return st;
-    sha256_hex(data, len, e.sha256);
+    fl_sha256_hex(data, len, e.sha256);
     e.size = len;
     snprintf(e.source, sizeof e.source, "%s", o->source ? o->source : file);
     fl_iso8601_utc(e.added);

@@ -13,13 +13,13 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
 #include "util/fileio.h"
+#include "util/sha256.h"
 
 #define MAX_RECIPE_BYTES (1u << 20)
 #define MAX_DEPTH 64         /* a recipe needs 4; libyaml's scanner is quadratic in depth */
@@ -806,15 +806,6 @@ static fl_status load_top(loader *ld)
     return load_steps(ld, steps);
 }
 
-static void sha256_hex(const uint8_t *data, size_t len, char out[65])
-{
-    unsigned char md[32];
-    unsigned int n = 0;
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 /* The document API, once the scan has vouched for the text. */
 static fl_status load_document(loader *ld, const uint8_t *text, size_t len)
 {
@@ -847,7 +838,7 @@ fl_status fl_recipe_parse(const char *path, const uint8_t *text, size_t len, fl_
         fl_recipe_free(r);
         return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
     }
-    sha256_hex(text, len, r->sha256);
+    fl_sha256_hex(text, len, r->sha256);
     loader ld = {.r = r, .err = err};
     fl_status st = scan_events(&ld, text, len);
     if (!st)
