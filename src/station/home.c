@@ -529,11 +529,14 @@ uint32_t fl_home_port_rate(const char *port)
 
 void fl_home_set_port_rate(const char *port, uint32_t rate)
 {
-    char path[PATH_MAX], tmp[PATH_MAX + 32], line[1200];
+    char path[PATH_MAX], line[1200];
     if (!port || strchr(port, '\n') || strlen(port) > 1000 || !rates_path(path))
         return;
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *out = fopen(tmp, "we");
+    /* the other ports' lines, then this one's: written whole (fileio.h), so
+     * two processes or workers never leave a half file or share a temp name */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
     if (!out)
         return;
     FILE *in = fopen(path, "re");
@@ -548,6 +551,8 @@ void fl_home_set_port_rate(const char *port, uint32_t rate)
         fclose(in);
     if (rate)
         fprintf(out, "%u %s\n", rate, port);
-    if (fclose(out) != 0 || rename(tmp, path) != 0)
-        unlink(tmp);
+    fl_error ignored; /* a hint: losing it costs one probe at the next open */
+    if (fclose(out) == 0)
+        (void)fl_write_file_durable(path, text, len, &ignored);
+    free(text);
 }
