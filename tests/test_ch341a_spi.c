@@ -1527,7 +1527,11 @@ static void test_timed_faults(void)
     fl_ch341a_emu_counters(r.e, &c);
     rig_close(&r);
     uint64_t calls = c.out_transfers + c.in_transfers + c.control_transfers + c.streams;
-    static const unsigned pct[] = {40, 90};
+    /* 65 (fails, a real bug): lose_reply lands in the blank check after the 64 KiB
+     * erase of 0x030000, the block holding the range's partial last sector:
+     * update_run returns the error with 0x3FB80..0x3FFFF (outside the range)
+     * erased, and the write again pre-reads them as 0xFF and succeeds */
+    static const unsigned pct[] = {40, 65, 90};
     char faults[12][64];
     size_t nf = 0;
     for (size_t i = 0; i < sizeof pct / sizeof pct[0]; i++) {
