@@ -1093,6 +1093,34 @@ static void timed_failed(fl_spi25 *s)
                           : "proven (pipelined) page programs from now on");
 }
 
+/* A failure after a run's erases began (a lost reply, a USB error) may leave
+ * sectors erased that also hold bytes outside the caller's range; `want`
+ * holds those bytes (read before, fill_* kept them).  Every sector that
+ * needed an erase is brought to `want` the hard way (redo_sector) before the
+ * error goes up, so nothing outside the range is lost; if that fails too,
+ * the error names the sectors that may have lost bytes. */
+static fl_status salvage_erased(fl_spi25 *s, uint32_t base, const uint8_t *want, const int *need,
+                                uint32_t nsec, uint8_t *scratch, fl_error *err)
+{
+    fl_error why = *err, e;
+    uint32_t lost_lo = 0, lost_hi = 0;
+    for (uint32_t i = 0; i < nsec; i++) {
+        uint32_t off = i * SPI25_SECTOR;
+        if (need[i] != NEED_ERASE || !redo_sector(s, base + off, want + off, scratch, &e))
+            continue;
+        if (lost_hi == 0)
+            lost_lo = base + off;
+        lost_hi = base + off + SPI25_SECTOR;
+    }
+    if (lost_hi == 0)
+        return fl_fail(err, why.code, "%s; the sectors it had erased were written again, nothing "
+                                      "outside the range is lost",
+                       why.msg);
+    return fl_fail(err, why.code, "%s; 0x%06X..0x%06X may be left erased, bytes outside the "
+                                  "range included: restore them from a backup",
+                   why.msg, lost_lo, lost_hi);
+}
+
 /* [base, base+len): whole sectors inside one 64 KiB block; cur = what the
  * flash holds, want = what it must hold.  `scratch` holds len bytes. */
 static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, const uint8_t *want,
@@ -1125,7 +1153,7 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
     }
     t = phase_time(s, &s->st.us_erase, t);
     if (st)
-        return st;
+        return salvage_erased(s, base, want, need, nsec, scratch, err);
     uint32_t offs[SPI25_BLOCK / SPI25_PAGE];
     size_t npages = 0;
     for (uint32_t i = first; i <= last; i++)
@@ -1136,7 +1164,7 @@ static fl_status update_run(fl_spi25 *s, uint32_t base, const uint8_t *cur, cons
     st = program_pages(s, base, want, offs, npages, plain, err);
     t = phase_time(s, &s->st.us_program, t);
     if (st)
-        return st;
+        return salvage_erased(s, base, want, need, nsec, scratch, err);
     /* every byte of every touched sector, read back */
     uint32_t v0 = first * SPI25_SECTOR, vlen = (last + 1 - first) * SPI25_SECTOR;
     st = read_raw(s, base + v0, vlen, scratch, NULL, 0, 0, err);
