@@ -10,6 +10,8 @@
 typedef enum fl_chip_family {
     FL_FAMILY_BEKEN,   /* Beken BK72xx Wi-Fi SoCs: UART loader, SPI mode through CEN */
     FL_FAMILY_SPI_NOR, /* a plain 25-series SPI NOR flash chip on a programmer */
+    FL_FAMILY_ESP,     /* Espressif ESP8266 / ESP32 family: ROM loader over SLIP (spec
+                          other-platforms.md §2) */
 } fl_chip_family;
 
 typedef enum fl_loader_kind {
@@ -39,6 +41,12 @@ typedef struct fl_chip {
     uint32_t rf_offset;        /* RF calibration TLV sector (MAC at +0x24), 0 = unknown */
     uint32_t obk_config_offset; /* OpenBeken config sector (formats/obk_config.h), 0 = none */
     int obk_pin_count;          /* its pin layout: 32 or 48 (spec C.3), 0 = no config */
+    /* FL_FAMILY_ESP only (zero elsewhere): */
+    int esp_image_chip_id;         /* chip ID in an image's extended header and in
+                                      GET_SECURITY_INFO (ESP32 0, S2 2, C3 5, S3 9, C2 12,
+                                      C6 13); -1 = the ESP8266, whose images have none */
+    uint32_t esp_bootloader_offset; /* where the 2nd-stage bootloader sits in flash (and in
+                                       a *.factory.bin): 0x1000 on ESP32/S2, else 0x0 */
 } fl_chip;
 
 /* NULL when the name is unknown. Case-insensitive. */
@@ -47,8 +55,12 @@ const fl_chip *fl_chip_find(const char *name);
 const fl_chip *const *fl_chip_all(void);
 /* "bk7231t bk7231u ...": the Beken chips of the table, for help texts. */
 const char *fl_chip_names(void);
-/* Every chip of the table: the Beken chips, then "spi-nor". */
+/* Every chip of the table: the Beken chips, "spi-nor", then the ESP chips. */
 const char *fl_chip_names_all(void);
+/* "beken", "spi-nor", "esp": the family's name in Lua tables and JSON. */
+const char *fl_chip_family_name(fl_chip_family family);
+/* "esp8266 esp32 ...": the chips of one family, for help texts and errors. */
+const char *fl_chip_names_family(fl_chip_family family);
 
 /* The GUI's normalisation of a chip-ID register value: lower-case hex without
  * leading zero bytes and without one leading 0x01 byte (0x0007231C → "7231c"). */

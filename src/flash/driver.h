@@ -31,10 +31,17 @@ typedef struct fl_driver {
     const char *name;        /* "beken-uart": logs, the audit log, `flashline ports` */
     const char *description; /* one line for --help */
     const char *ports_help;  /* the port forms it takes, for --help and errors */
-    /* Does this driver reach chips through `port`? */
+    /* Does this driver reach chips through `port`?  Several drivers may claim
+     * one port (a UART reaches Beken and ESP chips alike): the first in table
+     * order that claims the port AND serves the chip is the one. */
     bool (*claims_port)(const char *port);
     /* Does it serve this chip on its transport? */
     bool (*serves)(const fl_chip *chip);
+    /* Only chosen when the chip is named: with no --chip, the port goes to the
+     * next claimant (over a UART, the Beken driver tells the chip; an ESP
+     * needs --chip esp32 …, since both loaders cannot be probed for at once
+     * without resetting the unit twice). */
+    bool needs_chip;
     unsigned placement_flags;
 
     /* Open the transport, get the chip's attention and identify it; *id is
@@ -90,5 +97,6 @@ const fl_driver *fl_driver_for(const char *port, const fl_chip *chip, fl_error *
 
 extern const fl_driver fl_driver_beken_uart;
 extern const fl_driver fl_driver_ch341a_spi;
+extern const fl_driver fl_driver_esp_rom;
 
 #endif

@@ -8,6 +8,7 @@
 
 static const fl_driver *const drivers[] = {
     &fl_driver_ch341a_spi, /* USB programmers first: they recognise their own URLs (ch341a…) */
+    &fl_driver_esp_rom,    /* UART ports, only when --chip names an ESP (needs_chip) */
     &fl_driver_beken_uart, /* last: any port nobody else claims is a UART */
     NULL,
 };

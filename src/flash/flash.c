@@ -93,34 +93,66 @@ const char *fl_flash_drivers_help(void)
     return drivers_help;
 }
 
-const fl_driver *fl_driver_for(const char *port, const fl_chip *chip, fl_error *err)
+/* Several drivers may claim a port; the first claimant that serves the chip
+ * is the one.  With no chip, the first claimant that can tell the chip itself
+ * (not needs_chip). */
+static const fl_driver *driver_for_port(const char *port, const fl_chip *chip)
 {
-    port = port ? port : "";
     for (const fl_driver *const *d = fl_drivers(); *d; d++) {
         if (!(*d)->claims_port(port))
             continue;
-        if (!chip || (*d)->serves(chip)) /* no chip: the driver tells it, or says why not */
+        if (chip ? (*d)->serves(chip) : !(*d)->needs_chip)
             return *d;
-        /* The port says how the chip is reached: a driver that takes the
-         * port but not the chip is a mismatch, not a cue to try the next. */
-        char chips[256], where[300];
-        served_chips(*d, chips, sizeof chips);
-        if (*port)
-            snprintf(where, sizeof where, "'%s'", port);
-        else /* planning before a port is known: the UART driver takes "" */
-            snprintf(where, sizeof where, "a UART port");
-        if (chip->family == FL_FAMILY_SPI_NOR)
-            fl_fail(err, FL_ERR_USAGE,
-                    "--chip %s needs a SPI programmer (--port ch341a, ch341a:BUS-PORT or "
-                    "'ch341a:sim?target=CHIP&flash=FILE'); over %s the %s driver reaches: %s",
-                    chip->name, where, (*d)->name, chips);
-        else
-            fl_fail(err, FL_ERR_USAGE, "--chip %s is not served over %s (driver %s serves: %s)",
-                    chip->name, where, (*d)->name, chips);
-        return NULL;
     }
-    fl_fail(err, FL_ERR_USAGE, "no driver takes the port '%s'; the drivers:\n%s", port,
-            fl_flash_drivers_help());
+    return NULL;
+}
+
+/* The error when drivers take the port but none serves the chip: what each
+ * claimant reaches, so the operator sees what would work. */
+static void fail_not_served(const char *port, const fl_chip *chip, fl_error *err)
+{
+    char where[300], reach[1024];
+    if (*port)
+        snprintf(where, sizeof where, "'%s'", port);
+    else /* planning before a port is known: the UART drivers take "" */
+        snprintf(where, sizeof where, "a UART port");
+    size_t n = 0;
+    reach[0] = '\0';
+    for (const fl_driver *const *d = fl_drivers(); *d && n < sizeof reach; d++) {
+        if (!(*d)->claims_port(port))
+            continue;
+        char chips[256];
+        served_chips(*d, chips, sizeof chips);
+        n += (size_t)snprintf(reach + n, sizeof reach - n, "%sthe %s driver reaches: %s",
+                              n ? "; " : "", (*d)->name, chips);
+    }
+    if (chip->family == FL_FAMILY_SPI_NOR)
+        fl_fail(err, FL_ERR_USAGE,
+                "--chip %s needs a SPI programmer (--port ch341a, ch341a:BUS-PORT or "
+                "'ch341a:sim?target=CHIP&flash=FILE'); over %s %s",
+                chip->name, where, reach);
+    else
+        fl_fail(err, FL_ERR_USAGE, "--chip %s is not served over %s (%s)", chip->name, where,
+                reach);
+}
+
+const fl_driver *fl_driver_for(const char *port, const fl_chip *chip, fl_error *err)
+{
+    port = port ? port : "";
+    const fl_driver *d = driver_for_port(port, chip);
+    if (d)
+        return d;
+    bool claimed = false;
+    for (const fl_driver *const *c = fl_drivers(); *c; c++)
+        claimed = claimed || (*c)->claims_port(port);
+    if (claimed && chip)
+        fail_not_served(port, chip, err);
+    else if (claimed) /* only drivers that must be told the chip take this port */
+        fl_fail(err, FL_ERR_USAGE, "over '%s' the chip must be named: --chip %s", port,
+                fl_chip_names_all());
+    else
+        fl_fail(err, FL_ERR_USAGE, "no driver takes the port '%s'; the drivers:\n%s", port,
+                fl_flash_drivers_help());
     return NULL;
 }
 

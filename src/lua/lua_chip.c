@@ -286,7 +286,7 @@ static int c_chips(lua_State *L)
     for (const fl_chip *const *c = fl_chip_all(); *c; c++) {
         fl_lua_push_chip(L, *c);
         fl_lua_set_str(L, "display", (*c)->display);
-        fl_lua_set_str(L, "family", (*c)->family == FL_FAMILY_BEKEN ? "beken" : "spi-nor");
+        fl_lua_set_str(L, "family", fl_chip_family_name((*c)->family));
         /* whether writes below 0x11000 need allow_bootloader (steps check it early) */
         fl_lua_set_str(L, "guard", (*c)->guard == FL_GUARD_BRICK    ? "brick"
                                    : (*c)->guard == FL_GUARD_OPT_IN ? "opt-in"
