@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "flash/driver.h"
 #include "flash/flash.h"
+#include "sim/beken_sim.h"
 #include "testlib.h"
 #include "util/crc32.h"
 
@@ -42,9 +44,94 @@ static void test_driver_table(void)
           "a tty port reaches a Beken chip over UART");
     CHECK(!fl_driver_beken_uart.claims_port("ch341a:1-4"), "the UART driver leaves USB URLs");
     CHECK(fl_driver_beken_uart.claims_port("rfc2217://host:4000"), "rfc2217 is a UART");
+    CHECK(fl_driver_for("/dev/ttyUSB0", NULL, &err) == &fl_driver_beken_uart,
+          "with no chip, a UART port goes to the driver that tells the chip");
+    CHECK(fl_driver_for("/dev/ttyUSB0", fl_chip_find("esp32"), &err) == &fl_driver_esp_rom,
+          "an ESP chip on the same port goes to the ESP driver");
+    CHECK(fl_driver_for("ch341a", fl_chip_find("esp32c3"), &err) == NULL &&
+              strstr(err.msg, "esp32c3") && strstr(err.msg, "ch341a-spi"),
+          "an ESP chip on a SPI programmer says what the port reaches: %s", err.msg);
     CHECK(strstr(fl_flash_drivers_help(), "beken-uart") &&
               strstr(fl_flash_drivers_help(), "sim:CHIP"),
           "drivers help names the driver and its ports: %s", fl_flash_drivers_help());
+}
+
+/* The write erases each window the cheapest way (ops.c plan_erases), with
+ * the modelled erase time as the witness: a 4 KiB erase 45 ms, 32 KiB 150 ms,
+ * 64 KiB 250 ms (sim timing table).  The flash outside the job never changes. */
+static double erase_time_of_write(const char *chip, uint32_t addr, uint32_t len,
+                                  uint32_t same_len, bool *outside_intact)
+{
+    enum { SIZE = 0x200000, BOOT = 0x11000 };
+    uint8_t *flash = malloc(SIZE), *data = malloc(len), *after = malloc(SIZE);
+    fl_sim_options so;
+    fl_sim_options_init(&so);
+    so.chip = chip;
+    so.timescale = 0;
+    so.quiet_app = true;
+    fl_sim *sim = NULL;
+    fl_error err = {0};
+    fl_flash *f = NULL;
+    double t = -1;
+    *outside_intact = false;
+    /* the simulator's own bootloader area (a flash loader must find its
+     * loader there), nothing erased after it: every sector needs erasing */
+    fl_status st = fl_sim_create(&so, &sim, &err);
+    if (!st)
+        st = fl_sim_flash_read(sim, 0, flash, BOOT, &err);
+    for (uint32_t i = BOOT; i < SIZE; i++)
+        flash[i] = (uint8_t)(i * 13 + (i >> 12));
+    for (uint32_t i = 0; i < len; i++)
+        data[i] = i < same_len ? flash[addr + i] : (uint8_t)(i * 5 + 1);
+    if (!st)
+        st = fl_sim_flash_load(sim, BOOT, flash + BOOT, SIZE - BOOT, &err);
+    if (!st)
+        st = fl_sim_start(sim, &err);
+    fl_flash_opts o;
+    fl_flash_opts_init(&o);
+    o.baud = 921600;
+    if (!st)
+        st = fl_flash_open(fl_sim_url(sim), chip, &o, NULL, &f, &err);
+    CHECK(st == FL_OK, "%s: %s", chip, err.msg);
+    if (!st) {
+        fl_sim_stats s0, s1;
+        fl_sim_get_stats(sim, &s0);
+        st = fl_flash_write(f, addr, data, len, &err);
+        CHECK(st == FL_OK, "%s: write 0x%X bytes at 0x%06X: %s", chip, len, addr, err.msg);
+        fl_sim_get_stats(sim, &s1);
+        t = s1.erase_busy_s - s0.erase_busy_s;
+        fl_flash_close(f);
+        if (!fl_sim_flash_read(sim, 0, after, SIZE, &err))
+            *outside_intact = !memcmp(after, flash, addr) && !memcmp(after + addr, data, len) &&
+                              !memcmp(after + addr + len, flash + addr + len, SIZE - addr - len);
+    }
+    if (sim)
+        fl_sim_destroy(sim);
+    free(flash), free(data), free(after);
+    return t;
+}
+
+static void test_erase_plan(void)
+{
+    bool intact;
+    /* the first window of an app written from 0x11000: 7 sectors, then an
+     * aligned 32 KiB half (ROM loaders know 0x52) */
+    double t = erase_time_of_write("bk7231n", 0x11000, 0xF000, 0, &intact);
+    CHECK(t > 0.464 && t < 0.466, "ROM loader: 7 x 4 KiB + one 32 KiB erase (%.3f s)", t);
+    CHECK(intact, "the data is written and nothing outside it changed");
+    /* the flash loaders know 4 KiB and 64 KiB only */
+    t = erase_time_of_write("bk7231t", 0x11000, 0xF000, 0, &intact);
+    CHECK(t > 0.674 && t < 0.676, "flash loader: 15 x 4 KiB (%.3f s)", t);
+    CHECK(intact, "flash loader: written, nothing else changed");
+    /* a whole window whose first half already holds the data: one 32 KiB
+     * erase, not a 64 KiB one that would make the first half be sent again */
+    t = erase_time_of_write("bk7231n", 0x100000, 0x10000, 0x8000, &intact);
+    CHECK(t > 0.149 && t < 0.151, "half the window already right: one 32 KiB erase (%.3f s)", t);
+    CHECK(intact, "half window: written, nothing else changed");
+    /* a whole window that differs: one 64 KiB erase */
+    t = erase_time_of_write("bk7231n", 0x100000, 0x10000, 0, &intact);
+    CHECK(t > 0.249 && t < 0.251, "a whole differing window: one 64 KiB erase (%.3f s)", t);
+    CHECK(intact, "whole window: written, nothing else changed");
 }
 
 static void test_spi_nor_over_uart_refused(void)
@@ -377,5 +464,6 @@ int main(void)
     RUN(test_chip_not_told_apart);
     RUN(test_after_refused);
     RUN(test_finish);
+    RUN(test_erase_plan);
     return testlib_finish();
 }

@@ -11,6 +11,7 @@
 
 #include "flash/flash.h"
 #include "testlib.h"
+#include "util/crc32.h"
 
 #define SECTOR 0x1000u
 #define DUMP SHARED_DIR "/testdata/tuya-dumps/02-BK7231N-LSPA9-Clone-First-ByDarkMan-topic3887748.bin"
@@ -106,6 +107,83 @@ static void test_erased_proven(void)
     fl_flash_close(f);
     free(out);
     free(dump);
+}
+
+/* Set the 4 bytes at sec[pos] so that the sector's device CRC is `want`.  The
+ * CRC is affine in those 32 bits: solve the 32x32 system over GF(2). */
+static bool force_crc(uint8_t *sec, uint32_t pos, uint32_t want)
+{
+    uint32_t col[32], base;
+    memset(sec + pos, 0, 4);
+    base = fl_beken_crc(sec, SECTOR);
+    for (int b = 0; b < 32; b++) {
+        memset(sec + pos, 0, 4);
+        sec[pos + b / 8] = (uint8_t)(1u << (b % 8));
+        col[b] = fl_beken_crc(sec, SECTOR) ^ base;
+    }
+    /* Gaussian elimination: rows are CRC bits, columns the 32 unknown bits */
+    uint64_t rows[32]; /* low 32 bits: coefficients; bit 32: right-hand side */
+    uint32_t rhs = want ^ base;
+    for (int r = 0; r < 32; r++) {
+        rows[r] = (uint64_t)((rhs >> r) & 1u) << 32;
+        for (int b = 0; b < 32; b++)
+            rows[r] |= (uint64_t)((col[b] >> r) & 1u) << b;
+    }
+    for (int c = 0; c < 32; c++) {
+        int piv = -1;
+        for (int r = c; r < 32 && piv < 0; r++)
+            if (rows[r] >> c & 1u)
+                piv = r;
+        if (piv < 0)
+            return false;
+        uint64_t t = rows[c];
+        rows[c] = rows[piv], rows[piv] = t;
+        for (int r = 0; r < 32; r++)
+            if (r != c && (rows[r] >> c & 1u))
+                rows[r] ^= rows[c];
+    }
+    uint32_t v = 0;
+    for (int b = 0; b < 32; b++)
+        v |= (uint32_t)(rows[b] >> 32 & 1u) << b;
+    memcpy(sec + pos, &v, 4); /* bit b of v is bit b%8 of byte b/8: little-endian */
+    return fl_beken_crc(sec, SECTOR) == want;
+}
+
+/* Point 2's "two independent CRC32 matches": a unit sector that differs from
+ * the reference yet has the same 4 KiB CRC (forged here; on a real line it is
+ * a 2^-32 accident) is classified as the reference's, and must be caught by
+ * the second check, which cuts every sector in half (a range holding the
+ * whole sector would miss it: CRC32 is linear). */
+static void test_crc_collision_caught(void)
+{
+    size_t len;
+    uint8_t *ref = tl_load(DUMP, &len);
+    if (!ref)
+        return;
+    uint8_t *unit = malloc(len);
+    memcpy(unit, ref, len);
+    const uint32_t a = 0x34000; /* inside the Tuya application: a long run of reference sectors */
+    for (uint32_t i = 100; i < 140; i++)
+        unit[a + i] ^= (uint8_t)(0x5A + i);
+    bool forged = force_crc(unit + a, 3000, fl_beken_crc(ref + a, SECTOR));
+    CHECK(forged && memcmp(unit + a, ref + a, SECTOR) != 0,
+          "a sector that differs from the reference with the same CRC was built");
+    fl_error err = {0};
+    fl_flash *f = forged ? open_unit("collide", unit, len, "", &err) : NULL;
+    CHECK(!forged || f, "open: %s", err.msg);
+    if (f) {
+        uint8_t *out = malloc(len);
+        fl_read_stats rs;
+        fl_status st = fl_flash_read_proven(f, 0, (uint32_t)len, out, ref, len, &rs, &err);
+        CHECK(st == FL_OK && !memcmp(out, unit, len),
+              "the colliding sector is not taken from the reference: byte-exact (%s)", err.msg);
+        CHECK(rs.reread >= 1, "the second check caught it and read it (%u read again)",
+              rs.reread);
+        fl_flash_close(f);
+        free(out);
+    }
+    free(unit);
+    free(ref);
 }
 
 /* The unit differs from the reference in a few sectors: only those move. */
@@ -344,6 +422,7 @@ int main(void)
     }
     RUN(test_erased_proven);
     RUN(test_reference);
+    RUN(test_crc_collision_caught);
     RUN(test_flash_loader);
     RUN(test_no_device_crc);
     RUN(test_faults_never_silently_wrong);

@@ -1,17 +1,27 @@
 /* flash_proven.c — fl_flash_read_proven: sectors proven by the chip's CRC
  * (erased, or the same as a reference image) are not moved (see flash.h).
  *
- * Why it is safe: frames carry no checksum, so a CRC request can be garbled
- * into the CRC of another range.  A sector that crossed the wire proves
- * itself (its bytes must give the CRC the chip reported: a garbled request
- * only makes that fail, and the sector is asked and read again).  A sector
- * that did not cross rests on one reply, which a garbled request could have
- * taken from an erased range elsewhere.  So every run of such sectors is
- * checked again over ranges cut half a sector off the per-sector boundaries
- * (CRCs over the same sectors would only repeat the first answer: CRC32 is
- * linear, an error it misses in a sector it misses in every range that holds
- * the whole sector); all-0xFF expectations, the ones a garbled address can
- * meet elsewhere, must match twice.  What differs is read for real. */
+ * Why it is safe.  A sector that crossed the wire proves itself: its bytes
+ * must give the CRC the chip reported (a garbled request or reply only makes
+ * that fail, and the sector is asked and read again).  A sector that did not
+ * cross rests on one CRC reply, and is checked a second time:
+ *
+ *  - Sectors taken from a REFERENCE (issue 11 point 2: a collision must need
+ *    two independent CRC32 matches) are checked again over ranges that cut
+ *    EVERY sector in half: [a+2K, a+6K) over each pair of neighbours.  CRC32
+ *    is linear: a difference pattern its 4 KiB CRC misses is also missed by
+ *    every range that holds the whole sector, so a range containing a whole
+ *    sector proves nothing new about it; two halves are independent checks.
+ *  - ERASED sectors (point 1: one CRC equal to erased flash's is the proof)
+ *    are checked again over 64 KiB chunks cut half a sector off the sector
+ *    grid.  This guards the reply, not the CRC: CheckCRC carries start and
+ *    end as separate fields, so one garbled byte changes the length of the
+ *    range and cannot fake erased flash's CRC of the same length; a second,
+ *    different request would have to be garbled the same way too.
+ *
+ * A check that fails once is asked again (most mismatches are garbled
+ * replies) and believed only on two matches; what still differs is read for
+ * real. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,14 +46,6 @@ typedef struct proven_job {
     fl_read_stats *st;
     uint64_t done;
 } proven_job;
-
-static bool all_ff(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0xFF)
-            return false;
-    return true;
-}
 
 static fl_status quick_crc(proven_job *j, uint32_t addr, uint32_t len, uint32_t *crc,
                            fl_error *err)
@@ -129,15 +131,13 @@ static fl_status classify(proven_job *j, uint32_t i0, uint32_t i1, fl_error *err
     return transfer(j, i0, i1, err);
 }
 
-/* Does the chip agree that [a, a+len) holds what buf says?  Expectations of
- * all 0xFF must be confirmed by a second reply (see the top of the file); so
- * must a match after a mismatch (most mismatches are garbled replies, and
- * reading 64 KiB again costs 0.7 s at 921600). */
+/* Does the chip agree that [a, a+len) holds what buf says?  One matching
+ * reply is enough; after a mismatch (a garbled reply, most likely: reading
+ * 64 KiB again costs 0.7 s at 921600) only two matches are believed. */
 static fl_status check_range(proven_job *j, uint32_t a, uint32_t len, bool *same, fl_error *err)
 {
-    const uint8_t *p = j->buf + (a - j->a0);
-    uint32_t want = fl_beken_crc(p, len), got;
-    int asks = all_ff(p, len) ? 2 : 1, matches = 0;
+    uint32_t want = fl_beken_crc(j->buf + (a - j->a0), len), got;
+    int asks = 1, matches = 0;
     for (int k = 0; k < asks + 2 && matches < asks; k++) {
         fl_status st = quick_crc(j, a, len, &got, err);
         if (st)
@@ -147,7 +147,7 @@ static fl_status check_range(proven_job *j, uint32_t a, uint32_t len, bool *same
         } else if (k > 0 || matches) {
             break; /* two mismatches: the chip holds something else */
         } else {
-            asks = 2; /* one mismatch (a garbled reply, most likely): believe two matches */
+            asks = 2;
         }
     }
     *same = matches == asks;
@@ -183,31 +183,52 @@ static fl_status reread(proven_job *j, uint32_t a, uint32_t len, fl_error *err)
     return st;
 }
 
-/* The second check over each run of sectors that did not cross the wire. */
+/* Check [c, next) and read what does not hold for real. */
+static fl_status check_or_reread(proven_job *j, uint32_t c, uint32_t next, fl_error *err)
+{
+    bool same;
+    fl_status st = check_range(j, c, next - c, &same, err);
+    if (!st && !same)
+        st = reread(j, c, next - c, err);
+    return st;
+}
+
+/* The second check over one run [r0, r1) of sectors in one state: ranges
+ * whose cuts lie half a sector off the sector grid, one per sector for
+ * reference sectors (every sector cut), 64 KiB for erased ones (top of file). */
+static fl_status check_run(proven_job *j, uint32_t r0, uint32_t r1, bool every_sector,
+                           fl_error *err)
+{
+    uint32_t step = every_sector ? SECTOR : CHECK_CHUNK;
+    for (uint32_t c = r0; c < r1;) {
+        uint32_t next = c == r0 ? r0 + SECTOR / 2 : c + step;
+        if (next > r1)
+            next = r1;
+        fl_status st = check_or_reread(j, c, next, err);
+        if (st)
+            return st;
+        c = next;
+    }
+    return FL_OK;
+}
+
+/* The second check over each run of sectors that did not cross the wire
+ * (erased runs and reference runs apart: they are checked differently). */
 static fl_status check_proven(proven_job *j, fl_error *err)
 {
     for (uint32_t i = 0; i < j->n;) {
-        if (j->state[i] == S_READ) {
+        uint8_t kind = j->state[i];
+        if (kind == S_READ) {
             i++;
             continue;
         }
         uint32_t e = i;
-        while (e < j->n && j->state[e] != S_READ)
+        while (e < j->n && j->state[e] == kind)
             e++;
-        uint32_t r0 = j->a0 + i * SECTOR, r1 = j->a0 + e * SECTOR;
-        /* cuts at r0 + SECTOR/2 + k * CHECK_CHUNK: never on a sector boundary */
-        for (uint32_t c = r0; c < r1;) {
-            uint32_t next = c == r0 ? r0 + SECTOR / 2 : c + CHECK_CHUNK;
-            if (next > r1)
-                next = r1;
-            bool same;
-            fl_status st = check_range(j, c, next - c, &same, err);
-            if (!st && !same)
-                st = reread(j, c, next - c, err);
-            if (st)
-                return st;
-            c = next;
-        }
+        fl_status st = check_run(j, j->a0 + i * SECTOR, j->a0 + e * SECTOR,
+                                 kind == S_REFERENCE, err);
+        if (st)
+            return st;
         i = e;
     }
     return FL_OK;

@@ -113,11 +113,15 @@ static double timed_cycle(const char *path, const uint8_t *flash, size_t flash_l
     double t0 = fl_now();
     unit u;
     start(&u, path, baud);
+    double t_conn = fl_now();
     uint8_t *buf = malloc(flash_len);
     fl_error e = {0};
     fl_status st = proven ? fl_flash_read_proven(u.f, 0, (uint32_t)flash_len, buf, ref,
                                                  ref ? flash_len : 0, rs, &e)
                           : fl_flash_read(u.f, 0, (uint32_t)flash_len, buf, &e);
+    double t_backup = fl_now();
+    fl_sim_stats sb, sw, sv;
+    fl_sim_get_stats(u.sim, &sb);
     fl_image_plan_opts po = {.offset = -1};
     fl_placement pl;
     if (!st)
@@ -126,11 +130,20 @@ static double timed_cycle(const char *path, const uint8_t *flash, size_t flash_l
                                  (uint32_t)flash_len, &po, &pl, &e);
     if (!st)
         st = fl_flash_write(u.f, pl.flash_offset, img + pl.file_skip, pl.length, &e);
+    double t_write = fl_now();
+    fl_sim_get_stats(u.sim, &sw);
     if (!st)
         st = fl_flash_verify(u.f, pl.flash_offset, img + pl.file_skip, pl.length, NULL, &e);
     if (st)
         die("cycle", &e);
     double secs = fl_now() - t0;
+    fl_sim_get_stats(u.sim, &sv);
+    printf("    phases: connect %.2f s, backup %.2f s (chip CRC %.2f s), write %.2f s (wire %.2f s, "
+           "erase %.2f s, program %.2f s, CRC %.2f s), verify %.2f s (CRC %.2f s)\n",
+           t_conn - t0, t_backup - t_conn, sb.crc_busy_s, t_write - t_backup,
+           (double)(sw.bytes_from_host - sb.bytes_from_host) * 10.0 / baud,
+           sw.erase_busy_s - sb.erase_busy_s, sw.program_busy_s - sb.program_busy_s,
+           sw.crc_busy_s - sb.crc_busy_s, fl_now() - t_write, sv.crc_busy_s - sw.crc_busy_s);
     free(buf);
     stop(&u);
     return secs;
@@ -145,13 +158,38 @@ static void row(const char *what, double secs, double plain, const fl_read_stats
            ideal / secs, (ideal + crc_busy) / secs, crc_busy);
 }
 
+/* The backup rows: naive, proven, proven + reference, and the worst case. */
+static void backup_rows(const char *path, const uint8_t *dump, const uint8_t *next,
+                        const uint8_t *full, size_t n, uint32_t len, uint32_t baud)
+{
+    fl_read_stats rs;
+    printf("== backup of a Tuya dump (%u KiB) at %u baud, real wire timing ==\n", len / 1024,
+           baud);
+    printf("%-34s %8s %7s %6s %6s %6s %7s %7s %7s\n", "read", "seconds", "ratio", "moved",
+           "erased", "ref", "wire", "+crc", "crc s");
+    double crc;
+    double plain = timed_read(path, dump, n, len, baud, false, NULL, &rs, &crc);
+    row("naive (every byte, today's read)", plain, plain, &rs, baud, crc);
+    double t = timed_read(path, dump, n, len, baud, true, NULL, &rs, &crc);
+    row("proven (erased sectors by CRC)", t, plain, &rs, baud, crc);
+    t = timed_read(path, next, n, len, baud, true, dump, &rs, &crc);
+    row("proven + reference (next unit)", t, plain, &rs, baud, crc);
+    printf("== worst case: no erased sector ==\n");
+    double fplain = timed_read(path, full, n, len, baud, false, NULL, &rs, &crc);
+    row("naive", fplain, fplain, &rs, baud, crc);
+    t = timed_read(path, full, n, len, baud, true, NULL, &rs, &crc);
+    row("proven (must stay within a few %)", t, fplain, &rs, baud, crc);
+}
+
 int main(int argc, char **argv)
 {
     uint32_t baud = 921600;
-    bool quick = false;
+    bool quick = false, cycle_only = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = true;
+        else if (!strcmp(argv[i], "--cycle")) /* only the station cycle rows */
+            cycle_only = true;
         else
             baud = (uint32_t)strtoul(argv[i], NULL, 0);
     }
@@ -178,23 +216,9 @@ int main(int argc, char **argv)
         return 1;
     close(fd);
 
-    printf("== backup of a Tuya dump (%u KiB) at %u baud, real wire timing ==\n", len / 1024,
-           baud);
-    printf("%-34s %8s %7s %6s %6s %6s %7s %7s %7s\n", "read", "seconds", "ratio", "moved",
-           "erased", "ref", "wire", "+crc", "crc s");
     fl_read_stats rs;
-    double crc;
-    double plain = timed_read(path, dump, n, len, baud, false, NULL, &rs, &crc);
-    row("naive (every byte, today's read)", plain, plain, &rs, baud, crc);
-    double t = timed_read(path, dump, n, len, baud, true, NULL, &rs, &crc);
-    row("proven (erased sectors by CRC)", t, plain, &rs, baud, crc);
-    t = timed_read(path, next, n, len, baud, true, dump, &rs, &crc);
-    row("proven + reference (next unit)", t, plain, &rs, baud, crc);
-    printf("== worst case: no erased sector ==\n");
-    double fplain = timed_read(path, full, n, len, baud, false, NULL, &rs, &crc);
-    row("naive", fplain, fplain, &rs, baud, crc);
-    t = timed_read(path, full, n, len, baud, true, NULL, &rs, &crc);
-    row("proven (must stay within a few %)", t, fplain, &rs, baud, crc);
+    if (!cycle_only)
+        backup_rows(path, dump, next, full, n, len, baud);
     if (!quick) {
         uint8_t *img;
         size_t img_len;
@@ -204,7 +228,7 @@ int main(int argc, char **argv)
         double naive_wire = (n + img_len - 0x11000) * 10.0 / baud;
         printf("== station cycle: connect, backup, write OpenBeken, verify (naive wire time: "
                "2 MiB read + image write = %.2f s) ==\n", naive_wire);
-        double c = timed_cycle(path, dump, n, baud, false, NULL, img, img_len, &rs);
+        double c = getenv("FL_BENCH_SKIP_NAIVE") ? 0 : timed_cycle(path, dump, n, baud, false, NULL, img, img_len, &rs);
         printf("%-34s %8.2f %7.3f of the naive wire time\n", "today (plain read)", c,
                c / naive_wire);
         c = timed_cycle(path, dump, n, baud, true, NULL, img, img_len, &rs);

@@ -150,18 +150,19 @@ done
 
 # --- a misdirected erase, then a brown-out: the failed write still proves ---
 # (and restores) what lies outside it.  Random flash: every sector differs
-# from blank.  Erase 17 is the 64 KiB at 0x30000 and lands at 0x130000; the
+# from blank.  Erase 10 is the 64 KiB at 0x30000 (7 x 4 KiB and a 32 KiB clear
+# 0x11000..0x20000, then 0x20000) and lands at 0x130000; the
 # brown-out comes later in the same write.
 python3 -c "import random; open('$T/rnd.orig','wb').write(random.Random(3).randbytes(2 << 20))"
 python3 -c "open('$T/img_n.bin','wb').write(open('$IMG_N','rb').read()[0x11000:])"
 cp "$T/rnd.orig" "$T/rnd.bin"
 expect_exit 1 "brown-out after a misdirected erase, no backup: unit fails (exit 1)" \
     "$FL" write "$IMG_N" --chip bk7231n \
-    --port "sim:bk7231n?flash=$T/rnd.bin&timescale=0&misdirect=17&brownout=500000" >"$T/rnd.out" 2>&1
+    --port "sim:bk7231n?flash=$T/rnd.bin&timescale=0&misdirect=10&brownout=500000" >"$T/rnd.out" 2>&1
 check "... the message has the reset and names 0x130000" \
     grep -q "reset during .*changed at 0x130000" "$T/rnd.out"
 cp "$T/rnd.orig" "$T/rnd2.bin"
-"$FL" lua "$T/rw.lua" "sim:bk7231n?flash=$T/rnd2.bin&timescale=0&misdirect=17&brownout=300000" \
+"$FL" lua "$T/rw.lua" "sim:bk7231n?flash=$T/rnd2.bin&timescale=0&misdirect=10&brownout=300000" \
     bk7231n "$T/img_n.bin" 0x11000 >"$T/rnd2.out" 2>&1
 check "with a backup read: the write reports the reset" grep -q "reset during" "$T/rnd2.out"
 check "... and 0x130000 was restored before reporting" \

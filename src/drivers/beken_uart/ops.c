@@ -579,10 +579,85 @@ static fl_status verify_window_written(fl_beken *s, uint32_t w, uint32_t n,
     return FL_OK;
 }
 
+/* How a window's blocks are erased: one by one (4 KiB erases where needed),
+ * or by one 32 KiB or 64 KiB erase that covers them. */
+enum { BY_BLOCK = 0, BY_32K, BY_64K };
+
+/* Typical erase times of 25-series NOR in units of a 4 KiB erase (about
+ * 45 ms): 32 KiB ≈ 3.3, 64 KiB ≈ 5.5.  Only the ratios matter here. */
+#define COST_ERASE_32K 3.3
+#define COST_ERASE_64K 5.5
+
+/* The same unit for sending one 4 KiB block again: a big erase also wipes
+ * blocks that already held their data, and those must be programmed again. */
+static double resend_cost(const fl_beken *s)
+{
+    return (BLOCK * 10.0 / (s->baud ? s->baud : 115200)) / 0.045;
+}
+
+/* Blocks [i0, i1) of a window: what erasing them one by one costs, and the
+ * extra sending a big erase over them causes. */
+static void erase_costs(const fl_beken *s, uint32_t i0, uint32_t i1, const uint8_t *target,
+                        const bool *same, const bool *blank, double *by_block, double *extra)
+{
+    bool may_skip_erase = s->chip->loader == FL_LOADER_ROM; /* see write_window */
+    *by_block = *extra = 0;
+    for (uint32_t i = i0; i < i1; i++) {
+        if (!same[i] && !(may_skip_erase && blank[i]))
+            *by_block += 1.0;
+        if (same[i] && !all_ff(target + i * BLOCK, BLOCK))
+            *extra += resend_cost(s);
+    }
+}
+
+/* Decide how[i] for the n blocks of the window at w: the cheapest of a 64 KiB
+ * erase, 32 KiB erases over aligned halves (ROM loaders: the flash loaders
+ * know only 4 KiB and 64 KiB) and erasing block by block.  Every choice is
+ * proven the same way afterwards (the window CRC), so this only decides time. */
+static void plan_erases(const fl_beken *s, uint32_t w, uint32_t n, const uint8_t *target,
+                        const bool *same, const bool *blank, uint8_t *how)
+{
+    const uint32_t half = WINDOW / BLOCK / 2, half_bytes = WINDOW / 2;
+    double cost_halves = 0;
+    memset(how, BY_BLOCK, n);
+    /* segments between absolute 32 KiB boundaries: [h0, h1) */
+    for (uint32_t h0 = 0; h0 < n;) {
+        uint32_t to_boundary = (half_bytes - (w + h0 * BLOCK) % half_bytes) / BLOCK;
+        uint32_t h1 = h0 + to_boundary < n ? h0 + to_boundary : n;
+        double by_block, extra;
+        erase_costs(s, h0, h1, target, same, blank, &by_block, &extra);
+        if (s->chip->loader == FL_LOADER_ROM && h1 - h0 == half &&
+            COST_ERASE_32K + extra < by_block) {
+            memset(how + h0, BY_32K, h1 - h0);
+            cost_halves += COST_ERASE_32K + extra;
+        } else {
+            cost_halves += by_block;
+        }
+        h0 = h1;
+    }
+    if (n == WINDOW / BLOCK) {
+        double by_block, extra;
+        erase_costs(s, 0, n, target, same, blank, &by_block, &extra);
+        if (COST_ERASE_64K + extra < cost_halves)
+            memset(how, BY_64K, n);
+    }
+}
+
+/* Program blocks [i0, i1) of a window that one big erase has just cleared. */
+static fl_status program_erased(fl_beken *s, uint32_t w, uint32_t i0, uint32_t i1,
+                                const uint8_t *target, fl_error *err)
+{
+    fl_status st = FL_OK;
+    for (uint32_t i = i0; i < i1 && !st; i++)
+        st = program_block(s, w + i * BLOCK, target + i * BLOCK, true, err);
+    return st;
+}
+
 static fl_status write_window(fl_beken *s, uint32_t w, uint32_t n, const uint8_t *target,
                               bool trust_map, fl_error *err)
 {
     bool same[WINDOW / BLOCK], blank[WINDOW / BLOCK];
+    uint8_t how[WINDOW / BLOCK];
     uint32_t ndiff;
     fl_status st = classify_blocks(s, w, n, target, trust_map, same, blank, &ndiff, err);
     if (st)
@@ -593,16 +668,20 @@ static fl_status write_window(fl_beken *s, uint32_t w, uint32_t n, const uint8_t
     /* Flash loaders re-protect after every CRC and unprotect on an erase, so
      * there a write always follows an erase, even into blank flash. */
     bool may_skip_erase = s->chip->loader == FL_LOADER_ROM;
-    if (n == WINDOW / BLOCK && ndiff >= n / 2) {
-        if ((st = erase_unit(s, w, BK_ERASE_64K, err)))
-            return st;
-        for (uint32_t i = 0; i < n && !st; i++)
-            st = program_block(s, w + i * BLOCK, target + i * BLOCK, true, err);
-    } else {
-        for (uint32_t i = 0; i < n && !st; i++)
-            if (!same[i])
-                st = program_block(s, w + i * BLOCK, target + i * BLOCK,
-                                   may_skip_erase && blank[i], err);
+    plan_erases(s, w, n, target, same, blank, how);
+    for (uint32_t i = 0; i < n && !st;) {
+        if (how[i] == BY_64K || how[i] == BY_32K) {
+            uint32_t span = how[i] == BY_64K ? n : WINDOW / BLOCK / 2; /* aligned: planned so */
+            st = erase_unit(s, w + i * BLOCK, how[i] == BY_64K ? BK_ERASE_64K : BK_ERASE_32K, err);
+            if (!st)
+                st = program_erased(s, w, i, i + span, target, err);
+            i += span;
+            continue;
+        }
+        if (!same[i])
+            st = program_block(s, w + i * BLOCK, target + i * BLOCK, may_skip_erase && blank[i],
+                               err);
+        i++;
     }
     if (st)
         return st;
