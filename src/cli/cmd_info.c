@@ -7,13 +7,14 @@ static void usage(void)
 {
     printf("usage: flashline info --port URL [--chip CHIP] [options]\n"
            "       flashline info -p URL [-c CHIP] [options]\n\n"
-           "Gets the chip's attention the way the port says (UART: the bootloader; SPI\n"
+           "Gets the chip's attention the way the port and --chip say (UART: the Beken\n"
+           "bootloader, or with --chip esp32 etc. the Espressif ROM loader; SPI\n"
            "programmer: Beken SPI mode, or the bare flash chip with --chip spi-nor), then\n"
            "prints the driver, how the chip answers, chip ID (UART), flash JEDEC ID, part,\n"
-           "size, status register(s) (SPI: SR1, SR2, SR3 each) and the MAC from the RF\n"
-           "calibration sector (Beken chips).  Without --chip the UART chip ID tells the\n"
-           "chip where it can.  Then the chip runs its firmware (--after reboot) or stays\n"
-           "in its loader (--after stay).\n\n"
+           "size, status register(s) (SPI: SR1, SR2, SR3 each) and the MAC (Beken: from the\n"
+           "RF calibration sector; Espressif: from the eFuses).  Without --chip the UART\n"
+           "chip ID tells the Beken chip where it can.  Then the chip runs its firmware\n"
+           "(--after reboot) or stays in its loader (--after stay).\n\n"
            "Options:\n%s\n%s",
            flash_cli_common_help(), cli_exit_codes_help);
 }

@@ -65,19 +65,22 @@ const char *flash_cli_common_help(void)
     static char text[12288];
     if (text[0])
         return text;
-    char drivers[2048], chips[1024], chip_line[768];
+    char drivers[2048], chips[1400], chip_line[1100];
     wrap_text(drivers, sizeof drivers, fl_flash_drivers_help(), "                        ", 0);
     snprintf(chip_line, sizeof chip_line,
-             "-c, --chip CHIP     what the chip is: %s, or spi-nor (a plain SPI NOR flash chip: "
-             "needs a SPI programmer port).  Optional over a UART where the chip ID tells it "
+             "-c, --chip CHIP     what the chip is: %s, spi-nor (a plain SPI NOR flash chip: "
+             "needs a SPI programmer port), or an Espressif chip: %s (the ESP ROM loader over "
+             "a UART port; always named: without --chip a UART port is taken for a Beken "
+             "chip).  Optional over a UART where the chip ID tells it "
              "(ROM loaders; BK7231N and BK7231M answer alike and are handled alike); bk7236 "
              "and bk7258 answer alike, and so do the flash loaders of bk7231t, bk7231u and "
              "bk7252: name those.  Over a SPI programmer a plain SPI NOR flash answering its "
              "JEDEC ID is taken as spi-nor; a Beken chip must be named (SPI mode resets it)",
-             fl_chip_names());
+             fl_chip_names(), fl_chip_names_family(FL_FAMILY_ESP));
     wrap_text(chips, sizeof chips, chip_line, "  ", 22);
     snprintf(text, sizeof text,
-             "  -p, --port URL      how the chip is reached; the port chooses the driver:\n"
+             "  -p, --port URL      how the chip is reached; the port (and, over a UART, the\n"
+             "                      chip's family) chooses the driver:\n"
              "%s\n"
              "%s\n"
              "  -b, --baud N|max    UART only: rate after linking (default 921600; falls back\n"

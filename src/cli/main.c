@@ -58,9 +58,10 @@ static void usage(FILE *f)
             "  tcp://HOST:PORT | sim:CHIP[?flash=FILE&timescale=0&...] (built-in simulator) |\n"
             "  ch341a | ch341a:BUS-PORT | ch341a:serial=TEXT | 'ch341a:sim?target=CHIP&flash=FILE'\n"
             "Chips (--chip): %s,\n"
-            "  spi-nor (a plain SPI NOR chip on a programmer)\n\n"
+            "  spi-nor (a plain SPI NOR chip on a programmer),\n"
+            "  %s (Espressif ROM loader over a UART: name the chip)\n\n"
             "%s",
-            fl_chip_names(), cli_exit_codes_help);
+            fl_chip_names(), fl_chip_names_family(FL_FAMILY_ESP), cli_exit_codes_help);
 }
 
 /* --- finding the verb -------------------------------------------------------

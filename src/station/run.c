@@ -995,7 +995,7 @@ static fl_status prepare(worker *w, fl_error *err)
         return st;
     if (!fl_chip_find(w->r->chip))
         return fl_fail(err, FL_ERR_FORMAT, "%s:%d:%d: unknown chip '%s' (known: %s)", w->r->path,
-                       w->r->chip_pos.line, w->r->chip_pos.column, w->r->chip, fl_chip_names());
+                       w->r->chip_pos.line, w->r->chip_pos.column, w->r->chip, fl_chip_names_all());
     for (size_t i = 0; i < o->nsets; i++)
         if (!strchr(o->sets[i], '=') || o->sets[i][0] == '=')
             return fl_fail(err, FL_ERR_USAGE, "--set %s: expected KEY=VALUE", o->sets[i]);
