@@ -295,7 +295,7 @@ static void test_policy_rules(void)
     CHECK(plan("esp32", "OpenESP32C3_1.18.300.factory.bin", f, n, -1, false, 0, &p, &e) == FL_ERR_FORMAT &&
               strstr(e.msg, "name says ESP32-C3"), "name: %s", e.msg);
     CHECK(plan("esp32c3", "OpenESP32C3_1.18.300.factory.bin", f, n, -1, false, 0, &p, &e) == FL_ERR_FORMAT &&
-              strstr(e.msg, "esp32 image") && strstr(e.msg, "esp32c3"), "content: %s", e.msg);
+              strstr(e.msg, "an esp32 factory image") && strstr(e.msg, "esp32c3"), "content: %s", e.msg);
     /* partitions for 4 MB on a 2 MB flash */
     CHECK(plan("esp32", "x.bin", f, n, -1, false, 2u << 20, &p, &e) == FL_ERR_REFUSED &&
               strstr(e.msg, "past the end of the 2048 KiB flash"), "flash size: %s", e.msg);
@@ -325,7 +325,7 @@ static void test_policy_rules(void)
     CHECK(plan("esp32", "a.img", img, m, 0x18000, false, 0, &p, &e) == FL_ERR_FORMAT &&
               strstr(e.msg, "cannot be an app partition"), "app at 0x18000: %s", e.msg);
     CHECK(plan("esp32c3", "a.img", img, m, 0x10000, false, 0, &p, &e) == FL_ERR_FORMAT &&
-              strstr(e.msg, "esp32 image") && strstr(e.msg, "esp32c3"), "app wrong chip: %s", e.msg);
+              strstr(e.msg, "an esp32 app image") && strstr(e.msg, "esp32c3"), "app wrong chip: %s", e.msg);
     /* a bootloader image goes where the ROM loads it */
     m = eb_image(img, 5, false, true, 0x20);
     CHECK(plan("esp32c3", "b.bin", img, m, -1, false, 0, &p, &e) == FL_OK && p.flash_offset == 0,

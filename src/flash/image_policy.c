@@ -75,6 +75,9 @@ static const char *code_kind_label(fl_image_kind k)
     case FL_IMAGE_FULL_DUMP: return "full flash dump";
     case FL_IMAGE_UA: return "_UA_ image";
     case FL_IMAGE_APP_DUMP: return "dump read from 0x11000";
+    case FL_IMAGE_ESP_FACTORY: return "factory image";
+    case FL_IMAGE_ESP_APP: return "app image";
+    case FL_IMAGE_ESP_BOOTLOADER: return "bootloader image";
     default: return fl_image_kind_text(k);
     }
 }
@@ -395,9 +398,9 @@ static fl_status refuse_family(const char *name, const fl_image_info *info, cons
     char lc[16];
     lower(lc, sizeof lc, info->chip[0] ? info->chip : esp ? "espressif" : "beken");
     return fl_fail(err, FL_ERR_FORMAT,
-                   "%s is a %s %s (%.160s), but the chip is %s, %s: that ROM cannot start it "
+                   "%s is %s %s %s (%.160s), but the chip is %s, %s: that ROM cannot start it "
                    "(--force does not apply across families); use the image built for %s",
-                   name, lc, code_kind_label(info->kind),
+                   name, lc[0] == 'e' ? "an" : "a", lc, code_kind_label(info->kind),
                    info->chip_evidence[0] ? info->chip_evidence : "by its content", chip->name,
                    esp ? "a Beken chip" : "an Espressif chip", chip->display);
 }
@@ -413,9 +416,10 @@ static fl_status check_esp_chip(const char *name, const fl_image_info *info, con
     lower(lc, sizeof lc, info->chip);
     if (chip->family != FL_FAMILY_ESP || info->esp.chip_id != chip->esp_image_chip_id)
         return fl_fail(err, FL_ERR_FORMAT,
-                       "%s is a %s image (%.160s), but the chip is %s: use the image built for %s "
+                       "%s is an %s %s (%.160s), but the chip is %s: use the image built for %s "
                        "(or --force if you are sure)",
-                       name, lc, info->chip_evidence, chip->name, chip->display);
+                       name, lc, code_kind_label(info->kind), info->chip_evidence, chip->name,
+                       chip->display);
     char named[16];
     if (fl_image_esp_chip_in_name(name, named, sizeof named) && strcasecmp(named, info->chip))
         return fl_fail(err, FL_ERR_FORMAT,

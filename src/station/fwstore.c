@@ -319,6 +319,15 @@ static fl_status check_image(const uint8_t *data, size_t len, const char *file,
         fl_image_info_free(&info);
         return st;
     }
+    if (info.kind == FL_IMAGE_ESP_APP) { /* where it goes is the unit's partition table's say */
+        st = fl_fail(err, FL_ERR_FORMAT,
+                     "%s is an Espressif app image (OpenBeken's OTA .img: no bootloader, no "
+                     "partition table): the store keeps images that flash a unit whole; add the "
+                     "OpenESP*.factory.bin of the same release",
+                     file);
+        fl_image_info_free(&info);
+        return st;
+    }
     const fl_chip *content = info.chip[0] && !info.chip_from_name ? chip_by_display(info.chip) : NULL;
     const fl_chip *chip = NULL;
     if (chip_opt && !(chip = fl_chip_find(chip_opt)))
