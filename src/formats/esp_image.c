@@ -221,11 +221,13 @@ static void copy_text(char *dst, size_t cap, const uint8_t *src, size_t n)
     dst[i] = '\0';
 }
 
-static void classify(const uint8_t *buf, fl_esp_image *im)
+static void classify(const uint8_t *buf, size_t len, fl_esp_image *im)
 {
     for (unsigned i = 0; i < im->n_seg_read; i++)
         im->is_app |= flash_mapped(im->chip_id, im->seg[i].load_addr);
-    if (im->n_seg_read && im->seg[0].length >= 256) {
+    /* the first segment may be the one that runs past the end of a cut file */
+    if (im->n_seg_read && im->seg[0].length >= 256 &&
+        im->seg[0].file_offset + SEG_HEADER_LEN + 256 <= len) {
         const uint8_t *d = buf + im->seg[0].file_offset + SEG_HEADER_LEN;
         if (fl_le32(d) == APP_DESC_MAGIC) { /* version +16, project +48, IDF version +112 */
             im->is_app = true;
@@ -334,9 +336,9 @@ static bool plausible_header(const uint8_t *buf, size_t len)
  * runs from ESP8266 IRAM (0x40100000); an ESP32 image loads there only into
  * its flash cache window, and always has IRAM or DROM segments of its own.
  * (Inferred from the address maps in esptool's targets, not from a sample.) */
-static bool looks_esp8266_v3(const uint8_t *buf, const fl_esp_image *im)
+static bool looks_esp8266_v3(const uint8_t *buf, size_t len, const fl_esp_image *im)
 {
-    if (im->format != FL_ESP_FMT_EXT || im->chip_id != 0 ||
+    if (im->format != FL_ESP_FMT_EXT || im->chip_id != 0 || len < HEADER_LEN + EXT_HEADER_LEN ||
         !fl_all_bytes(buf + HEADER_LEN + 4, 11, 0))
         return false;
     bool iram8266 = false, esp32 = false;
@@ -355,7 +357,7 @@ bool fl_esp_image_parse(const uint8_t *buf, size_t len, fl_esp_image *out)
         return false;
     if (buf[0] == FL_ESP_IMAGE_V2_MAGIC) {
         parse_v2(buf, len, out);
-        classify(buf, out);
+        classify(buf, len, out);
         return true;
     }
     /* 0xE9 on both families: the extended header decides.  The layout whose
@@ -371,9 +373,9 @@ bool fl_esp_image_parse(const uint8_t *buf, size_t len, fl_esp_image *out)
     else
         take_ext = len > HEADER_LEN && buf[HEADER_LEN] == 0xEE;
     *out = take_ext ? ext : v1;
-    if (looks_esp8266_v3(buf, out))
+    if (looks_esp8266_v3(buf, len, out))
         out->chip_id = FL_ESP_CHIP_ESP8266;
-    classify(buf, out);
+    classify(buf, len, out);
     return true;
 }
 
@@ -540,7 +542,8 @@ static void identify_factory(const uint8_t *buf, size_t len, fl_esp_info *in)
     in->app.file_offset = app->offset;
     /* the RTOS SDK's app carries no chip ID: the ESP8266 bootloader says it */
     if (have_boot && in->boot.chip_id == FL_ESP_CHIP_ESP8266 && in->app.format == FL_ESP_FMT_EXT &&
-        in->app.chip_id == 0 && fl_all_bytes(buf + app->offset + HEADER_LEN + 4, 11, 0))
+        in->app.chip_id == 0 && len - app->offset >= HEADER_LEN + EXT_HEADER_LEN &&
+        fl_all_bytes(buf + app->offset + HEADER_LEN + 4, 11, 0))
         in->app.chip_id = FL_ESP_CHIP_ESP8266;
     if (in->app.error[0])
         INFO_ERROR(in, "app at 0x%X: %s", app->offset, in->app.error);
