@@ -118,4 +118,22 @@ check "  ... naming them" grep -q "several OpenESP8266_\*.factory.bin assets (Op
 expect_exit 3 "firmware fetch esp32: no factory image in the release (the .img is not one)" \
     "$FL" firmware fetch esp32 1.18.300 --from "$URL" 2>"$T/err"
 check "  ... says which asset it looked for" grep -q "no OpenESP32_\*.factory.bin asset" "$T/err"
+
+# a recipe names the store's image; `run --check` resolves it and plans it on the recipe's chip
+cat >"$T/esp.yaml" <<'YAML'
+name: esp32-store
+description: flash OpenESP32 from the firmware store
+chip: esp32
+vars:
+  firmware: OpenESP32@1.18.300
+steps:
+  - connect
+  - flash:
+      image: ${firmware}
+  - verify
+YAML
+expect_exit 0 "a recipe naming OpenESP32@1.18.300 checks out" to "$T/out" "$FL" run "$T/esp.yaml" --check
+expect_exit 3 "... and refuses a C3 image given for its esp32" \
+    "$FL" run "$T/esp.yaml" --check --set firmware="$C3" 2>"$T/err"
+check "  ... at the flash step, naming both chips" grep -q "esp.yaml:8:5: step 'flash': .*esp32-c3 factory image.*the chip is esp32" "$T/err"
 finish
