@@ -18,6 +18,9 @@
 #include "formats/esp_image.h"
 #include "formats/image_id.h"
 #include "fuzz/esp_image_body.h"
+#include "station/fwstore.h"
+#include "util/fileio.h"
+#include <unistd.h>
 
 static uint8_t img[0x20000];
 
@@ -372,6 +375,58 @@ static void test_policy_families(void)
               p.flash_offset == 0x300000, "raw data: %s", e.msg);
 }
 
+/* --- the firmware store ------------------------------------------------------------------ */
+
+static bool write_tmp(const char *path, const uint8_t *d, size_t n)
+{
+    fl_error e;
+    return fl_write_file_durable(path, d, n, &e) == FL_OK;
+}
+
+static void test_fwstore(void)
+{
+    char dir[] = "/tmp/fl-esp-store-XXXXXX", path[128];
+    CHECK(mkdtemp(dir) != NULL, "temp dir");
+    fl_fwstore *s;
+    fl_error e = {0};
+    char store[160];
+    snprintf(store, sizeof store, "%s/firmware", dir);
+    CHECK(fl_fwstore_open(store, &s, &e) == FL_OK, "open: %s", e.msg);
+    size_t n;
+    uint8_t *f = eb_factory(0, 0x1000, 0, 4096, &n);
+    snprintf(path, sizeof path, "%s/OpenESP32_1.18.300.factory.bin", dir);
+    CHECK(write_tmp(path, f, n), "write");
+    const fl_fw_entry *en = NULL;
+    bool added = false;
+    CHECK(fl_fwstore_add_file(s, path, NULL, &en, &added, &e) == FL_OK && added, "add: %s", e.msg);
+    CHECK(en && !strcmp(en->name, "OpenESP32") && !strcmp(en->chip, "esp32") &&
+              !strcmp(en->version, "1.18.300") && !strcmp(en->kind, "esp_factory"), "entry");
+    unlink(path);
+    free(f);
+    /* a chip the table lacks (ESP32-C5: chip ID 23, bootloader at 0x2000) under --chip esp32 */
+    f = eb_factory(23, 0x2000, 23, 4096, &n);
+    snprintf(path, sizeof path, "%s/firmware-c5.bin", dir);
+    CHECK(write_tmp(path, f, n), "write");
+    fl_fw_add_opts o = {.chip = "esp32", .version = "1.0"};
+    CHECK(fl_fwstore_add_file(s, path, &o, NULL, NULL, &e) == FL_ERR_FORMAT &&
+              strstr(e.msg, "esp32-c5") && strstr(e.msg, "the chip is esp32"), "C5 as esp32: %s", e.msg);
+    unlink(path);
+    free(f);
+    /* a bootloader alone does not flash a unit */
+    n = eb_image(img, 0, false, true, 0x20);
+    snprintf(path, sizeof path, "%s/bootloader.bin", dir);
+    CHECK(write_tmp(path, img, n), "write");
+    o.chip = "esp32";
+    CHECK(fl_fwstore_add_file(s, path, &o, NULL, NULL, &e) == FL_ERR_FORMAT &&
+              strstr(e.msg, "bootloader image alone"), "bootloader: %s", e.msg);
+    unlink(path);
+    CHECK_EQ_UINT(fl_fwstore_count(s), 1);
+    fl_fwstore_close(s);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
 /* --- fuzz body smoke run ------------------------------------------------------------- */
 
 static uint32_t rnd_state = 12345;
@@ -415,6 +470,7 @@ int main(void)
     RUN(test_policy_pairs);
     RUN(test_policy_rules);
     RUN(test_policy_families);
+    RUN(test_fwstore);
     RUN(test_mutations);
     return testlib_finish();
 }

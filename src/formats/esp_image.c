@@ -576,8 +576,9 @@ bool fl_esp_identify(const uint8_t *buf, size_t len, fl_esp_info *in)
     if (!plausible_header(buf, len))
         return false;
     fl_esp_image_parse(buf, len, &in->app);
-    bool fits = in->app.n_seg_read == in->app.n_segments && in->app.length;
-    in->strong = fits;
+    /* a lone image is certain only when its checksum holds too: a Beken
+     * file may start like a header by chance, and then fit by chance */
+    in->strong = in->app.n_seg_read == in->app.n_segments && in->app.length && in->app.checksum_ok;
     in->kind = in->app.is_app ? FL_ESP_APP : FL_ESP_BOOTLOADER;
     if (in->kind == FL_ESP_BOOTLOADER) {
         in->boot = in->app;

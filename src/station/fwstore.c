@@ -319,12 +319,14 @@ static fl_status check_image(const uint8_t *data, size_t len, const char *file,
         fl_image_info_free(&info);
         return st;
     }
-    if (info.kind == FL_IMAGE_ESP_APP) { /* where it goes is the unit's partition table's say */
+    if (info.kind == FL_IMAGE_ESP_APP || info.kind == FL_IMAGE_ESP_BOOTLOADER) {
         st = fl_fail(err, FL_ERR_FORMAT,
-                     "%s is an Espressif app image (OpenBeken's OTA .img: no bootloader, no "
-                     "partition table): the store keeps images that flash a unit whole; add the "
+                     "%s is %s: the store keeps images that flash a unit whole; add the "
                      "OpenESP*.factory.bin of the same release",
-                     file);
+                     file, info.kind == FL_IMAGE_ESP_APP
+                               ? "an Espressif app image (OpenBeken's OTA .img: no bootloader, "
+                                 "no partition table)"
+                               : "an Espressif bootloader image alone");
         fl_image_info_free(&info);
         return st;
     }
@@ -347,7 +349,9 @@ static fl_status check_image(const uint8_t *data, size_t len, const char *file,
         fl_image_plan_opts_init(&po);
         po.read_only = true; /* nothing is written: only "is this a good image for chip?" */
         po.allow_bootloader = true;
-        po.force = content == NULL; /* the content cannot tell: the caller's word for it */
+        /* the content cannot tell: the caller's word for it (an Espressif
+         * header always tells, even a chip the table does not have) */
+        po.force = content == NULL && !(fl_image_kind_is_esp(info.kind) && info.chip[0]);
         fl_placement place;
         st = fl_image_plan(chip, file, data, len, fl_chip_flash_size_limit(chip), &po, &place,
                            err);
