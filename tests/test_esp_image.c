@@ -146,6 +146,10 @@ static void test_single_images(void)
     CHECK_STR(in.chip, "ESP32-C3");
     CHECK(in.esp.app.hash_ok && in.esp.app.length == n, "app length %zu", in.esp.app.length);
     fl_image_info_free(&in);
+    memcpy(img + 24 + 8 + 48, "vendor-app", 10); /* another project: not an OpenBeken version */
+    CHECK(kind_of(img, n, NULL, &in) == FL_IMAGE_ESP_APP && !in.obk_version[0] &&
+              !strcmp(in.esp.app.app_project, "vendor-app"), "vendor app: \"%s\"", in.obk_version);
+    fl_image_info_free(&in);
     n = eb_image(img, 0, false, true, 0x20);
     CHECK(kind_of(img, n, NULL, &in) == FL_IMAGE_ESP_BOOTLOADER, "bootloader");
     CHECK_STR(in.chip, "ESP32");

@@ -637,10 +637,12 @@ static void take_esp(fl_image_info *info, const fl_esp_info *esp, const char *na
     info->esp = *esp;
     snprintf(info->chip, sizeof info->chip, "%s", esp->chip);
     snprintf(info->chip_evidence, sizeof info->chip_evidence, "%s", esp->evidence);
+    /* OpenBeken's ESP-IDF build is the project "OpenBeken"; another app's
+     * version is not an OpenBeken version (backups classify by it) */
     const fl_esp_image *app = &esp->app;
-    if (app->app_version[0])
-        snprintf(info->obk_version, sizeof info->obk_version, "%s_%s",
-                 app->app_project[0] ? app->app_project : "app", app->app_version);
+    if (app->app_version[0] && !strncmp(app->app_project, "OpenBeken", 9))
+        snprintf(info->obk_version, sizeof info->obk_version, "%s_%s", app->app_project,
+                 app->app_version);
     char nb[16];
     const char *nc = fl_image_esp_chip_in_name(name, nb, sizeof nb);
     if (nc && esp->chip[0] && strcasecmp(nc, esp->chip) != 0)
