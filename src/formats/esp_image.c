@@ -325,10 +325,15 @@ static void parse_v2(const uint8_t *buf, size_t len, fl_esp_image *im)
     im->length += 4;
 }
 
+/* Header bytes esptool can write: 1-16 segments, a flash mode it knows, a
+ * size code of its tables (ESP8266 up to 0x9) and a frequency code (0, 1, 2
+ * or 0xF).  Random data passes about once in a million. */
 static bool plausible_header(const uint8_t *buf, size_t len)
 {
+    uint8_t freq = buf[3] & 0x0F;
     return len >= HEADER_LEN && (buf[0] == FL_ESP_IMAGE_MAGIC || buf[0] == FL_ESP_IMAGE_V2_MAGIC) &&
-           buf[1] >= 1 && buf[1] <= FL_ESP_MAX_SEGMENTS && buf[2] <= 5;
+           buf[1] >= 1 && buf[1] <= FL_ESP_MAX_SEGMENTS && buf[2] <= 5 && buf[3] >> 4 <= 9 &&
+           (freq <= 2 || freq == 0xF);
 }
 
 /* The ESP8266 RTOS SDK writes its apps with esptool's "V3" layout: an
