@@ -460,6 +460,12 @@ static void test_mutations(void)
         damaged += fuzz_esp_image(m, cut);
         damaged += fuzz_esp_image(m + 0x10000, cut > 0x10000 ? cut - 0x10000 : 0);
     }
+    for (size_t cut = 1; cut < 40; cut++) { /* every short prefix, in a buffer of its size */
+        uint8_t *p = malloc(cut);
+        memcpy(p, f + 0x1000, cut);
+        damaged += fuzz_esp_image(p, cut);
+        free(p);
+    }
     CHECK(fuzz_esp_image(f, n) == 0, "the intact image reads intact");
     free(m);
     free(f);

@@ -330,9 +330,11 @@ static void parse_v2(const uint8_t *buf, size_t len, fl_esp_image *im)
  * or 0xF).  Random data passes about once in a million. */
 static bool plausible_header(const uint8_t *buf, size_t len)
 {
+    if (len < HEADER_LEN)
+        return false;
     uint8_t freq = buf[3] & 0x0F;
-    return len >= HEADER_LEN && (buf[0] == FL_ESP_IMAGE_MAGIC || buf[0] == FL_ESP_IMAGE_V2_MAGIC) &&
-           buf[1] >= 1 && buf[1] <= FL_ESP_MAX_SEGMENTS && buf[2] <= 5 && buf[3] >> 4 <= 9 &&
+    return (buf[0] == FL_ESP_IMAGE_MAGIC || buf[0] == FL_ESP_IMAGE_V2_MAGIC) && buf[1] >= 1 &&
+           buf[1] <= FL_ESP_MAX_SEGMENTS && buf[2] <= 5 && buf[3] >> 4 <= 9 &&
            (freq <= 2 || freq == 0xF);
 }
 
