@@ -128,8 +128,10 @@ typedef struct fl_esp_info {
  * segment, checksum and digest fit). */
 bool fl_esp_identify(const uint8_t *buf, size_t len, fl_esp_info *out);
 
-/* One image at buf[0] (false when the magic is not there).  esp8266: read an
- * extended-header image as the ESP8266 RTOS SDK's (chip ID field unused). */
+/* One image at buf[0] (false when the magic is not there).  With 0xE9 the
+ * layout whose segments and checksum fit decides between the ESP8266 ROM's
+ * and the extended header; an extended header with a zero chip-ID field and
+ * code in ESP8266 IRAM is the RTOS SDK's app (chip_id FL_ESP_CHIP_ESP8266). */
 bool fl_esp_image_parse(const uint8_t *buf, size_t len, fl_esp_image *out);
 
 /* The partition table at buf[0] (up to FL_ESP_PTABLE_MAX bytes). */
