@@ -103,8 +103,13 @@ static void test_refused(void)
     CHECK_EQ_UINT(fl_fwstore_count(s), 0);
     CHECK_EQ_UINT(files_in_store(), 0);
     /* unknown --chip */
-    fl_fw_add_opts u = {.chip = "esp32"};
+    fl_fw_add_opts u = {.chip = "rtl8710b"};
     CHECK(fl_fwstore_add_file(s, IMG_N, &u, NULL, NULL, &e) == FL_ERR_USAGE, "unknown chip");
+    /* a chip of another family: the image policy refuses, naming both */
+    fl_fw_add_opts x = {.chip = "esp32"};
+    CHECK(fl_fwstore_add_file(s, IMG_N, &x, NULL, NULL, &e) == FL_ERR_FORMAT &&
+              strstr(e.msg, "bk7231n") && strstr(e.msg, "esp32"), "Beken image for esp32: %s", e.msg);
+    CHECK_EQ_UINT(fl_fwstore_count(s), 0);
     fl_fwstore_close(s);
 }
 

@@ -1,4 +1,4 @@
-/* flashline image — identify Beken images, code encryption, CRC16 blocks
+/* flashline image — identify Beken and Espressif images, code encryption, CRC16 blocks
  * (src/formats/image_id.h, beken_image.h, beken_crypt.h, beken_crc16.h). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +26,13 @@ static void usage(FILE *f)
             "       flashline image crc add FILE -o OUT [--keep-erased] [--json]\n\n"
             "info     tells what FILE is by its content: full dump, rotated dump (read from\n"
             "         0x11000 and wrapped), dump read from 0x11000, _QIO_, _UA_, _UG_, RBL OTA,\n"
-            "         Tuya config region, OBK config, plain ARM binary; the chip where it can be\n"
+            "         Tuya config region, OBK config, plain ARM binary, Espressif factory image\n"
+            "         (OpenESP*.factory.bin), app or bootloader image; the chip where it can be\n"
             "         told (bootloader string, code key, OBK version, RF/partition layout), the RBL\n"
             "         headers with header and package CRCs, the CRC16 blocks, partition table,\n"
             "         RF calibration (MAC shown as vendor part unless --show-mac), Tuya store.\n"
+            "         Espressif: header (flash mode/size/frequency, chip ID, revision range),\n"
+            "         segments, checksum and SHA-256, the partition table with its MD5.\n"
             "decrypt  without --addr: FILE is a dump or image with CRC-wrapped code; writes the\n"
             "         logical image (CRC removed; bootloader at 0x0, app at 0x10000; a _UA_ file\n"
             "         starts at 0x10000) with the code decrypted.  RBL headers and the partition\n"
@@ -116,6 +119,73 @@ static void print_crc(const char *what, const fl_bk_crc_report *r)
     printf("\n");
 }
 
+/* --- Espressif ---------------------------------------------------------------------- */
+
+static void print_rev(uint16_t full)
+{
+    if (full == 0xFFFF)
+        printf("any");
+    else
+        printf("v%u.%u", full / 100u, full % 100u);
+}
+
+static void print_esp_image(const char *label, const fl_esp_image *im, bool factory)
+{
+    printf("%-13s", label);
+    if (factory)
+        printf("at 0x%zX, ", im->file_offset);
+    printf("%zu bytes, %s format, flash mode %s, size %s, freq %s, entry 0x%08X\n", im->length,
+           im->format == FL_ESP_FMT_V1   ? "ESP8266 V1"
+           : im->format == FL_ESP_FMT_V2 ? "ESP8266 V2 (0xEA)"
+           : im->chip_id == FL_ESP_CHIP_ESP8266 ? "ESP8266 RTOS SDK (V3)"
+                                                : "ESP32-family",
+           fl_esp_flash_mode_name(im->flash_mode), fl_esp_flash_size_name(im->chip_id, im->flash_size_freq),
+           fl_esp_flash_freq_name(im->chip_id, im->flash_size_freq), im->entry);
+    if (im->format == FL_ESP_FMT_EXT && im->chip_id != FL_ESP_CHIP_ESP8266) {
+        const char *cn = fl_esp_chip_name(im->chip_id);
+        printf("             chip ID %d (%s), chip revision ", im->chip_id, cn ? cn : "unknown");
+        print_rev(im->min_rev_full);
+        printf(" to ");
+        print_rev(im->max_rev_full);
+        printf("%s\n", im->hash_appended ? ", SHA-256 appended" : "");
+    }
+    if (im->app_project[0] || im->app_version[0])
+        printf("             app \"%s\" version %s (ESP-IDF %s)\n", im->app_project, im->app_version,
+               im->app_idf_version);
+    for (unsigned i = 0; i < im->n_seg_read; i++)
+        printf("             segment %u: load 0x%08X, %u bytes (file 0x%zX)\n", i + 1, im->seg[i].load_addr,
+               im->seg[i].length, im->file_offset + im->seg[i].file_offset);
+    if (im->format == FL_ESP_FMT_V2)
+        printf("             irom segment %u bytes (not checksummed), CRC32 %s\n", im->irom_length,
+               im->crc32_ok ? "ok" : "WRONG");
+    printf("             checksum %s", im->length ? (im->checksum_ok ? "ok" : "WRONG") : "not reached");
+    if (im->hash_appended)
+        printf(", SHA-256 %s", im->hash_ok ? "ok" : "WRONG or missing");
+    printf("\n");
+    if (im->error[0])
+        printf("             DAMAGED: %s\n", im->error);
+}
+
+static void print_esp(const fl_esp_info *e)
+{
+    bool factory = e->kind == FL_ESP_FACTORY;
+    if (e->boot.present)
+        print_esp_image("Bootloader:", &e->boot, factory);
+    if (factory) {
+        for (size_t i = 0; i < e->ptable.n; i++) {
+            const fl_esp_partition *p = &e->ptable.e[i];
+            char tb[8], sb[8];
+            printf("%s%-16s %-4s %-9s 0x%06X +0x%06X\n", i ? "             " : "Partitions:  ", p->label,
+                   fl_esp_ptype_name(p->type, tb), fl_esp_psubtype_name(p->type, p->subtype, sb),
+                   p->offset, p->size);
+        }
+        printf("             table at 0x%X, MD5 %s\n", FL_ESP_PTABLE_OFFSET,
+               !e->ptable.have_md5 ? "absent" : e->ptable.md5_ok ? "ok" : "WRONG");
+    }
+    if (e->app.present)
+        print_esp_image("App:", &e->app, factory);
+}
+
 static void print_info(const fl_image_info *in, const char *path, bool show_mac)
 {
     printf("File:        %s (%zu bytes)\n", path, in->size);
@@ -131,6 +201,8 @@ static void print_info(const fl_image_info *in, const char *path, bool show_mac)
             printf("; the bootloader holds a copy at 0x%X", in->key_copy_offset);
         printf("\n");
     }
+    if (fl_image_kind_is_esp(in->kind))
+        print_esp(&in->esp);
     if (in->have_boot) {
         printf("Bootloader:  file 0x%zX, %s\n", in->boot_file, in->boot_version[0] ? in->boot_version : "version string not found");
         print_crc("             CRC16 ", &in->boot_crc);

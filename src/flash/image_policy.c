@@ -75,6 +75,9 @@ static const char *code_kind_label(fl_image_kind k)
     case FL_IMAGE_FULL_DUMP: return "full flash dump";
     case FL_IMAGE_UA: return "_UA_ image";
     case FL_IMAGE_APP_DUMP: return "dump read from 0x11000";
+    case FL_IMAGE_ESP_FACTORY: return "factory image";
+    case FL_IMAGE_ESP_APP: return "app image";
+    case FL_IMAGE_ESP_BOOTLOADER: return "bootloader image";
     default: return fl_image_kind_text(k);
     }
 }
@@ -377,11 +380,171 @@ static fl_status place_code(const fl_chip *chip, const char *name, const fl_imag
     return FL_OK;
 }
 
+/* --- Espressif ---------------------------------------------------------------------- */
+
+/* Beken code and OTA files: none of them can run on another family. */
+static bool is_beken_kind(fl_image_kind k)
+{
+    return is_code_kind(k) || k == FL_IMAGE_ROTATED_DUMP || k == FL_IMAGE_UG ||
+           k == FL_IMAGE_RBL || k == FL_IMAGE_LOGICAL;
+}
+
+/* A Beken file on an Espressif chip or an Espressif file on a Beken chip:
+ * another family's ROM cannot start it, so --force does not apply. */
+static fl_status refuse_family(const char *name, const fl_image_info *info, const fl_chip *chip,
+                               fl_error *err)
+{
+    bool esp = fl_image_kind_is_esp(info->kind);
+    char lc[16];
+    lower(lc, sizeof lc, info->chip[0] ? info->chip : esp ? "espressif" : "beken");
+    return fl_fail(err, FL_ERR_FORMAT,
+                   "%s is %s %s %s (%.160s), but the chip is %s, %s: that ROM cannot start it "
+                   "(--force does not apply across families); use the image built for %s",
+                   name, lc[0] == 'e' ? "an" : "a", lc, code_kind_label(info->kind),
+                   info->chip_evidence[0] ? info->chip_evidence : "by its content", chip->name,
+                   esp ? "a Beken chip" : "an Espressif chip", chip->display);
+}
+
+/* The chip the content names (header chip ID, ESP8266 format) against the
+ * unit's and against the file name, as check_chip does for Beken images. */
+static fl_status check_esp_chip(const char *name, const fl_image_info *info, const fl_chip *chip,
+                                const fl_image_plan_opts *o, fl_error *err)
+{
+    if (o->force || !info->chip[0])
+        return FL_OK; /* no chip: the integrity check says why */
+    char lc[16];
+    lower(lc, sizeof lc, info->chip);
+    if (chip->family != FL_FAMILY_ESP || info->esp.chip_id != chip->esp_image_chip_id)
+        return fl_fail(err, FL_ERR_FORMAT,
+                       "%s is an %s %s (%.160s), but the chip is %s: use the image built for %s "
+                       "(or --force if you are sure)",
+                       name, lc, code_kind_label(info->kind), info->chip_evidence, chip->name,
+                       chip->display);
+    char named[16];
+    if (fl_image_esp_chip_in_name(name, named, sizeof named) && strcasecmp(named, info->chip))
+        return fl_fail(err, FL_ERR_FORMAT,
+                       "%s: the name says %s but the content is a %s image (%.160s): renamed or "
+                       "mixed up? (--force if you are sure)",
+                       name, named, info->chip, info->chip_evidence);
+    /* the ROM loads the bootloader from one fixed offset: a factory image laid
+     * out for another offset does not boot even when the chip ID agrees */
+    const fl_esp_info *e = &info->esp;
+    if (e->kind == FL_ESP_FACTORY && e->boot.present && e->boot_offset != chip->esp_bootloader_offset)
+        return fl_fail(err, FL_ERR_FORMAT,
+                       "%s has its bootloader at 0x%X, but the %s's ROM loads it from 0x%X: the "
+                       "image is laid out for another chip (or --force if you are sure)",
+                       name, e->boot_offset, chip->name, chip->esp_bootloader_offset);
+    return FL_OK;
+}
+
+/* A factory image's partitions must fit the flash it goes on (the 1 MB and
+ * 2 MB ESP8266 builds differ only there). */
+static fl_status check_esp_partitions(const char *name, const fl_esp_info *e, uint32_t flash_size,
+                                      fl_error *err)
+{
+    for (size_t i = 0; i < e->ptable.n; i++) {
+        const fl_esp_partition *p = &e->ptable.e[i];
+        if ((uint64_t)p->offset + p->size > flash_size)
+            return fl_fail(err, FL_ERR_REFUSED,
+                           "%s: its partition table puts \"%s\" at 0x%X..0x%llX, past the end of "
+                           "the %u KiB flash: the image is built for a larger flash",
+                           name, p->label, p->offset, (unsigned long long)p->offset + p->size,
+                           flash_size / 1024);
+    }
+    return FL_OK;
+}
+
+static fl_status place_esp_at(const char *name, const char *kind, uint32_t base,
+                              const fl_image_plan_opts *o, fl_placement *out, fl_error *err)
+{
+    if (o->offset >= 0 && (uint64_t)o->offset != base)
+        return fl_fail(err, FL_ERR_FORMAT,
+                       "%s is %s: its first byte belongs at 0x%06X, not at --offset 0x%06llX "
+                       "(leave out --offset)",
+                       name, kind, base, (unsigned long long)o->offset);
+    out->flash_offset = base;
+    return FL_OK;
+}
+
+/* An app image carries no placement: the unit's partition table decides
+ * which app partition boots (factory, else ota_0, else what otadata
+ * selects), and OpenBeken's web OTA writes its .img into whichever OTA slot
+ * is next.  esptool's merge_bin and OpenBeken's factory images put the app at
+ * 0x10000, but writing an app there on a unit whose otadata selects ota_1
+ * changes nothing that boots, and on other vendors' layouts it overwrites
+ * data.  So no default: the operator (or recipe) says where, and the offset
+ * must be one an app partition can have (64 KiB-aligned past the partition
+ * table; 4 KiB on the ESP8266 SDK's 0xEA images). */
+static fl_status place_esp_app(const char *name, const fl_image_info *info,
+                               const fl_image_plan_opts *o, fl_placement *out, fl_error *err)
+{
+    bool v2 = info->esp.app.format == FL_ESP_FMT_V2;
+    uint32_t align = v2 ? 0x1000 : FL_ESP_APP_ALIGN, first = v2 ? 0x1000 : FL_ESP_APP_ALIGN;
+    if (o->offset < 0)
+        return fl_fail(err, FL_ERR_USAGE,
+                       "%s is an Espressif app image (no bootloader, no partition table): it "
+                       "belongs in an app partition whose offset only the unit's partition table "
+                       "knows; give --offset (OpenBeken's factory/ota_0 partition is 0x10000), or "
+                       "write the OpenESP*.factory.bin image, which is placed whole at 0x0",
+                       name);
+    if (o->offset < first || o->offset % align)
+        return fl_fail(err, FL_ERR_FORMAT,
+                       "%s is an Espressif app image: --offset 0x%06llX cannot be an app "
+                       "partition (they start at a multiple of 0x%X from 0x%X; 0x0-0x10000 holds "
+                       "the bootloader and the partition table)",
+                       name, (unsigned long long)o->offset, align, first);
+    out->flash_offset = (uint32_t)o->offset;
+    snprintf(out->why, sizeof out->why, "Espressif app image (%s): at 0x%06X as given", info->chip,
+             out->flash_offset);
+    return FL_OK;
+}
+
+static fl_status decide_esp(const fl_chip *chip, const char *name, const fl_image_info *info,
+                            uint32_t flash_size, const fl_image_plan_opts *o, fl_placement *out,
+                            fl_error *err)
+{
+    if (chip->family == FL_FAMILY_BEKEN)
+        return refuse_family(name, info, chip, err);
+    const fl_esp_info *e = &info->esp;
+    fl_status st = check_esp_chip(name, info, chip, o, err);
+    if (st)
+        return st;
+    if (e->error[0])
+        return fl_fail(err, FL_ERR_FORMAT, "%s is a damaged %s: %s", name,
+                       code_kind_label(info->kind), e->error);
+    switch (info->kind) {
+    case FL_IMAGE_ESP_FACTORY:
+        if ((st = check_esp_partitions(name, e, flash_size, err)) ||
+            (st = place_esp_at(name, "a merged factory image", 0, o, out, err)))
+            return st;
+        snprintf(out->why, sizeof out->why,
+                 "merged OpenESP image: bootloader at 0x%X, partition table at 0x%X, app at 0x%X",
+                 e->boot_offset, FL_ESP_PTABLE_OFFSET, e->app_offset);
+        return FL_OK;
+    case FL_IMAGE_ESP_BOOTLOADER: {
+        uint32_t base = chip->family == FL_FAMILY_ESP ? chip->esp_bootloader_offset
+                                                      : fl_esp_bootloader_offset(e->chip_id);
+        if ((st = place_esp_at(name, "a bootloader image", base, o, out, err)))
+            return st;
+        snprintf(out->why, sizeof out->why,
+                 "Espressif bootloader image: written at 0x%X, where the %s ROM loads it", base,
+                 info->chip);
+        return FL_OK;
+    }
+    default:
+        return place_esp_app(name, info, o, out, err);
+    }
+}
+
 /* The decision for identified content, before the final range check. */
 static fl_status decide(const fl_chip *chip, const char *name, const fl_image_info *info,
                         const uint8_t *data, size_t len, uint32_t flash_size, const fl_image_plan_opts *o,
                         fl_placement *out, fl_error *err)
 {
+    if (fl_image_kind_is_esp(info->kind))
+        return decide_esp(chip, name, info, flash_size, o, out, err);
+    if (chip->family == FL_FAMILY_ESP && is_beken_kind(info->kind))
+        return refuse_family(name, info, chip, err);
     fl_status st = check_not_ota(name, info, chip, err);
     if (st)
         return st;

@@ -27,8 +27,24 @@
  *     the bootloader, without allow_bootloader: that path writes the whole
  *     image, bootloader included, and never skips it silently.
  *
+ * Espressif chips (issue 13; formats/esp_image.h):
+ *   - a merged factory image (OpenESP*_<ver>.factory.bin) is placed whole at
+ *     0x0; a bootloader image at the chip's bootloader offset;
+ *   - an app image needs --offset, one an app partition can have (64 KiB
+ *     aligned from 0x10000): the unit's partition table, not the image, says
+ *     which app partition boots (see place_esp_app);
+ *   - an image whose header names another ESP chip (chip ID, ESP8266 vs
+ *     ESP32 format), a factory image whose bootloader sits where this chip's
+ *     ROM does not look, or whose file name names another chip — unless
+ *     force, as for Beken images;
+ *   - a Beken file on an ESP chip and an ESP file on a Beken chip: always
+ *     (another family's ROM cannot start it; force does not apply);
+ *   - a damaged image (truncated, checksum, SHA-256, partition-table MD5),
+ *     and a factory image whose partitions run past the flash.
+ *
  * Statuses: FL_ERR_FORMAT (the file is wrong for this), FL_ERR_USAGE (raw
- * without an offset), FL_ERR_REFUSED (range or bootloader guard). */
+ * without an offset, an ESP app without one), FL_ERR_REFUSED (range or
+ * bootloader guard). */
 #ifndef FL_FLASH_IMAGE_POLICY_H
 #define FL_FLASH_IMAGE_POLICY_H
 

@@ -34,6 +34,9 @@ const char *fl_image_kind_name(fl_image_kind k)
     case FL_IMAGE_OBK_CONFIG: return "obk_config";
     case FL_IMAGE_RAW_ARM: return "raw_arm";
     case FL_IMAGE_LOGICAL: return "logical";
+    case FL_IMAGE_ESP_FACTORY: return "esp_factory";
+    case FL_IMAGE_ESP_APP: return "esp_app";
+    case FL_IMAGE_ESP_BOOTLOADER: return "esp_bootloader";
     }
     return "unknown";
 }
@@ -54,8 +57,16 @@ const char *fl_image_kind_text(fl_image_kind k)
     case FL_IMAGE_OBK_CONFIG: return "OpenBeken configuration sector (\"CFG\")";
     case FL_IMAGE_RAW_ARM: return "plain ARM binary (no CRC blocks, not encrypted)";
     case FL_IMAGE_LOGICAL: return "logical code image (CRC16 removed, RBL headers at the partition ends)";
+    case FL_IMAGE_ESP_FACTORY: return "Espressif factory image: bootloader, partition table and app, written at 0x0";
+    case FL_IMAGE_ESP_APP: return "Espressif app image (goes into an app partition; no bootloader, no partition table)";
+    case FL_IMAGE_ESP_BOOTLOADER: return "Espressif bootloader image (goes where the chip's ROM loads it)";
     }
     return "unrecognised file";
+}
+
+bool fl_image_kind_is_esp(fl_image_kind k)
+{
+    return k == FL_IMAGE_ESP_FACTORY || k == FL_IMAGE_ESP_APP || k == FL_IMAGE_ESP_BOOTLOADER;
 }
 
 static bool is_pow2(size_t n)
@@ -585,6 +596,68 @@ static void decide_chip(fl_image_info *info, const char *boot, const char *name)
 
 /* --- top level ---------------------------------------------------------------------- */
 
+/* "OpenESP32C3_1.18.300.factory.bin" → "ESP32-C3": the chip an Espressif
+ * file name says, as the chip table displays it, or NULL. */
+const char *fl_image_esp_chip_in_name(const char *name, char *out, size_t cap)
+{
+    if (!name)
+        return NULL;
+    const char *b = strrchr(name, '/');
+    b = b ? b + 1 : name;
+    for (const char *p = b; *p; p++) {
+        if (strncasecmp(p, "esp", 3) != 0 || !isdigit((unsigned char)p[3]))
+            continue;
+        char tok[16];
+        size_t i = 0;
+        while (i + 1 < sizeof tok && isalnum((unsigned char)p[i]))
+            tok[i] = (char)tolower((unsigned char)p[i]), i++;
+        tok[i] = '\0';
+        static const struct {
+            const char *tok, *display;
+        } names[] = {{"esp8266", "ESP8266"}, {"esp8285", "ESP8266"}, {"esp32", "ESP32"},
+                     {"esp32s2", "ESP32-S2"}, {"esp32s3", "ESP32-S3"}, {"esp32c2", "ESP32-C2"},
+                     {"esp32c3", "ESP32-C3"}, {"esp32c5", "ESP32-C5"}, {"esp32c6", "ESP32-C6"},
+                     {"esp32c61", "ESP32-C61"}, {"esp32h2", "ESP32-H2"}, {"esp32p4", "ESP32-P4"}};
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (!strcmp(tok, names[k].tok)) {
+                snprintf(out, cap, "%s", names[k].display);
+                return out;
+            }
+    }
+    return NULL;
+}
+
+/* An Espressif file: the details live in info->esp; chip, evidence and
+ * notes are filled like for the Beken kinds. */
+static void take_esp(fl_image_info *info, const fl_esp_info *esp, const char *name)
+{
+    info->kind = esp->kind == FL_ESP_FACTORY ? FL_IMAGE_ESP_FACTORY
+                 : esp->kind == FL_ESP_APP   ? FL_IMAGE_ESP_APP
+                                             : FL_IMAGE_ESP_BOOTLOADER;
+    info->esp = *esp;
+    snprintf(info->chip, sizeof info->chip, "%s", esp->chip);
+    snprintf(info->chip_evidence, sizeof info->chip_evidence, "%s", esp->evidence);
+    /* OpenBeken's ESP-IDF build is the project "OpenBeken"; another app's
+     * version is not an OpenBeken version (backups classify by it) */
+    const fl_esp_image *app = &esp->app;
+    if (app->app_version[0] && !strncmp(app->app_project, "OpenBeken", 9))
+        snprintf(info->obk_version, sizeof info->obk_version, "%s_%s", app->app_project,
+                 app->app_version);
+    char nb[16];
+    const char *nc = fl_image_esp_chip_in_name(name, nb, sizeof nb);
+    if (nc && esp->chip[0] && strcasecmp(nc, esp->chip) != 0)
+        fl_strlist_addf(&info->notes, "the file name says %s but the content says %s", nc, esp->chip);
+    if (esp->error[0])
+        fl_strlist_addf(&info->notes, "damaged: %s", esp->error);
+    if (esp->kind == FL_ESP_FACTORY && is_pow2(info->size) && info->size >= 0x80000)
+        fl_strlist_addf(&info->notes, "the size of a whole flash: probably a dump read from 0x0");
+    if (esp->ptable.present && !esp->ptable.have_md5)
+        fl_strlist_addf(&info->notes, "the partition table has no MD5 entry (not checked)");
+}
+
+static fl_status identify_beken(const uint8_t *buf, size_t len, const char *name,
+                                fl_image_info *info, fl_error *err);
+
 fl_status fl_image_identify(const uint8_t *buf, size_t len, const char *name, fl_image_info *info,
                             fl_error *err)
 {
@@ -596,6 +669,32 @@ fl_status fl_image_identify(const uint8_t *buf, size_t len, const char *name, fl
         info->kind = FL_IMAGE_ERASED;
         return FL_OK;
     }
+    /* An Espressif structure that fits wins; one that starts like it but is
+     * cut or damaged only when the Beken reading finds no image either (a
+     * Beken file may start with 0xE9 by chance). */
+    fl_esp_info *esp = malloc(sizeof *esp);
+    if (!esp)
+        return fl_fail(err, FL_ERR_INTERNAL, "out of memory");
+    bool is_esp = fl_esp_identify(buf, len, esp);
+    fl_status st = FL_OK;
+    if (is_esp && esp->strong) {
+        take_esp(info, esp, name);
+    } else {
+        st = identify_beken(buf, len, name, info, err);
+        if (!st && is_esp && (info->kind == FL_IMAGE_UNKNOWN || info->kind == FL_IMAGE_RAW_ARM)) {
+            fl_image_info_free(info);
+            memset(info, 0, sizeof *info);
+            info->size = len;
+            take_esp(info, esp, name);
+        }
+    }
+    free(esp);
+    return st;
+}
+
+static fl_status identify_beken(const uint8_t *buf, size_t len, const char *name,
+                                fl_image_info *info, fl_error *err)
+{
     if (len >= 3 && !memcmp(buf, "CFG", 3)) {
         info->kind = FL_IMAGE_OBK_CONFIG;
         return FL_OK;
@@ -879,6 +978,8 @@ json_t *fl_image_info_json(const fl_image_info *in, bool show_mac)
                             hexj(in->tuya_kv_offset));
     if (in->have_obk_config)
         json_object_set_new(o, "obk_config", hexj(in->obk_config_offset));
+    if (fl_image_kind_is_esp(in->kind))
+        json_object_set_new(o, "esp", fl_esp_info_json(&in->esp));
     json_t *n = json_array();
     for (size_t i = 0; i < in->notes.n; i++)
         json_array_append_new(n, json_string(in->notes.items[i]));

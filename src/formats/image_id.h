@@ -1,4 +1,4 @@
-/* image_id.h — tell what a BK72xx-related file is, by its content.
+/* image_id.h — tell what a BK72xx-related (or Espressif) file is, by its content.
  *
  * Kinds: full flash dump, rotated dump (read started at 0x11000 and
  * wrapped), dump read from 0x11000, `_QIO_` (bootloader + app), `_UA_` (app
@@ -21,6 +21,7 @@
 #include "formats/beken_crc16.h"
 #include "formats/beken_crypt.h"
 #include "formats/beken_image.h"
+#include "formats/esp_image.h"
 #include "formats/rbl.h"
 #include "formats/strlist.h"
 #include "util/error.h"
@@ -39,7 +40,14 @@ typedef enum fl_image_kind {
     FL_IMAGE_OBK_CONFIG,   /* OpenBeken config sector ("CFG") */
     FL_IMAGE_RAW_ARM,      /* plain ARM code without CRC blocks */
     FL_IMAGE_LOGICAL,      /* CRC-stripped code image with its RBL headers ('image decrypt' output) */
+    /* Espressif (formats/esp_image.h; info->esp holds the details) */
+    FL_IMAGE_ESP_FACTORY,    /* merged image from 0x0: bootloader, partition table, app */
+    FL_IMAGE_ESP_APP,        /* one app image: its partition's offset comes from the unit */
+    FL_IMAGE_ESP_BOOTLOADER, /* one 2nd-stage bootloader (or ESP8266 ROM-boot) image */
 } fl_image_kind;
+
+/* One of the FL_IMAGE_ESP_* kinds. */
+bool fl_image_kind_is_esp(fl_image_kind k);
 
 const char *fl_image_kind_name(fl_image_kind k); /* short id: "full_dump", "qio", ... */
 const char *fl_image_kind_text(fl_image_kind k); /* human description */
@@ -105,6 +113,9 @@ typedef struct fl_image_info {
     bool have_obk_config;
     uint32_t obk_config_offset;
 
+    /* Espressif kinds: headers, segments, partition table, integrity (esp.error). */
+    fl_esp_info esp;
+
     fl_strlist notes;            /* remarks for the operator */
 } fl_image_info;
 
@@ -116,6 +127,10 @@ fl_status fl_image_identify(const uint8_t *buf, size_t len, const char *name_hin
                             fl_image_info *info, fl_error *err);
 
 void fl_image_info_free(fl_image_info *info);
+
+/* The Espressif chip a file name says ("OpenESP32C3_1.18.300.factory.bin" →
+ * "ESP32-C3", as the chip table displays it) into out, or NULL. */
+const char *fl_image_esp_chip_in_name(const char *name, char *out, size_t cap);
 
 /* The identification as a JSON object (new reference).  The MAC is masked to
  * its vendor part unless show_mac. */

@@ -92,8 +92,18 @@ typedef struct obk_name {
     char version[48]; /* "1.18.300", "" when absent */
 } obk_name;
 
-/* "OpenBK7231N_QIO_1.18.300.bin", "OpenBK7231T_UA_1.18.300.bin": product,
- * chip and version; false for names that are not OpenBeken release names. */
+/* "OpenESP8266_1MB_…": the flash-size variant is part of the product (the
+ * 1 MB and 2 MB builds are different images of one version). */
+static size_t size_variant(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    return n && !strncmp(s + n, "MB_", 3) ? n + 2 : 0;
+}
+
+/* "OpenBK7231N_QIO_1.18.300.bin", "OpenBK7231T_UA_1.18.300.bin",
+ * "OpenESP32C3_1.18.300.factory.bin", "OpenESP8266_1MB_1.18.300.factory.bin":
+ * product, chip and version; false for names that are not OpenBeken release
+ * names. */
 static bool parse_obk_name(const char *file, obk_name *out)
 {
     memset(out, 0, sizeof *out);
@@ -102,9 +112,13 @@ static bool parse_obk_name(const char *file, obk_name *out)
     size_t plen = strcspn(file, "_.");
     if (plen <= 4 || plen >= sizeof out->product)
         return false;
-    memcpy(out->product, file, plen);
     char display[16];
     snprintf(display, sizeof display, "%.*s", (int)(plen - 4), file + 4);
+    if (file[plen] == '_')
+        plen += size_variant(file + plen + 1) ? size_variant(file + plen + 1) + 1 : 0;
+    if (plen >= sizeof out->product)
+        return false;
+    memcpy(out->product, file, plen);
     const fl_chip *c = fl_chip_find(display);
     if (c)
         snprintf(out->chip, sizeof out->chip, "%s", c->name);
@@ -112,6 +126,9 @@ static bool parse_obk_name(const char *file, obk_name *out)
     if (v) {
         v++;
         const char *dot = strrchr(v, '.');
+        size_t n = strlen(v);
+        if (n > 12 && !strcmp(v + n - 12, ".factory.bin")) /* OpenESP*_<ver>.factory.bin */
+            dot = v + n - 12;
         size_t vlen = dot && dot != v ? (size_t)(dot - v) : strlen(v);
         if (looks_like_version(v, vlen) && vlen < sizeof out->version)
             memcpy(out->version, v, vlen);
@@ -277,6 +294,15 @@ static bool not_firmware(fl_image_kind k)
            k == FL_IMAGE_OBK_CONFIG || k == FL_IMAGE_LOGICAL;
 }
 
+/* The chip table entry the content names: "BK7231N" or "ESP32-C3" (its display name). */
+static const fl_chip *chip_by_display(const char *display)
+{
+    for (const fl_chip *const *c = fl_chip_all(); *c; c++)
+        if (!strcasecmp((*c)->display, display))
+            return *c;
+    return fl_chip_find(display);
+}
+
 /* The chip the image is for, from the caller, the file name or the content,
  * and the library's image policy on it: FL_OK fills entry's chip and kind. */
 static fl_status check_image(const uint8_t *data, size_t len, const char *file,
@@ -293,10 +319,22 @@ static fl_status check_image(const uint8_t *data, size_t len, const char *file,
         fl_image_info_free(&info);
         return st;
     }
-    const fl_chip *content = info.chip[0] && !info.chip_from_name ? fl_chip_find(info.chip) : NULL;
+    if (info.kind == FL_IMAGE_ESP_APP || info.kind == FL_IMAGE_ESP_BOOTLOADER) {
+        st = fl_fail(err, FL_ERR_FORMAT,
+                     "%s is %s: the store keeps images that flash a unit whole; add the "
+                     "OpenESP*.factory.bin of the same release",
+                     file, info.kind == FL_IMAGE_ESP_APP
+                               ? "an Espressif app image (OpenBeken's OTA .img: no bootloader, "
+                                 "no partition table)"
+                               : "an Espressif bootloader image alone");
+        fl_image_info_free(&info);
+        return st;
+    }
+    const fl_chip *content = info.chip[0] && !info.chip_from_name ? chip_by_display(info.chip) : NULL;
     const fl_chip *chip = NULL;
     if (chip_opt && !(chip = fl_chip_find(chip_opt)))
-        st = fl_fail(err, FL_ERR_USAGE, "unknown chip '%s' (chips: %s)", chip_opt, fl_chip_names());
+        st = fl_fail(err, FL_ERR_USAGE, "unknown chip '%s' (chips: %s %s)", chip_opt,
+                     fl_chip_names(), fl_chip_names_family(FL_FAMILY_ESP));
     else if (!chip && obk->chip[0])
         chip = fl_chip_find(obk->chip);
     if (!st && !chip)
@@ -311,7 +349,9 @@ static fl_status check_image(const uint8_t *data, size_t len, const char *file,
         fl_image_plan_opts_init(&po);
         po.read_only = true; /* nothing is written: only "is this a good image for chip?" */
         po.allow_bootloader = true;
-        po.force = content == NULL; /* the content cannot tell: the caller's word for it */
+        /* the content cannot tell: the caller's word for it (an Espressif
+         * header always tells, even a chip the table does not have) */
+        po.force = content == NULL && !(fl_image_kind_is_esp(info.kind) && info.chip[0]);
         fl_placement place;
         st = fl_image_plan(chip, file, data, len, fl_chip_flash_size_limit(chip), &po, &place,
                            err);
@@ -322,7 +362,9 @@ static fl_status check_image(const uint8_t *data, size_t len, const char *file,
             snprintf(e->kind, sizeof e->kind, "%s", fl_image_kind_name(place.kind));
         }
     }
-    if (!st && !e->version[0] && info.obk_version[0]) { /* "OpenBK7231N_1.18.300" in the app */
+    if (!st && !e->version[0] && info.obk_version[0]) { /* "OpenBK7231N_1.18.300" in the app,
+                                                           "OpenBeken_1.18.300" in an ESP app's
+                                                           description */
         const char *us = strrchr(info.obk_version, '_');
         const char *v = us ? us + 1 : info.obk_version;
         if (looks_like_version(v, strlen(v)))
@@ -444,8 +486,11 @@ bool fl_fwstore_is_ref(const char *text)
 static const fl_chip *ref_chip(const char *name)
 {
     const fl_chip *c = fl_chip_find(name);
-    if (!c && !strncasecmp(name, "Open", 4))
-        c = fl_chip_find(name + 4);
+    if (!c && !strncasecmp(name, "Open", 4)) {
+        char chip[32]; /* "OpenESP8266_1MB" → "ESP8266" */
+        snprintf(chip, sizeof chip, "%.*s", (int)strcspn(name + 4, "_"), name + 4);
+        c = fl_chip_find(chip);
+    }
     return c;
 }
 
@@ -517,9 +562,11 @@ fl_status fl_fwstore_find(const fl_fwstore *s, const char *ref, const fl_fw_entr
         if (!latest && strcasecmp(e->version, version))
             continue;
         int c = !best ? 1 : latest ? version_cmp(e->version, best->version) : 0;
-        /* a _QIO_ image is what the UART and SPI paths flash: it wins a tie */
+        /* a _QIO_ (Espressif: factory) image is what the UART and SPI paths
+         * flash whole: it wins a tie */
         if (c == 0 && best && strcmp(best->sha256, e->sha256)) {
-            bool eq = !strcmp(e->kind, "qio"), bq = !strcmp(best->kind, "qio");
+            bool eq = !strcmp(e->kind, "qio") || !strcmp(e->kind, "esp_factory"),
+                 bq = !strcmp(best->kind, "qio") || !strcmp(best->kind, "esp_factory");
             if (eq != bq)
                 c = eq ? 1 : -1;
             else
@@ -549,7 +596,26 @@ typedef struct release_asset {
     uint64_t size;
 } release_asset;
 
-/* Pick the chip's _QIO_ image from a release object of GitHub's API. */
+/* The asset that flashes the chip whole: "OpenBK7231N_QIO_<ver>.bin" for a
+ * Beken chip, "OpenESP32C3_<ver>.factory.bin" for an Espressif one (the ESP8266
+ * comes as OpenESP8266_1MB_… and _2MB_…: both match, and the caller says which). */
+static void asset_pattern(const fl_chip *chip, char *prefix, size_t cap, const char **suffix)
+{
+    if (chip->family != FL_FAMILY_ESP) {
+        snprintf(prefix, cap, "Open%s_QIO_", chip->display);
+        *suffix = ".bin";
+        return;
+    }
+    size_t o = (size_t)snprintf(prefix, cap, "Open");
+    for (const char *d = chip->display; *d && o + 2 < cap; d++)
+        if (*d != '-')
+            prefix[o++] = *d;
+    prefix[o++] = '_';
+    prefix[o] = '\0';
+    *suffix = ".factory.bin";
+}
+
+/* Pick the chip's whole-flash image from a release object of GitHub's API. */
 static fl_status pick_asset(json_t *rel, const fl_chip *chip, const char *url, release_asset *a,
                             fl_error *err)
 {
@@ -559,15 +625,29 @@ static fl_status pick_asset(json_t *rel, const fl_chip *chip, const char *url, r
         return fl_fail(err, FL_ERR_FORMAT, "%s: not a GitHub release (no tag_name or assets)", url);
     snprintf(a->tag, sizeof a->tag, "%s", tag[0] == 'v' ? tag + 1 : tag);
     char prefix[48];
-    snprintf(prefix, sizeof prefix, "Open%s_QIO_", chip->display);
-    size_t i;
+    const char *suffix;
+    asset_pattern(chip, prefix, sizeof prefix, &suffix);
+    size_t i, sl = strlen(suffix);
     json_t *o;
+    const char *first = NULL;
     json_array_foreach(assets, i, o) {
         const char *name = json_string_value(json_object_get(o, "name"));
         const char *dl = json_string_value(json_object_get(o, "browser_download_url"));
         size_t n = name ? strlen(name) : 0;
-        if (!name || !dl || strncmp(name, prefix, strlen(prefix)) || n < 4 ||
-            strcmp(name + n - 4, ".bin"))
+        if (!name || !dl || strncmp(name, prefix, strlen(prefix)) || n < sl ||
+            strcmp(name + n - sl, suffix))
+            continue;
+        if (first)
+            return fl_fail(err, FL_ERR_USAGE,
+                           "release %s has several %s*%s assets (%s, %s, …): download the one "
+                           "for this unit's flash and add it with `flashline firmware add FILE`",
+                           a->tag, prefix, suffix, first, name);
+        first = name;
+    }
+    json_array_foreach(assets, i, o) {
+        const char *name = json_string_value(json_object_get(o, "name"));
+        const char *dl = json_string_value(json_object_get(o, "browser_download_url"));
+        if (!first || !name || !dl || strcmp(name, first))
             continue;
         snprintf(a->name, sizeof a->name, "%s", name);
         snprintf(a->url, sizeof a->url, "%s", dl);
@@ -580,8 +660,8 @@ static fl_status pick_asset(json_t *rel, const fl_chip *chip, const char *url, r
         }
         return FL_OK;
     }
-    return fl_fail(err, FL_ERR_FILE, "release %s has no %s*.bin asset (the UART/SPI image for "
-                   "%s)", a->tag, prefix, chip->name);
+    return fl_fail(err, FL_ERR_FILE, "release %s has no %s*%s asset (the UART/SPI image for "
+                   "%s)", a->tag, prefix, suffix, chip->name);
 }
 
 /* The release listing → the asset to download. */
@@ -726,9 +806,10 @@ fl_status fl_fwstore_fetch(fl_fwstore *s, const fl_fw_fetch_opts *opts, const fl
                            const fl_fw_entry **out, bool *added, fl_error *err)
 {
     const fl_chip *chip = opts->chip ? fl_chip_find(opts->chip) : NULL;
-    if (!chip || chip->family != FL_FAMILY_BEKEN)
-        return fl_fail(err, FL_ERR_USAGE, "fetch needs a Beken chip (%s), not '%s'",
-                       fl_chip_names(), opts->chip ? opts->chip : "");
+    if (!chip || (chip->family != FL_FAMILY_BEKEN && chip->family != FL_FAMILY_ESP))
+        return fl_fail(err, FL_ERR_USAGE, "fetch needs a Beken or Espressif chip (%s %s), not '%s'",
+                       fl_chip_names(), fl_chip_names_family(FL_FAMILY_ESP),
+                       opts->chip ? opts->chip : "");
     release_asset a = {0};
     fl_status st = find_release(opts, chip, ev, &a, err);
     if (!st)

@@ -15,6 +15,8 @@
 #include "formats/tuya_kv.h"
 #include "util/fileio.h"
 
+#include "../esp_image_build.h"
+
 static const char *out_dir;
 
 static void put(const char *target, const char *name, const uint8_t *d, size_t n)
@@ -100,6 +102,36 @@ static void obk_seeds(void)
     put("obk_config", "settings.json", (const uint8_t *)settings, sizeof settings - 1);
 }
 
+/* Espressif images, built in esptool's layout (tests/esp_image_build.h): a
+ * factory image per chip layout, the app and bootloader alone, the ESP8266's
+ * V1 and 0xEA images. */
+static void esp_seeds(void)
+{
+    static const struct {
+        int chip;
+        uint32_t boot;
+        const char *name;
+    } f[] = {{0, 0x1000, "esp32"}, {5, 0, "esp32c3"}, {EB_CHIP_ESP8266, 0, "esp8266"}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        size_t n;
+        uint8_t *d = eb_factory(f[i].chip, f[i].boot, f[i].chip, 2048, &n);
+        if (!d)
+            continue;
+        char name[64];
+        snprintf(name, sizeof name, "factory-%s", f[i].name);
+        put("esp_image", name, d, n);
+        snprintf(name, sizeof name, "app-%s", f[i].name);
+        put("esp_image", name, d + 0x10000, n - 0x10000);
+        snprintf(name, sizeof name, "ptable-%s", f[i].name);
+        put("esp_image", name, d + 0x8000, 0xC00);
+        free(d);
+    }
+    static uint8_t img[0x2000];
+    put("esp_image", "boot-esp32", img, eb_image(img, 0, false, true, 0x20));
+    put("esp_image", "boot-esp8266-v1", img, eb_image(img, EB_CHIP_ESP8266, false, false, 0x20));
+    put("esp_image", "app-esp8266-v2", img, eb_image_v2(img));
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -108,6 +140,7 @@ int main(int argc, char **argv)
     }
     out_dir = argv[1];
     obk_seeds();
+    esp_seeds();
     const char *sub[] = {"tuya-dumps", "obk-images"};
     for (int s = 0; s < 2; s++) {
         char dir[1024];
