@@ -682,6 +682,411 @@ static void test_change_baudrate(void)
     unit_close(&u);
 }
 
+static bool all_are(const uint8_t *p, size_t n, uint8_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != v)
+            return false;
+    return true;
+}
+
+/* esptool's ESP8266ROM.get_erase_size: the size that makes the buggy ROM erase exactly. */
+static uint32_t esptool_erase_size(uint32_t offset, uint32_t size)
+{
+    uint32_t sectors_per_block = 16, sector = 4096;
+    uint32_t num = (size + sector - 1) / sector, start = offset / sector;
+    uint32_t head = sectors_per_block - start % sectors_per_block;
+    if (num < head)
+        head = num;
+    if (num < 2 * head)
+        return (num + 1) / 2 * sector;
+    return (num - head) * sector;
+}
+
+/* Flash fully programmed to 0x00, FLASH_BEGIN(erase) at off: which bytes became 0xFF? */
+static void erase_probe(const char *chip, uint32_t off, uint32_t erase, uint32_t *lo,
+                        uint32_t *hi)
+{
+    unit u;
+    *lo = *hi = 0;
+    if (!unit_open(&u, chip, "size=1M"))
+        return;
+    static uint8_t zero[1u << 20];
+    fl_sim_flash_load(u.t.sim, 0, zero, sizeof zero, NULL);
+    if (unit_sync(&u) && (!strcmp(chip, "esp8266") || attach(&u)) &&
+        flash_begin(&u, FLASH_BEGIN, erase, 1, 0x400, off) == 0) {
+        static uint8_t back[1u << 20];
+        fl_sim_flash_read(u.t.sim, 0, back, sizeof back, NULL);
+        uint32_t a = 0;
+        while (a < sizeof back && back[a] == 0)
+            a++;
+        uint32_t b = a;
+        while (b < sizeof back && back[b] == 0xFF)
+            b++;
+        if (all_are(back + b, sizeof back - b, 0))
+            *lo = a, *hi = b;
+        else
+            *lo = *hi = 0xFFFFFFFF; /* not one contiguous range */
+    }
+    unit_close(&u);
+}
+
+static void test_esp8266_erase_size_bug(void)
+{
+    static const struct {
+        uint32_t off, size;
+    } cases[] = {{0x0000, 0x4000}, {0xE000, 0x4000}, {0x3000, 0x21000}, {0x20000, 0x1000}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t off = cases[i].off, size = cases[i].size, lo, hi;
+        /* the true size: the ROM erases more than asked */
+        erase_probe("esp8266", off, size, &lo, &hi);
+        CHECK(lo == off && hi > off + size, "ESP8266, true size 0x%x at 0x%x: erased 0x%x..0x%x",
+              size, off, lo, hi);
+        /* esptool's pre-distorted size: exact (one sector more when the count is odd and
+         * fits in the first block, as esptool accepts) */
+        erase_probe("esp8266", off, esptool_erase_size(off, size), &lo, &hi);
+        CHECK(lo == off && (hi == off + size || hi == off + size + 0x1000),
+              "ESP8266, esptool's size for 0x%x at 0x%x: erased 0x%x..0x%x", size, off, lo, hi);
+        /* an ESP32 ROM erases what it is told */
+        erase_probe("esp32", off, size, &lo, &hi);
+        CHECK(lo == off && hi == off + size, "ESP32 0x%x at 0x%x: erased 0x%x..0x%x", size, off,
+              lo, hi);
+    }
+}
+
+static void test_esp8266_rom_limits(void)
+{
+    unit u;
+    if (!unit_open(&u, "esp8266", ""))
+        return;
+    if (unit_sync(&u)) {
+        uint8_t p[16] = {0};
+        le32(p + 4, 64);
+        CHECK(unsupported_answer(&u, READ_FLASH_SLOW, p, 8), "no READ_FLASH_SLOW");
+        CHECK(unsupported_answer(&u, SPI_FLASH_MD5, p, 16), "no SPI_FLASH_MD5");
+        CHECK(unsupported_answer(&u, SPI_ATTACH, p, 8), "no SPI_ATTACH");
+        uint8_t sp[24] = {0};
+        CHECK(unsupported_answer(&u, SPI_SET_PARAMS, sp, 24), "no SPI_SET_PARAMS");
+        uint8_t b[16] = {0};
+        le32(b + 8, 0x400);
+        CHECK(unsupported_answer(&u, DEFL_BEGIN, b, 16), "no compressed download");
+        /* and it still works afterwards, with 2 status bytes */
+        uint8_t data[3000];
+        fill_pattern(data, sizeof data, 3);
+        CHECK(flash_write(&u, 0x1000, data, sizeof data, esptool_erase_size(0x1000, 0x1000)),
+              "write through the ESP8266 ROM");
+        uint8_t back[3000];
+        fl_sim_flash_read(u.t.sim, 0x1000, back, sizeof back, NULL);
+        CHECK(!memcmp(back, data, sizeof data), "written");
+    }
+    unit_close(&u);
+}
+
+static void test_data_checks(void)
+{
+    unit u;
+    if (!unit_open(&u, "esp32c3", ""))
+        return;
+    if (unit_sync(&u) && attach(&u)) {
+        uint8_t blk[0x400];
+        fill_pattern(blk, sizeof blk, 11);
+        CHECK(flash_begin(&u, FLASH_BEGIN, 0x2000, 2, 0x400, 0x8000) == 0, "begin");
+        /* a bad checksum: error 0x07 and nothing written */
+        CHECK_EQ_UINT(data_block(&u, FLASH_DATA, 0, blk, 0x400, 1), 0x107);
+        uint8_t back[0x800];
+        fl_sim_flash_read(u.t.sim, 0x8000, back, sizeof back, NULL);
+        CHECK(all_are(back, sizeof back, 0xFF), "nothing written after the bad checksum");
+        /* a skipped sequence number */
+        CHECK_EQ_UINT(data_block(&u, FLASH_DATA, 1, blk, 0x400, 0), 0x105);
+        /* a block longer than declared */
+        uint8_t big[0x500];
+        fill_pattern(big, sizeof big, 2);
+        CHECK_EQ_UINT(data_block(&u, FLASH_DATA, 0, big, 0x500, 0), 0x105);
+        CHECK_EQ_UINT(data_block(&u, FLASH_DATA, 0, blk, 0x400, 0), 0);
+        /* the same block again (a host retrying after a lost reply): rewritten in place */
+        CHECK_EQ_UINT(data_block(&u, FLASH_DATA, 0, blk, 0x400, 0), 0);
+        /* data over bytes that are not erased: the ROM's read-back fails (0x08) */
+        uint8_t other[0x400];
+        memset(other, 0xFF, sizeof other);
+        fl_sim_flash_load(u.t.sim, 0x8400, "\x00", 1, NULL); /* a 0 bit cannot become 1 */
+        other[0] = 0x01;
+        CHECK_EQ_UINT(data_block(&u, FLASH_DATA, 1, other, 0x400, 0), 0x108);
+        CHECK_EQ_UINT(data_block(&u, FLASH_DATA, 2, blk, 0x400, 0), 0x105); /* past the count */
+        fl_sim_flash_read(u.t.sim, 0x8000, back, 0x400, NULL);
+        CHECK(!memcmp(back, blk, 0x400), "block 0 in place");
+        /* FLASH_DATA without a FLASH_BEGIN after FLASH_END: 0x06 */
+        uint8_t stay[4];
+        le32(stay, 1);
+        CHECK(simple(&u, FLASH_END, stay, 4, 0) == 0, "FLASH_END");
+    }
+    unit_close(&u);
+    if (!unit_open(&u, "esp32", ""))
+        return;
+    if (unit_sync(&u) && attach(&u)) {
+        uint8_t blk[0x10] = {1, 2, 3};
+        CHECK_EQ_UINT(data_block(&u, FLASH_DATA, 0, blk, sizeof blk, 0), 0x106);
+        /* ESP32 ROM: FLASH_BEGIN takes exactly 4 words */
+        uint8_t b[20] = {0};
+        le32(b + 8, 0x400);
+        CHECK_EQ_UINT(simple(&u, FLASH_BEGIN, b, 20, 0), 0x105);
+        /* READ_FLASH_SLOW over 64 bytes: read length error */
+        uint8_t p[8];
+        le32(p, 0), le32(p + 4, 65);
+        CHECK_EQ_UINT(simple(&u, READ_FLASH_SLOW, p, 8, 0), 0x10A);
+    }
+    unit_close(&u);
+}
+
+static void test_framing_strictness(void)
+{
+    unit u;
+    if (!unit_open(&u, "esp32", ""))
+        return;
+    if (unit_sync(&u)) {
+        /* a bad escape (DB 01): the frame is thrown away, no answer */
+        static const uint8_t bad_esc[] = {0xC0, 0x00, 0x0A, 0x04, 0x00, 0, 0, 0, 0,
+                                          0x00, 0x10, 0xDB, 0x01, 0x40, 0xC0};
+        tc_send(&u.c, bad_esc, sizeof bad_esc);
+        CHECK(esp_silent(&u.c, QUIET_S), "bad escape: no answer");
+        /* the size field does not match the data: 0x05 */
+        static const uint8_t short_len[] = {0xC0, 0x00, 0x0A, 0x08, 0x00, 0, 0, 0, 0,
+                                            0x00, 0x10, 0x00, 0x40, 0xC0};
+        tc_send(&u.c, short_len, sizeof short_len);
+        esp_reply r;
+        CHECK(esp_read(&u.c, &r, REPLY_S) && r.op == READ_REG && esp_status(&r, 4) == 0x105,
+              "wrong size field: error 0x05");
+        /* READ_REG with 8 parameter bytes: 0x05 */
+        uint8_t p8[8] = {0x00, 0x10, 0x00, 0x40};
+        CHECK_EQ_UINT(simple(&u, READ_REG, p8, 8, 0), 0x105);
+        /* a frame in the reply direction, and a frame too short for a header: ignored */
+        static const uint8_t resp_dir[] = {0xC0, 0x01, 0x0A, 0x04, 0x00, 0, 0, 0, 0,
+                                           0x00, 0x10, 0x00, 0x40, 0xC0, 0xC0, 0x00, 0x0A, 0xC0};
+        tc_send(&u.c, resp_dir, sizeof resp_dir);
+        CHECK(esp_silent(&u.c, QUIET_S), "not requests: no answer");
+        /* an unknown command: eight 0x05 answers with another op */
+        CHECK(unsupported_answer(&u, 0x55, NULL, 0), "unknown command");
+        /* a SYNC with a wrong payload */
+        uint8_t sync[36] = {0x07, 0x07, 0x12, 0x21};
+        CHECK_EQ_UINT(simple(&u, SYNC, sync, 36, 0), 0x105);
+        /* back-to-back frames sharing delimiters, escapes in the data: both answered */
+        uint8_t two[64];
+        size_t k = 0;
+        for (int i = 0; i < 2; i++) {
+            uint8_t raw[12] = {0x00, 0x0A, 0x04, 0x00, 0, 0, 0, 0, 0xC0, 0xDB, 0x00, 0x3F};
+            k += slip_encode(two + k, raw, 12) - (i ? 0 : 1); /* share one C0 */
+        }
+        tc_send(&u.c, two, k);
+        CHECK(esp_read(&u.c, &r, REPLY_S) && r.op == READ_REG && esp_read(&u.c, &r, REPLY_S) &&
+                  r.op == READ_REG,
+              "two pipelined frames, two answers");
+        /* the reply value field is stale: last READ_REG's */
+        uint32_t v;
+        CHECK(read_reg(&u, 0x40001000, &v), "magic");
+        uint8_t sp[24] = {0};
+        CHECK(esp_cmd(&u.c, SPI_SET_PARAMS, sp, 24, 0, &r) && r.value == 0x00F01D83,
+              "value field carries the last READ_REG result: 0x%08x", r.value);
+    }
+    unit_close(&u);
+}
+
+static void test_secure_download_mode(void)
+{
+    unit u;
+    if (!unit_open(&u, "esp32c3", "sdm=1"))
+        return;
+    if (unit_sync(&u)) {
+        uint8_t p[16] = {0};
+        le32(p, 0x40001000);
+        CHECK(unsupported_answer(&u, READ_REG, p, 4), "SDM: READ_REG refused");
+        le32(p + 4, 64);
+        CHECK(unsupported_answer(&u, READ_FLASH_SLOW, p, 8), "SDM: READ_FLASH_SLOW refused");
+        CHECK(unsupported_answer(&u, SPI_FLASH_MD5, p, 16), "SDM: MD5 refused");
+        uint8_t w[16] = {0};
+        CHECK(unsupported_answer(&u, WRITE_REG, w, 16), "SDM: WRITE_REG refused");
+        esp_reply r;
+        CHECK(esp_cmd(&u.c, GET_SECURITY_INFO, NULL, 0, 0, &r) && r.op == GET_SECURITY_INFO &&
+                  r.n == 24 && (rd32(r.data) & 4) && rd32(r.data + 12) == 5,
+              "SDM flag in the security info");
+        uint8_t data[2048];
+        fill_pattern(data, sizeof data, 5);
+        CHECK(attach(&u) && flash_write(&u, 0x20000, data, sizeof data, 0x1000),
+              "SDM: writing is allowed");
+        uint8_t end[4] = {1, 0, 0, 0};
+        CHECK(simple(&u, FLASH_END, end, 4, 0) == 0, "FLASH_END");
+        uint8_t back[2048];
+        fl_sim_flash_read(u.t.sim, 0x20000, back, sizeof back, NULL);
+        CHECK(!memcmp(back, data, sizeof data), "written in SDM");
+    }
+    unit_close(&u);
+    fl_error err = {0};
+    tsim t;
+    CHECK(!tsim_start(&t, "esp32", "sdm=1", &err) && strstr(err.msg, "Secure Download"),
+          "sdm on a chip without it: %s", err.msg);
+    if (t.sim)
+        tsim_stop(&t);
+    else
+        free(t.query);
+}
+
+static void test_security_efuses(void)
+{
+    unit u;
+    if (unit_open(&u, "esp32c3", "crypt=1&secureboot=1")) {
+        if (unit_sync(&u)) {
+            esp_reply r;
+            uint32_t cnt = 0, sb = 0;
+            CHECK(esp_cmd(&u.c, GET_SECURITY_INFO, NULL, 0, 0, &r) && r.n == 24 &&
+                      (rd32(r.data) & 1) && r.data[4] == 1 && r.data[5] == 4,
+                  "C3 security info: secure boot, crypt count 1, XTS key");
+            CHECK(read_reg(&u, 0x60008834, &cnt) && ((cnt >> 18) & 7) == 1 && ((cnt >> 24) & 15) == 4,
+                  "C3 SPI_BOOT_CRYPT_CNT and key purpose: 0x%08x", cnt);
+            CHECK(read_reg(&u, 0x60008838, &sb) && (sb & (1u << 20)), "C3 SECURE_BOOT_EN");
+        }
+        unit_close(&u);
+    }
+    if (unit_open(&u, "esp32", "crypt=1&secureboot=1")) {
+        if (unit_sync(&u)) {
+            uint32_t w0 = 0, w6 = 0;
+            CHECK(read_reg(&u, 0x3FF5A000, &w0) && ((w0 >> 20) & 0x7F) == 1, "ESP32 FLASH_CRYPT_CNT");
+            CHECK(read_reg(&u, 0x3FF5A018, &w6) && (w6 & (1u << 4)), "ESP32 ABS_DONE_0");
+        }
+        unit_close(&u);
+    }
+    if (unit_open(&u, "esp32", "")) {
+        if (unit_sync(&u)) {
+            uint32_t w0 = 1, w6 = 1;
+            CHECK(read_reg(&u, 0x3FF5A000, &w0) && read_reg(&u, 0x3FF5A018, &w6) &&
+                      ((w0 >> 20) & 0x7F) == 0 && !(w6 & 0x10),
+                  "no security by default");
+            /* eFuse words cannot be written */
+            CHECK(write_reg(&u, 0x3FF5A000, 0xFFFFFFFF) && read_reg(&u, 0x3FF5A000, &w0) && w0 == 0,
+                  "eFuse read-only");
+        }
+        unit_close(&u);
+    }
+    fl_error err = {0};
+    tsim t;
+    CHECK(!tsim_start(&t, "esp8266", "crypt=1", &err), "no crypt on the ESP8266");
+    if (t.sim)
+        tsim_stop(&t);
+    else
+        free(t.query);
+}
+
+static void test_compressed_write(void)
+{
+    unit u;
+    if (!unit_open(&u, "esp32", ""))
+        return;
+    if (unit_sync(&u) && attach(&u)) {
+        static uint8_t data[40000];
+        fill_pattern(data, 20000, 9);
+        memset(data + 20000, 0x42, 20000); /* compressible half */
+        uLongf zl = compressBound(sizeof data);
+        uint8_t *z = malloc(zl);
+        compress2(z, &zl, data, sizeof data, 9);
+        uint32_t bs = 0x400, blocks = (uint32_t)((zl + bs - 1) / bs);
+        CHECK(flash_begin(&u, DEFL_BEGIN, 0xA000, blocks, bs, 0x30000) == 0, "DEFL_BEGIN");
+        bool all = true;
+        for (uint32_t i = 0; i < blocks; i++) {
+            uint32_t k = (uint32_t)zl - i * bs < bs ? (uint32_t)zl - i * bs : bs;
+            all &= data_block(&u, DEFL_DATA, i, z + i * bs, k, 0) == 0;
+        }
+        CHECK(all, "DEFL_DATA blocks");
+        char got[33], want[33];
+        md5_hex(data, sizeof data, want);
+        CHECK(flash_md5(&u, 0x30000, sizeof data, got) && !strcmp(got, want), "MD5 after inflate");
+        uint8_t end[4] = {1, 0, 0, 0};
+        CHECK(simple(&u, DEFL_END, end, 4, 0) == 0, "DEFL_END");
+        CHECK(wait_state(u.t.sim, "app"), "DEFL_END 1: the firmware runs");
+        /* a broken stream: deflate error */
+        CHECK(unit_sync(&u) && attach(&u), "again");
+        CHECK(flash_begin(&u, DEFL_BEGIN, 0x1000, 1, bs, 0x40000) == 0, "DEFL_BEGIN");
+        uint8_t junk[64];
+        memset(junk, 0xFF, sizeof junk);
+        CHECK_EQ_UINT(data_block(&u, DEFL_DATA, 0, junk, sizeof junk, 0), 0x10B);
+        free(z);
+    }
+    unit_close(&u);
+}
+
+static void test_flash_end_reboot_and_mem(void)
+{
+    unit u;
+    if (!unit_open(&u, "esp32", ""))
+        return;
+    if (unit_sync(&u) && attach(&u)) {
+        CHECK(flash_begin(&u, FLASH_BEGIN, 0, 0, 0x400, 0) == 0, "begin");
+        uint8_t end[4] = {0};
+        CHECK(simple(&u, FLASH_END, end, 4, 0) == 0, "FLASH_END 0 answers");
+        CHECK(wait_state(u.t.sim, "app"), "then reboots into the firmware (IO0 released)");
+        CHECK(unit_sync(&u), "back in download mode");
+        uint8_t mb[16];
+        le32(mb, 16), le32(mb + 4, 1), le32(mb + 8, 0x1800), le32(mb + 12, 0x40080000);
+        CHECK(simple(&u, MEM_BEGIN, mb, 16, 0) == 0, "MEM_BEGIN");
+        uint8_t code[16] = {1, 2, 3, 4};
+        CHECK_EQ_UINT(data_block(&u, MEM_DATA, 0, code, 16, 1), 0x107);
+        CHECK(data_block(&u, MEM_DATA, 0, code, 16, 0) == 0, "MEM_DATA");
+        uint8_t me[8];
+        le32(me, 0), le32(me + 4, 0x40080000);
+        CHECK(simple(&u, MEM_END, me, 8, 0) == 0, "MEM_END with an entry point answers");
+        CHECK(wait_state(u.t.sim, "hung"), "the uploaded code is not modelled: quiet");
+        uint8_t p[4];
+        le32(p, 0x40001000);
+        esp_send(&u.c, READ_REG, p, 4, 0);
+        CHECK(esp_silent(&u.c, QUIET_S), "nothing answers");
+    }
+    unit_close(&u);
+}
+
+static void test_faults(void)
+{
+    /* brown-out in the middle of FLASH_BEGIN's erase: no answer, the chip restarts */
+    unit u;
+    if (!unit_open(&u, "esp32", "brownout=110")) /* armed during FLASH_BEGIN (bytes 98..124) */
+        return;
+    static uint8_t zero[0x20000];
+    fl_sim_flash_load(u.t.sim, 0, zero, sizeof zero, NULL);
+    if (unit_sync(&u) && attach(&u)) {
+        uint8_t b[16] = {0};
+        le32(b, 0x20000), le32(b + 4, 0x80), le32(b + 8, 0x400), le32(b + 12, 0);
+        esp_send(&u.c, FLASH_BEGIN, b, 16, 0);
+        esp_reply r;
+        CHECK(!esp_read(&u.c, &r, QUIET_S), "no answer from a browned-out chip");
+        fl_sim_stats st;
+        fl_sim_get_stats(u.t.sim, &st);
+        CHECK_EQ_UINT(st.brownouts, 1);
+        static uint8_t back[0x20000];
+        fl_sim_flash_read(u.t.sim, 0, back, sizeof back, NULL);
+        CHECK(back[0] == 0xFF && back[sizeof back - 1] == 0x00, "erase cut short");
+        CHECK(wait_state(u.t.sim, "app"), "restarted into the firmware (IO0 high)");
+    }
+    unit_close(&u);
+
+    /* corrupted messages: every write either lands intact or is answered with an error */
+    if (!unit_open(&u, "esp32c3", "corrupt=0.2&seed=4"))
+        return;
+    classic_reset(&u.c, true);
+    if (wait_state(u.t.sim, "download")) {
+        tc_dtr(&u.c, false);
+        uint8_t sync[36] = {0x07, 0x07, 0x12, 0x20};
+        memset(sync + 4, 0x55, 32);
+        int good = 0, bad = 0;
+        esp_reply r;
+        for (int i = 0; i < 40; i++) {
+            esp_send(&u.c, SYNC, sync, sizeof sync, 0);
+            while (esp_read(&u.c, &r, 0.05))
+                if (r.op == SYNC && r.n == 4)
+                    r.data[0] == 0 && r.value == 0x20120707 ? good++ : bad++;
+        }
+        CHECK(good > 0, "some SYNCs answered through a corrupting line (%d good, %d bad)", good, bad);
+        fl_sim_stats st;
+        fl_sim_get_stats(u.t.sim, &st);
+        CHECK(st.bytes_corrupted > 0 && st.frames_bad > 0, "faults were injected and seen");
+    }
+    unit_close(&u);
+}
+
 int main(void)
 {
     RUN(test_sync_and_identity);
@@ -691,5 +1096,14 @@ int main(void)
     RUN(test_write_read_md5);
     RUN(test_strap);
     RUN(test_change_baudrate);
+    RUN(test_esp8266_erase_size_bug);
+    RUN(test_esp8266_rom_limits);
+    RUN(test_data_checks);
+    RUN(test_framing_strictness);
+    RUN(test_secure_download_mode);
+    RUN(test_security_efuses);
+    RUN(test_compressed_write);
+    RUN(test_flash_end_reboot_and_mem);
+    RUN(test_faults);
     return testlib_finish();
 }
