@@ -6,6 +6,9 @@
 #include "sim_client.h"
 #include "testlib.h"
 
+#define FUZZ_ESP_SIM_BODY_ONLY
+#include "fuzz/fuzz_esp_sim.c" /* the fuzz body, for the mutation smoke test below */
+
 #define REPLY_S 10.0 /* only waited out when a reply is missing (a failure anyway) */
 #define QUIET_S 0.15 /* silence windows: "no answer" checks */
 
@@ -1087,6 +1090,60 @@ static void test_faults(void)
     unit_close(&u);
 }
 
+/* The fuzz target's body on mutations of a valid session (tests/fuzz/fuzz_esp_sim.c):
+ * the invariants abort the test binary if broken. */
+static void test_fuzz_smoke(void)
+{
+    uint8_t seed[600];
+    size_t k = 0;
+    seed[k++] = 4; /* structured */
+#define CMD(op, n) (seed[k++] = (op), seed[k++] = (uint8_t)(n), seed[k++] = 0, seed[k++] = 0)
+    CMD(SYNC, 36);
+    memcpy(seed + k, "\x07\x07\x12\x20", 4);
+    memset(seed + k + 4, 0x55, 32);
+    k += 36;
+    CMD(SPI_ATTACH, 8);
+    memset(seed + k, 0, 8), k += 8;
+    CMD(FLASH_BEGIN, 16);
+    le32(seed + k, 0x1000), le32(seed + k + 4, 1), le32(seed + k + 8, 0x40), le32(seed + k + 12, 0);
+    k += 16;
+    CMD(FLASH_DATA, 16 + 0x40);
+    le32(seed + k, 0x40), le32(seed + k + 4, 0), le32(seed + k + 8, 0), le32(seed + k + 12, 0);
+    fill_pattern(seed + k + 16, 0x40, 1);
+    k += 16 + 0x40;
+    CMD(READ_FLASH_SLOW, 8);
+    le32(seed + k, 0), le32(seed + k + 4, 64), k += 8;
+    CMD(SPI_FLASH_MD5, 16);
+    memset(seed + k, 0, 16), le32(seed + k + 4, 0x40), k += 16;
+    CMD(READ_REG, 4);
+    le32(seed + k, 0x40001000), k += 4;
+    CMD(GET_SECURITY_INFO, 0);
+#undef CMD
+    uint32_t rng = 12345;
+    uint8_t buf[sizeof seed + 64];
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy(buf, seed, k);
+        size_t n = k;
+        buf[0] = (uint8_t)(iter & 7);
+        for (int m = 0; m < 1 + iter % 6; m++) {
+            rng = rng * 1103515245u + 12345u;
+            size_t at = 1 + (rng >> 8) % (n - 1);
+            buf[at] = (uint8_t)(rng >> 20);
+        }
+        fuzz_esp_sim(buf, n);
+    }
+    unsigned ok_frames = 0, bad_frames = 0;
+    for (int i = 0; i < 4; i++) {
+        fl_sim_stats st;
+        fl_sim_get_stats(fz_units[i], &st);
+        ok_frames += st.frames_ok, bad_frames += st.frames_bad;
+        fl_sim_destroy(fz_units[i]), fz_units[i] = NULL;
+    }
+    /* (a broken invariant aborts); the mutations reached both the handlers and the
+     * error paths */
+    CHECK(ok_frames > 3000 && bad_frames > 1000, "%u answered, %u refused", ok_frames, bad_frames);
+}
+
 int main(void)
 {
     RUN(test_sync_and_identity);
@@ -1105,5 +1162,6 @@ int main(void)
     RUN(test_compressed_write);
     RUN(test_flash_end_reboot_and_mem);
     RUN(test_faults);
+    RUN(test_fuzz_smoke);
     return testlib_finish();
 }

@@ -391,6 +391,12 @@ static double program_verified(fl_sim *s, double t, uint32_t addr, const uint8_t
     return done;
 }
 
+/* The flash size the ROM believes in: SPI_SET_PARAMS's, else 16 MiB [assumption]. */
+static uint64_t flash_limit(const esp_parser *p)
+{
+    return p->spi_total_size ? p->spi_total_size : 16u << 20;
+}
+
 static uint8_t data_checksum(const uint8_t *p, uint32_t n)
 {
     uint8_t c = 0xEF;
@@ -432,7 +438,7 @@ static void cmd_begin(fl_sim *s, double t, uint8_t op, const uint8_t *d, uint32_
     bool encrypted = words == 5 && le32(d + 16) != 0;
     if (sim_esp_is_8266(s))
         p->attached = true; /* the ESP8266 ROM sets up the flash here */
-    uint32_t limit = p->spi_total_size ? p->spi_total_size : 16u << 20;
+    uint32_t limit = flash_limit(p);
     if (encrypted || !p->attached) {
         fail(s, t, op, ERR_FAILED);
         return;
@@ -544,6 +550,10 @@ static void cmd_defl_data(fl_sim *s, double t, const uint8_t *d, uint32_t n, uin
         z->avail_out = sizeof out;
         int r = inflate(z, Z_NO_FLUSH);
         uint32_t got = (uint32_t)(sizeof out - z->avail_out);
+        if ((uint64_t)p->x_out + got > p->x_size) {
+            broken = true; /* more data than FLASH_DEFL_BEGIN announced */
+            break;
+        }
         if (got) {
             done = program_verified(s, done, p->x_offset + p->x_out, out, got, &bad);
             if (done < 0) {
@@ -665,6 +675,10 @@ static void cmd_md5(fl_sim *s, double t, const uint8_t *d, uint32_t n)
         return;
     }
     uint32_t addr = le32(d), size = le32(d + 4);
+    if ((uint64_t)addr + size > flash_limit(p)) {
+        fail(s, t, OP_SPI_FLASH_MD5, ERR_INVALID); /* past the flash the ROM was told of */
+        return;
+    }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     uint8_t md[EVP_MAX_MD_SIZE], chunk[65536];
     unsigned mdlen = 0;
