@@ -3,6 +3,7 @@
  * (not the driver), at timescale 0. */
 #include <zlib.h>
 
+#include "link/link.h"
 #include "sim_client.h"
 #include "testlib.h"
 
@@ -1090,6 +1091,83 @@ static void test_faults(void)
     unit_close(&u);
 }
 
+/* `sim:esp32?...` through the link layer (what the driver opens), DTR/RTS set together
+ * as fl_link_set_lines does (DTR first: both asserted for a moment, which the EN RC
+ * rides out), then SYNC and a READ_REG. */
+static void test_sim_url_scheme(void)
+{
+    fl_link *l = NULL;
+    fl_error err = {0};
+    if (fl_link_open("sim:esp32?timescale=0&quiet=1&mac=24:0a:c4:00:00:07", &l, &err) != FL_OK) {
+        CHECK(0, "sim:esp32: %s", err.msg);
+        return;
+    }
+    fl_sim *sim = l->owned_sim;
+    CHECK(fl_link_set_lines(l, 0, 1, &err) == FL_OK, "EN low");
+    usleep(20000);
+    CHECK(fl_link_set_lines(l, 1, 0, &err) == FL_OK, "IO0 low, EN high");
+    CHECK(wait_state(sim, "download"), "download mode through sim:esp32");
+    uint8_t raw[8 + 36] = {0x00, SYNC, 36, 0, 0, 0, 0, 0, 0x07, 0x07, 0x12, 0x20};
+    memset(raw + 12, 0x55, 32);
+    uint8_t enc[100];
+    size_t n = slip_encode(enc, raw, sizeof raw);
+    CHECK(fl_link_write(l, enc, n, &err) == FL_OK, "write");
+    uint8_t rep[8 * 14];
+    CHECK(fl_link_read_exact(l, rep, sizeof rep, REPLY_S, &err) == FL_OK &&
+              tc_count(rep, sizeof rep, "\xc0\x01\x08\x04\x00\x07\x07\x12\x20\x00\x00\x00\x00\xc0",
+                       14) == 8,
+          "eight SYNC answers, 4 status bytes: %s", err.msg);
+    uint8_t rr[12] = {0x00, READ_REG, 4, 0, 0, 0, 0, 0, 0x04, 0xA0, 0xF5, 0x3F};
+    n = slip_encode(enc, rr, sizeof rr);
+    fl_link_write(l, enc, n, &err);
+    uint8_t r[14];
+    CHECK(fl_link_read_exact(l, r, sizeof r, REPLY_S, &err) == FL_OK && r[2] == READ_REG &&
+              rd32(r + 5) == 0xC4000007,
+          "eFuse MAC word 1 through sim:esp32");
+    fl_link_close(l);
+}
+
+/* `insert FILE` puts another unit on the fixture: another factory MAC (the same file,
+ * the same unit, the same MAC); the events record gets "mem-entry". */
+static void test_insert_and_events(void)
+{
+    char dir[] = "/tmp/test_esp_sim.XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char q[256], a[300], b[300], ev[300];
+    snprintf(ev, sizeof ev, "%s/events", dir);
+    snprintf(q, sizeof q, "events=%s", ev);
+    snprintf(a, sizeof a, "insert %s/a.bin", dir);
+    snprintf(b, sizeof b, "insert %s/b.bin", dir);
+    unit u;
+    if (!unit_open(&u, "esp32c3", q))
+        return;
+    uint32_t m[3] = {0};
+    char ans[300];
+    const char *cmds[3] = {a, b, a};
+    for (int i = 0; i < 3; i++) {
+        fl_sim_control(u.t.sim, cmds[i], ans, sizeof ans);
+        CHECK(!strncmp(ans, "ok", 2), "%s: %s", cmds[i], ans);
+        if (unit_sync(&u))
+            read_reg(&u, 0x60008844, &m[i]);
+    }
+    CHECK(m[0] != m[1] && m[0] == m[2], "MAC words 0x%08x 0x%08x 0x%08x", m[0], m[1], m[2]);
+    uint8_t mb[16] = {0}, me[8] = {0};
+    le32(mb + 8, 0x100);
+    CHECK(simple(&u, MEM_BEGIN, mb, 16, 0) == 0 && simple(&u, MEM_END, me, 8, 0) == 0, "MEM_END");
+    CHECK(wait_state(u.t.sim, "hung"), "quiet");
+    unit_close(&u);
+    size_t len = 0;
+    uint8_t *rec = tl_load(ev, &len);
+    CHECK(rec && memmem(rec, len, "mem-entry", 9), "events record: mem-entry");
+    free(rec);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
 /* The fuzz target's body on mutations of a valid session (tests/fuzz/fuzz_esp_sim.c):
  * the invariants abort the test binary if broken. */
 static void test_fuzz_smoke(void)
@@ -1162,6 +1240,8 @@ int main(void)
     RUN(test_compressed_write);
     RUN(test_flash_end_reboot_and_mem);
     RUN(test_faults);
+    RUN(test_sim_url_scheme);
+    RUN(test_insert_and_events);
     RUN(test_fuzz_smoke);
     return testlib_finish();
 }
