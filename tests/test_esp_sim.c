@@ -460,6 +460,53 @@ static void test_jedec_through_spi_registers(void)
     }
 }
 
+/* run_spiflash_command with an address phase (esptool's read_spiflash_sfdp shape). */
+static bool spi_addr_cmd(unit *u, const spi_regs *sr, uint8_t cmd, uint32_t addr,
+                         uint32_t read_bits, uint32_t *out)
+{
+    uint32_t b = sr->base, flags = (24u - 1) << 26;
+    bool ok = sr->miso_dlen ? write_reg(u, b + sr->miso_dlen, read_bits - 1) &&
+                                  write_reg(u, b + sr->usr1, flags)
+                            : write_reg(u, b + sr->usr1, flags | (read_bits - 1) << 8);
+    return ok && write_reg(u, b + sr->usr, 1u << 31 | 1u << 30 | 1u << 28) &&
+           write_reg(u, b + sr->usr2, 7u << 28 | cmd) && write_reg(u, b + 4, addr << 8) &&
+           write_reg(u, b + sr->w0, 0) && write_reg(u, b, 1u << 18) &&
+           read_reg(u, b + sr->w0, out);
+}
+
+static void test_spi_address_phase_and_records(void)
+{
+    static const struct {
+        const char *chip;
+        const spi_regs *sr;
+    } chips[] = {{"esp32", &SPI_ESP32}, {"esp32c3", &SPI_C3}, {"esp8266", &SPI_8266}};
+    for (size_t i = 0; i < 3; i++) {
+        unit u;
+        if (!unit_open(&u, chips[i].chip, ""))
+            return;
+        fl_sim_flash_load(u.t.sim, 0x1234, "\x11\x22\x33\x44", 4, NULL);
+        if (unit_sync(&u)) {
+            if (strcmp(chips[i].chip, "esp8266"))
+                CHECK(attach(&u), "attach");
+            else
+                CHECK(flash_begin(&u, FLASH_BEGIN, 0, 0, 0x400, 0) == 0, "attach");
+            uint32_t w = 0;
+            CHECK(spi_addr_cmd(&u, chips[i].sr, 0x03, 0x1234, 32, &w) && w == 0x44332211,
+                  "%s: READ 0x1234 through the SPI controller: 0x%08x", chips[i].chip, w);
+            /* two WRITE_REG records in one command (esptool's delay_after_us) */
+            uint8_t p[32];
+            le32(p, 0x3FFB0000), le32(p + 4, 0xCAFEF00D), le32(p + 8, 0xFFFFFFFF), le32(p + 12, 0);
+            le32(p + 16, 0x60000078), le32(p + 20, 0), le32(p + 24, 0), le32(p + 28, 100);
+            uint32_t v = 0;
+            CHECK(simple(&u, WRITE_REG, p, 32, 0) == 0 && read_reg(&u, 0x3FFB0000, &v) &&
+                      v == 0xCAFEF00D,
+                  "two-record WRITE_REG");
+            CHECK_EQ_UINT(simple(&u, WRITE_REG, p, 20, 0), 0x105);
+        }
+        unit_close(&u);
+    }
+}
+
 static void fill_pattern(uint8_t *p, size_t n, uint32_t seed)
 {
     for (size_t i = 0; i < n; i++) {
@@ -1228,6 +1275,7 @@ int main(void)
     RUN(test_status_bytes);
     RUN(test_mac);
     RUN(test_jedec_through_spi_registers);
+    RUN(test_spi_address_phase_and_records);
     RUN(test_write_read_md5);
     RUN(test_strap);
     RUN(test_change_baudrate);

@@ -33,11 +33,13 @@
  *    response [that] is sent 8 times"); op 0x00 here [assumption: the exact value].
  *  - SYNC: eight replies, value = the first word of the SYNC payload (07 07 12 20, as in
  *    esptool --trace logs).  A SYNC with another payload: error 0x05.
- *  - READ_REG / WRITE_REG (value, mask, delay in µs): the magic word at 0x40001000, the
+ *  - READ_REG / WRITE_REG (records of address, value, mask, delay in µs): the magic word
+ *    at 0x40001000, the
  *    eFuse words esptool's read_mac() and security checks read, UART_CLKDIV (esptool's
  *    crystal guess), the SPI flash controller (a write of SPI_CMD_USR runs the user
- *    command: JEDEC ID, status registers... through the NOR model), any other address is
- *    plain RAM.
+ *    command as esptool's run_spiflash_command sets it up: command, address, dummy,
+ *    MOSI from W0.., MISO into W0..; JEDEC ID, status registers, reads... through the NOR
+ *    model; the controller is done at once), any other address is plain RAM.
  *  - SPI_ATTACH (8 bytes on the ROM) / SPI_SET_PARAMS (24 bytes): ESP32-family ROMs touch
  *    the flash only after SPI_ATTACH [assumption, from the docs' "requires"]: before it,
  *    FLASH_BEGIN, FLASH_DEFL_BEGIN, READ_FLASH_SLOW and SPI_FLASH_MD5 fail with 0x06 and
@@ -48,7 +50,8 @@
  *    answers (64 KiB blocks where aligned, else 4 KiB sectors, the sim's erase times).
  *    ESP8266 erase-size bug: asked for n sectors from sector s, the ROM erases
  *    n + min(16 - s % 16, n) sectors (the inverse of esptool's get_erase_size, which is
- *    exact for it; a host that sends the true size erases up to twice as much).
+ *    exact for it; a host that sends the true size erases up to twice as much).  A region
+ *    past the flash size the ROM was told (SPI_SET_PARAMS; 16 MiB before) answers 0x05.
  *  - FLASH_DATA (size, seq, 0, 0, data): data length up to the declared block size,
  *    checksum (0xEF xor data) checked after the whole frame: a bad one answers 0x07 and
  *    writes nothing; the block lands at offset + seq × block size; seq must be the next
@@ -57,14 +60,17 @@
  *    mismatch (flash not erased) answers 0x08.  FLASH_END: 0 = reboot (the strap is
  *    sampled again), 1 = run the firmware; both answer first.
  *  - FLASH_DEFL_BEGIN/DATA/END (ESP32 family): as above with zlib-wrapped deflate data
- *    (esptool's zlib.compress); a broken stream answers 0x0B; seq must be the next one.
+ *    (esptool's zlib.compress; its size word is the erase size, the uncompressed size
+ *    rounded up to 0x400); a broken stream, or more output than that size, answers 0x0B;
+ *    seq must be the next one (a repeated block cannot be inflated twice).
  *  - MEM_BEGIN/DATA/END: data accepted (checksum and seq checked) and dropped; MEM_END
  *    with execute flag 0 jumps to the uploaded code, which is NOT modelled: the chip
  *    goes quiet (state "hung", event "mem-entry") until the next reset.
  *  - READ_FLASH_SLOW (ESP32 family): offset, length <= 64 (else 0x0A); the reply always
  *    carries the ROM's 64-byte buffer (bytes past the length are the previous read's).
- *  - SPI_FLASH_MD5 (ESP32 family): 32 lower-case hex characters; costs the sim's CRC
- *    throughput per byte.
+ *  - SPI_FLASH_MD5 (ESP32 family): 32 lower-case hex characters (esptool compares them
+ *    with hashlib's hexdigest); costs the sim's CRC throughput per byte; a range past the
+ *    flash size the ROM was told answers 0x05.
  *  - CHANGE_BAUDRATE (new, old): answered at the old rate, then the chip switches.
  *  - GET_SECURITY_INFO (S2: 12 bytes, no chip ID; C2/C3/C6/S3: 20 bytes, chip ID at
  *    byte 12, API version 0 [assumption]): flags (bit 0 secure boot, bit 2 Secure
@@ -713,16 +719,24 @@ static void cmd_read_reg(fl_sim *s, double t, const uint8_t *d, uint32_t n)
     ok(s, t, OP_READ_REG, NULL, 0);
 }
 
+/* One or more (address, value, mask, delay µs) records: esptool appends a second one
+ * (a masked-out write with a delay) for write_reg(..., delay_after_us). */
 static void cmd_write_reg(fl_sim *s, double t, const uint8_t *d, uint32_t n)
 {
-    if (n != 16) {
+    if (n == 0 || n % 16 != 0) {
         fail(s, t, OP_WRITE_REG, ERR_INVALID);
         return;
     }
-    uint32_t addr = le32(d), value = le32(d + 4), mask = le32(d + 8), delay_us = le32(d + 12);
-    uint32_t old = mask == 0xFFFFFFFFu ? 0 : sim_reg_read(s, addr);
-    sim_reg_write(s, addr, (old & ~mask) | (value & mask));
-    double done = t + sim_scaled(s, delay_us * 1e-6);
+    double done = t;
+    for (uint32_t i = 0; i < n; i += 16) {
+        const uint8_t *r = d + i;
+        uint32_t addr = le32(r), value = le32(r + 4), mask = le32(r + 8), delay_us = le32(r + 12);
+        if (mask) {
+            uint32_t old = mask == 0xFFFFFFFFu ? 0 : sim_reg_read(s, addr);
+            sim_reg_write(s, addr, (old & ~mask) | (value & mask));
+        }
+        done += sim_scaled(s, delay_us * 1e-6);
+    }
     s->dev.busy_until = done;
     ok(s, done, OP_WRITE_REG, NULL, 0);
 }
