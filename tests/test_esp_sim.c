@@ -1138,6 +1138,78 @@ static void test_faults(void)
     unit_close(&u);
 }
 
+/* Real wire time (timescale 1), checked with bounds load cannot break: nothing finishes
+ * before its bytes x 10 / baud or before its modelled busy time. */
+static void test_wire_time_and_overrun(void)
+{
+    unit u;
+    if (!unit_open(&u, "esp32", "timescale=1"))
+        return;
+    if (!unit_sync(&u) || !attach(&u)) {
+        unit_close(&u);
+        return;
+    }
+    /* READ_FLASH_SLOW at 115200: 18 bytes out, 78 back (no escapes in blank flash) */
+    uint8_t p[8];
+    le32(p, 0), le32(p + 4, 64);
+    double t0 = fl_now();
+    CHECK(simple(&u, READ_FLASH_SLOW, p, 8, 0) == 0, "slow read");
+    double dt = fl_now() - t0;
+    CHECK(dt >= (18 + 78) * 10 / 115200.0, "round trip %.4f s", dt);
+    le32(p, 921600), le32(p + 4, 0);
+    CHECK(simple(&u, CHANGE_BAUDRATE, p, 8, 0) == 0, "921600");
+    tc_set_baud(&u.c, 921600);
+    /* FLASH_BEGIN over 256 KiB: four 64 KiB block erases, 1 s, before the answer */
+    fl_sim_stats st0, st1;
+    fl_sim_get_stats(u.t.sim, &st0);
+    t0 = fl_now();
+    CHECK(flash_begin(&u, FLASH_BEGIN, 0x40000, 16, 0x400, 0) == 0, "begin");
+    dt = fl_now() - t0;
+    fl_sim_get_stats(u.t.sim, &st1);
+    double modelled = st1.erase_busy_s - st0.erase_busy_s;
+    CHECK(modelled > 0.999 && modelled < 1.001 && dt >= modelled, "erase modelled %.3f s, took %.3f s",
+          modelled, dt);
+    /* the receive buffer while busy: FLASH_BEGIN again (1 s of erase) with twelve
+     * blocks right behind it in one burst; 0x2000 bytes wait, the rest is lost */
+    uint8_t burst[16384], raw[8 + 16 + 0x400];
+    size_t k = 0;
+    uint8_t b[16];
+    le32(b, 0x40000), le32(b + 4, 16), le32(b + 8, 0x400), le32(b + 12, 0);
+    memset(raw, 0, 8);
+    raw[1] = FLASH_BEGIN, raw[2] = 16;
+    memcpy(raw + 8, b, 16);
+    k += slip_encode(burst + k, raw, 24);
+    uint8_t blk[0x400];
+    memset(blk, 0x5A, sizeof blk);
+    for (uint32_t i = 0; i < 12; i++) {
+        raw[1] = FLASH_DATA, raw[2] = 0x10, raw[3] = 0x04, raw[4] = checksum(blk, 0x400);
+        le32(raw + 8, 0x400), le32(raw + 12, i), le32(raw + 16, 0), le32(raw + 20, 0);
+        memcpy(raw + 24, blk, 0x400);
+        k += slip_encode(burst + k, raw, sizeof raw);
+    }
+    tc_send(&u.c, burst, k); /* one write: the simulator reads it well within the erase */
+    esp_reply r;
+    int answered = 0;
+    while (esp_read(&u.c, &r, 2.0) && r.op != 0)
+        answered += (r.op == FLASH_BEGIN || r.op == FLASH_DATA) && esp_status(&r, 4) == 0;
+    /* 8192 bytes hold seven 1050-byte frames (the FLASH_BEGIN frame was taken out of the
+     * buffer when it started executing) */
+    CHECK_EQ_UINT(answered, 1 + 7);
+    uint8_t back[0x400];
+    fl_sim_flash_read(u.t.sim, 6 * 0x400, back, 0x400, NULL);
+    CHECK(all_are(back, 0x400, 0x5A), "block 6 written");
+    fl_sim_flash_read(u.t.sim, 7 * 0x400, back, 0x400, NULL);
+    CHECK(all_are(back, 0x400, 0xFF), "block 7 lost in the overrun");
+    /* block 7 again: its first delimiter ends the torn frame, which is answered 0x05
+     * (size field and bytes disagree), then block 7 itself is taken */
+    CHECK_EQ_UINT(data_block(&u, FLASH_DATA, 7, blk, 0x400, 0), 0x105);
+    CHECK(esp_read(&u.c, &r, REPLY_S) && r.op == FLASH_DATA && esp_status(&r, 4) == 0,
+          "block 7 resent: written");
+    fl_sim_flash_read(u.t.sim, 7 * 0x400, back, 0x400, NULL);
+    CHECK(all_are(back, 0x400, 0x5A), "block 7 written");
+    unit_close(&u);
+}
+
 /* `sim:esp32?...` through the link layer (what the driver opens), DTR/RTS set together
  * as fl_link_set_lines does (DTR first: both asserted for a moment, which the EN RC
  * rides out), then SYNC and a READ_REG. */
@@ -1288,6 +1360,7 @@ int main(void)
     RUN(test_compressed_write);
     RUN(test_flash_end_reboot_and_mem);
     RUN(test_faults);
+    RUN(test_wire_time_and_overrun);
     RUN(test_sim_url_scheme);
     RUN(test_insert_and_events);
     RUN(test_fuzz_smoke);
