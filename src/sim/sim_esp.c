@@ -24,8 +24,8 @@
  *    READ_REG and SYNC, so other replies carry the last one (seen in esptool --trace logs:
  *    MEM_BEGIN's reply carries the MAC word read just before).
  *  - Unknown commands, commands this ROM lacks (ESP8266: SPI_ATTACH, SPI_SET_PARAMS,
- *    READ_FLASH_SLOW, CHANGE_BAUDRATE, FLASH_DEFL_*, SPI_FLASH_MD5, GET_SECURITY_INFO;
- *    ESP32: GET_SECURITY_INFO) and, in Secure Download Mode, every command but SYNC,
+ *    READ_FLASH_SLOW, CHANGE_BAUDRATE, FLASH_DEFL_*, SPI_FLASH_MD5, GET_SECURITY_INFO,
+ *    as serial-protocol.rst says for its ROM; ESP32: GET_SECURITY_INFO) and, in Secure Download Mode, every command but SYNC,
  *    SPI_ATTACH, SPI_SET_PARAMS, CHANGE_BAUDRATE, FLASH_BEGIN/DATA/END and
  *    GET_SECURITY_INFO: the "invalid message" answer (status 1, error 0x05) EIGHT times,
  *    with an op field that is not the request's (esptool's loader.py raises
@@ -34,9 +34,8 @@
  *  - SYNC: eight replies, value = the first word of the SYNC payload (07 07 12 20, as in
  *    esptool --trace logs).  A SYNC with another payload: error 0x05.
  *  - READ_REG / WRITE_REG (records of address, value, mask, delay in µs): the magic word
- *    at 0x40001000, the
- *    eFuse words esptool's read_mac() and security checks read, UART_CLKDIV (esptool's
- *    crystal guess), the SPI flash controller (a write of SPI_CMD_USR runs the user
+ *    at 0x40001000, the eFuse words esptool's read_mac() and security checks read,
+ *    UART_CLKDIV (esptool's crystal guess), the SPI flash controller (a write of SPI_CMD_USR runs the user
  *    command as esptool's run_spiflash_command sets it up: command, address, dummy,
  *    MOSI from W0.., MISO into W0..; JEDEC ID, status registers, reads... through the NOR
  *    model; the controller is done at once), any other address is plain RAM.
@@ -58,14 +57,18 @@
  *    one or the previous one again (a host retrying after a lost reply, as esptool's
  *    WRITE_FLASH_ATTEMPTS does) [assumption], else 0x05; written data is read back and a
  *    mismatch (flash not erased) answers 0x08.  FLASH_END: 0 = reboot (the strap is
- *    sampled again), 1 = run the firmware; both answer first.
+ *    sampled again), 1 = run the firmware ("run user code": esptool's loader.py never
+ *    sends it to a ROM it wants to keep, "as this exits the bootloader"; esp-serial-
+ *    flasher calls the flag stay_in_loader [assumption: esptool is right]); both answer
+ *    first.  A host that wants to stay in the loader does not send FLASH_END.
  *  - FLASH_DEFL_BEGIN/DATA/END (ESP32 family): as above with zlib-wrapped deflate data
  *    (esptool's zlib.compress; its size word is the erase size, the uncompressed size
  *    rounded up to 0x400); a broken stream, or more output than that size, answers 0x0B;
  *    seq must be the next one (a repeated block cannot be inflated twice).
  *  - MEM_BEGIN/DATA/END: data accepted (checksum and seq checked) and dropped; MEM_END
  *    with execute flag 0 jumps to the uploaded code, which is NOT modelled: the chip
- *    goes quiet (state "hung", event "mem-entry") until the next reset.
+ *    goes quiet (state "hung", event "mem-entry") until the next reset.  It answers
+ *    MEM_END first (esptool allows for a real one that does not).
  *  - READ_FLASH_SLOW (ESP32 family): offset, length <= 64 (else 0x0A); the reply always
  *    carries the ROM's 64-byte buffer (bytes past the length are the previous read's).
  *  - SPI_FLASH_MD5 (ESP32 family): 32 lower-case hex characters (esptool compares them
@@ -81,7 +84,9 @@
  *
  * NOT MODELLED: the ROM's baud-rate auto-detection (the loader listens at 115200 after
  * its boot text, on the ESP8266 too), the stub loader, flash encryption of written
- * data, SPI address/dummy phases of user commands, USB-Serial/JTAG. */
+ * data (reads return the flash file as it is), USB-Serial/JTAG, the ESP8266's 26 MHz
+ * crystal quirks beyond the UART divider.  The boot texts are stand-ins after logs
+ * posted in esptool issues. */
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
