@@ -65,7 +65,7 @@ const char *flash_cli_common_help(void)
     static char text[12288];
     if (text[0])
         return text;
-    char drivers[2048], chips[1024], chip_line[768];
+    char drivers[2048], chips[1280], chip_line[1024];
     wrap_text(drivers, sizeof drivers, fl_flash_drivers_help(), "                        ", 0);
     snprintf(chip_line, sizeof chip_line,
              "-c, --chip CHIP     what the chip is: %s, or spi-nor (a plain SPI NOR flash chip: "
@@ -73,8 +73,9 @@ const char *flash_cli_common_help(void)
              "(ROM loaders; BK7231N and BK7231M answer alike and are handled alike); bk7236 "
              "and bk7258 answer alike, and so do the flash loaders of bk7231t, bk7231u and "
              "bk7252: name those.  Over a SPI programmer a plain SPI NOR flash answering its "
-             "JEDEC ID is taken as spi-nor; a Beken chip must be named (SPI mode resets it)",
-             fl_chip_names());
+             "JEDEC ID is taken as spi-nor; a Beken chip must be named (SPI mode resets it).  "
+             "ESP chips (%s) are always named: over a UART the esp-rom driver serves them",
+             fl_chip_names(), fl_chip_names_family(FL_FAMILY_ESP));
     wrap_text(chips, sizeof chips, chip_line, "  ", 22);
     snprintf(text, sizeof text,
              "  -p, --port URL      how the chip is reached; the port chooses the driver:\n"
@@ -89,6 +90,10 @@ const char *flash_cli_common_help(void)
              "                      back), then keep the fastest at which a 4 KiB read's CRC\n"
              "                      matches the chip's own, stepping down until one does; the\n"
              "                      rate chosen is logged (and measured by a recipe's connect)\n"
+             "                      ESP (esp-rom): CHANGE_BAUDRATE after SYNC, proven by a\n"
+             "                      register read at the new rate (else back to 115200); max\n"
+             "                      proves each step by a 256-byte read against the ROM's\n"
+             "                      MD5; the ESP8266 ROM has no CHANGE_BAUDRATE: 115200\n"
              "  --before MODE       UART only: how to get the bootloader: auto (default), in\n"
              "                      this order, cheapest first: (1) one link check (~20 ms)\n"
              "                      at the rate flashline last left the loader at on this\n"
@@ -105,7 +110,12 @@ const char *flash_cli_common_help(void)
              "                      checks at those rates only, never a reset).  esptool's\n"
              "                      default-reset and no-reset work too.  A baud fallback and\n"
              "                      recoveries take the bus again the same way, within\n"
-             "                      --link-timeout\n"
+             "                      --link-timeout.  ESP chips (esp-rom): auto = a SYNC at\n"
+             "                      once (a loader still in download mode), then esptool's\n"
+             "                      classic DTR/RTS reset (EN on RTS, IO0 on DTR) twice, then\n"
+             "                      it asks you to hold BOOT and reset; pulse and reboot = the\n"
+             "                      classic reset only; manual = it asks at once; none = SYNC\n"
+             "                      only\n"
              "  --reset MODE        the same as --before (its older name: recipes and scripts\n"
              "                      keep working)\n"
              "  --after MODE        what the chip does when the verb succeeded: reboot\n"

@@ -254,33 +254,7 @@ fl_status esp_sync(esp_rom *e, double timeout_s, bool *answered, fl_error *err)
     return esp_drain(e, 0.03, 0.5, err);
 }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
-bool esp_md5_parse(const uint8_t *payload, size_t len, uint8_t md5[16])
-{
-    if (len == 16) { /* a stub's raw digest */
-        memcpy(md5, payload, 16);
-        return true;
-    }
-    if (len != 32)
-        return false;
-    for (int i = 0; i < 16; i++) {
-        int hi = hexval(payload[2 * i]), lo = hexval(payload[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        md5[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
 
 void esp_md5_host(const uint8_t *data, size_t len, uint8_t md5[16])
 {

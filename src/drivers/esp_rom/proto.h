@@ -117,8 +117,6 @@ fl_status esp_sync(esp_rom *e, double timeout_s, bool *answered, fl_error *err);
 
 /* The ROM's MD5 of flash [addr, addr+len) (SPI_FLASH_MD5: 32 hex characters). */
 fl_status esp_flash_md5(esp_rom *e, uint32_t addr, uint32_t len, uint8_t md5[16], fl_error *err);
-/* MD5 reply payload → 16 bytes; false when it is not 32 hex digits (or 16 raw bytes). */
-bool esp_md5_parse(const uint8_t *payload, size_t len, uint8_t md5[16]);
 /* Host-side MD5 (libcrypto). */
 void esp_md5_host(const uint8_t *data, size_t len, uint8_t md5[16]);
 /* MD5 of len bytes of 0xFF, as erased flash reads. */

@@ -43,23 +43,6 @@ fl_status esp_hard_reset(esp_rom *e, fl_error *err)
     return st;
 }
 
-bool esp_boot_text(const char *text, unsigned *mode, bool *download, char *name, size_t cap)
-{
-    const char *p = text ? strstr(text, "boot:0x") : NULL;
-    if (!p)
-        return false;
-    char *end;
-    *mode = (unsigned)strtoul(p + 5, &end, 16);
-    name[0] = '\0';
-    const char *open = strchr(end, '(');
-    const char *close = open ? strchr(open, ')') : NULL;
-    if (open && close && open - end <= 2 && (size_t)(close - open - 1) < cap) {
-        memcpy(name, open + 1, (size_t)(close - open - 1));
-        name[close - open - 1] = '\0';
-    }
-    *download = strstr(p, "waiting for download") != NULL || strstr(name, "DOWNLOAD") != NULL;
-    return true;
-}
 
 /* SYNC up to `tries` times at the link's rate; *ok when answered. */
 static fl_status sync_tries(esp_rom *e, int tries, bool *ok, fl_error *err)

@@ -27,8 +27,4 @@ fl_status esp_hard_reset(esp_rom *e, fl_error *err);
  * (boot:0x.. without "waiting for download") is named in the error. */
 fl_status esp_connect(esp_rom *e, const fl_flash_opts *o, fl_error *err);
 
-/* The text an earlier reset left: "boot:0x13 (SPI_FAST_FLASH_BOOT)" → mode
- * 0x13, download false.  False when no boot line was seen. */
-bool esp_boot_text(const char *text, unsigned *mode, bool *download, char *name, size_t cap);
-
 #endif

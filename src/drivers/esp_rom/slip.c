@@ -1,6 +1,7 @@
 /* slip.c — SLIP framing and the ROM loader's packets (slip.h). */
 #include "drivers/esp_rom/slip.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 size_t esp_slip_escaped_len(const uint8_t *data, size_t len)
@@ -175,4 +176,50 @@ const char *esp_rom_error_name(uint8_t code)
     case 0x0B: return "deflate error";
     default: return NULL;
     }
+}
+
+static int hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool esp_md5_parse(const uint8_t *payload, size_t len, uint8_t md5[16])
+{
+    if (len == 16) { /* a stub's raw digest */
+        memcpy(md5, payload, 16);
+        return true;
+    }
+    if (len != 32)
+        return false;
+    for (int i = 0; i < 16; i++) {
+        int hi = hexval(payload[2 * i]), lo = hexval(payload[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        md5[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+bool esp_boot_text(const char *text, unsigned *mode, bool *download, char *name, size_t cap)
+{
+    const char *p = text ? strstr(text, "boot:0x") : NULL;
+    if (!p)
+        return false;
+    char *end;
+    *mode = (unsigned)strtoul(p + 5, &end, 16);
+    name[0] = '\0';
+    const char *open = strchr(end, '(');
+    const char *close = open ? strchr(open, ')') : NULL;
+    if (open && close && open - end <= 2 && (size_t)(close - open - 1) < cap) {
+        memcpy(name, open + 1, (size_t)(close - open - 1));
+        name[close - open - 1] = '\0';
+    }
+    *download = strstr(p, "waiting for download") != NULL || strstr(name, "DOWNLOAD") != NULL;
+    return true;
 }

@@ -77,4 +77,11 @@ bool esp_reply_status(const esp_reply *r, size_t payload_len, uint8_t *status, u
 /* "Received message is invalid" for the ROM's error codes (0x05..0x0B), else NULL. */
 const char *esp_rom_error_name(uint8_t code);
 
+/* MD5 reply payload → 16 bytes; false when it is not 32 hex digits (or 16 raw bytes). */
+bool esp_md5_parse(const uint8_t *payload, size_t len, uint8_t md5[16]);
+
+/* The text an earlier reset left: "boot:0x13 (SPI_FAST_FLASH_BOOT)" → mode
+ * 0x13, download false.  False when no boot line was seen. */
+bool esp_boot_text(const char *text, unsigned *mode, bool *download, char *name, size_t cap);
+
 #endif
