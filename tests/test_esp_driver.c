@@ -15,6 +15,7 @@
 #include "flash/flash.h"
 #include "sim/beken_sim.h"
 #include "testlib.h"
+#include "util/clock.h"
 
 #define MIB (1u << 20)
 
@@ -304,8 +305,16 @@ static void test_esp8266(void)
           "read refused clearly: %s", err.msg);
     st = fl_flash_verify(f, addr, data, len, &bad, &err);
     CHECK(st == FL_ERR_REFUSED, "verify refused: %s", err.msg);
-    st = fl_flash_write(f, 0x40010, data, 100, &err);
-    CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "sector"), "unaligned refused: %s", err.msg);
+    st = fl_flash_write(f, 0x40010, data, 0x1800, &err);
+    CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "4 KiB sector boundaries"),
+          "unaligned refused: %s", err.msg);
+    st = fl_flash_write(f, 0x50000, data, 0x1000, &err);
+    CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "single 4 KiB sector"),
+          "one sector alone refused (the ROM would erase the next too): %s", err.msg);
+    /* three sectors inside a 64 KiB block: an odd count the ROM cannot erase exactly */
+    st = fl_flash_write(f, 0x61000, data, 0x3000, &err);
+    CHECK(st == FL_OK, "three sectors: %s", err.msg);
+    memcpy(r.model + 0x61000, data, 0x3000);
     CHECK(flash_matches(&r, &bad), "esp8266: refused write changed 0x%X", bad);
     uint8_t mac[6];
     st = fl_flash_read_mac(f, mac, &err);
@@ -474,8 +483,14 @@ static void test_auto_reset_and_boot_mode(void)
     CHECK(st == FL_OK && s.nprompts == 0, "classic reset into download mode: %s", err.msg);
     st = f ? fl_flash_reboot(f, &err) : FL_ERR_INTERNAL;
     CHECK(st == FL_OK, "reboot: %s", err.msg);
+    /* the chip starts once EN's RC has charged: wait for that event (bounded) */
     fl_sim_stats ss;
-    fl_sim_get_stats(r.sim, &ss);
+    for (int i = 0; i < 200; i++) {
+        fl_sim_get_stats(r.sim, &ss);
+        if (!strcmp(ss.state, "app"))
+            break;
+        fl_sleep(0.01);
+    }
     CHECK(!strcmp(ss.state, "app"), "after reboot the firmware runs (state %s)", ss.state);
     /* the session takes the loader again by itself for the next operation */
     uint8_t buf[256];

@@ -86,8 +86,8 @@ static fl_status md5_ranges(esp_rom *e, const uint32_t *starts, const uint32_t *
 static size_t sector_ranges(uint32_t addr, uint32_t len, uint32_t **starts, uint32_t **lens)
 {
     size_t n = 0, cap = len / ESP_SECTOR + 2;
-    *starts = malloc(cap * sizeof **starts);
-    *lens = malloc(cap * sizeof **lens);
+    *starts = calloc(cap, sizeof **starts);
+    *lens = calloc(cap, sizeof **lens);
     if (!*starts || !*lens)
         return 0;
     for (uint32_t a = addr; a < addr + len;) {
@@ -181,19 +181,41 @@ fl_status esp_op_read(esp_rom *e, uint32_t addr, uint32_t len, uint8_t *out, fl_
 
 /* ---- write -------------------------------------------------------------------------------- */
 
-/* esptool's get_erase_size for the ESP8266 ROM: its FLASH_BEGIN erases more
- * than asked when the region crosses a 64 KiB block; ask for less. */
+/* The ESP8266 ROM's SPIEraseArea bug (esptool issue #33): asked to erase E
+ * sectors from sector s it erases 2E when the region stays below the next
+ * 64 KiB boundary (h = 16 - s % 16 sectors away), else E + h.  esptool's
+ * get_erase_size asks for less so that n sectors come out - exactly when n
+ * is even or n >= 2h; an odd n below 2h erases one sector too many. */
+static uint32_t head_sectors(uint32_t offset)
+{
+    return 16 - (offset / ESP_SECTOR) % 16;
+}
+
+static bool erase_exact(const esp_rom *e, uint32_t offset, uint32_t sectors)
+{
+    return !e->t->is_8266 || sectors % 2 == 0 || sectors >= 2 * head_sectors(offset);
+}
+
 static uint32_t erase_size(const esp_rom *e, uint32_t offset, uint32_t size)
 {
     if (!e->t->is_8266)
         return size;
-    uint32_t per_block = 16, sectors = (size + ESP_SECTOR - 1) / ESP_SECTOR;
-    uint32_t start = offset / ESP_SECTOR, head = per_block - start % per_block;
+    uint32_t sectors = (size + ESP_SECTOR - 1) / ESP_SECTOR, head = head_sectors(offset);
     if (sectors < head)
         head = sectors;
     if (sectors < 2 * head)
         return (sectors + 1) / 2 * ESP_SECTOR;
     return (sectors - head) * ESP_SECTOR;
+}
+
+/* How much of [pos, end) one FLASH_BEGIN may cover so that the ROM erases
+ * nothing outside it that is not erased again and written later: all of it
+ * when the erase comes out exact; else (ESP8266, odd count below 2h) one
+ * sector, whose extra erased sector is the next of the same run. */
+static uint32_t piece_size(const esp_rom *e, uint32_t pos, uint32_t end)
+{
+    uint32_t sectors = (end - pos) / ESP_SECTOR;
+    return erase_exact(e, pos, sectors) ? end - pos : ESP_SECTOR;
 }
 
 static fl_status flash_begin(esp_rom *e, uint32_t offset, uint32_t size, uint32_t blocks,
@@ -273,15 +295,20 @@ static fl_status write_run(esp_rom *e, uint32_t start, uint32_t size, const uint
 {
     uint32_t pos = start, end = start + size;
     while (pos < end) {
+        if (e->t->is_8266 && end - pos == ESP_SECTOR && pos > start)
+            pos -= ESP_SECTOR; /* one sector alone cannot be erased exactly: take two */
+        uint32_t piece = piece_size(e, pos, end);
         const uint8_t *from = img + (pos - span_base);
-        uint32_t nb = blocks_to_send(from, end - pos), acked;
-        fl_status st = flash_begin(e, pos, end - pos, nb, err);
+        uint32_t nb = blocks_to_send(from, piece), acked;
+        fl_status st = flash_begin(e, pos, piece, nb, err);
         if (st)
-            return fl_fail_prefix(err, "0x%06X..0x%06X", pos, end);
+            return fl_fail_prefix(err, "0x%06X..0x%06X", pos, pos + piece);
         if ((st = send_blocks(e, from, nb, &acked, pos, span_base, total, err)))
             return st;
-        if (acked == nb)
-            break;
+        if (acked == nb) {
+            pos += piece;
+            continue;
+        }
         /* the block after the last answered one is in doubt (and those behind it
          * in flight): erase again from its sector, send from there */
         uint32_t doubt = pos + acked * ESP_BLOCK;
@@ -302,8 +329,8 @@ static fl_status find_dirty(esp_rom *e, uint32_t base, uint32_t nsect, const uin
             dirty[i] = true;
         return FL_OK;
     }
-    uint32_t *starts = malloc(nsect * sizeof *starts), *lens = malloc(nsect * sizeof *lens);
-    uint8_t *md5s = malloc(16 * (size_t)nsect);
+    uint32_t *starts = calloc(nsect, sizeof *starts), *lens = calloc(nsect, sizeof *lens);
+    uint8_t *md5s = calloc(nsect, 16);
     fl_status st = FL_OK;
     if (!starts || !lens || !md5s)
         st = fl_fail(err, FL_ERR_INTERNAL, "out of memory");
@@ -402,6 +429,12 @@ static fl_status write_span(esp_rom *e, uint32_t addr, const uint8_t *data, uint
     uint32_t base = addr & ~(ESP_SECTOR - 1);
     uint32_t span = ((addr + len + ESP_SECTOR - 1) & ~(ESP_SECTOR - 1)) - base;
     uint32_t nsect = span / ESP_SECTOR;
+    if (e->t->is_8266 && nsect == 1)
+        return fl_fail(err, FL_ERR_REFUSED,
+                       "the ESP8266 ROM cannot erase the single 4 KiB sector 0x%06X alone: its "
+                       "erase bug (SPIEraseArea) takes 0x%06X with it, which it cannot read to "
+                       "keep; write at least two sectors (e.g. 0x%06X..0x%06X)",
+                       base, base + ESP_SECTOR, base, base + 2 * ESP_SECTOR);
     uint8_t *img = malloc(span);
     bool *dirty = calloc(nsect, sizeof *dirty);
     fl_status st = img && dirty ? FL_OK : fl_fail(err, FL_ERR_INTERNAL, "out of memory");

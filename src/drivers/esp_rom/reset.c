@@ -125,9 +125,8 @@ static void boot_note(esp_rom *e, char *out, size_t cap, bool *wrong_mode)
 
 typedef enum { STEP_QUICK, STEP_RESET, STEP_PROMPT, STEP_LISTEN } step_kind;
 
-static step_kind pick_step(const fl_flash_opts *o, int round, bool can_pulse, double *hold)
+static step_kind pick_step(const fl_flash_opts *o, int round, bool can_pulse)
 {
-    *hold = round % 2 ? 0.55 : 0.05; /* esptool alternates its reset delays */
     switch (o->reset) {
     case FL_RESET_NONE: return round == 0 ? STEP_QUICK : STEP_LISTEN;
     case FL_RESET_MANUAL: return round == 0 ? STEP_QUICK : round == 1 ? STEP_PROMPT : STEP_LISTEN;
@@ -147,13 +146,15 @@ fl_status esp_connect(esp_rom *e, const fl_flash_opts *o, fl_error *err)
 {
     double start = fl_now(), limit = o->link_timeout_s > 0 ? o->link_timeout_s : 20.0;
     bool can_pulse = e->link->has_lines, ok = false, prompted = false;
+    int pulses = 0;
     fl_status st;
     esp_slip_clear_text(&e->dec);
     fl_logf(e->ev, FL_LOG_INFO, "waiting for the %s ROM loader on %s", e->t->display,
             e->link->url);
     for (int round = 0; !ok && fl_now() - start < limit; round++) {
-        double hold;
-        switch (pick_step(o, round, can_pulse, &hold)) {
+        /* esptool alternates its reset delays: IO0 held 0.05 s, then 0.55 s for slow boards */
+        double hold = pulses % 2 ? 0.55 : 0.05;
+        switch (pick_step(o, round, can_pulse)) {
         case STEP_QUICK:
             st = quick_sync(e, o, &ok, err);
             break;
@@ -166,6 +167,7 @@ fl_status esp_connect(esp_rom *e, const fl_flash_opts *o, fl_error *err)
             esp_slip_clear_text(&e->dec);
             st = esp_classic_reset(e, hold, err);
             e->resets += !st;
+            pulses++;
             if (!st)
                 st = sync_tries(e, SYNC_TRIES, &ok, err);
             break;

@@ -69,7 +69,7 @@ static fl_status ask_security(esp_rom *e, sec_info *si, fl_error *err)
 /* The security info until two answers agree: its flags decide a refusal. */
 static fl_status security_agreed(esp_rom *e, sec_info *out, fl_error *err)
 {
-    sec_info seen[5];
+    sec_info seen[5] = {{0}};
     for (int n = 0; n < 5; n++) {
         fl_status st = ask_security(e, &seen[n], err);
         if (st)
@@ -125,7 +125,7 @@ static fl_status esp32_efuse_security(esp_rom *e, fl_error *err)
 
 fl_status esp_identify(esp_rom *e, fl_error *err)
 {
-    sec_info si;
+    sec_info si = {0};
     fl_status st = security_agreed(e, &si, err);
     if (st)
         return fl_fail_prefix(err, "asking the ROM's security info");
@@ -487,7 +487,7 @@ fl_status esp_set_baud_max(esp_rom *e, fl_error *err)
 fl_status esp_read_mac(esp_rom *e, uint8_t mac[6], fl_error *err)
 {
     if (e->sdm)
-        return fl_fail(err, FL_ERR_REFUSED, "this unit's ROM is in Secure Download Mode: its "
+        return fl_fail(err, FL_ERR_FORMAT, "this unit's ROM is in Secure Download Mode: its "
                        "eFuses (and the MAC in them) cannot be read");
     uint32_t w0, w1, w3 = 0;
     fl_status st;
