@@ -309,14 +309,16 @@ static void test_options_query(void)
     int n = 0;
     while (names[n])
         n++;
-    CHECK_EQ_UINT(n, 9);
+    CHECK_EQ_UINT(n, 16); /* 9 Beken + 7 ESP (issue 13) */
     fl_sim_chip_info ci;
     CHECK_EQ_UINT(fl_sim_get_chip_info("bk7231n", &ci, &err), FL_OK);
     CHECK(ci.rom_loader && ci.chip_id == 0x7231C && ci.jedec_id == 0xC84015, "bk7231n info");
     CHECK_EQ_UINT(fl_sim_get_chip_info("bk7231t", &ci, &err), FL_OK);
     CHECK(!ci.rom_loader && ci.protected_limit == 0x11000 && ci.status_reg == 0x1C, "bk7231t");
     CHECK_STR(ci.boot_version, "BK7231S_1.0.5");
-    CHECK_EQ_UINT(fl_sim_get_chip_info("esp32", &ci, &err), FL_ERR_USAGE);
+    CHECK_EQ_UINT(fl_sim_get_chip_info("esp32h2", &ci, &err), FL_ERR_USAGE);
+    CHECK_EQ_UINT(fl_sim_get_chip_info("esp32", &ci, &err), FL_OK);
+    CHECK(ci.rom_loader && ci.chip_id_reg == 0x40001000 && ci.chip_id == 0x00F01D83, "esp32");
 
     fl_sim *sim = NULL;
     fl_sim_options_init(&o);

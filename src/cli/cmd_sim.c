@@ -1,4 +1,4 @@
-/* cmd_sim.c — `flashline sim`: run the Beken bootloader simulator until Ctrl-C. */
+/* cmd_sim.c — `flashline sim`: run the Beken / ESP bootloader simulator until Ctrl-C. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -24,13 +24,23 @@ static void help(void)
     printf(
         "usage: flashline sim --chip CHIP [--listen HOST:PORT] [--flash FILE] [--size SIZE] [options]\n"
         "\n"
-        "Simulates a Beken BK72xx module on a UART adapter, served over RFC 2217 (Telnet\n"
-        "COM-PORT control, like ser2net).  Prints `rfc2217://HOST:PORT` as the first line on\n"
-        "stdout, then `pty: PATH` (with --pty) and `control: tcp://HOST:PORT`.  Runs until\n"
-        "Ctrl-C / SIGTERM, then saves the flash file and exits 0.\n"
+        "Simulates a Beken BK72xx or Espressif ESP module on a UART adapter, served over\n"
+        "RFC 2217 (Telnet COM-PORT control, like ser2net).  Prints `rfc2217://HOST:PORT` as\n"
+        "the first line on stdout, then `pty: PATH` (with --pty) and `control:\n"
+        "tcp://HOST:PORT`.  Runs until Ctrl-C / SIGTERM, then saves the flash file and exits 0.\n"
         "\n"
         "Chips: ROM loader: bk7231n bk7231m bk7238 bk7252n bk7236 bk7258\n"
         "       flash loader (l_boot in flash, 0..0x11000 refused): bk7231t bk7231u bk7252\n"
+        "       Espressif ROM loader (SLIP): esp8266 esp32 esp32s2 esp32s3 esp32c2 esp32c3 esp32c6\n"
+        "\n"
+        "ESP chips: classic auto-reset wiring (RTS asserted pulls EN low unless DTR is too;\n"
+        "DTR asserted pulls IO0 low unless RTS is too); IO0 is sampled 10 ms after EN rises:\n"
+        "low = ROM download mode (\"waiting for download\"), high = the firmware (its text\n"
+        "if flash holds an image, else \"invalid header\").  ROM text at 74880 on the\n"
+        "esp8266, 115200 otherwise; the loader listens at 115200 (no auto-baud).  Default\n"
+        "flash 4M.  With --manual-reset only the control channel's boot button gets in:\n"
+        "`power-cycle-download`, or `boot-button down`, `power-cycle`, `boot-button up`.\n"
+        "The paragraph below (boot window, `reboot`, watchdog, status register) is Beken's.\n"
         "\n"
         "The unit powers up when the simulator starts (with --manual-reset it has been\n"
         "running for a while already): its loader listens for a LinkCheck\n"
@@ -87,15 +97,24 @@ static void help(void)
         "  --trace-bus            ... and how the host got the bus: each LinkCheck sent (at\n"
         "                         the host's rate), each answered, RTS pulses, resets,\n"
         "                         `reboot` text (trace=1)\n"
+        "  --sdm                  ESP (S2 and later): Secure Download Mode: only SYNC,\n"
+        "                         SPI_ATTACH, SPI_SET_PARAMS, CHANGE_BAUDRATE, FLASH_BEGIN/\n"
+        "                         DATA/END and GET_SECURITY_INFO are accepted (sdm=1)\n"
+        "  --flash-crypt          ESP32 family: flash encryption enabled in eFuse (crypt=1)\n"
+        "  --secure-boot          ESP32 family: secure boot enabled in eFuse (secureboot=1)\n"
+        "  --mac AA:BB:CC:DD:EE:FF  ESP: the unit's factory MAC in eFuse (default: the\n"
+        "                         chip's Espressif OUI + 3 bytes from --seed) (mac=...)\n"
         "\n"
         "Control channel: connect to the control URL and send one command per line:\n"
         "  power-cycle | power-off | power-on | cen-low | cen-high | state\n"
+        "  (ESP chips also) boot-button down | boot-button up | power-cycle-download\n"
         "each answered with one line (\"ok STATE ...\", the state, or \"error: ...\").\n"
         "\n"
         "Examples:\n"
         "  flashline sim --chip bk7231n --listen 127.0.0.1:7000 --flash unit.bin --size 2M\n"
         "  flashline info --port rfc2217://127.0.0.1:7000 --chip bk7231n\n"
         "  flashline info --port 'sim:bk7231t?timescale=0' --chip bk7231t   (in-process)\n"
+        "  flashline sim --chip esp32 --flash esp.bin --mac 24:0a:c4:00:00:01\n"
         "\n%s",
         cli_exit_codes_help);
 }
@@ -133,8 +152,9 @@ int cmd_sim(int argc, char **argv)
     const char *chip = NULL, *listen = "127.0.0.1:0", *flash = NULL, *size = NULL,
                *timescale = NULL, *drop = NULL, *corrupt = NULL, *stall_ms = NULL,
                *stall_rate = NULL, *disconnect = NULL, *brownout = NULL, *seed = NULL,
-               *jedec = NULL, *control_port = NULL, *events = NULL;
+               *jedec = NULL, *control_port = NULL, *events = NULL, *mac = NULL;
     bool manual = false, pty = false, quiet = false, want_help = false, trace = false;
+    bool sdm = false, crypt = false, secure_boot = false;
     const cli_opt opts[] = {
         {"chip", OPT_STRING, &chip, NULL},
         {"listen", OPT_STRING, &listen, NULL},
@@ -155,6 +175,10 @@ int cmd_sim(int argc, char **argv)
         {"quiet", OPT_FLAG, NULL, &quiet},
         {"events", OPT_STRING, &events, NULL},
         {"trace-bus", OPT_FLAG, NULL, &trace},
+        {"sdm", OPT_FLAG, NULL, &sdm},
+        {"flash-crypt", OPT_FLAG, NULL, &crypt},
+        {"secure-boot", OPT_FLAG, NULL, &secure_boot},
+        {"mac", OPT_STRING, &mac, NULL},
         {NULL, OPT_FLAG, NULL, NULL},
     };
     const char *pos[1];
@@ -182,6 +206,18 @@ int cmd_sim(int argc, char **argv)
     o.quiet_app = quiet;
     o.events_path = events;
     o.trace_bus = trace;
+    o.esp_sdm = sdm;
+    o.esp_flash_crypt = crypt;
+    o.esp_secure_boot = secure_boot;
+    if (mac) { /* the same parser as the sim: URL's mac= */
+        char q[40];
+        snprintf(q, sizeof q, "mac=%.20s", mac);
+        if (fl_sim_options_from_query(&o, q, NULL) != FL_OK || !o.esp_mac_set) {
+            fprintf(stderr, "flashline sim: --mac '%s' is not a MAC (e.g. 24:0a:c4:00:00:01)\n",
+                    mac);
+            return EXIT_USAGE;
+        }
+    }
 
     /* --listen HOST:PORT ([v6]:PORT allowed) */
     static char host[128];

@@ -9,6 +9,13 @@
  * flash with status-register protection, per-personality CRC, baud switching
  * and wire time at the current baud rate, plus injectable faults.
  *
+ * The ESP chips (esp8266, esp32, esp32s2, esp32s3, esp32c2, esp32c3, esp32c6) are a
+ * third personality: Espressif's ROM download loader over SLIP (src/sim/sim_esp.c says
+ * what is modelled), with the classic two-transistor auto-reset wiring instead of the
+ * one below: RTS asserted pulls EN low unless DTR is asserted too, DTR asserted pulls
+ * IO0 (GPIO9 on C-series) low unless RTS is asserted too; IO0 is sampled when EN has
+ * risen (after a modelled 10 ms RC delay): low = ROM download mode, high = firmware.
+ *
  * Reset wiring (an assumption, spec §6.2): RTS asserted = CEN held low (chip off);
  * RTS released = chip runs and opens its boot window at 115200.  DTR alone does
  * nothing.  With manual_reset only the control channel resets the chip.  A chip
@@ -76,6 +83,15 @@ typedef struct fl_sim_options {
                                 one), "rts-off" (RTS held the chip in reset), "reset" (the chip
                                 started: boot window at 115200), "reboot-text" (`reboot` typed
                                 to the application).  Tests assert the order of these */
+    /* ESP chips (esp8266 esp32 esp32s2 esp32s3 esp32c2 esp32c3 esp32c6, see sim_esp.c) */
+    bool esp_sdm;            /* Secure Download Mode: the ROM refuses all but SYNC, SPI_ATTACH,
+                                SPI_SET_PARAMS, CHANGE_BAUDRATE, FLASH_BEGIN/DATA/END and
+                                GET_SECURITY_INFO (chips with GET_SECURITY_INFO only) */
+    bool esp_flash_crypt;    /* flash encryption enabled in eFuse (SPI_BOOT_CRYPT_CNT /
+                                FLASH_CRYPT_CNT = 1; not on the ESP8266) */
+    bool esp_secure_boot;    /* secure boot enabled in eFuse (not on the ESP8266) */
+    bool esp_mac_set;        /* esp_mac is the unit's factory MAC (else derived from the seed) */
+    uint8_t esp_mac[6];
 } fl_sim_options;
 
 void fl_sim_options_init(fl_sim_options *o);
@@ -88,6 +104,9 @@ void fl_sim_options_init(fl_sim_options *o);
  * garble every byte), marginal (N: above N long messages garble), trace (1: record the bus events too, see trace_bus).  Strings point into `query`,
  * which must outlive o. */
 fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err);
+/* ESP chips also take: sdm (Secure Download Mode), crypt (flash encryption in eFuse),
+ * secureboot (secure boot in eFuse), mac (AA:BB:CC:DD:EE:FF, the factory MAC in eFuse;
+ * default: Espressif's OUI and three bytes from the seed). */
 
 typedef struct fl_sim fl_sim;
 
@@ -98,7 +117,12 @@ const char *fl_sim_url(const fl_sim *sim);
 /* Control channel, "tcp://127.0.0.1:PORT": text lines "power-cycle", "power-off",
  * "power-on", "cen-low", "cen-high", "state", "remove" (the unit is taken off the
  * fixture: power off) and "insert FILE" (another unit, whose flash is FILE, is put
- * on and powered); one line answered per command. */
+ * on and powered); one line answered per command.
+ * ESP chips also take "boot-button down" / "boot-button up" (IO0 held low by the unit's
+ * boot button: sampled when the chip starts, so a power-cycle or EN reset with the button
+ * down enters the ROM download mode; the only way in for a --manual-reset unit) and
+ * "power-cycle-download" (press the button, power-cycle, let go once the chip sampled it).
+ * "state" then also shows "io0=low|high button=down|up". */
 const char *fl_sim_control_url(const fl_sim *sim);
 /* Path of the pseudo-terminal when opts->pty, else NULL. */
 const char *fl_sim_pty_path(const fl_sim *sim);

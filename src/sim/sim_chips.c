@@ -38,10 +38,28 @@ static const sim_chip chips[] = {
      ROM_FACTORY_SR, NULL, "bk7236_bl2", "OpenBK7236", 0},
     {"bk7258", SIM_ROM, true, 0x44010004, 0x7236 /* [guess]: GUI groups it as 7236 family */,
      true, NULL, 0xC86517, 8u << 20, ROM_FACTORY_SR, NULL, "bk7258_bl2", "OpenBK7258", 0},
+    /* ESP personality (sim_esp.c): magic word at 0x40001000 as the "chip ID"; the flash
+     * has no protection set (the ROM unprotects it); 4 MiB GD25Q32 by default */
+    {"esp8266", SIM_ESP, false, 0x40001000, 0xFFF0C101, false, NULL, 0xC84016, 4u << 20, 0,
+     NULL, "", "OpenESP8266", 0},
+    {"esp32", SIM_ESP, false, 0x40001000, 0x00F01D83, false, NULL, 0xC84016, 4u << 20, 0, NULL,
+     "", "OpenESP32", 0},
+    {"esp32s2", SIM_ESP, false, 0x40001000, 0x000007C6, false, NULL, 0xC84016, 4u << 20, 0,
+     NULL, "", "OpenESP32S2", 0},
+    {"esp32s3", SIM_ESP, false, 0x40001000, 0x00000009, false, NULL, 0xC84016, 4u << 20, 0,
+     NULL, "", "OpenESP32S3", 0},
+    {"esp32c2", SIM_ESP, false, 0x40001000, 0x6F51306F, false, NULL, 0xC84016, 4u << 20, 0,
+     NULL, "", "OpenESP32C2", 0},
+    {"esp32c3", SIM_ESP, false, 0x40001000, 0x1B31506F, false, NULL, 0xC84016, 4u << 20, 0,
+     NULL, "", "OpenESP32C3", 0},
+    {"esp32c6", SIM_ESP, false, 0x40001000, 0x2CE0806F, false, NULL, 0xC84016, 4u << 20, 0,
+     NULL, "", "OpenESP32C6", 0},
 };
 
 static const char *const chip_names[] = {"bk7231t", "bk7231u", "bk7252", "bk7231n", "bk7231m",
-                                         "bk7238",  "bk7252n", "bk7236", "bk7258",  NULL};
+                                         "bk7238",  "bk7252n", "bk7236", "bk7258",  "esp8266",
+                                         "esp32",   "esp32s2", "esp32s3", "esp32c2", "esp32c3",
+                                         "esp32c6", NULL};
 
 const sim_chip *sim_chip_find(const char *name)
 {
@@ -65,7 +83,7 @@ fl_status fl_sim_get_chip_info(const char *chip, fl_sim_chip_info *out, fl_error
         return fl_fail(err, FL_ERR_USAGE, "unknown chip '%s'", chip ? chip : "(none)");
     memset(out, 0, sizeof *out);
     out->name = c->name;
-    out->rom_loader = c->pers == SIM_ROM;
+    out->rom_loader = c->pers != SIM_LBOOT;
     out->chip_id_reg = c->chipid_addr;
     out->chip_id = c->chipid_value;
     out->jedec_id = c->jedec;

@@ -49,6 +49,7 @@ static void reset_parsers(fl_sim *s)
     sim_ring_clear(&s->fifo);
     sim_rom_reset(s);
     sim_lb_reset(s);
+    sim_esp_parser_reset(s);
     s->dev.line_len = 0;
 }
 
@@ -57,6 +58,9 @@ static void enter_app(fl_sim *s, double t);
 static bool should_run(const fl_sim *s)
 {
     const sim_dev *d = &s->dev;
+    if (s->esp) /* classic auto-reset: RTS pulls EN low unless DTR is asserted too */
+        return d->power_on && d->cen_ctl_high &&
+               !(d->rts_asserted && !d->dtr_asserted && !s->o.manual_reset);
     bool rts_holds = d->rts_asserted && !s->o.manual_reset;
     return d->power_on && d->cen_ctl_high && !rts_holds;
 }
@@ -86,6 +90,10 @@ void sim_dev_reset(fl_sim *s, double t)
     d->nregs = 0;
     s->stats.resets++;
     sim_trace(s, "reset", 0);
+    if (s->esp) {
+        sim_esp_start(s, t); /* samples the IO0 strap */
+        return;
+    }
     if (s->chip->pers == SIM_LBOOT &&
         (d->loader_damaged || !sim_loader_intact(&s->flash, s->chip->lb_limit))) {
         /* the UART loader lives in flash: overwritten, erased or corrupt, it never runs */
@@ -102,9 +110,16 @@ void sim_dev_reset(fl_sim *s, double t)
 void sim_dev_update_power(fl_sim *s, double t)
 {
     bool run = should_run(s);
+    if (!s->dev.power_on)
+        s->dev.power_cycled = true; /* ESP: the next start is a power-on reset */
     if (!run && s->dev.state != DEV_OFF)
         go_off(s, t);
-    else if (run && s->dev.state == DEV_OFF)
+    else if (run && s->dev.state == DEV_OFF && s->esp) {
+        /* EN rises through its RC: the chip starts (and samples IO0) a little later, so
+         * a host that releases RTS just after asserting DTR still gets download mode */
+        s->dev.state = DEV_RESETTING;
+        s->dev.reset_at = t + sim_esp_en_delay();
+    } else if (run && s->dev.state == DEV_OFF)
         sim_dev_reset(s, t);
 }
 
@@ -124,7 +139,13 @@ void sim_dev_init(fl_sim *s, double now)
     d->baud = 115200;
     d->reset_at = SIM_INF;
     sim_dev_update_power(s, now);
-    if (s->o.manual_reset && d->state == DEV_BOOT) {
+    if (s->esp && s->o.manual_reset) {
+        /* running its firmware for a while: only the boot button and a power-cycle from
+         * the control channel get it into download mode */
+        d->reset_at = SIM_INF;
+        d->power_cycled = false;
+        sim_esp_app_start(s, now, false);
+    } else if (s->o.manual_reset && d->state == DEV_BOOT) {
         /* A unit on a manual-reset fixture has been powered for a while: its window is
          * long gone, and only a power-cycle from the control channel opens a new one. */
         sim_tx_cut(s, now);
@@ -179,6 +200,10 @@ static void enter_app(fl_sim *s, double t)
 static void app_log(fl_sim *s, double t)
 {
     sim_dev *d = &s->dev;
+    if (s->esp) {
+        sim_esp_app_log(s, t);
+        return;
+    }
     char buf[256];
     d->app_lines++;
     snprintf(buf, sizeof buf,
@@ -246,6 +271,8 @@ double sim_dev_next_timer(fl_sim *s)
         }
         break;
     case DEV_DOWNLOAD:
+        if (s->esp)
+            break; /* the ESP ROM waits for ever */
         t = s->chip->pers == SIM_ROM ? sim_rom_next_timer(s) : watchdog_deadline(s);
         break;
     case DEV_APP:
@@ -271,6 +298,8 @@ void sim_dev_fire_timers(fl_sim *s, double t)
             enter_app(s, t);
         break;
     case DEV_DOWNLOAD:
+        if (s->esp)
+            break;
         if (s->chip->pers == SIM_ROM)
             sim_rom_timeout(s, t);
         else {
@@ -295,7 +324,9 @@ void sim_dev_rx(fl_sim *s, uint8_t b, double t)
     switch (s->dev.state) {
     case DEV_BOOT:
     case DEV_DOWNLOAD:
-        if (s->chip->pers == SIM_ROM)
+        if (s->esp)
+            sim_esp_rx(s, b, t);
+        else if (s->chip->pers == SIM_ROM)
             sim_rom_rx(s, b, t);
         else
             sim_lb_rx(s, b, t);
@@ -326,6 +357,9 @@ uint32_t sim_reg_read(fl_sim *s, uint32_t addr)
 {
     const sim_chip *c = s->chip;
     sim_dev *d = &s->dev;
+    uint32_t esp_value;
+    if (s->esp && sim_esp_reg_read(s, addr, &esp_value))
+        return esp_value;
     if (c->chipid_addr && addr == c->chipid_addr)
         return c->chipid_value;
     if (c->efuse && addr == 0x800074)
@@ -353,6 +387,8 @@ void sim_reg_write(fl_sim *s, uint32_t addr, uint32_t value)
 {
     const sim_chip *c = s->chip;
     sim_dev *d = &s->dev;
+    if (s->esp && sim_esp_reg_write(s, addr, value))
+        return;
     if (c->idk && addr >= 0xE0000000 && addr <= 0xE00FFFFF)
         return; /* [IDK] refuses the CM33 private peripheral bus (but still echoes) */
     if (c->efuse && addr == 0x800074) {

@@ -10,6 +10,8 @@
  *   sim_lboot.c    flash-loader personality: [LBOOT] byte parser and handlers (spec §5.2)
  *   sim_server.c   event loop, RFC 2217 server, control channel, pty, public API
  *   sim_options.c  option defaults and `sim:CHIP?...` query parsing
+ *   sim_esp.c      ESP ROM-loader personality: SLIP parser and command handlers (issue 13)
+ *   sim_esp_chip.c ESP chip table, eFuse/MAC/SPI-controller registers, boot texts
  *
  * Time: every instant is a CLOCK_MONOTONIC time in seconds (util/clock.h fl_now()).
  * Modelled durations are multiplied by the timescale where the spec calls them delays
@@ -37,7 +39,7 @@
 
 /* ------------------------------------------------------------------ chips */
 
-typedef enum { SIM_ROM, SIM_LBOOT } sim_personality;
+typedef enum { SIM_ROM, SIM_LBOOT, SIM_ESP } sim_personality;
 
 typedef struct sim_chip {
     const char *name;
@@ -197,6 +199,29 @@ typedef struct lb_parser {
     double prog_done;
 } lb_parser;
 
+/* ESP ROM loader (sim_esp.c).  A frame holds at most an 8-byte header, 16 bytes of
+ * block header and a 16 KiB block (what a host may declare); longer ones are cut. */
+#define SIM_ESP_FRAME_MAX (8 + 16 + 0x4000)
+
+typedef enum { ESP_XFER_NONE, ESP_XFER_FLASH, ESP_XFER_DEFL, ESP_XFER_MEM } esp_xfer_kind;
+
+typedef struct esp_parser {
+    bool in_frame;            /* a 0xC0 was seen: bytes are collected */
+    bool escaping;            /* the previous byte was 0xDB */
+    bool discard;             /* bad escape: the rest of this frame is thrown away */
+    uint32_t len;             /* decoded bytes of this frame (may exceed the buffer) */
+    uint8_t rx[SIM_ESP_FRAME_MAX];
+    /* loader state */
+    uint32_t last_value;      /* the reply's value field is only set by READ_REG and SYNC */
+    uint8_t slow_buf[64];     /* READ_FLASH_SLOW's buffer (bytes past the length are stale) */
+    bool attached;            /* SPI flash attached (SPI_ATTACH; ESP8266: FLASH_BEGIN) */
+    uint32_t spi_total_size;  /* SPI_SET_PARAMS */
+    esp_xfer_kind xfer;
+    uint32_t x_offset, x_blocks, x_block_size, x_size, x_next_seq, x_out;
+    bool x_inflate_done;
+    void *zs;                 /* z_stream of a compressed download */
+} esp_parser;
+
 typedef struct sim_reg {
     uint32_t addr, value;
 } sim_reg;
@@ -218,6 +243,10 @@ typedef struct sim_dev {
     size_t line_len;
     rom_parser rom;
     lb_parser lb;
+    esp_parser *esp;          /* ESP chips only (allocated with the instance) */
+    bool boot_button;         /* ESP: the unit's boot button (IO0 to ground) is held */
+    bool boot_button_release; /* ... and is let go once the chip has sampled it */
+    bool power_cycled;        /* ESP: the next start is a power-on (else an EN reset) */
     uint32_t efuse_ctl, efuse_data;
     sim_reg regs[64];
     unsigned nregs;
@@ -246,6 +275,8 @@ struct fl_sim {
     char *chip_name, *flash_path, *listen_host;
     fl_sim_options o;
     const sim_chip *chip;
+    const struct sim_esp_chip *esp; /* ESP personality: the chip's ROM facts, else NULL */
+    uint8_t mac[6];           /* ESP: the unit's factory MAC (eFuse) */
     sim_timing tm;
     double ts;                /* timescale */
     double stall_rate;
@@ -333,6 +364,34 @@ void sim_event(fl_sim *s, const char *kind);
  * stays a record of faults. */
 void sim_trace(fl_sim *s, const char *kind, uint32_t baud);
 void sim_events_close(fl_sim *s);
+
+/* sim_esp.c / sim_esp_chip.c (ESP personality) */
+typedef struct sim_esp_chip sim_esp_chip;
+const sim_esp_chip *sim_esp_chip_find(const char *name);
+fl_status sim_esp_create(fl_sim *s, fl_error *err);   /* options check, MAC, parser */
+void sim_esp_free(fl_sim *s);
+void sim_esp_parser_reset(fl_sim *s);
+bool sim_esp_io0_low(const fl_sim *s);
+void sim_esp_start(fl_sim *s, double t);               /* EN rose: sample the strap */
+void sim_esp_app_start(fl_sim *s, double t, bool banner);
+void sim_esp_app_log(fl_sim *s, double t);
+void sim_esp_rx(fl_sim *s, uint8_t b, double t);
+bool sim_esp_reg_read(fl_sim *s, uint32_t addr, uint32_t *value);
+bool sim_esp_reg_write(fl_sim *s, uint32_t addr, uint32_t value);
+uint32_t sim_esp_rx_buffer(void);                      /* bytes the ROM buffers while busy */
+double sim_esp_en_delay(void);                         /* EN's RC rise time (not scaled) */
+/* sim_esp_chip.c accessors (the chip struct is private there) */
+uint8_t sim_esp_status_len(const fl_sim *s);
+bool sim_esp_is_8266(const fl_sim *s);
+uint8_t sim_esp_begin_words(const fl_sim *s);
+uint32_t sim_esp_boot_baud(const fl_sim *s);
+void sim_esp_default_mac(const fl_sim *s, uint32_t seed, uint8_t mac[6]);
+size_t sim_esp_security_info(const fl_sim *s, uint8_t *out);
+bool sim_esp_has_security_features(const fl_sim *s);
+bool sim_esp_has_sdm(const fl_sim *s);
+size_t sim_esp_rom_banner(const fl_sim *s, bool download, bool power_on, char *buf, size_t cap);
+bool sim_esp_image_present(const fl_sim *s, uint32_t *first_word);
+const char *sim_esp_app_name(const fl_sim *s);
 
 /* sim_rom.c / sim_lboot.c */
 void sim_rom_reset(fl_sim *s);

@@ -28,11 +28,25 @@ static bool parse_bool(const char *v, bool *out)
     return false;
 }
 
+/* "AA:BB:CC:DD:EE:FF" (or with '-') */
+static bool parse_mac(const char *v, uint8_t mac[6])
+{
+    if (!v || strlen(v) != 17)
+        return false;
+    for (int i = 0; i < 6; i++) {
+        int hi = sim_hexval(v[3 * i]), lo = sim_hexval(v[3 * i + 1]);
+        if (hi < 0 || lo < 0 || (i < 5 && v[3 * i + 2] != ':' && v[3 * i + 2] != '-'))
+            return false;
+        mac[i] = (uint8_t)(hi * 16 + lo);
+    }
+    return true;
+}
+
 fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *err)
 {
     static const char known[] = "flash size timescale drop corrupt stall stallrate disconnect "
                                 "brownout manual seed quiet jedec pty control misdirect srlost "
-                                "events maxbaud trace marginal";
+                                "events maxbaud trace marginal sdm crypt secureboot mac";
     char *save = NULL;
     for (char *kv = strtok_r(query, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
         char *v = strchr(kv, '=');
@@ -76,6 +90,15 @@ fl_status fl_sim_options_from_query(fl_sim_options *o, char *query, fl_error *er
             ok = parse_bool(v, &b);
             if (ok)
                 *(kv[0] == 'm' ? &o->manual_reset : kv[0] == 'q' ? &o->quiet_app : &o->pty) = b;
+        } else if (!strcmp(kv, "sdm") || !strcmp(kv, "crypt") || !strcmp(kv, "secureboot")) {
+            ok = parse_bool(v, &b);
+            if (ok)
+                *(kv[0] == 's' && kv[1] == 'd' ? &o->esp_sdm
+                  : kv[0] == 'c'               ? &o->esp_flash_crypt
+                                               : &o->esp_secure_boot) = b;
+        } else if (!strcmp(kv, "mac")) {
+            ok = parse_mac(v, o->esp_mac);
+            o->esp_mac_set = ok;
         } else if (!strcmp(kv, "trace")) {
             ok = parse_bool(v, &b);
             if (ok)

@@ -423,21 +423,33 @@ static void control_locked(fl_sim *s, const char *cmdline, char *ans, size_t cap
     } else if (!strcmp(cmd, "cen-high")) {
         d->cen_ctl_high = true;
         sim_dev_update_power(s, now);
+    } else if (s->esp && (!strcmp(cmd, "boot-button down") || !strcmp(cmd, "boot-button up"))) {
+        d->boot_button = !strcmp(cmd, "boot-button down"); /* sampled at the next start */
+        d->boot_button_release = false;
+    } else if (s->esp && !strcmp(cmd, "power-cycle-download")) {
+        d->boot_button = d->boot_button_release = true; /* let go once the chip sampled it */
+        d->power_on = false;
+        sim_dev_update_power(s, now);
+        d->power_on = true;
+        sim_dev_update_power(s, now);
     } else if (strcmp(cmd, "state") != 0) {
         known = false;
     }
     if (!known) {
         snprintf(ans, cap,
                  "error: unknown command '%.100s' (commands: power-cycle power-off power-on "
-                 "cen-low cen-high state remove insert FILE)",
-                 cmd);
+                 "cen-low cen-high state remove insert FILE%s)",
+                 cmd, s->esp ? " boot-button down|up power-cycle-download" : "");
         return;
     }
-    char st[160];
-    snprintf(st, sizeof st, "%s baud=%u power=%s cen=%s rts=%s%s", sim_state_name(d->state),
+    char st[200];
+    int sl = snprintf(st, sizeof st, "%s baud=%u power=%s cen=%s rts=%s%s", sim_state_name(d->state),
              (unsigned)d->baud, d->power_on ? "on" : "off", d->cen_ctl_high ? "high" : "low",
              d->rts_asserted ? (s->o.manual_reset ? "asserted(ignored)" : "asserted") : "released",
              d->loader_damaged ? " loader=damaged" : "");
+    if (s->esp && sl > 0 && (size_t)sl < sizeof st)
+        snprintf(st + sl, sizeof st - (size_t)sl, " io0=%s button=%s",
+                 sim_esp_io0_low(s) ? "low" : "high", d->boot_button ? "down" : "up");
     if (!strcmp(cmd, "state"))
         snprintf(ans, cap, "%s", st);
     else
@@ -831,6 +843,7 @@ fl_status fl_sim_create(const fl_sim_options *opts, fl_sim **out, fl_error *err)
     s->o.flash_path = s->flash_path;
     s->o.listen_host = s->listen_host;
     s->chip = chip;
+    s->esp = chip->pers == SIM_ESP ? sim_esp_chip_find(chip->name) : NULL;
     s->tm = sim_timing_default;
     s->ts = opts->timescale;
     s->stall_rate = opts->stall_rate > 0 ? opts->stall_rate : 0.02;
@@ -851,6 +864,8 @@ fl_status fl_sim_create(const fl_sim_options *opts, fl_sim **out, fl_error *err)
         st = open_pty(s, err);
     if (st == FL_OK)
         st = sim_events_open(s, opts->events_path, err);
+    if (st == FL_OK && s->esp)
+        st = sim_esp_create(s, err);
     if (st == FL_OK) {
         int p[2];
         if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
@@ -981,6 +996,7 @@ void fl_sim_destroy(fl_sim *sim)
         if (fds[i] >= 0)
             close(fds[i]);
     sim_flash_close(&sim->flash);
+    sim_esp_free(sim);
     sim_events_close(sim);
     sim_ring_free(&sim->wire);
     sim_ring_free(&sim->fifo);

@@ -230,6 +230,8 @@ static void wire_deliver(fl_sim *s)
             return;
         if (s->chip->pers == SIM_LBOOT && s->fifo.len >= LB_FIFO_BYTES)
             return; /* ring buffer overrun while the loader is busy */
+        if (s->esp && s->fifo.len >= sim_esp_rx_buffer())
+            return; /* ESP ROM: its receive buffer overran while a command executes */
         d->last_rx = e.t;
         fifo_ent f = {.t = e.t, .byte = b};
         sim_ring_push(&s->fifo, &f, 1u << 20); /* ROM: the ISR parses on; bounded anyway */
