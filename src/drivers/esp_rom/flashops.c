@@ -155,13 +155,20 @@ static fl_status read_piece(esp_rom *e, uint32_t a, uint32_t n, uint8_t *out, bo
     return FL_OK;
 }
 
+/* Sector-sized pieces while the line is good; a piece that fails is asked
+ * again in halves (down to 256 bytes: ~10 messages, so even a line that
+ * loses one message in a hundred gets through), growing back on success. */
+#define READ_PIECE_MIN 256u
+#define READ_GIVE_UP 12 /* failures in a row at the smallest piece */
+
 fl_status esp_op_read(esp_rom *e, uint32_t addr, uint32_t len, uint8_t *out, fl_error *err)
 {
     if (!esp_can_read(e))
         return cannot_read(e, "reading flash", err);
-    unsigned troubles = 0;
+    uint32_t piece = ESP_SECTOR;
+    unsigned in_a_row = 0;
     for (uint32_t a = addr; a < addr + len;) {
-        uint32_t next = (a & ~(ESP_SECTOR - 1)) + ESP_SECTOR;
+        uint32_t next = (a & ~(piece - 1)) + piece;
         if (next > addr + len)
             next = addr + len;
         bool proven;
@@ -169,10 +176,20 @@ fl_status esp_op_read(esp_rom *e, uint32_t addr, uint32_t len, uint8_t *out, fl_
         if (st)
             return st;
         if (!proven) {
-            if ((st = recover(e, &troubles, 8 + len / 0x8000, "reading", a, err)))
+            e->retries++;
+            if (piece > READ_PIECE_MIN)
+                piece /= 2;
+            else if (++in_a_row > READ_GIVE_UP)
+                return fl_fail(err, FL_ERR_LINK, "reading at 0x%06X: the line keeps losing or "
+                               "garbling replies (%u tries of %u bytes): check the cable, or "
+                               "lower --baud", a, in_a_row, piece);
+            if ((st = esp_drain(e, QUIET_S, 2.0, err)))
                 return st;
             continue;
         }
+        in_a_row = 0;
+        if (piece < ESP_SECTOR && (next & (2 * piece - 1)) == 0)
+            piece *= 2;
         fl_progress(e->ev, "read", next - addr, len);
         a = next;
     }
