@@ -402,6 +402,19 @@ static void test_secure_download_mode(void)
               id->verified_by);
         uint32_t bad;
         CHECK(flash_matches(&r, &bad), "SDM: flash touched at 0x%X", bad);
+        /* writing is what that mode allows: whole sectors, checked block by block */
+        fill_random(buf, sizeof buf, 4242);
+        st = fl_flash_write(f, 0x42000, buf, sizeof buf, &err);
+        CHECK(st == FL_OK, "SDM: a whole-sector write: %s", err.msg);
+        memcpy(r.model + 0x42000, buf, sizeof buf);
+        CHECK(flash_matches(&r, &bad), "SDM: after the write flash differs at 0x%X", bad);
+        st = fl_flash_write(f, 0x42010, buf, 100, &err);
+        CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "Secure Download Mode"),
+              "SDM: a partial-sector write is refused: %s", err.msg);
+        uint8_t mac[6];
+        st = fl_flash_read_mac(f, mac, &err);
+        CHECK(st == FL_ERR_FORMAT && strstr(err.msg, "Secure Download Mode"),
+              "SDM: no MAC, said why: %s", err.msg);
     }
     fl_flash_close(f);
     rig_down(&r);
@@ -431,6 +444,12 @@ static void test_manual_prompt(void)
     CHECK(s.nprompts == 1 && strstr(s.prompts[0], "hold its BOOT button") &&
               strstr(s.prompts[0], "press and release RESET") && strstr(s.prompts[0], "ESP32"),
           "one clear prompt (%d): %s", s.nprompts, s.prompts[0]);
+    /* RTS does not reach EN here: the ROM's "run user code" starts the firmware */
+    st = f ? fl_flash_reboot(f, &err) : FL_ERR_INTERNAL;
+    fl_sim_stats ss;
+    fl_sim_get_stats(r.sim, &ss);
+    CHECK(st == FL_OK && !strcmp(ss.state, "app"), "soft reboot: %s (state %s)", err.msg,
+          ss.state);
     fl_flash_close(f);
 
     /* --reset pulse never asks: it fails, saying the chip booted its firmware or
@@ -498,6 +517,46 @@ static void test_auto_reset_and_boot_mode(void)
     CHECK(st == FL_OK && !memcmp(buf, r.model + 0x1000, sizeof buf), "read after reboot: %s",
           err.msg);
     fl_flash_close(f);
+    rig_down(&r);
+}
+
+/* --after stay: the loader is kept at the rate it was switched to; the next
+ * session (reset none, the rate remembered) finds it there at once. */
+static void test_after_stay(void)
+{
+    rig r;
+    if (!rig_up(&r, "esp32", MIB, NULL))
+        return;
+    fl_flash_opts o;
+    fl_flash_opts_init(&o);
+    o.baud = 921600;
+    o.after = FL_AFTER_STAY;
+    o.link_timeout_s = 10;
+    fl_flash *f = NULL;
+    fl_error err = {0};
+    fl_status st = open_rig(&r, "esp32", &o, NULL, &f, &err);
+    uint8_t data[8192];
+    fill_random(data, sizeof data, 99);
+    if (!st)
+        st = fl_flash_write(f, 0x70000, data, sizeof data, &err);
+    if (!st)
+        st = fl_flash_finish(f, &err);
+    CHECK(st == FL_OK, "write with --after stay: %s", err.msg);
+    fl_flash_close(f);
+    memcpy(r.model + 0x70000, data, sizeof data);
+    fl_sim_stats ss;
+    fl_sim_get_stats(r.sim, &ss);
+    CHECK(!strcmp(ss.state, "download") && ss.baud == 921600, "the loader stays (%s at %u)",
+          ss.state, ss.baud);
+    o.reset = FL_RESET_NONE;
+    o.last_baud = 921600;
+    o.link_timeout_s = 3;
+    st = open_rig(&r, "esp32", &o, NULL, &f, &err);
+    uint32_t bad = 0;
+    CHECK(st == FL_OK && fl_flash_verify(f, 0x70000, data, sizeof data, &bad, &err) == FL_OK,
+          "the next session finds it without a reset: %s", err.msg);
+    fl_flash_close(f);
+    CHECK(flash_matches(&r, &bad), "after stay: flash differs at 0x%X", bad);
     rig_down(&r);
 }
 
@@ -608,6 +667,7 @@ int main(void)
     RUN(test_secure_download_mode);
     RUN(test_manual_prompt);
     RUN(test_auto_reset_and_boot_mode);
+    RUN(test_after_stay);
     RUN(test_baud);
     RUN(test_faults_esp32);
     RUN(test_faults_esp32c3);

@@ -540,9 +540,7 @@ fl_status esp_op_verify(esp_rom *e, uint32_t addr, const uint8_t *data, uint32_t
 fl_status esp_op_reboot(esp_rom *e, fl_error *err)
 {
     fl_status st;
-    bool lines = e->link->has_lines && e->opts.reset != FL_RESET_NONE &&
-                 e->opts.reset != FL_RESET_MANUAL;
-    if (lines) {
+    if (e->reset_works) {
         fl_logf(e->ev, FL_LOG_INFO, "hard resetting via RTS");
         st = esp_hard_reset(e, err);
     } else {

@@ -32,8 +32,9 @@ fl_status esp_op_read(esp_rom *e, uint32_t addr, uint32_t len, uint8_t *out, fl_
 fl_status esp_op_erase(esp_rom *e, uint32_t addr, uint32_t len, fl_error *err);
 fl_status esp_op_verify(esp_rom *e, uint32_t addr, const uint8_t *data, uint32_t len,
                         uint32_t *bad_addr, fl_error *err);
-/* Start the firmware: an RTS pulse where the lines reach EN, else the ROM's
- * "run user code" (an empty FLASH_BEGIN, then FLASH_END(1)). */
+/* Start the firmware: an RTS pulse (esptool's hard reset) when the session
+ * got the loader by a DTR/RTS reset (so RTS reaches EN), else the ROM's "run
+ * user code" (an empty FLASH_BEGIN, then FLASH_END(1): esptool's soft reset). */
 fl_status esp_op_reboot(esp_rom *e, fl_error *err);
 
 #endif

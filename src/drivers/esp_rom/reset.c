@@ -170,6 +170,7 @@ fl_status esp_connect(esp_rom *e, const fl_flash_opts *o, fl_error *err)
             pulses++;
             if (!st)
                 st = sync_tries(e, SYNC_TRIES, &ok, err);
+            e->reset_works |= ok;
             break;
         case STEP_PROMPT:
             if ((st = set_rate(e, 115200, err)))
