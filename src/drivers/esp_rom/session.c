@@ -149,8 +149,15 @@ fl_status esp_identify(esp_rom *e, fl_error *err)
     /* ESP8266, ESP32, ESP32-S2: the magic word tells them apart */
     uint32_t magic;
     if ((st = esp_read_reg_agreed(e, ESP_MAGIC_REG, &magic, err))) {
-        if (e->last_rom_error == ESP_ROM_INVALID_RECV_MSG && !si.have)
+        if (e->last_rom_error == ESP_ROM_INVALID_RECV_MSG && !si.have) {
+            if (!strcmp(e->t->name, "esp32")) /* its ROM has no GET_SECURITY_INFO */
+                return fl_fail(err, FL_ERR_REFUSED,
+                               "this ESP32's ROM refuses READ_REG: it is in Secure Download "
+                               "Mode, so its eFuses cannot be read and flash encryption or "
+                               "secure boot cannot be ruled out; flashline does not touch it "
+                               "(nothing was written)");
             return wrong_chip(e, NULL, "it refuses READ_REG and GET_SECURITY_INFO", err);
+        }
         return fl_fail_prefix(err, "reading the chip's magic word");
     }
     const esp_target *found = esp_target_by_magic(magic);
