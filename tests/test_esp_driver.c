@@ -81,6 +81,7 @@ static void fill_random(uint8_t *buf, size_t len, uint64_t seed)
 /* extra: "sdm", "crypt", "secureboot", "manual", "drop", "corrupt" as fields below */
 typedef struct rig_opts {
     bool sdm, crypt, secure_boot, manual, loud;
+    uint32_t max_baud;
     double drop, corrupt;
     uint32_t seed;
 } rig_opts;
@@ -102,6 +103,7 @@ static bool rig_up(rig *r, const char *chip, uint32_t size, const rig_opts *x)
         o.drop_rate = x->drop;
         o.corrupt_rate = x->corrupt;
         o.seed = x->seed;
+        o.max_baud = x->max_baud;
     }
     fl_error e;
     if (fl_sim_create(&o, &r->sim, &e) || fl_sim_start(r->sim, &e)) {
@@ -585,6 +587,28 @@ static void test_baud(void)
     }
     fl_flash_close(f);
     rig_down(&r);
+
+    /* a line that garbles above 1 Mbaud: max settles below it (the chip is taken
+     * back by a reset), a fixed rate above it falls back to 115200; both still work */
+    static const uint32_t asks[] = {FL_BAUD_MAX, 2000000};
+    static const uint32_t gets[] = {921600, 115200};
+    for (int i = 0; i < 2; i++) {
+        rig_opts x = {.max_baud = 1000000};
+        if (!rig_up(&r, "esp32", MIB, &x))
+            return;
+        o.baud = asks[i];
+        st = open_rig(&r, "esp32", &o, &ev, &f, &err);
+        CHECK(st == FL_OK, "--baud %u over a 1 Mbaud line: %s", asks[i], err.msg);
+        if (!st) {
+            CHECK_EQ_UINT(fl_flash_identity(f)->baud, gets[i]);
+            uint8_t buf[4096];
+            st = fl_flash_read(f, 0x9000, sizeof buf, buf, &err);
+            CHECK(st == FL_OK && !memcmp(buf, r.model + 0x9000, sizeof buf),
+                  "read after the fallback: %s", err.msg);
+        }
+        fl_flash_close(f);
+        rig_down(&r);
+    }
 }
 
 /* ---- faults ------------------------------------------------------------------------------------ */

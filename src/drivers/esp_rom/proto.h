@@ -56,6 +56,7 @@ typedef struct esp_rom {
     bool sdm;                 /* Secure Download Mode: no read, no MD5, no READ_REG */
     bool flash_mode;          /* a FLASH_BEGIN is open (FLASH_END(stay) not yet sent) */
     bool rebooted;            /* the firmware was started: reconnect before the next command */
+    bool attached;            /* SPI_ATTACH done (a reset undoes it: done again) */
     bool reset_works;         /* the loader answered right after a classic DTR/RTS reset: RTS
                                  reaches EN, so a reboot may pulse it */
     uint8_t last_rom_error;   /* the ROM's error code of the last failed command, 0 none */

@@ -265,6 +265,15 @@ static fl_status set_params(esp_rom *e, fl_error *err)
                        0, esp_timeout(e, 0, 0), 4, &r, err);
 }
 
+/* After the chip was reset: its ROM forgot the SPI attach and parameters. */
+static fl_status reattach(esp_rom *e, fl_error *err)
+{
+    fl_status st = spi_attach(e, err);
+    if (!st && !e->t->is_8266)
+        st = set_params(e, err);
+    return st;
+}
+
 fl_status esp_attach_flash(esp_rom *e, fl_error *err)
 {
     fl_status st = spi_attach(e, err);
@@ -290,6 +299,7 @@ fl_status esp_attach_flash(esp_rom *e, fl_error *err)
             fl_logf(e->ev, FL_LOG_WARN, "flash ID %02X %02X %02X has no usable size; assuming "
                     "%u KiB", e->jedec[0], e->jedec[1], e->jedec[2], e->flash_size / 1024);
     }
+    e->attached = true;
     if (e->t->is_8266)
         return FL_OK; /* its ROM has no SPI_SET_PARAMS (esptool skips it) */
     return set_params(e, err);
@@ -389,6 +399,8 @@ static fl_status back_to(esp_rom *e, uint32_t bad, uint32_t good, fl_error *err)
     if ((st = esp_connect(e, &o, err)))
         return st;
     e->flash_mode = false;
+    if (e->attached && (st = reattach(e, err)))
+        return st;
     return good == e->baud ? FL_OK : switch_to(e, good, err);
 }
 
@@ -568,9 +580,7 @@ fl_status esp_ensure_loader(esp_rom *e, fl_error *err)
     e->baud = 115200;
     fl_status st = esp_connect(e, &o, err);
     if (!st)
-        st = spi_attach(e, err);
-    if (!st && !e->t->is_8266)
-        st = set_params(e, err);
+        st = reattach(e, err);
     if (!st && want != 115200)
         st = esp_set_baud(e, want, err);
     return st;
