@@ -82,6 +82,7 @@ static void fill_random(uint8_t *buf, size_t len, uint64_t seed)
 typedef struct rig_opts {
     bool sdm, crypt, secure_boot, manual, loud;
     uint32_t max_baud;
+    int64_t brownout_at;
     double drop, corrupt;
     uint32_t seed;
 } rig_opts;
@@ -104,6 +105,8 @@ static bool rig_up(rig *r, const char *chip, uint32_t size, const rig_opts *x)
         o.corrupt_rate = x->corrupt;
         o.seed = x->seed;
         o.max_baud = x->max_baud;
+        if (x->brownout_at)
+            o.brownout_at = x->brownout_at;
     }
     fl_error e;
     if (fl_sim_create(&o, &r->sim, &e) || fl_sim_start(r->sim, &e)) {
@@ -611,6 +614,43 @@ static void test_baud(void)
     }
 }
 
+/* A brown-out in the middle of a write (during an erase, during programming):
+ * the unit restarts into its firmware; the driver notices (text where only
+ * frames belong, no SYNC answer), takes the loader again and finishes. */
+static void test_brownout(void)
+{
+    static const struct { const char *chip; int64_t at; } cases[] = {
+        {"esp32", 600}, {"esp32", 40000}, {"esp8266", 600}, {"esp8266", 40000}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rig_opts x = {.loud = true, .brownout_at = cases[i].at};
+        rig r;
+        if (!rig_up(&r, cases[i].chip, MIB, &x))
+            return;
+        fl_flash *f = NULL;
+        fl_error err = {0};
+        fl_status st = open_rig(&r, cases[i].chip, NULL, NULL, &f, &err);
+        uint32_t len = 0x20000, bad = 0;
+        uint8_t *data = malloc(len);
+        fill_random(data, len, 31 + i);
+        if (!st)
+            st = fl_flash_write(f, 0x80000, data, len, &err);
+        CHECK(st == FL_OK, "%s brown-out at %lld: %s", cases[i].chip, (long long)cases[i].at,
+              err.msg);
+        fl_flash_stats fs = {0};
+        if (f)
+            fl_flash_stats_get(f, &fs);
+        fl_sim_stats ss;
+        fl_sim_get_stats(r.sim, &ss);
+        CHECK(ss.brownouts == 1 && fs.resets >= 1, "%s: the brown-out happened (%u) and was "
+              "survived (%u resets)", cases[i].chip, ss.brownouts, fs.resets);
+        fl_flash_close(f);
+        memcpy(r.model + 0x80000, data, len);
+        CHECK(flash_matches(&r, &bad), "%s brown-out: flash differs at 0x%X", cases[i].chip, bad);
+        free(data);
+        rig_down(&r);
+    }
+}
+
 /* ---- faults ------------------------------------------------------------------------------------ */
 
 /* drop/corrupt at 0.001 per message over many writes and reads: each ends with
@@ -693,6 +733,7 @@ int main(void)
     RUN(test_auto_reset_and_boot_mode);
     RUN(test_after_stay);
     RUN(test_baud);
+    RUN(test_brownout);
     RUN(test_faults_esp32);
     RUN(test_faults_esp32c3);
     RUN(test_faults_esp8266);

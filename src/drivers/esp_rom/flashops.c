@@ -5,13 +5,14 @@
 #include <string.h>
 
 #include "drivers/esp_rom/reset.h"
+#include "drivers/esp_rom/session.h"
 #include "util/clock.h"
 
 #define DATA_WINDOW 3   /* FLASH_DATA frames in flight: 3 x ~1.06 KB, well inside the ROM's
                            0x2000-byte receive buffer, one programmed while the next arrive */
 #define READ_WINDOW 16  /* READ_FLASH_SLOW requests in flight (18 bytes each) */
 #define MD5_WINDOW 8    /* SPI_FLASH_MD5 requests in flight */
-#define QUIET_S 0.05    /* the line is quiet: no reply to a given-up command is still coming */
+#define QUIET_S 0.03    /* the line is quiet: no reply to a given-up command is still coming */
 #define ERASE_S_PER_MB 40.0 /* esptool's ERASE_REGION_TIMEOUT_PER_MB: worst-case NOR erase */
 
 bool esp_can_read(const esp_rom *e)
@@ -30,7 +31,41 @@ static fl_status cannot_read(const esp_rom *e, const char *what, fl_error *err)
                    "flashline)", what);
 }
 
-/* Drain after an anomaly and count the retry; give up after `max`. */
+#define MAX_REGAINS 3 /* resets of the unit one operation survives */
+
+/* Start of an operation: boot text from before does not count. */
+static void op_begin(esp_rom *e)
+{
+    esp_slip_clear_text(&e->dec);
+    e->regains_left = MAX_REGAINS;
+    e->watch_reset = true;
+    e->noise_mark = e->dec.noise;
+}
+
+/* After trouble (the line quiet again): is the loader still there?  Boot
+ * text means the unit reset; no SYNC answer means it is gone too. */
+static fl_status check_loader(esp_rom *e, fl_error *err)
+{
+    bool answered = false;
+    fl_status st = FL_OK;
+    /* a garbled reply or a ROM error came from a loader that is there */
+    if (!e->last_wait_silent && !esp_saw_reset(e) && !esp_saw_noise(e))
+        return FL_OK;
+    if (!esp_saw_reset(e) && (st = esp_sync(e, 0.1, &answered, err)))
+        return st;
+    if (answered && !esp_saw_reset(e)) {
+        e->noise_mark = e->dec.noise; /* whatever it was, the loader is there */
+        return FL_OK;
+    }
+    if (e->regains_left == 0)
+        return fl_fail(err, FL_ERR_RESET, "the %s keeps resetting during the operation "
+                       "(brown-out? check its 3.3 V supply); rerun", e->t->display);
+    e->regains_left--;
+    return esp_regain(e, err);
+}
+
+/* Drain after an anomaly, make sure the loader is still there, count the
+ * retry; give up after `max`. */
 static fl_status recover(esp_rom *e, unsigned *count, unsigned max, const char *what,
                          uint32_t at, fl_error *err)
 {
@@ -38,7 +73,8 @@ static fl_status recover(esp_rom *e, unsigned *count, unsigned max, const char *
     if (++*count > max)
         return fl_fail(err, FL_ERR_LINK, "%s at 0x%06X: the line keeps losing or garbling "
                        "replies (%u retries): check the cable, or lower --baud", what, at, max);
-    return esp_drain(e, QUIET_S, 2.0, err);
+    fl_status st = esp_drain(e, QUIET_S, 2.0, err);
+    return st ? st : check_loader(e, err);
 }
 
 /* ---- MD5s, several in flight ---------------------------------------------------------- */
@@ -165,6 +201,7 @@ fl_status esp_op_read(esp_rom *e, uint32_t addr, uint32_t len, uint8_t *out, fl_
 {
     if (!esp_can_read(e))
         return cannot_read(e, "reading flash", err);
+    op_begin(e);
     uint32_t piece = ESP_SECTOR;
     unsigned in_a_row = 0;
     for (uint32_t a = addr; a < addr + len;) {
@@ -183,7 +220,7 @@ fl_status esp_op_read(esp_rom *e, uint32_t addr, uint32_t len, uint8_t *out, fl_
                 return fl_fail(err, FL_ERR_LINK, "reading at 0x%06X: the line keeps losing or "
                                "garbling replies (%u tries of %u bytes): check the cable, or "
                                "lower --baud", a, in_a_row, piece);
-            if ((st = esp_drain(e, QUIET_S, 2.0, err)))
+            if ((st = esp_drain(e, QUIET_S, 2.0, err)) || (st = check_loader(e, err)))
                 return st;
             continue;
         }
@@ -245,8 +282,9 @@ static fl_status flash_begin(esp_rom *e, uint32_t offset, uint32_t size, uint32_
     esp_put32(body + 12, offset);
     esp_put32(body + 16, 0); /* not encrypted (ROMs after the ESP32 take this word) */
     esp_reply r;
+    /* one try: the caller checks the loader is still there before asking again */
     fl_status st = esp_command(e, "erasing", ESP_FLASH_BEGIN, body, e->t->begin_has_encrypt ? 20 : 16,
-                               0, esp_timeout(e, 0, size / 1e6 * ERASE_S_PER_MB), 3, &r, err);
+                               0, esp_timeout(e, 0, size / 1e6 * ERASE_S_PER_MB), 1, &r, err);
     if (!st)
         e->flash_mode = true;
     return st;
@@ -311,6 +349,7 @@ static fl_status write_run(esp_rom *e, uint32_t start, uint32_t size, const uint
                            uint32_t span_base, uint32_t total, unsigned *troubles, fl_error *err)
 {
     uint32_t pos = start, end = start + size;
+    unsigned rom_refusals = 0;
     while (pos < end) {
         if (e->t->is_8266 && end - pos == ESP_SECTOR && pos > start)
             pos -= ESP_SECTOR; /* one sector alone cannot be erased exactly: take two */
@@ -318,6 +357,15 @@ static fl_status write_run(esp_rom *e, uint32_t start, uint32_t size, const uint
         const uint8_t *from = img + (pos - span_base);
         uint32_t nb = blocks_to_send(from, piece), acked;
         fl_status st = flash_begin(e, pos, piece, nb, err);
+        if (st == FL_ERR_TIMEOUT || st == FL_ERR_PROTOCOL) {
+            /* the ROM refusing the erase three times is its verdict; anything else
+             * (a lost reply, a reset) is worth another try */
+            if (e->last_rom_error && ++rom_refusals >= 3)
+                return fl_fail_prefix(err, "0x%06X..0x%06X", pos, pos + piece);
+            if ((st = recover(e, troubles, 10 + total / 0x10000, "erasing", pos, err)))
+                return st;
+            continue;
+        }
         if (st)
             return fl_fail_prefix(err, "0x%06X..0x%06X", pos, pos + piece);
         if ((st = send_blocks(e, from, nb, &acked, pos, span_base, total, err)))
@@ -443,6 +491,7 @@ static fl_status write_span(esp_rom *e, uint32_t addr, const uint8_t *data, uint
 {
     if (len == 0)
         return FL_OK;
+    op_begin(e);
     uint32_t base = addr & ~(ESP_SECTOR - 1);
     uint32_t span = ((addr + len + ESP_SECTOR - 1) & ~(ESP_SECTOR - 1)) - base;
     uint32_t nsect = span / ESP_SECTOR;
@@ -509,6 +558,7 @@ fl_status esp_op_verify(esp_rom *e, uint32_t addr, const uint8_t *data, uint32_t
 {
     if (!esp_can_read(e))
         return cannot_read(e, "verifying", err);
+    op_begin(e);
     uint32_t *starts, *lens;
     size_t n = sector_ranges(addr, len, &starts, &lens);
     uint8_t *md5s = n ? malloc(16 * n) : NULL;

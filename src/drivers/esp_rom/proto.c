@@ -25,8 +25,9 @@ double esp_wire_s(const esp_rom *e, size_t bytes)
 double esp_timeout(const esp_rom *e, size_t queued_bytes, double device_s)
 {
     /* generous where it costs nothing (a reply that comes ends the wait);
-     * a lost reply costs the base, so it stays short */
-    return 0.3 + 2.0 * esp_wire_s(e, queued_bytes + 128) + 1.5 * device_s;
+     * a lost reply costs the base, so it stays short (a USB adapter's latency
+     * timer adds 16 ms at most) */
+    return 0.15 + 2.0 * esp_wire_s(e, queued_bytes + 128) + 1.5 * device_s;
 }
 
 fl_status esp_send(esp_rom *e, uint8_t op, const uint8_t *body, size_t len, uint32_t chk,
@@ -50,9 +51,40 @@ void esp_discard(esp_rom *e)
 
 fl_status esp_drain(esp_rom *e, double quiet_s, double max_s, fl_error *err)
 {
+    /* fed through the decoder, frames dropped: text the chip prints (a reset's
+     * boot lines) is kept for esp_saw_reset */
+    double end = fl_now() + max_s;
     esp_slip_reset(&e->dec);
     e->rx_len = e->rx_pos = 0;
-    return fl_link_drain_until_quiet(e->link, quiet_s, max_s, NULL, err);
+    for (;;) {
+        double left = end - fl_now();
+        if (left <= 0)
+            break;
+        size_t n = 0;
+        fl_status st = fl_link_read(e->link, e->rx, sizeof e->rx, quiet_s < left ? quiet_s : left,
+                                    &n, err);
+        if (st)
+            return st;
+        if (n == 0)
+            break; /* quiet for quiet_s */
+        for (size_t used = 0; used < n;) {
+            bool done;
+            used += esp_slip_feed(&e->dec, e->rx + used, n - used, &done);
+        }
+    }
+    esp_slip_reset(&e->dec);
+    return FL_OK;
+}
+
+bool esp_saw_noise(const esp_rom *e)
+{
+    return e->dec.noise > e->noise_mark + 16;
+}
+
+bool esp_saw_reset(const esp_rom *e)
+{
+    /* the ROM's first boot line: "ets Jun  8 2016 00:22:57" then "rst:0x1 (POWERON_RESET)" */
+    return strstr(e->dec.text, "rst:0x") != NULL || strstr(e->dec.text, "ets ") != NULL;
 }
 
 /* The next frame the decoder completes before `deadline`: *got false when
@@ -70,6 +102,8 @@ static fl_status next_frame(esp_rom *e, double deadline, bool *got, fl_error *er
             }
         }
         e->rx_pos = e->rx_len = 0;
+        if (e->watch_reset && (esp_saw_reset(e) || esp_saw_noise(e)))
+            return FL_OK; /* the unit reset: no reply is coming, wait no longer */
         if (fl_cancelled(e->ev))
             return fl_fail(err, FL_ERR_CANCELLED, "cancelled");
         double left = deadline - fl_now();
@@ -103,6 +137,7 @@ fl_status esp_wait(esp_rom *e, uint8_t op, size_t payload_len, double timeout_s,
         fl_status st = next_frame(e, deadline, &got, err);
         if (st)
             return st;
+        e->last_wait_silent = !got;
         if (!got) {
             *how = ESP_RX_NONE;
             return FL_OK;

@@ -56,10 +56,16 @@ typedef struct esp_rom {
     bool sdm;                 /* Secure Download Mode: no read, no MD5, no READ_REG */
     bool flash_mode;          /* a FLASH_BEGIN is open (FLASH_END(stay) not yet sent) */
     bool rebooted;            /* the firmware was started: reconnect before the next command */
+    unsigned regains_left;    /* unit resets the current operation may still survive */
+    bool watch_reset;         /* in an operation: text outside frames ends a wait at once (a
+                                 reset's boot text, at 115200 or garbled at our rate: the
+                                 loader never sends any); off while getting the loader */
+    uint64_t noise_mark;      /* e->dec.noise when the operation last knew the line clean */
     bool attached;            /* SPI_ATTACH done (a reset undoes it: done again) */
     bool reset_works;         /* the loader answered right after a classic DTR/RTS reset: RTS
                                  reaches EN, so a reboot may pulse it */
     uint8_t last_rom_error;   /* the ROM's error code of the last failed command, 0 none */
+    bool last_wait_silent;    /* the last esp_wait got nothing at all (not a garbled reply) */
     uint32_t flash_size;
     bool have_jedec;
     uint8_t jedec[3];
@@ -99,6 +105,12 @@ fl_status esp_wait(esp_rom *e, uint8_t op, size_t payload_len, double timeout_s,
 /* Throw input away until the line has been quiet for quiet_s (at most max_s):
  * replies to commands given up on must not be taken for later ones. */
 fl_status esp_drain(esp_rom *e, double quiet_s, double max_s, fl_error *err);
+/* The chip printed boot text since the decoder's text was last cleared: it
+ * reset (a brown-out, a watchdog) and no longer is in the loader. */
+bool esp_saw_reset(const esp_rom *e);
+/* ... or, in an operation, more than a few bytes arrived outside frames
+ * since e->noise_mark (boot text at another rate comes garbled). */
+bool esp_saw_noise(const esp_rom *e);
 /* Drop what is buffered on the host side (decoder, rx buffer, link). */
 void esp_discard(esp_rom *e);
 

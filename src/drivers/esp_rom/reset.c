@@ -148,6 +148,7 @@ fl_status esp_connect(esp_rom *e, const fl_flash_opts *o, fl_error *err)
     bool can_pulse = e->link->has_lines, ok = false, prompted = false;
     int pulses = 0;
     fl_status st;
+    e->watch_reset = false; /* boot text is what a reset here is for */
     esp_slip_clear_text(&e->dec);
     fl_logf(e->ev, FL_LOG_INFO, "waiting for the %s ROM loader on %s", e->t->display,
             e->link->url);

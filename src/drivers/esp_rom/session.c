@@ -385,9 +385,8 @@ static fl_status switch_to(esp_rom *e, uint32_t baud, fl_error *err)
 static fl_status back_to(esp_rom *e, uint32_t bad, uint32_t good, fl_error *err)
 {
     fl_status st;
-    for (int i = 0; i < 2; i++)
-        if ((st = switch_to(e, good, err)) || answers(e, 2))
-            return st;
+    if ((st = switch_to(e, good, err)) || answers(e, 2))
+        return st;
     if ((st = fl_link_set_baud(e->link, bad, err)))
         return st;
     e->baud = bad;
@@ -584,4 +583,20 @@ fl_status esp_ensure_loader(esp_rom *e, fl_error *err)
     if (!st && want != 115200)
         st = esp_set_baud(e, want, err);
     return st;
+}
+
+fl_status esp_regain(esp_rom *e, fl_error *err)
+{
+    fl_logf(e->ev, FL_LOG_WARN, "the %s reset during the operation (brown-out? check its "
+            "3.3 V supply): taking its ROM loader again", e->t->display);
+    e->resets++;
+    e->rebooted = true;
+    fl_status st = esp_ensure_loader(e, err);
+    esp_slip_clear_text(&e->dec);
+    e->watch_reset = true; /* the operation goes on */
+    e->noise_mark = e->dec.noise;
+    if (st)
+        return fl_fail_prefix(err, "the unit reset during the operation and its loader did not "
+                              "come back");
+    return FL_OK;
 }

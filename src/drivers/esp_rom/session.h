@@ -33,4 +33,9 @@ fl_status esp_start(esp_rom *e, const fl_flash_opts *o, fl_error *err);
 /* After reboot(): back into download mode the way the session was opened. */
 fl_status esp_ensure_loader(esp_rom *e, fl_error *err);
 
+/* The unit reset in the middle of an operation (a brown-out, its watchdog):
+ * take the loader again the way the session was opened, attach the flash,
+ * restore the rate.  Counted in e->resets; the caller redoes its unproven part. */
+fl_status esp_regain(esp_rom *e, fl_error *err);
+
 #endif
