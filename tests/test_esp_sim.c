@@ -3,6 +3,7 @@
  * (not the driver), at timescale 0. */
 #include <zlib.h>
 
+#include "link/link.h"
 #include "sim_client.h"
 #include "testlib.h"
 
@@ -454,6 +455,53 @@ static void test_jedec_through_spi_registers(void)
             }
             CHECK(jedec(&u, chips[i].sr, &id) && (id & 0xFFFFFF) == 0x1740EF,
                   "%s JEDEC word 0x%08x (manufacturer EF, device 4017)", chips[i].chip, id);
+        }
+        unit_close(&u);
+    }
+}
+
+/* run_spiflash_command with an address phase (esptool's read_spiflash_sfdp shape). */
+static bool spi_addr_cmd(unit *u, const spi_regs *sr, uint8_t cmd, uint32_t addr,
+                         uint32_t read_bits, uint32_t *out)
+{
+    uint32_t b = sr->base, flags = (24u - 1) << 26;
+    bool ok = sr->miso_dlen ? write_reg(u, b + sr->miso_dlen, read_bits - 1) &&
+                                  write_reg(u, b + sr->usr1, flags)
+                            : write_reg(u, b + sr->usr1, flags | (read_bits - 1) << 8);
+    return ok && write_reg(u, b + sr->usr, 1u << 31 | 1u << 30 | 1u << 28) &&
+           write_reg(u, b + sr->usr2, 7u << 28 | cmd) && write_reg(u, b + 4, addr << 8) &&
+           write_reg(u, b + sr->w0, 0) && write_reg(u, b, 1u << 18) &&
+           read_reg(u, b + sr->w0, out);
+}
+
+static void test_spi_address_phase_and_records(void)
+{
+    static const struct {
+        const char *chip;
+        const spi_regs *sr;
+    } chips[] = {{"esp32", &SPI_ESP32}, {"esp32c3", &SPI_C3}, {"esp8266", &SPI_8266}};
+    for (size_t i = 0; i < 3; i++) {
+        unit u;
+        if (!unit_open(&u, chips[i].chip, ""))
+            return;
+        fl_sim_flash_load(u.t.sim, 0x1234, "\x11\x22\x33\x44", 4, NULL);
+        if (unit_sync(&u)) {
+            if (strcmp(chips[i].chip, "esp8266"))
+                CHECK(attach(&u), "attach");
+            else
+                CHECK(flash_begin(&u, FLASH_BEGIN, 0, 0, 0x400, 0) == 0, "attach");
+            uint32_t w = 0;
+            CHECK(spi_addr_cmd(&u, chips[i].sr, 0x03, 0x1234, 32, &w) && w == 0x44332211,
+                  "%s: READ 0x1234 through the SPI controller: 0x%08x", chips[i].chip, w);
+            /* two WRITE_REG records in one command (esptool's delay_after_us) */
+            uint8_t p[32];
+            le32(p, 0x3FFB0000), le32(p + 4, 0xCAFEF00D), le32(p + 8, 0xFFFFFFFF), le32(p + 12, 0);
+            le32(p + 16, 0x60000078), le32(p + 20, 0), le32(p + 24, 0), le32(p + 28, 100);
+            uint32_t v = 0;
+            CHECK(simple(&u, WRITE_REG, p, 32, 0) == 0 && read_reg(&u, 0x3FFB0000, &v) &&
+                      v == 0xCAFEF00D,
+                  "two-record WRITE_REG");
+            CHECK_EQ_UINT(simple(&u, WRITE_REG, p, 20, 0), 0x105);
         }
         unit_close(&u);
     }
@@ -1066,6 +1114,59 @@ static void test_faults(void)
     }
     unit_close(&u);
 
+    /* a line that drops and garbles messages both ways: a careful host (drain, then
+     * resend the block) ends with exactly its data, because the ROM never answers OK
+     * to a damaged block (checksum, size, seq and read-back checks) */
+    if (!unit_open(&u, "esp32c3", "corrupt=0.15&drop=0.15&seed=11"))
+        return;
+    classic_reset(&u.c, true);
+    if (wait_state(u.t.sim, "download")) {
+        tc_dtr(&u.c, false);
+        uint8_t sync[36] = {0x07, 0x07, 0x12, 0x20};
+        memset(sync + 4, 0x55, 32);
+        esp_reply r;
+        bool synced = false, attached = false, begun = false;
+        for (int i = 0; i < 20 && !synced; i++) {
+            esp_send(&u.c, SYNC, sync, sizeof sync, 0);
+            while (esp_read(&u.c, &r, 0.05))
+                synced |= r.op == SYNC && r.n == 4 && r.data[0] == 0;
+        }
+        for (int i = 0; i < 20 && synced && !attached; i++) {
+            tc_flush_input(&u.c, 0.02);
+            attached = attach(&u);
+        }
+        for (int i = 0; i < 20 && attached && !begun; i++) {
+            tc_flush_input(&u.c, 0.02);
+            begun = flash_begin(&u, FLASH_BEGIN, 32 * 0x400, 32, 0x400, 0x10000) == 0;
+        }
+        static uint8_t data[32 * 0x400];
+        fill_pattern(data, sizeof data, 21);
+        int retries = 0;
+        bool all = begun;
+        for (uint32_t i = 0; i < 32 && all; i++) {
+            bool done = false;
+            for (int k = 0; k < 30 && !done; k++, retries++) {
+                tc_flush_input(&u.c, 0.02);
+                uint8_t *pk = malloc(16 + 0x400);
+                le32(pk, 0x400), le32(pk + 4, i), le32(pk + 8, 0), le32(pk + 12, 0);
+                memcpy(pk + 16, data + i * 0x400, 0x400);
+                esp_send(&u.c, FLASH_DATA, pk, 16 + 0x400, checksum(data + i * 0x400, 0x400));
+                free(pk);
+                done = esp_read(&u.c, &r, 0.1) && r.op == FLASH_DATA && r.n == 4 &&
+                       r.data[0] == 0 && r.data[1] == 0;
+            }
+            all = done;
+        }
+        CHECK(synced && attached && begun && all, "through the faulty line (%d retries)", retries);
+        static uint8_t back[sizeof data];
+        fl_sim_flash_read(u.t.sim, 0x10000, back, sizeof back, NULL);
+        CHECK(!all || !memcmp(back, data, sizeof data), "every block answered OK is intact");
+        fl_sim_stats st;
+        fl_sim_get_stats(u.t.sim, &st);
+        CHECK(st.bytes_corrupted > 0 && st.bytes_dropped > 0, "faults were injected");
+    }
+    unit_close(&u);
+
     /* corrupted messages: every write either lands intact or is answered with an error */
     if (!unit_open(&u, "esp32c3", "corrupt=0.2&seed=4"))
         return;
@@ -1088,6 +1189,157 @@ static void test_faults(void)
         CHECK(st.bytes_corrupted > 0 && st.frames_bad > 0, "faults were injected and seen");
     }
     unit_close(&u);
+}
+
+/* Real wire time (timescale 1), checked with bounds load cannot break: nothing finishes
+ * before its bytes x 10 / baud or before its modelled busy time. */
+static void test_wire_time_and_overrun(void)
+{
+    unit u;
+    if (!unit_open(&u, "esp32", "timescale=1"))
+        return;
+    if (!unit_sync(&u) || !attach(&u)) {
+        unit_close(&u);
+        return;
+    }
+    /* READ_FLASH_SLOW at 115200: 18 bytes out, 78 back (no escapes in blank flash;
+     * the stale value field is the SYNC word 0x20120707, no escapes either) */
+    uint8_t p[8];
+    le32(p, 0), le32(p + 4, 64);
+    double t0 = fl_now();
+    CHECK(simple(&u, READ_FLASH_SLOW, p, 8, 0) == 0, "slow read");
+    double dt = fl_now() - t0;
+    /* (the first host byte counts as arriving when the simulator reads it: 17 + 78) */
+    CHECK(dt >= (17 + 78) * 10 / 115200.0, "round trip %.4f s", dt);
+    le32(p, 921600), le32(p + 4, 0);
+    CHECK(simple(&u, CHANGE_BAUDRATE, p, 8, 0) == 0, "921600");
+    tc_set_baud(&u.c, 921600);
+    /* FLASH_BEGIN over 256 KiB: four 64 KiB block erases, 1 s, before the answer */
+    fl_sim_stats st0, st1;
+    fl_sim_get_stats(u.t.sim, &st0);
+    t0 = fl_now();
+    CHECK(flash_begin(&u, FLASH_BEGIN, 0x40000, 16, 0x400, 0) == 0, "begin");
+    dt = fl_now() - t0;
+    fl_sim_get_stats(u.t.sim, &st1);
+    double modelled = st1.erase_busy_s - st0.erase_busy_s;
+    CHECK(modelled > 0.999 && modelled < 1.001 && dt >= modelled, "erase modelled %.3f s, took %.3f s",
+          modelled, dt);
+    /* the receive buffer while busy: FLASH_BEGIN again (1 s of erase) with twelve
+     * blocks right behind it in one burst; 0x2000 bytes wait, the rest is lost */
+    uint8_t burst[16384], raw[8 + 16 + 0x400];
+    size_t k = 0;
+    uint8_t b[16];
+    le32(b, 0x40000), le32(b + 4, 16), le32(b + 8, 0x400), le32(b + 12, 0);
+    memset(raw, 0, 8);
+    raw[1] = FLASH_BEGIN, raw[2] = 16;
+    memcpy(raw + 8, b, 16);
+    k += slip_encode(burst + k, raw, 24);
+    uint8_t blk[0x400];
+    memset(blk, 0x5A, sizeof blk);
+    for (uint32_t i = 0; i < 12; i++) {
+        raw[1] = FLASH_DATA, raw[2] = 0x10, raw[3] = 0x04, raw[4] = checksum(blk, 0x400);
+        le32(raw + 8, 0x400), le32(raw + 12, i), le32(raw + 16, 0), le32(raw + 20, 0);
+        memcpy(raw + 24, blk, 0x400);
+        k += slip_encode(burst + k, raw, sizeof raw);
+    }
+    tc_send(&u.c, burst, k); /* one write: the simulator reads it well within the erase */
+    esp_reply r;
+    int answered = 0;
+    while (esp_read(&u.c, &r, 2.0) && r.op != 0)
+        answered += (r.op == FLASH_BEGIN || r.op == FLASH_DATA) && esp_status(&r, 4) == 0;
+    /* 8192 bytes hold seven 1050-byte frames (the FLASH_BEGIN frame was taken out of the
+     * buffer when it started executing) */
+    CHECK_EQ_UINT(answered, 1 + 7);
+    uint8_t back[0x400];
+    fl_sim_flash_read(u.t.sim, 6 * 0x400, back, 0x400, NULL);
+    CHECK(all_are(back, 0x400, 0x5A), "block 6 written");
+    fl_sim_flash_read(u.t.sim, 7 * 0x400, back, 0x400, NULL);
+    CHECK(all_are(back, 0x400, 0xFF), "block 7 lost in the overrun");
+    /* block 7 again: its first delimiter ends the torn frame, which is answered 0x05
+     * (size field and bytes disagree), then block 7 itself is taken */
+    CHECK_EQ_UINT(data_block(&u, FLASH_DATA, 7, blk, 0x400, 0), 0x105);
+    CHECK(esp_read(&u.c, &r, REPLY_S) && r.op == FLASH_DATA && esp_status(&r, 4) == 0,
+          "block 7 resent: written");
+    fl_sim_flash_read(u.t.sim, 7 * 0x400, back, 0x400, NULL);
+    CHECK(all_are(back, 0x400, 0x5A), "block 7 written");
+    unit_close(&u);
+}
+
+/* `sim:esp32?...` through the link layer (what the driver opens), DTR/RTS set together
+ * as fl_link_set_lines does (DTR first: both asserted for a moment, which the EN RC
+ * rides out), then SYNC and a READ_REG. */
+static void test_sim_url_scheme(void)
+{
+    fl_link *l = NULL;
+    fl_error err = {0};
+    if (fl_link_open("sim:esp32?timescale=0&quiet=1&mac=24:0a:c4:00:00:07", &l, &err) != FL_OK) {
+        CHECK(0, "sim:esp32: %s", err.msg);
+        return;
+    }
+    fl_sim *sim = l->owned_sim;
+    CHECK(fl_link_set_lines(l, 0, 1, &err) == FL_OK, "EN low");
+    usleep(20000);
+    CHECK(fl_link_set_lines(l, 1, 0, &err) == FL_OK, "IO0 low, EN high");
+    CHECK(wait_state(sim, "download"), "download mode through sim:esp32");
+    uint8_t raw[8 + 36] = {0x00, SYNC, 36, 0, 0, 0, 0, 0, 0x07, 0x07, 0x12, 0x20};
+    memset(raw + 12, 0x55, 32);
+    uint8_t enc[100];
+    size_t n = slip_encode(enc, raw, sizeof raw);
+    CHECK(fl_link_write(l, enc, n, &err) == FL_OK, "write");
+    uint8_t rep[8 * 14];
+    CHECK(fl_link_read_exact(l, rep, sizeof rep, REPLY_S, &err) == FL_OK &&
+              tc_count(rep, sizeof rep, "\xc0\x01\x08\x04\x00\x07\x07\x12\x20\x00\x00\x00\x00\xc0",
+                       14) == 8,
+          "eight SYNC answers, 4 status bytes: %s", err.msg);
+    uint8_t rr[12] = {0x00, READ_REG, 4, 0, 0, 0, 0, 0, 0x04, 0xA0, 0xF5, 0x3F};
+    n = slip_encode(enc, rr, sizeof rr);
+    fl_link_write(l, enc, n, &err);
+    uint8_t r[14];
+    CHECK(fl_link_read_exact(l, r, sizeof r, REPLY_S, &err) == FL_OK && r[2] == READ_REG &&
+              rd32(r + 5) == 0xC4000007,
+          "eFuse MAC word 1 through sim:esp32");
+    fl_link_close(l);
+}
+
+/* `insert FILE` puts another unit on the fixture: another factory MAC (the same file,
+ * the same unit, the same MAC); the events record gets "mem-entry". */
+static void test_insert_and_events(void)
+{
+    char dir[] = "/tmp/test_esp_sim.XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char q[256], a[300], b[300], ev[300];
+    snprintf(ev, sizeof ev, "%s/events", dir);
+    snprintf(q, sizeof q, "events=%s", ev);
+    snprintf(a, sizeof a, "insert %s/a.bin", dir);
+    snprintf(b, sizeof b, "insert %s/b.bin", dir);
+    unit u;
+    if (!unit_open(&u, "esp32c3", q))
+        return;
+    uint32_t m[3] = {0};
+    char ans[300];
+    const char *cmds[3] = {a, b, a};
+    for (int i = 0; i < 3; i++) {
+        fl_sim_control(u.t.sim, cmds[i], ans, sizeof ans);
+        CHECK(!strncmp(ans, "ok", 2), "%s: %s", cmds[i], ans);
+        if (unit_sync(&u))
+            read_reg(&u, 0x60008844, &m[i]);
+    }
+    CHECK(m[0] != m[1] && m[0] == m[2], "MAC words 0x%08x 0x%08x 0x%08x", m[0], m[1], m[2]);
+    uint8_t mb[16] = {0}, me[8] = {0};
+    le32(mb + 8, 0x100);
+    CHECK(simple(&u, MEM_BEGIN, mb, 16, 0) == 0 && simple(&u, MEM_END, me, 8, 0) == 0, "MEM_END");
+    CHECK(wait_state(u.t.sim, "hung"), "quiet");
+    unit_close(&u);
+    size_t len = 0;
+    uint8_t *rec = tl_load(ev, &len);
+    CHECK(rec && memmem(rec, len, "mem-entry", 9), "events record: mem-entry");
+    free(rec);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
 }
 
 /* The fuzz target's body on mutations of a valid session (tests/fuzz/fuzz_esp_sim.c):
@@ -1150,6 +1402,7 @@ int main(void)
     RUN(test_status_bytes);
     RUN(test_mac);
     RUN(test_jedec_through_spi_registers);
+    RUN(test_spi_address_phase_and_records);
     RUN(test_write_read_md5);
     RUN(test_strap);
     RUN(test_change_baudrate);
@@ -1162,6 +1415,9 @@ int main(void)
     RUN(test_compressed_write);
     RUN(test_flash_end_reboot_and_mem);
     RUN(test_faults);
+    RUN(test_wire_time_and_overrun);
+    RUN(test_sim_url_scheme);
+    RUN(test_insert_and_events);
     RUN(test_fuzz_smoke);
     return testlib_finish();
 }

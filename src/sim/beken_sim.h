@@ -76,13 +76,18 @@ typedef struct fl_sim_options {
                                 0 = no limit) */
     const char *events_path; /* append one line per brown-out, watchdog reset, hang, reboot
                                 command and disconnect to this file, and the dropped and
-                                garbled byte totals at the end (NULL: no record) */
+                                garbled byte totals at the end (NULL: no record); ESP
+                                chips also "mem-entry" (MEM_END jumped to uploaded code,
+                                which is not modelled: the chip goes quiet) */
     bool trace_bus;          /* with events_path: also record how the host got the bus, one
                                 line each: "link-check baud=N" (a LinkCheck frame the host sent,
                                 at the host's rate), "link-answer baud=N" (the loader answered
                                 one), "rts-off" (RTS held the chip in reset), "reset" (the chip
                                 started: boot window at 115200), "reboot-text" (`reboot` typed
-                                to the application).  Tests assert the order of these */
+                                to the application).  Tests assert the order of these.
+                                ESP chips record "reset" (EN rose: the chip starts),
+                                "download-mode" (IO0 was low), "sync-answer baud=N" and
+                                "baud-change baud=N" instead of the LinkCheck lines */
     /* ESP chips (esp8266 esp32 esp32s2 esp32s3 esp32c2 esp32c3 esp32c6, see sim_esp.c) */
     bool esp_sdm;            /* Secure Download Mode: the ROM refuses all but SYNC, SPI_ATTACH,
                                 SPI_SET_PARAMS, CHANGE_BAUDRATE, FLASH_BEGIN/DATA/END and

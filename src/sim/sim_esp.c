@@ -24,8 +24,8 @@
  *    READ_REG and SYNC, so other replies carry the last one (seen in esptool --trace logs:
  *    MEM_BEGIN's reply carries the MAC word read just before).
  *  - Unknown commands, commands this ROM lacks (ESP8266: SPI_ATTACH, SPI_SET_PARAMS,
- *    READ_FLASH_SLOW, CHANGE_BAUDRATE, FLASH_DEFL_*, SPI_FLASH_MD5, GET_SECURITY_INFO;
- *    ESP32: GET_SECURITY_INFO) and, in Secure Download Mode, every command but SYNC,
+ *    READ_FLASH_SLOW, CHANGE_BAUDRATE, FLASH_DEFL_*, SPI_FLASH_MD5, GET_SECURITY_INFO,
+ *    as serial-protocol.rst says for its ROM; ESP32: GET_SECURITY_INFO) and, in Secure Download Mode, every command but SYNC,
  *    SPI_ATTACH, SPI_SET_PARAMS, CHANGE_BAUDRATE, FLASH_BEGIN/DATA/END and
  *    GET_SECURITY_INFO: the "invalid message" answer (status 1, error 0x05) EIGHT times,
  *    with an op field that is not the request's (esptool's loader.py raises
@@ -33,11 +33,12 @@
  *    response [that] is sent 8 times"); op 0x00 here [assumption: the exact value].
  *  - SYNC: eight replies, value = the first word of the SYNC payload (07 07 12 20, as in
  *    esptool --trace logs).  A SYNC with another payload: error 0x05.
- *  - READ_REG / WRITE_REG (value, mask, delay in µs): the magic word at 0x40001000, the
- *    eFuse words esptool's read_mac() and security checks read, UART_CLKDIV (esptool's
- *    crystal guess), the SPI flash controller (a write of SPI_CMD_USR runs the user
- *    command: JEDEC ID, status registers... through the NOR model), any other address is
- *    plain RAM.
+ *  - READ_REG / WRITE_REG (records of address, value, mask, delay in µs): the magic word
+ *    at 0x40001000, the eFuse words esptool's read_mac() and security checks read,
+ *    UART_CLKDIV (esptool's crystal guess), the SPI flash controller (a write of SPI_CMD_USR runs the user
+ *    command as esptool's run_spiflash_command sets it up: command, address, dummy,
+ *    MOSI from W0.., MISO into W0..; JEDEC ID, status registers, reads... through the NOR
+ *    model; the controller is done at once), any other address is plain RAM.
  *  - SPI_ATTACH (8 bytes on the ROM) / SPI_SET_PARAMS (24 bytes): ESP32-family ROMs touch
  *    the flash only after SPI_ATTACH [assumption, from the docs' "requires"]: before it,
  *    FLASH_BEGIN, FLASH_DEFL_BEGIN, READ_FLASH_SLOW and SPI_FLASH_MD5 fail with 0x06 and
@@ -48,23 +49,31 @@
  *    answers (64 KiB blocks where aligned, else 4 KiB sectors, the sim's erase times).
  *    ESP8266 erase-size bug: asked for n sectors from sector s, the ROM erases
  *    n + min(16 - s % 16, n) sectors (the inverse of esptool's get_erase_size, which is
- *    exact for it; a host that sends the true size erases up to twice as much).
+ *    exact for it; a host that sends the true size erases up to twice as much).  A region
+ *    past the flash size the ROM was told (SPI_SET_PARAMS; 16 MiB before) answers 0x05.
  *  - FLASH_DATA (size, seq, 0, 0, data): data length up to the declared block size,
  *    checksum (0xEF xor data) checked after the whole frame: a bad one answers 0x07 and
  *    writes nothing; the block lands at offset + seq × block size; seq must be the next
  *    one or the previous one again (a host retrying after a lost reply, as esptool's
  *    WRITE_FLASH_ATTEMPTS does) [assumption], else 0x05; written data is read back and a
  *    mismatch (flash not erased) answers 0x08.  FLASH_END: 0 = reboot (the strap is
- *    sampled again), 1 = run the firmware; both answer first.
+ *    sampled again), 1 = run the firmware ("run user code": esptool's loader.py never
+ *    sends it to a ROM it wants to keep, "as this exits the bootloader"; esp-serial-
+ *    flasher calls the flag stay_in_loader [assumption: esptool is right]); both answer
+ *    first.  A host that wants to stay in the loader does not send FLASH_END.
  *  - FLASH_DEFL_BEGIN/DATA/END (ESP32 family): as above with zlib-wrapped deflate data
- *    (esptool's zlib.compress); a broken stream answers 0x0B; seq must be the next one.
+ *    (esptool's zlib.compress; its size word is the erase size, the uncompressed size
+ *    rounded up to 0x400); a broken stream, or more output than that size, answers 0x0B;
+ *    seq must be the next one (a repeated block cannot be inflated twice).
  *  - MEM_BEGIN/DATA/END: data accepted (checksum and seq checked) and dropped; MEM_END
  *    with execute flag 0 jumps to the uploaded code, which is NOT modelled: the chip
- *    goes quiet (state "hung", event "mem-entry") until the next reset.
+ *    goes quiet (state "hung", event "mem-entry") until the next reset.  It answers
+ *    MEM_END first (esptool allows for a real one that does not).
  *  - READ_FLASH_SLOW (ESP32 family): offset, length <= 64 (else 0x0A); the reply always
  *    carries the ROM's 64-byte buffer (bytes past the length are the previous read's).
- *  - SPI_FLASH_MD5 (ESP32 family): 32 lower-case hex characters; costs the sim's CRC
- *    throughput per byte.
+ *  - SPI_FLASH_MD5 (ESP32 family): 32 lower-case hex characters (esptool compares them
+ *    with hashlib's hexdigest); costs the sim's CRC throughput per byte; a range past the
+ *    flash size the ROM was told answers 0x05.
  *  - CHANGE_BAUDRATE (new, old): answered at the old rate, then the chip switches.
  *  - GET_SECURITY_INFO (S2: 12 bytes, no chip ID; C2/C3/C6/S3: 20 bytes, chip ID at
  *    byte 12, API version 0 [assumption]): flags (bit 0 secure boot, bit 2 Secure
@@ -75,7 +84,9 @@
  *
  * NOT MODELLED: the ROM's baud-rate auto-detection (the loader listens at 115200 after
  * its boot text, on the ESP8266 too), the stub loader, flash encryption of written
- * data, SPI address/dummy phases of user commands, USB-Serial/JTAG. */
+ * data (reads return the flash file as it is), USB-Serial/JTAG, the ESP8266's 26 MHz
+ * crystal quirks beyond the UART divider.  The boot texts are stand-ins after logs
+ * posted in esptool issues. */
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -713,16 +724,24 @@ static void cmd_read_reg(fl_sim *s, double t, const uint8_t *d, uint32_t n)
     ok(s, t, OP_READ_REG, NULL, 0);
 }
 
+/* One or more (address, value, mask, delay µs) records: esptool appends a second one
+ * (a masked-out write with a delay) for write_reg(..., delay_after_us). */
 static void cmd_write_reg(fl_sim *s, double t, const uint8_t *d, uint32_t n)
 {
-    if (n != 16) {
+    if (n == 0 || n % 16 != 0) {
         fail(s, t, OP_WRITE_REG, ERR_INVALID);
         return;
     }
-    uint32_t addr = le32(d), value = le32(d + 4), mask = le32(d + 8), delay_us = le32(d + 12);
-    uint32_t old = mask == 0xFFFFFFFFu ? 0 : sim_reg_read(s, addr);
-    sim_reg_write(s, addr, (old & ~mask) | (value & mask));
-    double done = t + sim_scaled(s, delay_us * 1e-6);
+    double done = t;
+    for (uint32_t i = 0; i < n; i += 16) {
+        const uint8_t *r = d + i;
+        uint32_t addr = le32(r), value = le32(r + 4), mask = le32(r + 8), delay_us = le32(r + 12);
+        if (mask) {
+            uint32_t old = mask == 0xFFFFFFFFu ? 0 : sim_reg_read(s, addr);
+            sim_reg_write(s, addr, (old & ~mask) | (value & mask));
+        }
+        done += sim_scaled(s, delay_us * 1e-6);
+    }
     s->dev.busy_until = done;
     ok(s, done, OP_WRITE_REG, NULL, 0);
 }

@@ -208,12 +208,15 @@ bool sim_esp_reg_read(fl_sim *s, uint32_t addr, uint32_t *value)
 
 #define SPI_CMD_USR (1u << 18)
 #define SPI_USR_COMMAND (1u << 31)
+#define SPI_USR_ADDR (1u << 30)
+#define SPI_USR_DUMMY (1u << 29)
 #define SPI_USR_MISO (1u << 28)
 #define SPI_USR_MOSI (1u << 27)
 
 /* One user-defined SPI transaction as esptool's run_spiflash_command sets it up:
- * command (USR2: length-1 in bits 28..31, value below), MOSI bits from W0.., MISO bits
- * into W0.. (little-endian words).  The address and dummy phases are not modelled. */
+ * command (USR2: length-1 in bits 28..31, value below), address (SPI_ADDR = base + 4,
+ * MSB-aligned, length-1 in USR1 bits 26..31), dummy cycles (length-1 in USR1 bits 0..7),
+ * MOSI bits from W0.., MISO bits into W0.. (little-endian words). */
 static void spi_user_command(fl_sim *s)
 {
     const sim_esp_chip *c = s->esp;
@@ -230,10 +233,17 @@ static void spi_user_command(fl_sim *s)
         mosi = 64;
     if (miso > 64)
         miso = 64;
-    uint8_t tx[1 + 64 + 64] = {0}, rx[sizeof tx];
+    uint8_t tx[1 + 4 + 32 + 64 + 64] = {0}, rx[sizeof tx];
     uint32_t n = 0;
     if (usr & SPI_USR_COMMAND)
         tx[n++] = (uint8_t)usr2; /* 8-bit commands: esptool's length field is 7 */
+    if (usr & SPI_USR_ADDR) {
+        uint32_t bits = ((usr1 >> 26) & 0x3F) + 1, addr = reg_get(s, b + 4);
+        for (uint32_t k = 0; k < (bits + 7) / 8 && k < 4; k++)
+            tx[n++] = (uint8_t)(addr >> (24 - 8 * k)); /* MSB first, MSB-aligned */
+    }
+    if (usr & SPI_USR_DUMMY)
+        n += ((usr1 & 0xFF) + 1 + 7) / 8; /* dummy cycles: MOSI low, MISO ignored */
     for (uint32_t i = 0; i < mosi; i++)
         tx[n++] = (uint8_t)(reg_get(s, b + c->spi_w0 + (i & ~3u)) >> (8 * (i & 3)));
     uint32_t miso_at = n;

@@ -383,6 +383,13 @@ static bool insert_unit(fl_sim *s, const char *path, double now, char *why, size
     free(s->flash_path);
     s->flash_path = copy;
     s->o.flash_path = copy;
+    if (s->esp && !s->o.esp_mac_set) {
+        /* another unit has another factory MAC; the same flash file is the same unit */
+        uint32_t h = 2166136261u ^ s->o.seed;
+        for (const char *c = path; *c; c++)
+            h = (h ^ (uint8_t)*c) * 16777619u;
+        sim_esp_default_mac(s, h, s->mac);
+    }
     d->power_on = true;
     sim_dev_update_power(s, now);
     return true;
