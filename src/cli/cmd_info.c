@@ -45,8 +45,11 @@ int cmd_info(int argc, char **argv)
         if (c.json) {
             cli_json_event(&c.out, "mac", json_pack("{s:s}", "mac", m));
         } else {
-            printf("MAC:           %s (RF calibration sector 0x%06X)\n", m,
-                   fl_flash_identity(c.flash)->chip->rf_offset);
+            const fl_chip *chip = fl_flash_identity(c.flash)->chip;
+            if (chip->family == FL_FAMILY_ESP) /* the factory MAC is in the chip's eFuses */
+                printf("MAC:           %s (eFuse)\n", m);
+            else
+                printf("MAC:           %s (RF calibration sector 0x%06X)\n", m, chip->rf_offset);
         }
     } else if (st == FL_ERR_FORMAT) {
         if (!c.json)
