@@ -319,8 +319,17 @@ static void test_esp8266(void)
     st = fl_flash_verify(f, addr, data, len, &bad, &err);
     CHECK(st == FL_ERR_REFUSED, "verify refused: %s", err.msg);
     st = fl_flash_write(f, 0x40010, data, 0x1800, &err);
-    CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "4 KiB sector boundaries"),
-          "unaligned refused: %s", err.msg);
+    CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "4 KiB sector boundary"),
+          "a start inside a sector refused: %s", err.msg);
+    /* an end inside a sector: the rest of that sector is erased, and said */
+    s.log[0] = '\0';
+    st = fl_flash_write(f, 0x70000, data, 0x1800, &err);
+    CHECK(st == FL_OK, "an end inside a sector goes ahead: %s", err.msg);
+    memcpy(r.model + 0x70000, data, 0x1800);
+    memset(r.model + 0x71800, 0xFF, 0x800);
+    CHECK(flash_matches(&r, &bad), "esp8266: tail write differs at 0x%X", bad);
+    CHECK(strstr(s.log, "0x071800..0x072000") && strstr(s.log, "is erased"),
+          "the erased tail is said: %s", s.log);
     st = fl_flash_write(f, 0x50000, data, 0x1000, &err);
     CHECK(st == FL_ERR_REFUSED && strstr(err.msg, "single 4 KiB sector"),
           "one sector alone refused (the ROM would erase the next too): %s", err.msg);

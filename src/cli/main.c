@@ -75,7 +75,7 @@ static const char *const value_options[] = {
     "addr", "listen", "flash", "jedec", "timescale", "drop-rate", "corrupt-rate", "stall-ms",
     "stall-rate", "disconnect-after", "brownout-at", "seed", "control-port", "from", "sha256",
     "wifi-ssid", "wifi-pass", "mqtt-host", "mqtt-port", "mqtt-user", "mqtt-pass", "mqtt-topic",
-    "name", "flag", "pin", "pins-from-tuya", "from-file", "pin-rules", "events", "reference",
+    "name", "flag", "pin", "pins-from-tuya", "from-file", "pin-rules", "events", "reference", "mac",
     /* not "version": `flashline --version` first is always the version, as esptool's */
     NULL};
 static const char value_short_options[] = "pcbo"; /* -p URL, -c CHIP, -b N, -o FILE */

@@ -80,13 +80,23 @@ check "esp8266: and says why" grep -q "ESP8266 ROM loader can neither read flash
 expect_exit 7 "esp8266: verify is refused" \
     "$FL" verify --raw --offset 0xD000 --chip esp8266 --port "$(port esp8266 "$F")" "$T/d8266" >"$T/out" 2>&1
 head -c 5000 "$T/d8266" >"$T/short"
-expect_exit 7 "esp8266: a write that would cut a sector is refused" \
-    "$FL" write --raw --offset 0x40000 --chip esp8266 --port "$(port esp8266 "$F")" "$T/short" >"$T/out" 2>&1
-check "esp8266: ... naming sector boundaries" grep -q "4 KiB sector boundaries" "$T/out"
+expect_exit 7 "esp8266: a write that starts inside a sector is refused" \
+    "$FL" write --raw --offset 0x40010 --chip esp8266 --port "$(port esp8266 "$F")" "$T/short" >"$T/out" 2>&1
+check "esp8266: ... naming the sector boundary" grep -q "4 KiB sector boundary" "$T/out"
 head -c 4096 "$T/d8266" >"$T/one"
 expect_exit 7 "esp8266: one sector alone is refused (the ROM's erase bug takes the next)" \
     "$FL" write --raw --offset 0x40000 --chip esp8266 --port "$(port esp8266 "$F")" "$T/one" >"$T/out" 2>&1
 check "esp8266: refusals left the flash alone" same_outside "$F" "$T/esp8266.orig" 0xD000 20480
+# A release image ends anywhere (OpenESP8266_*.factory.bin): the rest of its last
+# sector is erased, and said, since this ROM cannot read it to keep it.
+cp "$F" "$T/esp8266.before_tail"
+expect_exit 0 "esp8266: a write ending inside a sector goes ahead" \
+    "$FL" write --raw --offset 0x40000 --chip esp8266 --port "$(port esp8266 "$F")" "$T/short" >"$T/out" 2>&1
+check "esp8266: ... saying the rest of the last sector is erased" \
+    grep -q "0x041388..0x042000 (the rest of the last sector after the data) is erased" "$T/out"
+check "esp8266: ... the data is there" range_is "$F" 0x40000 "$T/short"
+check "esp8266: ... the rest of its sector is 0xFF" range_ff "$F" 0x41388 3192
+check "esp8266: ... and nothing else changed" same_outside "$F" "$T/esp8266.before_tail" 0x40000 8192
 
 # ---- refusals ------------------------------------------------------------------------------
 F=$T/sdm.bin

@@ -419,14 +419,23 @@ static fl_status build_image(esp_rom *e, uint32_t addr, const uint8_t *data, uin
 {
     fl_status st;
     bool head = addr != base, tail = addr + len != base + span;
-    if ((head || tail) && !esp_can_read(e))
+    const char *rom = e->sdm ? "a ROM in Secure Download Mode" : "the ESP8266 ROM";
+    if (head && !esp_can_read(e))
         return fl_fail(err, FL_ERR_REFUSED,
-                       "0x%06X..0x%06X does not start and end on 4 KiB sector boundaries, and "
-                       "%s cannot read flash to keep the rest of those sectors: write whole "
-                       "sectors (pad the image with 0xFF to a 0x1000 multiple)",
-                       addr, addr + len,
-                       e->sdm ? "a ROM in Secure Download Mode" : "the ESP8266 ROM");
+                       "0x%06X..0x%06X does not start on a 4 KiB sector boundary, and %s cannot "
+                       "read flash to keep the start of that sector: write from a 0x1000 "
+                       "multiple", addr, addr + len, rom);
     memset(img, 0xFF, span);
+    if (tail && !esp_can_read(e)) {
+        /* A release image (OpenESP8266_*.factory.bin) ends anywhere: what follows it
+         * in its last sector is the free end of the app partition.  This ROM cannot
+         * read it to keep it, so it is erased (as esptool's writes do) — said, not
+         * done silently. */
+        fl_logf(e->ev, FL_LOG_WARN,
+                "0x%06X..0x%06X (the rest of the last sector after the data) is erased: %s "
+                "cannot read it to keep it", addr + len, base + span, rom);
+        tail = false;
+    }
     if (head && (st = esp_op_read(e, base, ESP_SECTOR, img, err)))
         return fl_fail_prefix(err, "keeping the rest of sector 0x%06X", base);
     if (tail && (span > ESP_SECTOR || !head) &&
