@@ -623,7 +623,12 @@ static fl_outcome outcome_from_kind(const char *kind)
 static void unit_chip_from(const char *msg, char *out, size_t cap)
 {
     const char *id = strstr(msg, "chip ID 0x");
-    if (id) {
+    const char *named = strstr(msg, "this unit is an ");
+    if (named && strstr(msg, "--chip names")) { /* esp-rom names the chip it found */
+        named += strlen("this unit is an ");
+        size_t n = strcspn(named, " (,");
+        snprintf(out, cap, "%.*s", (int)n, named);
+    } else if (id) {
         char norm[16];
         fl_chip_id_normalise((uint32_t)strtoul(id + 10, NULL, 16), norm);
         const fl_chip *c = fl_chip_by_id(norm);
@@ -650,7 +655,8 @@ static bool wrong_chip(worker *w, const char *kind, char *msg, size_t cap)
     /* a mismatch, not a bad flash (its size, its write protection): said
      * before the unit's chip is known, in the words the drivers use */
     bool mismatch = strstr(msg, "check --chip") || strstr(msg, "chip ID 0x") ||
-                    strstr(msg, "flash-loader chip") || strstr(msg, "ROM loader");
+                    strstr(msg, "flash-loader chip") || strstr(msg, "ROM loader") ||
+                    strstr(msg, "--chip names"); /* esp-rom: "this unit is an X (…), not the Y --chip names" */
     const char *known = late_value(w, "unit", "chip");
     if (!mismatch || (known && *known))
         return false;
