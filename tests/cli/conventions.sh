@@ -23,9 +23,11 @@ no_prompt() { ! grep -q '>>> ' "$1"; }
 
 # --- the options themselves ------------------------------------------------------
 for verb in info read write verify erase; do
-    "$FL" $verb --help >"$T/help"
+    "$FL" $verb --help >"$T/help.raw"
+    # the wrapped text as one line: a phrase may fall across a line break
+    tr '\n' ' ' <"$T/help.raw" | tr -s ' ' >"$T/help"
     check "$verb --help: --before, --reset as its alias, --after reboot|stay, --chip optional" \
-        bash -c "grep -q -- '--before MODE' '$T/help' && grep -q -- '--reset MODE        the same as --before' '$T/help' &&
+        bash -c "grep -q -- '--before MODE' '$T/help' && grep -q -- '--reset MODE the same as --before' '$T/help' &&
                  grep -q -- '--after MODE' '$T/help' && grep -q 'stay (keep' '$T/help' &&
                  grep -q 'Optional over a' '$T/help' && grep -q 'a Beken chip must be named' '$T/help'"
 done

@@ -112,6 +112,8 @@ check "... as too many values" grep -q "wide.yaml:[0-9]*:[0-9]*: more than 10000
 # a good stock recipe checks clean (its firmware named from the store, seeded here)
 "$FL" firmware add "$SHARED"/testdata/obk-images/OpenBK72{31N,31T,38,52N}_QIO_1.18.300.bin >/dev/null ||
     fail "seeding the firmware store"
+python3 "$(dirname "$0")/esp_image_gen.py" factory 0 0x1000 4096 "$T/OpenESP32_1.18.300.factory.bin" &&
+    "$FL" firmware add "$T/OpenESP32_1.18.300.factory.bin" >/dev/null || fail "seeding the store with OpenESP32"
 for r in recipes/*.yaml; do
     check "$(basename "$r") is valid" "$FL" run "$r" --check
 done
