@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "formats/bytes.h"
+#include "util/error.h"
 
 #define HEADER_LEN 8
 #define EXT_HEADER_LEN 16
@@ -457,20 +458,9 @@ const fl_esp_partition *fl_esp_app_partition(const fl_esp_ptable *t)
 
 /* --- the whole file --------------------------------------------------------------- */
 
-static void add_evidence(fl_esp_info *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add_evidence(fl_esp_info *in, const char *fmt, ...)
-{
-    size_t o = strlen(in->evidence), cap = sizeof in->evidence;
-    if (o + 3 >= cap)
-        return;
-    if (o)
-        o += (size_t)snprintf(in->evidence + o, cap - o, "; ");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(in->evidence + o, cap - o, fmt, ap);
-    va_end(ap);
-}
+/* One more piece of evidence, "; "-separated (util/error.h fl_text_appendf). */
+#define add_evidence(owner, ...)                                                                  \
+    fl_text_appendf((owner)->evidence, sizeof (owner)->evidence, "; ", __VA_ARGS__)
 
 static void name_chip(fl_esp_info *in, int id)
 {

@@ -3,7 +3,6 @@
 #include "formats/image_id.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "formats/bytes.h"
 #include "formats/tuya_kv.h"
 #include "formats/tuya_secrets.h"
+#include "util/error.h"
 
 #define BOOT_PHYS 0x11000u        /* bootloader partition, physical bytes */
 #define APP_LOGICAL_MAX 0x110000u /* largest app partition seen (U/7238/7252 layout) */
@@ -499,21 +499,9 @@ static bool n_layout(const char *chip)
     return !strcmp(chip, "BK7231N") || !strcmp(chip, "BK7231M");
 }
 
-static void add_evidence(fl_image_info *info, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void add_evidence(fl_image_info *info, const char *fmt, ...)
-{
-    size_t o = strlen(info->chip_evidence), cap = sizeof info->chip_evidence;
-    if (o + 3 >= cap)
-        return;
-    if (o)
-        o += (size_t)snprintf(info->chip_evidence + o, cap - o, "; ");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(info->chip_evidence + o, cap - o, fmt, ap);
-    va_end(ap);
-}
+/* One more piece of evidence, "; "-separated (util/error.h fl_text_appendf). */
+#define add_evidence(owner, ...)                                                                  \
+    fl_text_appendf((owner)->chip_evidence, sizeof (owner)->chip_evidence, "; ", __VA_ARGS__)
 
 static const char *name_chip(const char *name, char *buf, size_t cap)
 {

@@ -34,7 +34,7 @@ static bool parse_mac(const char *v, uint8_t mac[6])
     if (!v || strlen(v) != 17)
         return false;
     for (int i = 0; i < 6; i++) {
-        int hi = sim_hexval(v[3 * i]), lo = sim_hexval(v[3 * i + 1]);
+        int hi = fl_hex_digit(v[3 * i]), lo = fl_hex_digit(v[3 * i + 1]);
         if (hi < 0 || lo < 0 || (i < 5 && v[3 * i + 2] != ':' && v[3 * i + 2] != '-'))
             return false;
         mac[i] = (uint8_t)(hi * 16 + lo);

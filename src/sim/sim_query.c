@@ -1,26 +1,16 @@
 /* sim_query.c — the simulators' option-query pieces (see sim_query.h). */
 #include "sim/sim_query.h"
+#include "util/parse.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-int sim_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 void sim_url_decode(char *s, bool plus_is_space)
 {
     char *o = s;
     for (; *s; s++) {
-        if (*s == '%' && sim_hexval(s[1]) >= 0 && sim_hexval(s[2]) >= 0) {
-            *o++ = (char)(sim_hexval(s[1]) * 16 + sim_hexval(s[2]));
+        if (*s == '%' && fl_hex_digit(s[1]) >= 0 && fl_hex_digit(s[2]) >= 0) {
+            *o++ = (char)(fl_hex_digit(s[1]) * 16 + fl_hex_digit(s[2]));
             s += 2;
         } else {
             *o++ = plus_is_space && *s == '+' ? ' ' : *s;

@@ -6,8 +6,6 @@
 
 #include <stdbool.h>
 
-/* The value of a hex digit, -1 for anything else. */
-int sim_hexval(char c);
 
 /* Decode %XX escapes in place (a '%' without two hex digits stays);
  * plus_is_space: '+' becomes ' ' as in a form-encoded query. */

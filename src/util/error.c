@@ -99,3 +99,16 @@ const char *fl_status_name(fl_status code)
     }
     return "unknown";
 }
+
+void fl_text_appendf(char *buf, size_t cap, const char *sep, const char *fmt, ...)
+{
+    size_t o = strlen(buf);
+    if (o + strlen(sep) + 1 >= cap)
+        return;
+    if (o)
+        o += (size_t)snprintf(buf + o, cap - o, "%s", sep);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + o, cap - o, fmt, ap);
+    va_end(ap);
+}

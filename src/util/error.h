@@ -50,6 +50,12 @@ void fl_error_clear(fl_error *err);
  * sequence) and ends with FL_CUT_MARK.  Returns strlen(dst). */
 size_t fl_text_copy(char *dst, size_t cap, const char *src);
 
+/* Append a formatted piece to the text in buf (cap bytes), after `sep` when
+ * buf is not empty (evidence lists: "a; b; c").  What does not fit is left
+ * out; buf stays NUL-terminated. */
+void fl_text_appendf(char *buf, size_t cap, const char *sep, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* buf (cap bytes) holds text that vsnprintf/snprintf cut to cap - 1 bytes:
  * back it up to a character boundary and end it with FL_CUT_MARK. */
 void fl_text_mark_cut(char *buf, size_t cap);

@@ -26,3 +26,14 @@ bool fl_parse_size(const char *text, int base, uint64_t *out)
     *out = (uint64_t)v * mult;
     return true;
 }
+
+int fl_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

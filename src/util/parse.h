@@ -10,4 +10,7 @@
  * trailing junk, no overflow. */
 bool fl_parse_size(const char *text, int base, uint64_t *out);
 
+/* The value of one hex digit (0-9, a-f, A-F), or -1. */
+int fl_hex_digit(int c);
+
 #endif

@@ -1,5 +1,6 @@
 /* slip.c — SLIP framing and the ROM loader's packets (slip.h). */
 #include "drivers/esp_rom/slip.h"
+#include "util/parse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -178,17 +179,6 @@ const char *esp_rom_error_name(uint8_t code)
     }
 }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool esp_md5_parse(const uint8_t *payload, size_t len, uint8_t md5[16])
 {
     if (len == 16) { /* a stub's raw digest */
@@ -198,7 +188,7 @@ bool esp_md5_parse(const uint8_t *payload, size_t len, uint8_t md5[16])
     if (len != 32)
         return false;
     for (int i = 0; i < 16; i++) {
-        int hi = hexval(payload[2 * i]), lo = hexval(payload[2 * i + 1]);
+        int hi = fl_hex_digit(payload[2 * i]), lo = fl_hex_digit(payload[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         md5[i] = (uint8_t)(hi << 4 | lo);

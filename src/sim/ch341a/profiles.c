@@ -127,7 +127,7 @@ static bool parse_jedec(const char *v, uint32_t *out)
         return false;
     uint32_t j = 0;
     for (int i = 0; i < 6; i++) {
-        int h = sim_hexval(v[i]);
+        int h = fl_hex_digit(v[i]);
         if (h < 0)
             return false;
         j = j << 4 | (uint32_t)h;
