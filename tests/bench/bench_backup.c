@@ -144,6 +144,12 @@ static double timed_cycle(const char *path, const uint8_t *flash, size_t flash_l
            (double)(sw.bytes_from_host - sb.bytes_from_host) * 10.0 / baud,
            sw.erase_busy_s - sb.erase_busy_s, sw.program_busy_s - sb.program_busy_s,
            sw.crc_busy_s - sb.crc_busy_s, fl_now() - t_write, sv.crc_busy_s - sw.crc_busy_s);
+    /* the write's ideal on the bytes it moved: their wire time plus the erase the chip must
+     * do (as issue 13 defines a write's ideal), against what it took */
+    double write_ideal = (double)(sw.bytes_from_host - sb.bytes_from_host) * 10.0 / baud +
+                         (sw.erase_busy_s - sb.erase_busy_s);
+    printf("    write ideal (wire + modelled erase) / actual: %.3f\n",
+           write_ideal / (t_write - t_backup));
     free(buf);
     stop(&u);
     return secs;
