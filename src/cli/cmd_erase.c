@@ -11,6 +11,8 @@ static void usage(void)
            "blank (UART: by the chip's CRC; SPI programmer: by reading it back).  --all\n"
            "erases from 0x11000 to the end (the bootloader is kept; with --allow-bootloader\n"
            "on a ROM-loader chip, from 0x0); on --chip spi-nor the whole chip (chip erase).\n"
+           "ESP chips guard nothing (their mask-ROM loader survives any flash content):\n"
+           "--all erases from 0x0, ranges need no --allow-bootloader.\n"
            "Through a SPI programmer (Beken SPI mode) --allow-bootloader --all still keeps\n"
            "the bootloader of a flash-loader chip; erase it with --offset 0 --size N.\n\n"
            "Options:\n"

@@ -149,5 +149,14 @@ done
 check "info --help lists the esp-rom driver and its chips" grep -q "esp-rom" "$T/help"
 check "info --help says what --reset does on ESP" grep -q "hold BOOT" "$T/help"
 check "info --help says the ESP8266 ROM keeps 115200" grep -q "ESP8266" "$T/help"
+"$FL" --help >"$T/help" 2>&1
+check "flashline --help names the Espressif family in its first lines" \
+    bash -c "head -6 '$T/help' | grep -q 'Espressif ESP8266'"
+check "... the sim verb is not said to be Beken's only" grep -qE "^  sim .*Espressif" "$T/help"
+check "... exit 7 covers the ESP refusals" grep -q "flash encryption or secure boot" "$T/help"
+"$FL" erase --help >"$T/help" 2>&1
+check "erase --help says what --all does on ESP chips" grep -q "ESP chips guard nothing" "$T/help"
+"$FL" read --help >"$T/help" 2>&1
+check "read --help says how ESP reads are proven" grep -q "READ_FLASH_SLOW" "$T/help"
 
 finish
