@@ -118,6 +118,11 @@ expect_exit 1 "wrong --chip: esp32 named, esp32c3 on the port" \
     "$FL" info --chip esp32 --port "$(port esp32c3 "$T/esp32c3.bin")" >"$T/out" 2>&1
 check "... naming both" grep -q "this unit is an ESP32-C3 .*not the ESP32 --chip names: use --chip esp32c3" "$T/out"
 
+expect_exit 5 "no --chip on an ESP unit: the Beken driver finds nothing (exit 5)" \
+    "$FL" info --link-timeout 2 --port "$(port esp32 "$T/esp32.bin")" >"$T/out" 2>&1
+check "... and the error says that an ESP unit needs --chip" \
+    grep -q "without --chip only the beken-uart driver was tried: a unit for the esp-rom driver needs its --chip (esp8266 esp32 " "$T/out"
+
 # ---- faults: drop/corrupt at 0.001 per message ------------------------------------------------
 F=$T/faults.bin
 mkflash "$F" 1048576 7
