@@ -149,6 +149,14 @@ for seed in 1 2 3; do
     fi
 done
 
+# ---- stalls: a reply held up 300 ms is late, not a reset -----------------------------------------
+F=$T/stall.bin
+mkflash "$F" 1048576 8
+"$FL" read --offset 0x20000 --size 0x8000 -o "$T/sback" --chip esp32 \
+    --port "$(port esp32 "$F" "stall=300&stallrate=0.02")" >"$T/out" 2>&1
+check "stalled replies: the read succeeds (exit $?)" cmp -s "$T/sback" <(head -c $((0x28000)) "$F" | tail -c $((0x8000)))
+check "... without taking the unit for reset" bash -c "! grep -q 'reset during the operation' '$T/out'"
+
 # ---- help tells the truth for ESP ------------------------------------------------------------
 "$FL" info --help >"$T/help" 2>&1
 check "info --help lists the esp-rom driver and its chips" grep -q "esp-rom" "$T/help"
