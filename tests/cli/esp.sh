@@ -106,6 +106,10 @@ expect_exit 7 "Secure Download Mode: backup refused" \
 check "... this unit's ROM is in Secure Download Mode: it cannot be read or backed up" \
     grep -q "this unit's ROM is in Secure Download Mode: it cannot be read or backed up" "$T/out"
 
+"$FL" info --chip esp32c3 --port "$(port esp32c3 "$T/sdm.bin" sdm=1)" >"$T/out" 2>&1
+check "Secure Download Mode: info works, the size assumed (not blamed on Beken's flash loaders)" \
+    bash -c "grep -q 'flash size: .*assumed' '$T/out' && ! grep -q 'flash loaders' '$T/out'"
+
 F=$T/crypt.bin
 mkflash "$F" 1048576 6
 cp "$F" "$T/crypt.orig"
