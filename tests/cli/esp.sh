@@ -173,6 +173,11 @@ check "... the sim verb is not said to be Beken's only" grep -qE "^  sim .*Espre
 check "... exit 7 covers the ESP refusals" grep -q "flash encryption or secure boot" "$T/help"
 "$FL" erase --help >"$T/help" 2>&1
 check "erase --help says what --all does on ESP chips" grep -q "ESP chips guard nothing" "$T/help"
+"$FL" write --help >"$T/help" 2>&1
+check "write --help says where ESP images go and how they are proven" \
+    bash -c "grep -q 'OpenESP \*.factory.bin goes whole at 0x0' '$T/help' && grep -q \"ROM's MD5\" '$T/help'"
+"$FL" verify --help >"$T/help" 2>&1
+check "verify --help says ESP8266 verify is refused" grep -q "refused (exit 7) on the ESP8266" "$T/help"
 "$FL" read --help >"$T/help" 2>&1
 check "read --help says how ESP reads are proven" grep -q "READ_FLASH_SLOW" "$T/help"
 
