@@ -134,7 +134,7 @@ for seed in 1 2 3; do
     cp "$F" "$T/faults.before"
     mkflash "$T/fdata" 131072 $((10 + seed))
     "$FL" write --raw --offset 0x40000 --chip esp32 \
-        --port "$(port esp32 "$F" "drop=0.001&corrupt=0.001&seed=$seed")" "$T/fdata" >"$T/out" 2>&1
+        --port "$(port esp32 "$F" "drop=0.001&corrupt=0.001&seed=$seed&events=$T/fev")" "$T/fdata" >"$T/out" 2>&1
     rc=$?
     if [ $rc -eq 0 ]; then
         check "faults seed $seed: write right" range_is "$F" 0x40000 "$T/fdata"
@@ -144,7 +144,7 @@ for seed in 1 2 3; do
     check "faults seed $seed: nothing outside the range changed" \
         same_outside "$F" "$T/faults.before" 0x40000 131072
     "$FL" read --offset 0x40000 --size 131072 -o "$T/fback" --chip esp32 \
-        --port "$(port esp32 "$F" "drop=0.001&corrupt=0.001&seed=$((seed + 50))")" >"$T/out" 2>&1
+        --port "$(port esp32 "$F" "drop=0.001&corrupt=0.001&seed=$((seed + 50))&events=$T/fev")" >"$T/out" 2>&1
     rc2=$?
     if [ $rc -eq 0 ] && [ $rc2 -eq 0 ]; then
         check "faults seed $seed: read back right" cmp -s "$T/fback" "$T/fdata"
@@ -152,6 +152,12 @@ for seed in 1 2 3; do
         check "faults seed $seed: read failed clearly (exit $rc2)" grep -qiE "error|line|reply" "$T/out"
     fi
 done
+
+# the runs above are only a test if the line did damage something
+check "faults were injected (dropped+garbled > 0 over the runs)" python3 -c "
+import re, sys
+n = sum(int(a) + int(b) for a, b in re.findall(r'dropped=(\d+) garbled=(\d+)', open('$T/fev').read()))
+sys.exit(0 if n > 0 else 1)"
 
 # ---- stalls: a reply held up 300 ms is late, not a reset -----------------------------------------
 F=$T/stall.bin
