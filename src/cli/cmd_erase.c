@@ -85,7 +85,11 @@ int cmd_erase(int argc, char **argv)
     } else if (c.json) {
         cli_json_event(&c.out, "done",
                        json_pack("{s:s, s:I, s:I, s:s}", "verb", "erase", "offset",
-                                 (json_int_t)offset, "size", (json_int_t)size, "verified_by", how));
+                                 (json_int_t)offset, "size", (json_int_t)size, "verified_by",
+                                 id->erase_unproven ? "none" : how));
+    } else if (id->erase_unproven) {
+        fprintf(stderr, "erased 0x%06X..0x%06X (%u KiB); not verified blank: %s\n", offset,
+                offset + size, size / 1024, id->erase_unproven);
     } else {
         fprintf(stderr, "erased 0x%06X..0x%06X (%u KiB), verified blank by %s\n", offset,
                 offset + size, size / 1024, how);

@@ -98,6 +98,13 @@ check "esp8266: ... the data is there" range_is "$F" 0x40000 "$T/short"
 check "esp8266: ... the rest of its sector is 0xFF" range_ff "$F" 0x41388 3192
 check "esp8266: ... and nothing else changed" same_outside "$F" "$T/esp8266.before_tail" 0x40000 8192
 
+F=$T/e8erase.bin
+mkflash "$F" 1048576 9
+"$FL" erase --offset 0x20000 --size 0x2000 --chip esp8266 --port "$(port esp8266 "$F")" >"$T/out" 2>&1
+check "ESP8266 erase: exit 0, the range erased" bash -c "[ $? -eq 0 ] && python3 -c \"import sys; d=open('$F','rb').read(); sys.exit(0 if d[0x20000:0x22000]==b'\\xff'*0x2000 else 1)\""
+check "... said to be unverified (its ROM cannot read), not 'verified blank'" \
+    bash -c "grep -q 'not verified blank: the ESP8266 ROM' '$T/out' && ! grep -q 'verified blank by' '$T/out'"
+
 # ---- refusals ------------------------------------------------------------------------------
 F=$T/sdm.bin
 mkflash "$F" 1048576 5
