@@ -11,6 +11,8 @@ static void usage(void)
            "blank (UART: by the chip's CRC; SPI programmer: by reading it back).  --all\n"
            "erases from 0x11000 to the end (the bootloader is kept; with --allow-bootloader\n"
            "on a ROM-loader chip, from 0x0); on --chip spi-nor the whole chip (chip erase).\n"
+           "ESP chips guard nothing (their mask-ROM loader survives any flash content):\n"
+           "--all erases from 0x0, ranges need no --allow-bootloader.\n"
            "Through a SPI programmer (Beken SPI mode) --allow-bootloader --all still keeps\n"
            "the bootloader of a flash-loader chip; erase it with --offset 0 --size N.\n\n"
            "Options:\n"
@@ -83,7 +85,11 @@ int cmd_erase(int argc, char **argv)
     } else if (c.json) {
         cli_json_event(&c.out, "done",
                        json_pack("{s:s, s:I, s:I, s:s}", "verb", "erase", "offset",
-                                 (json_int_t)offset, "size", (json_int_t)size, "verified_by", how));
+                                 (json_int_t)offset, "size", (json_int_t)size, "verified_by",
+                                 id->erase_unproven ? "none" : how));
+    } else if (id->erase_unproven) {
+        fprintf(stderr, "erased 0x%06X..0x%06X (%u KiB); not verified blank: %s\n", offset,
+                offset + size, size / 1024, id->erase_unproven);
     } else {
         fprintf(stderr, "erased 0x%06X..0x%06X (%u KiB), verified blank by %s\n", offset,
                 offset + size, size / 1024, how);

@@ -319,7 +319,7 @@ void flash_cli_print_identity(flash_cli *c)
         printf("flash ID:      %02X %02X %02X%s%s\n", id->jedec[0], id->jedec[1], id->jedec[2],
                id->flash_part[0] ? "  " : "  (not in the flash table)", id->flash_part);
     printf("flash size:    %u KiB%s\n", id->flash_size / 1024,
-           id->have_jedec ? "" : " (flash loaders cannot report it: assumed / probed)");
+           id->have_jedec ? "" : " (this loader reads no flash ID: size assumed / probed)");
     if (id->have_sr && id->sr_separate) {
         char b2[8], b3[8];
         printf("status regs:   SR1 0x%02X, SR2 %s, SR3 %s%s\n", id->sr & 0xFF,

@@ -25,14 +25,14 @@ static const command commands[] = {
     {"info", cmd_info, "identify the chip: how it answers, chip ID, flash JEDEC ID and size", true},
     {"read", cmd_read, "read flash to a file (default: the whole flash)", true},
     {"write", cmd_write, "write a file to flash (images placed per chip and port), verified", true},
-    {"verify", cmd_verify, "compare flash with a file (device CRC or read-back)", true},
+    {"verify", cmd_verify, "compare flash with a file (device CRC or MD5, or read-back)", true},
     {"erase", cmd_erase, "erase a range or the whole flash (bootloader kept unless asked)", true},
     {"ports", cmd_ports, "list serial ports (USB VID:PID, serial) and CH341A programmers", true},
     {"run", cmd_run, "run a YAML recipe on one or more ports (--loop: unit after unit)", true},
     {"lua", cmd_lua, "run a Lua script with the flashline modules (see lua/API.md)", false, true},
-    {"sim", cmd_sim, "run the Beken bootloader simulator (serves rfc2217://)"},
+    {"sim", cmd_sim, "simulate a Beken or Espressif module's loader (serves rfc2217://)"},
     {"tuya", cmd_tuya, "tuya extract DUMP: Tuya config (secrets redacted), --obk pins", true},
-    {"image", cmd_image, "image info|decrypt|encrypt|crc FILE: identify, convert Beken images", true},
+    {"image", cmd_image, "image info|decrypt|encrypt|crc FILE: identify Beken/ESP, convert Beken", true},
     {"query", cmd_query, "query NAME: canned read-only audit-log queries (--list shows them)", true},
     {"obk-config", cmd_obk_config, "show|write: the OpenBeken config (Wi-Fi, MQTT, name, pins)", true},
     {"firmware", cmd_firmware, "add|list|fetch|path: the firmware store (OpenBeken releases)", true},
@@ -43,7 +43,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: flashline [--home DIR] VERB [options]     (flashline VERB --help for details)\n\n"
                "Production-line flasher for Beken BK72xx Wi-Fi modules (UART loader, or SPI\n"
-               "through a CH341A programmer) and plain SPI NOR chips.\n\nVerbs:\n");
+               "through a CH341A programmer), Espressif ESP8266 / ESP32-family modules (their\n"
+               "ROM download loader over a UART: give --chip) and plain SPI NOR chips.\n\nVerbs:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,

@@ -136,6 +136,25 @@ static void fail_not_served(const char *port, const fl_chip *chip, fl_error *err
                 reach);
 }
 
+/* Nothing answered the driver chosen without --chip: the unit may be of a
+ * family whose driver is only chosen when --chip names its chip. */
+static void hint_named_drivers(const char *port, const char *tried, fl_error *err)
+{
+    if (!err)
+        return;
+    for (const fl_driver *const *d = fl_drivers(); *d; d++) {
+        if (!(*d)->needs_chip || !(*d)->claims_port(port))
+            continue;
+        char chips[256];
+        served_chips(*d, chips, sizeof chips);
+        size_t n = strlen(err->msg);
+        if (n < sizeof err->msg)
+            snprintf(err->msg + n, sizeof err->msg - n,
+                     "; without --chip only the %s driver was tried: a unit for the %s "
+                     "driver needs its --chip (%s)", tried, (*d)->name, chips);
+    }
+}
+
 const fl_driver *fl_driver_for(const char *port, const fl_chip *chip, fl_error *err)
 {
     port = port ? port : "";
@@ -190,6 +209,8 @@ fl_status fl_flash_open(const char *port, const char *chip_name, const fl_flash_
     f->after = o->after;
     f->ev = ev;
     fl_status st = drv->open(port, chip, o, ev, &f->s, &f->id, err);
+    if (st == FL_ERR_NO_BUS && !chip)
+        hint_named_drivers(port, drv->name, err);
     if (!st && !chip && !f->id.chip) { /* a driver that identified nothing */
         drv->close(f->s);
         st = fl_fail(err, FL_ERR_INTERNAL, "driver %s opened without telling the chip", drv->name);

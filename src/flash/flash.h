@@ -106,6 +106,9 @@ typedef struct fl_identity {
      * after "verified by ": "the chip's CRC" (UART), "reading back every
      * byte" (SPI).  Front ends print it rather than assuming. */
     const char *verified_by;
+    /* Set when an erase cannot be proven blank at all (a loader that can
+     * neither read nor hash flash): why, for "not verified: ...". */
+    const char *erase_unproven;
 } fl_identity;
 
 typedef struct fl_flash_stats {

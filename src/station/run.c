@@ -664,10 +664,17 @@ static bool wrong_chip(worker *w, const char *kind, char *msg, size_t cap)
     if (advice)
         *advice = '\0';
     char *use = strstr(msg, "; use --chip ");
+    if (!use)
+        use = strstr(msg, ": use --chip "); /* esp-rom's advice */
     if (use)
         *use = '\0';
     char unit_chip[80], detail[FL_STEP_MESSAGE_MAX];
     unit_chip_from(msg, unit_chip, sizeof unit_chip);
+    /* esp-rom: "this unit is an X (chip ID 5), not the Y --chip names": the
+     * recipe's chip is said below, in the recipe's words */
+    char *not_the = strstr(msg, "--chip names") ? strstr(msg, ", not the ") : NULL;
+    if (not_the)
+        *not_the = '\0';
     fl_text_copy(detail, sizeof detail, msg);
     const fl_chip *rc = fl_chip_find(w->r->chip);
     char text[FL_STEP_MESSAGE_MAX + 400];

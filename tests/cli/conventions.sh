@@ -23,13 +23,12 @@ no_prompt() { ! grep -q '>>> ' "$1"; }
 
 # --- the options themselves ------------------------------------------------------
 for verb in info read write verify erase; do
-    "$FL" $verb --help >"$T/help.raw"
-    # the wrapped text as one line: a phrase may fall across a line break
-    tr '\n' ' ' <"$T/help.raw" | tr -s ' ' >"$T/help"
+    "$FL" $verb --help >"$T/help"
+    tr -s ' \n' '  ' <"$T/help" >"$T/help.flat" # wrapped text: where a line breaks is not the point
     check "$verb --help: --before, --reset as its alias, --after reboot|stay, --chip optional" \
-        bash -c "grep -q -- '--before MODE' '$T/help' && grep -q -- '--reset MODE the same as --before' '$T/help' &&
+        bash -c "grep -q -- '--before MODE' '$T/help' && grep -q -- '--reset MODE        the same as --before' '$T/help' &&
                  grep -q -- '--after MODE' '$T/help' && grep -q 'stay (keep' '$T/help' &&
-                 grep -q 'Optional over a' '$T/help' && grep -q 'a Beken chip must be named' '$T/help'"
+                 grep -q 'Optional over a' '$T/help.flat' && grep -q 'a Beken chip must be named' '$T/help.flat'"
 done
 expect_exit 2 "--before and --reset disagreeing: usage error" \
     "$FL" info --port "$NOWHERE" --chip bk7231n --before pulse --reset none 2>"$T/err"

@@ -98,6 +98,13 @@ check "esp8266: ... the data is there" range_is "$F" 0x40000 "$T/short"
 check "esp8266: ... the rest of its sector is 0xFF" range_ff "$F" 0x41388 3192
 check "esp8266: ... and nothing else changed" same_outside "$F" "$T/esp8266.before_tail" 0x40000 8192
 
+F=$T/e8erase.bin
+mkflash "$F" 1048576 9
+"$FL" erase --offset 0x20000 --size 0x2000 --chip esp8266 --port "$(port esp8266 "$F")" >"$T/out" 2>&1
+check "ESP8266 erase: exit 0, the range erased" bash -c "[ $? -eq 0 ] && python3 -c \"import sys; d=open('$F','rb').read(); sys.exit(0 if d[0x20000:0x22000]==b'\\xff'*0x2000 else 1)\""
+check "... said to be unverified (its ROM cannot read), not 'verified blank'" \
+    bash -c "grep -q 'not verified blank: the ESP8266 ROM' '$T/out' && ! grep -q 'verified blank by' '$T/out'"
+
 # ---- refusals ------------------------------------------------------------------------------
 F=$T/sdm.bin
 mkflash "$F" 1048576 5
@@ -105,6 +112,10 @@ expect_exit 7 "Secure Download Mode: backup refused" \
     "$FL" read -o "$T/x" --chip esp32c3 --port "$(port esp32c3 "$F" sdm=1)" >"$T/out" 2>&1
 check "... this unit's ROM is in Secure Download Mode: it cannot be read or backed up" \
     grep -q "this unit's ROM is in Secure Download Mode: it cannot be read or backed up" "$T/out"
+
+"$FL" info --chip esp32c3 --port "$(port esp32c3 "$T/sdm.bin" sdm=1)" >"$T/out" 2>&1
+check "Secure Download Mode: info works, the size assumed (not blamed on Beken's flash loaders)" \
+    bash -c "grep -q 'flash size: .*assumed' '$T/out' && ! grep -q 'flash loaders' '$T/out'"
 
 F=$T/crypt.bin
 mkflash "$F" 1048576 6
@@ -118,6 +129,11 @@ expect_exit 1 "wrong --chip: esp32 named, esp32c3 on the port" \
     "$FL" info --chip esp32 --port "$(port esp32c3 "$T/esp32c3.bin")" >"$T/out" 2>&1
 check "... naming both" grep -q "this unit is an ESP32-C3 .*not the ESP32 --chip names: use --chip esp32c3" "$T/out"
 
+expect_exit 5 "no --chip on an ESP unit: the Beken driver finds nothing (exit 5)" \
+    "$FL" info --link-timeout 2 --port "$(port esp32 "$T/esp32.bin")" >"$T/out" 2>&1
+check "... and the error says that an ESP unit needs --chip" \
+    grep -q "without --chip only the beken-uart driver was tried: a unit for the esp-rom driver needs its --chip (esp8266 esp32 " "$T/out"
+
 # ---- faults: drop/corrupt at 0.001 per message ------------------------------------------------
 F=$T/faults.bin
 mkflash "$F" 1048576 7
@@ -125,7 +141,7 @@ for seed in 1 2 3; do
     cp "$F" "$T/faults.before"
     mkflash "$T/fdata" 131072 $((10 + seed))
     "$FL" write --raw --offset 0x40000 --chip esp32 \
-        --port "$(port esp32 "$F" "drop=0.001&corrupt=0.001&seed=$seed")" "$T/fdata" >"$T/out" 2>&1
+        --port "$(port esp32 "$F" "drop=0.001&corrupt=0.001&seed=$seed&events=$T/fev")" "$T/fdata" >"$T/out" 2>&1
     rc=$?
     if [ $rc -eq 0 ]; then
         check "faults seed $seed: write right" range_is "$F" 0x40000 "$T/fdata"
@@ -135,7 +151,7 @@ for seed in 1 2 3; do
     check "faults seed $seed: nothing outside the range changed" \
         same_outside "$F" "$T/faults.before" 0x40000 131072
     "$FL" read --offset 0x40000 --size 131072 -o "$T/fback" --chip esp32 \
-        --port "$(port esp32 "$F" "drop=0.001&corrupt=0.001&seed=$((seed + 50))")" >"$T/out" 2>&1
+        --port "$(port esp32 "$F" "drop=0.001&corrupt=0.001&seed=$((seed + 50))&events=$T/fev")" >"$T/out" 2>&1
     rc2=$?
     if [ $rc -eq 0 ] && [ $rc2 -eq 0 ]; then
         check "faults seed $seed: read back right" cmp -s "$T/fback" "$T/fdata"
@@ -144,10 +160,38 @@ for seed in 1 2 3; do
     fi
 done
 
+# the runs above are only a test if the line did damage something
+check "faults were injected (dropped+garbled > 0 over the runs)" python3 -c "
+import re, sys
+n = sum(int(a) + int(b) for a, b in re.findall(r'dropped=(\d+) garbled=(\d+)', open('$T/fev').read()))
+sys.exit(0 if n > 0 else 1)"
+
+# ---- stalls: a reply held up 300 ms is late, not a reset -----------------------------------------
+F=$T/stall.bin
+mkflash "$F" 1048576 8
+"$FL" read --offset 0x20000 --size 0x8000 -o "$T/sback" --chip esp32 \
+    --port "$(port esp32 "$F" "stall=300&stallrate=0.02")" >"$T/out" 2>&1
+check "stalled replies: the read succeeds (exit $?)" cmp -s "$T/sback" <(head -c $((0x28000)) "$F" | tail -c $((0x8000)))
+check "... without taking the unit for reset" bash -c "! grep -q 'reset during the operation' '$T/out'"
+
 # ---- help tells the truth for ESP ------------------------------------------------------------
 "$FL" info --help >"$T/help" 2>&1
 check "info --help lists the esp-rom driver and its chips" grep -q "esp-rom" "$T/help"
 check "info --help says what --reset does on ESP" grep -q "hold BOOT" "$T/help"
 check "info --help says the ESP8266 ROM keeps 115200" grep -q "ESP8266" "$T/help"
+"$FL" --help >"$T/help" 2>&1
+check "flashline --help names the Espressif family in its first lines" \
+    bash -c "head -6 '$T/help' | grep -q 'Espressif ESP8266'"
+check "... the sim verb is not said to be Beken's only" grep -qE "^  sim .*Espressif" "$T/help"
+check "... exit 7 covers the ESP refusals" grep -q "flash encryption or secure boot" "$T/help"
+"$FL" erase --help >"$T/help" 2>&1
+check "erase --help says what --all does on ESP chips" grep -q "ESP chips guard nothing" "$T/help"
+"$FL" write --help >"$T/help" 2>&1
+check "write --help says where ESP images go and how they are proven" \
+    bash -c "grep -q 'OpenESP \*.factory.bin goes whole at 0x0' '$T/help' && grep -q \"ROM's MD5\" '$T/help'"
+"$FL" verify --help >"$T/help" 2>&1
+check "verify --help says ESP8266 verify is refused" grep -q "refused (exit 7) on the ESP8266" "$T/help"
+"$FL" read --help >"$T/help" 2>&1
+check "read --help says how ESP reads are proven" grep -q "READ_FLASH_SLOW" "$T/help"
 
 finish

@@ -59,6 +59,7 @@ cp "$T/unit.orig" "$T/c3.bin"
 rc=$?
 check "an esp32 recipe on an ESP32-C3 unit is an ERROR of the station (exit $rc)" [ $rc -eq 10 ]
 check "... naming both chips" grep -q "wrong recipe for this unit: recipe 'esp32-obk' is for ESP32 .* but the unit is ESP32-C3" "$T/out2"
+check "... no advice to use --chip (run has none)" bash -c "! grep -q -- '--chip' '$T/out2'"
 check "... and the unit is untouched" cmp -s "$T/c3.bin" "$T/unit.orig"
 
 # --- flash encryption: refused before anything is written ------------------------------------

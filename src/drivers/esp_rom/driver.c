@@ -60,6 +60,10 @@ static void fill_identity(const esp_rom *e, const fl_chip *chip, fl_identity *id
              e->sdm ? " (Secure Download Mode)" : "");
     id->baud = e->baud;
     id->baud_max_failed = e->baud_max_failed;
+    if (!esp_can_read(e))
+        id->erase_unproven = e->sdm ? "Secure Download Mode: the ROM can neither read flash nor "
+                                      "compute its MD5"
+                                    : "the ESP8266 ROM can neither read flash nor compute its MD5";
     if (e->t->is_8266)
         id->verified_by = "the ROM's per-block checksum only (the ESP8266 ROM can neither read "
                           "flash nor compute its MD5)";

@@ -13,6 +13,7 @@
 #define READ_WINDOW 16  /* READ_FLASH_SLOW requests in flight (18 bytes each) */
 #define MD5_WINDOW 8    /* SPI_FLASH_MD5 requests in flight */
 #define QUIET_S 0.03    /* the line is quiet: no reply to a given-up command is still coming */
+#define LATE_S 1.5      /* how late a held-up reply may come before the unit counts as gone */
 #define ERASE_S_PER_MB 40.0 /* esptool's ERASE_REGION_TIMEOUT_PER_MB: worst-case NOR erase */
 
 bool esp_can_read(const esp_rom *e)
@@ -51,8 +52,19 @@ static fl_status check_loader(esp_rom *e, fl_error *err)
     /* a garbled reply or a ROM error came from a loader that is there */
     if (!e->last_wait_silent && !esp_saw_reset(e) && !esp_saw_noise(e))
         return FL_OK;
-    if (!esp_saw_reset(e) && (st = esp_sync(e, 0.1, &answered, err)))
-        return st;
+    /* A reply held up on the way (a busy USB adapter or RFC 2217 server) is
+     * not a reset: the SYNC queues behind it, so without boot text or noise
+     * the loader gets LATE_S to answer, replies that were still coming drained
+     * on the way - resetting a unit that was only slow costs far more. */
+    double until = fl_now() + LATE_S;
+    for (int i = 0; !answered && !esp_saw_reset(e); i++) {
+        if (i > 0 && (esp_saw_noise(e) || fl_now() >= until))
+            break;
+        if ((st = esp_sync(e, 0.1, &answered, err)))
+            return st;
+        if (!answered && !e->last_wait_silent && (st = esp_drain(e, QUIET_S, 2.0, err)))
+            return st;
+    }
     if (answered && !esp_saw_reset(e)) {
         e->noise_mark = e->dec.noise; /* whatever it was, the loader is there */
         return FL_OK;
