@@ -34,6 +34,20 @@ static fl_status cannot_read(const esp_rom *e, const char *what, fl_error *err)
 
 #define MAX_REGAINS 3 /* resets of the unit one operation survives */
 
+/* Commands sent ahead rest on an assumption (COMMON: the ROM buffers what
+ * arrives while it works; esptool never sends ahead).  A ROM that does not
+ * would lose them, and every loss costs a recovery: after this many in one
+ * session, the driver sends one command at a time, which is right on any ROM
+ * (slower, never wrong). */
+#define RECOVERIES_BEFORE_ONE_AT_A_TIME 4
+
+/* How many commands may be in flight: `ahead`, or 1 once the line has shown it
+ * loses commands sent ahead (or simply loses many). */
+static size_t in_flight(const esp_rom *e, size_t ahead)
+{
+    return e->one_at_a_time ? 1 : ahead;
+}
+
 /* Start of an operation: boot text from before does not count. */
 static void op_begin(esp_rom *e)
 {
@@ -82,6 +96,12 @@ static fl_status recover(esp_rom *e, unsigned *count, unsigned max, const char *
                          uint32_t at, fl_error *err)
 {
     e->retries++;
+    if (++e->recoveries == RECOVERIES_BEFORE_ONE_AT_A_TIME && !e->one_at_a_time) {
+        e->one_at_a_time = true;
+        fl_logf(e->ev, FL_LOG_WARN, "%u line troubles in this session: sending one command "
+                "at a time from now on (slower; a ROM that cannot take commands sent ahead "
+                "loses them)", e->recoveries);
+    }
     if (++*count > max)
         return fl_fail(err, FL_ERR_LINK, "%s at 0x%06X: the line keeps losing or garbling "
                        "replies (%u retries): check the cable, or lower --baud", what, at, max);
@@ -102,7 +122,7 @@ static fl_status md5_ranges(esp_rom *e, const uint32_t *starts, const uint32_t *
         bool broke = false;
         fl_status st = FL_OK;
         while (done < n && !broke) {
-            while (sent < n && sent - done < MD5_WINDOW) {
+            while (sent < n && sent - done < in_flight(e, MD5_WINDOW)) {
                 uint8_t body[16] = {0};
                 esp_put32(body, starts[sent]);
                 esp_put32(body + 4, lens[sent]);
@@ -160,7 +180,7 @@ static fl_status read_piece(esp_rom *e, uint32_t a, uint32_t n, uint8_t *out, bo
     fl_status st;
     *proven = false;
     while (got <= chunks) { /* chunks reads, then the MD5 */
-        while (sent <= chunks && sent - got < READ_WINDOW) {
+        while (sent <= chunks && sent - got < in_flight(e, READ_WINDOW)) {
             uint8_t body[16] = {0};
             if (sent < chunks) {
                 uint32_t off = sent * ESP_READ_CHUNK;
@@ -328,7 +348,7 @@ static fl_status send_blocks(esp_rom *e, const uint8_t *img, uint32_t nb, uint32
     uint8_t body[16 + ESP_BLOCK];
     *acked = 0;
     while (*acked < nb) {
-        while (sent < nb && sent - *acked < DATA_WINDOW) {
+        while (sent < nb && sent - *acked < in_flight(e, DATA_WINDOW)) {
             const uint8_t *blk = img + sent * ESP_BLOCK;
             esp_put32(body, ESP_BLOCK);
             esp_put32(body + 4, sent); /* seq */

@@ -65,6 +65,8 @@ typedef struct esp_rom {
     bool reset_works;         /* the loader answered right after a classic DTR/RTS reset: RTS
                                  reaches EN, so a reboot may pulse it */
     uint8_t last_rom_error;   /* the ROM's error code of the last failed command, 0 none */
+    unsigned recoveries;      /* line troubles recovered from in this session */
+    bool one_at_a_time;       /* commands are no longer sent ahead (flashops.c in_flight) */
     bool last_wait_silent;    /* the last esp_wait got nothing at all (not a garbled reply) */
     uint32_t flash_size;
     bool have_jedec;
