@@ -404,6 +404,12 @@ void sim_reg_write(fl_sim *s, uint32_t addr, uint32_t value)
         return;
     if (c->chipid_addr && addr == c->chipid_addr)
         return; /* read-only */
+    sim_reg_store(s, addr, value);
+}
+
+void sim_reg_store(fl_sim *s, uint32_t addr, uint32_t value)
+{
+    sim_dev *d = &s->dev;
     for (unsigned i = 0; i < d->nregs; i++)
         if (d->regs[i].addr == addr) {
             d->regs[i].value = value;

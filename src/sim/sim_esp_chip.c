@@ -175,18 +175,6 @@ static uint32_t reg_get(const fl_sim *s, uint32_t addr)
     return 0;
 }
 
-static void reg_set(fl_sim *s, uint32_t addr, uint32_t value)
-{
-    sim_dev *d = &s->dev;
-    for (unsigned i = 0; i < d->nregs; i++)
-        if (d->regs[i].addr == addr) {
-            d->regs[i].value = value;
-            return;
-        }
-    if (d->nregs < sizeof d->regs / sizeof d->regs[0])
-        d->regs[d->nregs++] = (sim_reg){addr, value};
-}
-
 bool sim_esp_reg_read(fl_sim *s, uint32_t addr, uint32_t *value)
 {
     const sim_esp_chip *c = s->esp;
@@ -254,7 +242,7 @@ static void spi_user_command(fl_sim *s)
         memset(rx, 0xFF, n); /* flash pins not set up (no SPI_ATTACH yet): MISO floats high */
     for (uint32_t i = 0; i < miso; i++) {
         uint32_t a = b + c->spi_w0 + (i & ~3u), sh = 8 * (i & 3);
-        reg_set(s, a, (reg_get(s, a) & ~(0xFFu << sh)) | (uint32_t)rx[miso_at + i] << sh);
+        sim_reg_store(s, a, (reg_get(s, a) & ~(0xFFu << sh)) | (uint32_t)rx[miso_at + i] << sh);
     }
 }
 
@@ -265,7 +253,7 @@ bool sim_esp_reg_write(fl_sim *s, uint32_t addr, uint32_t value)
         return true; /* mask ROM and eFuse read registers: writes do nothing */
     if (addr == c->spi_base && (value & SPI_CMD_USR)) {
         spi_user_command(s);
-        reg_set(s, addr, value & ~SPI_CMD_USR); /* done at once: the host's poll sees it clear */
+        sim_reg_store(s, addr, value & ~SPI_CMD_USR); /* done at once: the host's poll sees it clear */
         return true;
     }
     return false;

@@ -346,6 +346,8 @@ bool sim_dev_accepts_bytes(const fl_sim *s);
 double sim_scaled(const fl_sim *s, double seconds);
 uint32_t sim_reg_read(fl_sim *s, uint32_t addr);
 void sim_reg_write(fl_sim *s, uint32_t addr, uint32_t value);
+/* Keep a plain read/write register's value (no side effects; the table holds 64). */
+void sim_reg_store(fl_sim *s, uint32_t addr, uint32_t value);
 void sim_dev_set_baud(fl_sim *s, uint32_t baud);
 /* Flash operations as the loaders do them: busy time, brown-out, loader-area damage. */
 double sim_dev_erase(fl_sim *s, double t, uint32_t wire_addr, uint32_t unit, bool *browned_out);
