@@ -173,6 +173,13 @@ mkflash "$F" 1048576 8
     --port "$(port esp32 "$F" "stall=300&stallrate=0.02")" >"$T/out" 2>&1
 check "stalled replies: the read succeeds (exit $?)" cmp -s "$T/sback" <(head -c $((0x28000)) "$F" | tail -c $((0x8000)))
 check "... without taking the unit for reset" bash -c "! grep -q 'reset during the operation' '$T/out'"
+# a write through the same held-up replies: the data lands, and nothing outside it changes
+cp "$F" "$T/stall.orig"
+head -c $((0x9000)) /dev/urandom >"$T/sdata"
+"$FL" write --raw --offset 0x41000 --chip esp32 \
+    --port "$(port esp32 "$F" "stall=300&stallrate=0.02&seed=5")" "$T/sdata" >"$T/out" 2>&1
+check "stalled replies: the write succeeds (exit $?)" range_is "$F" 0x41000 "$T/sdata"
+check "... and nothing outside the written range changed" same_outside "$F" "$T/stall.orig" 0x41000 $((0x9000))
 
 # ---- help tells the truth for ESP ------------------------------------------------------------
 "$FL" info --help >"$T/help" 2>&1
