@@ -595,12 +595,20 @@ static double resend_cost(const fl_beken *s)
     return (BLOCK * 10.0 / (s->baud ? s->baud : 115200)) / 0.045;
 }
 
+/* May a block known blank be programmed without its own erase?  Not on flash
+ * loaders: they re-protect after every CRC and unprotect on an erase, so there
+ * a write always follows an erase, even into blank flash. */
+static bool blank_needs_no_erase(const fl_beken *s)
+{
+    return s->chip->loader == FL_LOADER_ROM;
+}
+
 /* Blocks [i0, i1) of a window: what erasing them one by one costs, and the
  * extra sending a big erase over them causes. */
 static void erase_costs(const fl_beken *s, uint32_t i0, uint32_t i1, const uint8_t *target,
                         const bool *same, const bool *blank, double *by_block, double *extra)
 {
-    bool may_skip_erase = s->chip->loader == FL_LOADER_ROM; /* see write_window */
+    bool may_skip_erase = blank_needs_no_erase(s);
     *by_block = *extra = 0;
     for (uint32_t i = i0; i < i1; i++) {
         if (!same[i] && !(may_skip_erase && blank[i]))
@@ -665,9 +673,7 @@ static fl_status write_window(fl_beken *s, uint32_t w, uint32_t n, const uint8_t
     s->blocks_skipped += n - ndiff;
     if (ndiff == 0) /* from the map: asked once for the whole window (cheap) */
         return trust_map ? verify_window_written(s, w, n, target, err) : FL_OK;
-    /* Flash loaders re-protect after every CRC and unprotect on an erase, so
-     * there a write always follows an erase, even into blank flash. */
-    bool may_skip_erase = s->chip->loader == FL_LOADER_ROM;
+    bool may_skip_erase = blank_needs_no_erase(s);
     plan_erases(s, w, n, target, same, blank, how);
     for (uint32_t i = 0; i < n && !st;) {
         if (how[i] == BY_64K || how[i] == BY_32K) {
