@@ -21,6 +21,12 @@ static inline uint32_t fl_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
+static inline void fl_put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
 static inline void fl_put_le32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;

@@ -101,14 +101,6 @@ const char *fl_obk_check_name(fl_obk_check c)
     return "?";
 }
 
-static bool all_ff(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0xFF)
-            return false;
-    return true;
-}
-
 void fl_obk_config_check(const uint8_t *buf, size_t len, fl_obk_header *h)
 {
     memset(h, 0, sizeof *h);
@@ -118,7 +110,7 @@ void fl_obk_config_check(const uint8_t *buf, size_t len, fl_obk_header *h)
     }
     h->crc_stored = buf[3];
     h->version = (int32_t)fl_le32(buf + O_VERSION);
-    if (all_ff(buf, len < FL_OBK_CFG_SIZE ? len : FL_OBK_CFG_SIZE)) {
+    if (fl_all_bytes(buf, len < FL_OBK_CFG_SIZE ? len : FL_OBK_CFG_SIZE, 0xFF)) {
         h->check = FL_OBK_ERASED;
         return;
     }
@@ -186,12 +178,6 @@ static void put_f32(uint8_t *p, float f)
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     fl_put_le32(p, u);
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
 }
 
 #define GET_STR(field, off) get_str(c->field, sizeof c->field, r + (off))
@@ -330,8 +316,8 @@ static fl_status build_fields(const fl_obk_config *c, const fl_obk_layout *l, ui
 {
     fl_put_le32(r + O_FLAGS, (uint32_t)c->flags);
     fl_put_le32(r + O_FLAGS2, (uint32_t)(c->flags >> 32));
-    put_le16(r + O_CHANGE, c->change_counter);
-    put_le16(r + O_OTA, c->ota_counter);
+    fl_put_le16(r + O_CHANGE, c->change_counter);
+    fl_put_le16(r + O_OTA, c->ota_counter);
     PUT_STR(wifi_ssid, O_SSID);
     PUT_STR(wifi_pass, O_PASS);
     PUT_STR(mqtt_host, O_MQTT_HOST);
@@ -350,7 +336,7 @@ static fl_status build_fields(const fl_obk_config *c, const fl_obk_layout *l, ui
     }
     memcpy(r + l->channel_types, c->channel_types, FL_OBK_CFG_CHANNELS);
     for (int i = 0; i < FL_OBK_CFG_CHANNELS; i++)
-        put_le16(r + l->start_values + 2 * (size_t)i, (uint16_t)c->start_values[i]);
+        fl_put_le16(r + l->start_values + 2 * (size_t)i, (uint16_t)c->start_values[i]);
     r[l->log2lfs] = c->log2lfs;
     fl_put_le32(r + l->dgr_send, (uint32_t)c->dgr_send_flags);
     fl_put_le32(r + l->dgr_recv, (uint32_t)c->dgr_recv_flags);

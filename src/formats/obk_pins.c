@@ -12,7 +12,8 @@
 
 int fl_obk_role_index(const char *name)
 {
-    return fl_obk_cfg_role_index(name) > 0 ? fl_obk_cfg_role_index(name) : -1;
+    int index = fl_obk_cfg_role_index(name);
+    return index > 0 ? index : -1;
 }
 
 const char *fl_obk_role_name(int index)
