@@ -36,6 +36,18 @@ bool fl_reset_mode_parse(const char *s, fl_reset_mode *out)
     return false;
 }
 
+const char *fl_reset_mode_name(fl_reset_mode mode)
+{
+    switch (mode) {
+    case FL_RESET_AUTO: return "auto";
+    case FL_RESET_PULSE: return "pulse";
+    case FL_RESET_REBOOT: return "reboot";
+    case FL_RESET_MANUAL: return "manual";
+    case FL_RESET_NONE: return "none";
+    }
+    return "auto";
+}
+
 bool fl_after_mode_parse(const char *s, fl_after_mode *out)
 {
     static const struct { const char *name; fl_after_mode mode; } modes[] = {
@@ -116,15 +128,14 @@ static void fail_not_served(const char *port, const fl_chip *chip, fl_error *err
         snprintf(where, sizeof where, "'%s'", port);
     else /* planning before a port is known: the UART drivers take "" */
         snprintf(where, sizeof where, "a UART port");
-    size_t n = 0;
     reach[0] = '\0';
-    for (const fl_driver *const *d = fl_drivers(); *d && n < sizeof reach; d++) {
+    for (const fl_driver *const *d = fl_drivers(); *d; d++) {
         if (!(*d)->claims_port(port))
             continue;
         char chips[256];
         served_chips(*d, chips, sizeof chips);
-        n += (size_t)snprintf(reach + n, sizeof reach - n, "%sthe %s driver reaches: %s",
-                              n ? "; " : "", (*d)->name, chips);
+        fl_text_appendf(reach, sizeof reach, "; ", "the %s driver reaches: %s", (*d)->name,
+                        chips);
     }
     if (chip->family == FL_FAMILY_SPI_NOR)
         fl_fail(err, FL_ERR_USAGE,
@@ -147,11 +158,9 @@ static void hint_named_drivers(const char *port, const char *tried, fl_error *er
             continue;
         char chips[256];
         served_chips(*d, chips, sizeof chips);
-        size_t n = strlen(err->msg);
-        if (n < sizeof err->msg)
-            snprintf(err->msg + n, sizeof err->msg - n,
-                     "; without --chip only the %s driver was tried: a unit for the %s "
-                     "driver needs its --chip (%s)", tried, (*d)->name, chips);
+        fl_text_appendf(err->msg, sizeof err->msg, "; ",
+                        "without --chip only the %s driver was tried: a unit for the %s "
+                        "driver needs its --chip (%s)", tried, (*d)->name, chips);
     }
 }
 

@@ -48,6 +48,8 @@ typedef enum fl_reset_mode {
  * esptool's names are taken too: "default-reset" (auto), "no-reset" (none),
  * with '-' or '_'. */
 bool fl_reset_mode_parse(const char *s, fl_reset_mode *out);
+/* The mode's own name ("auto", "pulse", ...), as --reset and --before take it. */
+const char *fl_reset_mode_name(fl_reset_mode mode);
 
 /* What the session leaves the chip doing when its work is done
  * (fl_flash_finish; esptool's --after). */

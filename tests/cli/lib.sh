@@ -75,4 +75,18 @@ lua_test() {
     _failed=$((_failed + $(sed -E 's/.*failed=([0-9]+).*/\1/' <<<"${line:-failed=1}")))
     [ $rc -eq 0 ] || { fail "$(basename "$script") exited $rc"; tail -5 "$T/out"; }
 }
+# outside_same ORIG NOW LO HI [LO2 HI2 ...]: every byte of NOW outside the ranges
+# [LO, HI) equals ORIG's (the fault tests: nothing changed beyond what was written)
+outside_same() {
+    python3 - "$@" <<'PY'
+import sys
+o, n = (open(p, 'rb').read() for p in sys.argv[1:3])
+r = [int(x, 0) for x in sys.argv[3:]]
+inside = lambda i: any(r[k] <= i < r[k + 1] for k in range(0, len(r), 2))
+bad = [i for i in range(len(o)) if o[i] != n[i] and not inside(i)]
+if len(o) != len(n) or bad:
+    print('changed outside: %d bytes, first at 0x%X' % (len(bad), bad[0] if bad else 0))
+    sys.exit(1)
+PY
+}
 finish() { echo "RESULT passed=$_passed failed=$_failed"; [ "$_failed" -eq 0 ]; }

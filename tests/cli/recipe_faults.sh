@@ -10,19 +10,6 @@ source "$(dirname "$0")/lib.sh"
 # light rates: the backup reads the whole 2 MiB, and every drop costs a real timeout
 RECIPE_FAULTS=("drop=0.003&seed=8" "corrupt=0.01&seed=5"
                "drop=0.003&corrupt=0.005&stall=200&stallrate=0.003&seed=29")
-# orig now lo hi [lo2 hi2 ...]: every byte of now outside the ranges equals orig
-outside_same() {
-    python3 - "$@" <<'PY'
-import sys
-o, n = (open(p, 'rb').read() for p in sys.argv[1:3])
-r = [int(x, 0) for x in sys.argv[3:]]
-inside = lambda i: any(r[k] <= i < r[k + 1] for k in range(0, len(r), 2))
-bad = [i for i in range(len(o)) if o[i] != n[i] and not inside(i)]
-if len(o) != len(n) or bad:
-    print('changed outside: %d bytes, first at 0x%X' % (len(bad), bad[0] if bad else 0))
-    sys.exit(1)
-PY
-}
 
 # --- the stock recipe: backup (the whole flash), flash (sectors classified from that
 # backup), obk_config (only the config sector); the firmware lands at 0x11000..0x12A000

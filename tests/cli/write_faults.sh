@@ -25,19 +25,6 @@ LUA_FAULTS=(
 )
 # what a failure must say: an error, or the reset it met
 said() { grep -qiE "error|reset during" "$1"; }
-# orig now lo hi [lo2 hi2]: every byte outside [lo, hi) (and [lo2, hi2)) of now equals orig
-outside_same() {
-    python3 - "$@" <<'PY'
-import sys
-o, n = (open(p, 'rb').read() for p in sys.argv[1:3])
-r = [int(x, 0) for x in sys.argv[3:]]
-inside = lambda i: any(r[k] <= i < r[k + 1] for k in range(0, len(r), 2))
-bad = [i for i in range(len(o)) if o[i] != n[i] and not inside(i)]
-if len(o) != len(n) or bad:
-    print('changed outside: %d bytes, first at 0x%X' % (len(bad), bad[0] if bad else 0))
-    sys.exit(1)
-PY
-}
 
 # --- obk-config write: only 0x1D1000..0x1D1FFF may change -----------------------------
 python3 -c "import random,sys; open(sys.argv[1],'wb').write(random.Random(41).randbytes(2 << 20))" "$T/base.bin"

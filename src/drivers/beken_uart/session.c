@@ -361,17 +361,6 @@ fl_status fl_beken_get_bus(fl_beken *s, const fl_connect_opts *o, fl_error *err)
     return FL_OK;
 }
 
-static const char *reset_mode_name(fl_reset_mode m)
-{
-    switch (m) {
-    case FL_RESET_NONE: return "--reset none";
-    case FL_RESET_PULSE: return "--reset pulse";
-    case FL_RESET_REBOOT: return "--reset reboot";
-    case FL_RESET_MANUAL: return "--reset manual";
-    default: return "--reset auto";
-    }
-}
-
 void fl_beken_recovery_opts(const fl_beken *s, fl_reset_mode how, double timeout_s,
                             fl_connect_opts *o)
 {
@@ -459,8 +448,8 @@ fl_status fl_beken_set_baud(fl_beken *s, uint32_t baud, fl_error *err)
      * kept waiting longer than --link-timeout. */
     fl_connect_opts o;
     retake_opts(s, &o);
-    fl_logf(s->ev, FL_LOG_INFO, "taking the bus again at 115200 (%s, within %.0f s)",
-            reset_mode_name(o.reset), o.link_timeout_s);
+    fl_logf(s->ev, FL_LOG_INFO, "taking the bus again at 115200 (--reset %s, within %.0f s)",
+            fl_reset_mode_name(o.reset), o.link_timeout_s);
     return fl_beken_regain_bus(s, &o, err);
 }
 

@@ -92,8 +92,10 @@ static fl_status check_loader(esp_rom *e, fl_error *err)
 
 /* Drain after an anomaly, make sure the loader is still there, count the
  * retry; give up after `max`. */
-static fl_status recover(esp_rom *e, unsigned *count, unsigned max, const char *what,
-                         uint32_t at, fl_error *err)
+/* Every line trouble of the session passes here (writes, MD5s and reads alike):
+ * it counts the retry and, after RECOVERIES_BEFORE_ONE_AT_A_TIME, stops the
+ * sending ahead. */
+static void note_trouble(esp_rom *e)
 {
     e->retries++;
     if (++e->recoveries == RECOVERIES_BEFORE_ONE_AT_A_TIME && !e->one_at_a_time) {
@@ -102,6 +104,12 @@ static fl_status recover(esp_rom *e, unsigned *count, unsigned max, const char *
                 "at a time from now on (slower; a ROM that cannot take commands sent ahead "
                 "loses them)", e->recoveries);
     }
+}
+
+static fl_status recover(esp_rom *e, unsigned *count, unsigned max, const char *what,
+                         uint32_t at, fl_error *err)
+{
+    note_trouble(e);
     if (++*count > max)
         return fl_fail(err, FL_ERR_LINK, "%s at 0x%06X: the line keeps losing or garbling "
                        "replies (%u retries): check the cable, or lower --baud", what, at, max);
@@ -124,8 +132,8 @@ static fl_status md5_ranges(esp_rom *e, const uint32_t *starts, const uint32_t *
         while (done < n && !broke) {
             while (sent < n && sent - done < in_flight(e, MD5_WINDOW)) {
                 uint8_t body[16] = {0};
-                esp_put32(body, starts[sent]);
-                esp_put32(body + 4, lens[sent]);
+                fl_put_le32(body, starts[sent]);
+                fl_put_le32(body + 4, lens[sent]);
                 if ((st = esp_send(e, ESP_SPI_FLASH_MD5, body, 16, 0, err)))
                     return st;
                 sent++;
@@ -185,12 +193,12 @@ static fl_status read_piece(esp_rom *e, uint32_t a, uint32_t n, uint8_t *out, bo
             if (sent < chunks) {
                 uint32_t off = sent * ESP_READ_CHUNK;
                 uint32_t k = n - off < ESP_READ_CHUNK ? n - off : ESP_READ_CHUNK;
-                esp_put32(body, a + off);
-                esp_put32(body + 4, k);
+                fl_put_le32(body, a + off);
+                fl_put_le32(body + 4, k);
                 st = esp_send(e, ESP_READ_FLASH_SLOW, body, 8, 0, err);
             } else {
-                esp_put32(body, a);
-                esp_put32(body + 4, n);
+                fl_put_le32(body, a);
+                fl_put_le32(body + 4, n);
                 st = esp_send(e, ESP_SPI_FLASH_MD5, body, 16, 0, err);
             }
             if (st)
@@ -245,7 +253,7 @@ fl_status esp_op_read(esp_rom *e, uint32_t addr, uint32_t len, uint8_t *out, fl_
         if (st)
             return st;
         if (!proven) {
-            e->retries++;
+            note_trouble(e);
             if (piece > READ_PIECE_MIN)
                 piece /= 2;
             else if (++in_a_row > READ_GIVE_UP)
@@ -308,11 +316,11 @@ static fl_status flash_begin(esp_rom *e, uint32_t offset, uint32_t size, uint32_
                              fl_error *err)
 {
     uint8_t body[20];
-    esp_put32(body, erase_size(e, offset, size));
-    esp_put32(body + 4, blocks);
-    esp_put32(body + 8, ESP_BLOCK);
-    esp_put32(body + 12, offset);
-    esp_put32(body + 16, 0); /* not encrypted (ROMs after the ESP32 take this word) */
+    fl_put_le32(body, erase_size(e, offset, size));
+    fl_put_le32(body + 4, blocks);
+    fl_put_le32(body + 8, ESP_BLOCK);
+    fl_put_le32(body + 12, offset);
+    fl_put_le32(body + 16, 0); /* not encrypted (ROMs after the ESP32 take this word) */
     esp_reply r;
     /* one try: the caller checks the loader is still there before asking again */
     fl_status st = esp_command(e, "erasing", ESP_FLASH_BEGIN, body, e->t->begin_has_encrypt ? 20 : 16,
@@ -328,11 +336,7 @@ static uint32_t blocks_to_send(const uint8_t *img, uint32_t size)
 {
     uint32_t n = size / ESP_BLOCK;
     while (n > 0) {
-        const uint8_t *b = img + (n - 1) * ESP_BLOCK;
-        bool erased = true;
-        for (uint32_t i = 0; i < ESP_BLOCK && erased; i++)
-            erased = b[i] == 0xFF;
-        if (!erased)
+        if (!fl_all_bytes(img + (n - 1) * ESP_BLOCK, ESP_BLOCK, 0xFF))
             break;
         n--;
     }
@@ -350,10 +354,10 @@ static fl_status send_blocks(esp_rom *e, const uint8_t *img, uint32_t nb, uint32
     while (*acked < nb) {
         while (sent < nb && sent - *acked < in_flight(e, DATA_WINDOW)) {
             const uint8_t *blk = img + sent * ESP_BLOCK;
-            esp_put32(body, ESP_BLOCK);
-            esp_put32(body + 4, sent); /* seq */
-            esp_put32(body + 8, 0);
-            esp_put32(body + 12, 0);
+            fl_put_le32(body, ESP_BLOCK);
+            fl_put_le32(body + 4, sent); /* seq */
+            fl_put_le32(body + 8, 0);
+            fl_put_le32(body + 12, 0);
             memcpy(body + 16, blk, ESP_BLOCK);
             fl_status st = esp_send(e, ESP_FLASH_DATA, body, sizeof body,
                                     esp_checksum(blk, ESP_BLOCK), err);
@@ -417,7 +421,9 @@ static fl_status write_run(esp_rom *e, uint32_t start, uint32_t size, const uint
 }
 
 /* Sectors of the span whose content differs from img (all of them when the
- * ROM cannot tell). */
+ * ROM cannot tell).  After a write every sector of the span is asked again,
+ * not only the written ones: a FLASH_BEGIN whose offset the line garbled
+ * erases elsewhere, and inside the span that is caught here. */
 static fl_status find_dirty(esp_rom *e, uint32_t base, uint32_t nsect, const uint8_t *img,
                             bool *dirty, fl_error *err)
 {
@@ -426,15 +432,11 @@ static fl_status find_dirty(esp_rom *e, uint32_t base, uint32_t nsect, const uin
             dirty[i] = true;
         return FL_OK;
     }
-    uint32_t *starts = calloc(nsect, sizeof *starts), *lens = calloc(nsect, sizeof *lens);
+    uint32_t *starts, *lens;
+    size_t n = sector_ranges(base, nsect * ESP_SECTOR, &starts, &lens);
     uint8_t *md5s = calloc(nsect, 16);
-    fl_status st = FL_OK;
-    if (!starts || !lens || !md5s)
-        st = fl_fail(err, FL_ERR_INTERNAL, "out of memory");
-    for (uint32_t i = 0; !st && i < nsect; i++)
-        starts[i] = base + i * ESP_SECTOR, lens[i] = ESP_SECTOR;
-    if (!st)
-        st = md5_ranges(e, starts, lens, nsect, md5s, err);
+    fl_status st = n == nsect && md5s ? md5_ranges(e, starts, lens, n, md5s, err)
+                                      : fl_fail(err, FL_ERR_INTERNAL, "out of memory");
     for (uint32_t i = 0; !st && i < nsect; i++) {
         uint8_t host[16];
         esp_md5_host(img + (size_t)i * ESP_SECTOR, ESP_SECTOR, host);
@@ -637,11 +639,11 @@ fl_status esp_op_reboot(esp_rom *e, fl_error *err)
     } else {
         /* esptool's soft reset for ROMs: "run user code" (no reply is promised) */
         uint8_t body[20] = {0}, one[4];
-        esp_put32(body + 8, ESP_BLOCK);
+        fl_put_le32(body + 8, ESP_BLOCK);
         esp_reply r;
         st = esp_command(e, "leaving the loader", ESP_FLASH_BEGIN, body,
                          e->t->begin_has_encrypt ? 20 : 16, 0, esp_timeout(e, 0, 0), 3, &r, err);
-        esp_put32(one, 1);
+        fl_put_le32(one, 1);
         if (!st)
             st = esp_send(e, ESP_FLASH_END, one, 4, 0, err);
         if (!st)

@@ -7,16 +7,6 @@
 
 #include "util/clock.h"
 
-void esp_put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
-}
-
-uint32_t esp_get32(const uint8_t *p)
-{
-    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 double esp_wire_s(const esp_rom *e, size_t bytes)
 {
     return (double)bytes * 10.0 / (e->baud ? e->baud : 115200);
@@ -233,7 +223,7 @@ fl_status esp_command(esp_rom *e, const char *what, uint8_t op, const uint8_t *b
 fl_status esp_read_reg(esp_rom *e, uint32_t addr, uint32_t *value, fl_error *err)
 {
     uint8_t body[4];
-    esp_put32(body, addr);
+    fl_put_le32(body, addr);
     esp_reply r;
     fl_status st = esp_command(e, "reading a register", ESP_READ_REG, body, 4, 0,
                                esp_timeout(e, 0, 0), 4, &r, err);
@@ -261,10 +251,10 @@ fl_status esp_read_reg_agreed(esp_rom *e, uint32_t addr, uint32_t *value, fl_err
 fl_status esp_write_reg(esp_rom *e, uint32_t addr, uint32_t value, fl_error *err)
 {
     uint8_t body[16];
-    esp_put32(body, addr);
-    esp_put32(body + 4, value);
-    esp_put32(body + 8, 0xFFFFFFFFu); /* mask */
-    esp_put32(body + 12, 0);          /* delay_us */
+    fl_put_le32(body, addr);
+    fl_put_le32(body + 4, value);
+    fl_put_le32(body + 8, 0xFFFFFFFFu); /* mask */
+    fl_put_le32(body + 12, 0);          /* delay_us */
     esp_reply r;
     return esp_command(e, "writing a register", ESP_WRITE_REG, body, sizeof body, 0,
                        esp_timeout(e, 0, 0), 4, &r, err);
@@ -316,10 +306,10 @@ void esp_md5_erased(size_t len, uint8_t md5[16])
 fl_status esp_flash_md5(esp_rom *e, uint32_t addr, uint32_t len, uint8_t md5[16], fl_error *err)
 {
     uint8_t body[16];
-    esp_put32(body, addr);
-    esp_put32(body + 4, len);
-    esp_put32(body + 8, 0);
-    esp_put32(body + 12, 0);
+    fl_put_le32(body, addr);
+    fl_put_le32(body + 4, len);
+    fl_put_le32(body + 8, 0);
+    fl_put_le32(body + 12, 0);
     for (int i = 0; i < 4; i++) {
         esp_reply r;
         fl_status st = esp_command(e, "the flash MD5", ESP_SPI_FLASH_MD5, body, sizeof body, 32,

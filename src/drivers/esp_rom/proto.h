@@ -18,6 +18,7 @@
 #include "drivers/esp_rom/slip.h"
 #include "drivers/esp_rom/targets.h"
 #include "flash/flash.h"
+#include "formats/bytes.h" /* fl_le32 / fl_put_le32: every field of the protocol */
 #include "link/link.h"
 #include "util/error.h"
 #include "util/events.h"
@@ -142,8 +143,5 @@ void esp_md5_erased(size_t len, uint8_t md5[16]);
 /* Reply timeout of a command that makes the chip work `device_s` (plus
  * the wire time of what is queued before it). */
 double esp_timeout(const esp_rom *e, size_t queued_bytes, double device_s);
-
-void esp_put32(uint8_t *p, uint32_t v);
-uint32_t esp_get32(const uint8_t *p);
 
 #endif

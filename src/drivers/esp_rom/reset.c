@@ -199,12 +199,7 @@ fl_status esp_connect(esp_rom *e, const fl_flash_opts *o, fl_error *err)
         boot_note(e, note, sizeof note, &wrong_mode);
         return fl_fail(err, FL_ERR_NO_BUS,
                        "no SYNC answer from the %s ROM loader on %s within %.0f s (--reset %s)%s%s",
-                       e->t->display, e->link->url, limit,
-                       o->reset == FL_RESET_NONE     ? "none"
-                       : o->reset == FL_RESET_MANUAL ? "manual"
-                       : o->reset == FL_RESET_PULSE  ? "pulse"
-                       : o->reset == FL_RESET_REBOOT ? "reboot"
-                                                     : "auto",
+                       e->t->display, e->link->url, limit, fl_reset_mode_name(o->reset),
                        note,
                        note[0] ? ""
                        : prompted

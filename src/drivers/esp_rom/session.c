@@ -56,10 +56,10 @@ static fl_status ask_security(esp_rom *e, sec_info *si, fl_error *err)
             continue;
         if (r.len == 20 + 4 || r.len == 12 + 4) {
             si->have = true;
-            si->flags = esp_get32(r.data);
+            si->flags = fl_le32(r.data);
             si->crypt_cnt = r.data[4];
             si->has_chip_id = r.len == 24;
-            si->chip_id = si->has_chip_id ? esp_get32(r.data + 12) : 0;
+            si->chip_id = si->has_chip_id ? fl_le32(r.data + 12) : 0;
             return FL_OK;
         }
     }
@@ -240,7 +240,7 @@ static fl_status spi_attach(esp_rom *e, fl_error *err)
     uint8_t body[16] = {0};
     esp_reply r;
     if (e->t->is_8266) { /* no SPI_ATTACH in its ROM: an empty FLASH_BEGIN attaches */
-        esp_put32(body + 8, ESP_BLOCK);
+        fl_put_le32(body + 8, ESP_BLOCK);
         fl_status st = esp_command(e, "attaching the SPI flash", ESP_FLASH_BEGIN, body, 16, 0,
                                    esp_timeout(e, 0, 0.1), 4, &r, err);
         e->flash_mode = !st;
@@ -254,12 +254,12 @@ static fl_status spi_attach(esp_rom *e, fl_error *err)
 static fl_status set_params(esp_rom *e, fl_error *err)
 {
     uint8_t body[24];
-    esp_put32(body, 0);
-    esp_put32(body + 4, e->flash_size);
-    esp_put32(body + 8, 64 * 1024);
-    esp_put32(body + 12, ESP_SECTOR);
-    esp_put32(body + 16, 256);
-    esp_put32(body + 20, 0xFFFF);
+    fl_put_le32(body, 0);
+    fl_put_le32(body + 4, e->flash_size);
+    fl_put_le32(body + 8, 64 * 1024);
+    fl_put_le32(body + 12, ESP_SECTOR);
+    fl_put_le32(body + 16, 256);
+    fl_put_le32(body + 20, 0xFFFF);
     esp_reply r;
     return esp_command(e, "setting the flash parameters", ESP_SPI_SET_PARAMS, body, sizeof body,
                        0, esp_timeout(e, 0, 0), 4, &r, err);
@@ -311,7 +311,7 @@ fl_status esp_attach_flash(esp_rom *e, fl_error *err)
 static bool read_reg_once(esp_rom *e, uint32_t addr, uint32_t *v)
 {
     uint8_t body[4];
-    esp_put32(body, addr);
+    fl_put_le32(body, addr);
     fl_error ignored;
     esp_reply r;
     esp_rx how;
@@ -361,8 +361,8 @@ static bool answers(esp_rom *e, int tries)
 static fl_status switch_to(esp_rom *e, uint32_t baud, fl_error *err)
 {
     uint8_t body[8];
-    esp_put32(body, rom_rate_for(e, baud));
-    esp_put32(body + 4, 0); /* the old rate: 0 when talking to a ROM */
+    fl_put_le32(body, rom_rate_for(e, baud));
+    fl_put_le32(body + 4, 0); /* the old rate: 0 when talking to a ROM */
     esp_reply r;
     esp_rx how;
     fl_status st = esp_send(e, ESP_CHANGE_BAUDRATE, body, 8, 0, err);
@@ -443,8 +443,8 @@ static bool transfer_holds(esp_rom *e)
         bool ok = true;
         for (uint32_t off = 0; off < sizeof buf && ok; off += ESP_READ_CHUNK) {
             uint8_t body[8];
-            esp_put32(body, off);
-            esp_put32(body + 4, ESP_READ_CHUNK);
+            fl_put_le32(body, off);
+            fl_put_le32(body + 4, ESP_READ_CHUNK);
             esp_reply r;
             esp_rx how;
             fl_error ignored;

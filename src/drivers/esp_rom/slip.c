@@ -1,5 +1,6 @@
 /* slip.c — SLIP framing and the ROM loader's packets (slip.h). */
 #include "drivers/esp_rom/slip.h"
+#include "formats/bytes.h"
 #include "util/parse.h"
 
 #include <stdlib.h>
@@ -34,11 +35,6 @@ size_t esp_slip_encode(const uint8_t *packet, size_t len, uint8_t *out, size_t c
     return n;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
-}
-
 size_t esp_packet_request(uint8_t op, const uint8_t *body, size_t body_len, uint32_t checksum,
                           uint8_t *out)
 {
@@ -46,7 +42,7 @@ size_t esp_packet_request(uint8_t op, const uint8_t *body, size_t body_len, uint
     out[1] = op;
     out[2] = (uint8_t)body_len;
     out[3] = (uint8_t)(body_len >> 8);
-    put_le32(out + 4, checksum);
+    fl_put_le32(out + 4, checksum);
     if (body_len)
         memcpy(out + 8, body, body_len);
     return 8 + body_len;
@@ -136,11 +132,6 @@ size_t esp_slip_feed(esp_slip_decoder *d, const uint8_t *in, size_t len, bool *d
     return len;
 }
 
-static uint32_t get_le32(const uint8_t *p)
-{
-    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 bool esp_reply_parse(const uint8_t *frame, size_t len, esp_reply *out)
 {
     if (len < 8 || frame[0] != 0x01)
@@ -149,7 +140,7 @@ bool esp_reply_parse(const uint8_t *frame, size_t len, esp_reply *out)
     if (body != len - 8)
         return false; /* a byte lost or two replies run together */
     out->op = frame[1];
-    out->value = get_le32(frame + 4);
+    out->value = fl_le32(frame + 4);
     out->data = frame + 8;
     out->len = body;
     return true;
