@@ -366,9 +366,9 @@ uint32_t sim_reg_read(fl_sim *s, uint32_t addr)
         return d->efuse_ctl;
     if (c->efuse && addr == 0x800078)
         return d->efuse_data;
-    for (unsigned i = 0; i < d->nregs; i++)
-        if (d->regs[i].addr == addr)
-            return d->regs[i].value;
+    uint32_t stored;
+    if (sim_reg_load(s, addr, &stored))
+        return stored;
     if (!strcmp(c->name, "bk7236")) {
         if (addr >= 0x161F0000 && addr < 0x16200000)
             return rom_word(s, addr);
@@ -405,6 +405,16 @@ void sim_reg_write(fl_sim *s, uint32_t addr, uint32_t value)
     if (c->chipid_addr && addr == c->chipid_addr)
         return; /* read-only */
     sim_reg_store(s, addr, value);
+}
+
+bool sim_reg_load(const fl_sim *s, uint32_t addr, uint32_t *value)
+{
+    for (unsigned i = 0; i < s->dev.nregs; i++)
+        if (s->dev.regs[i].addr == addr) {
+            *value = s->dev.regs[i].value;
+            return true;
+        }
+    return false;
 }
 
 void sim_reg_store(fl_sim *s, uint32_t addr, uint32_t value)

@@ -643,13 +643,12 @@ static void cmd_mem(fl_sim *s, double t, uint8_t op, const uint8_t *d, uint32_t 
         }
         uint32_t no_exec = le32(d);
         p->xfer = ESP_XFER_NONE;
-        double sent = ok(s, t, op, NULL, 0);
+        ok(s, t, op, NULL, 0);
         if (!no_exec) {
             /* the uploaded code would run now; it is not modelled: the chip goes quiet */
             sim_event(s, "mem-entry");
             sim_esp_parser_reset(s);
             s->dev.state = DEV_HUNG;
-            (void)sent;
         }
     }
 }

@@ -169,10 +169,9 @@ static uint32_t efuse_word(const fl_sim *s, uint32_t addr)
 
 static uint32_t reg_get(const fl_sim *s, uint32_t addr)
 {
-    for (unsigned i = 0; i < s->dev.nregs; i++)
-        if (s->dev.regs[i].addr == addr)
-            return s->dev.regs[i].value;
-    return 0;
+    uint32_t value = 0; /* never written: reads 0 */
+    sim_reg_load(s, addr, &value);
+    return value;
 }
 
 bool sim_esp_reg_read(fl_sim *s, uint32_t addr, uint32_t *value)
@@ -284,11 +283,6 @@ size_t sim_esp_security_info(const fl_sim *s, uint8_t *out)
         out[12] = (uint8_t)c->chip_id; /* chip_id (u32 LE), then api_version 0 [assumption] */
     }
     return c->secinfo_len;
-}
-
-bool sim_esp_has_security_features(const fl_sim *s)
-{
-    return s->esp->secinfo_len != 0 || !s->esp->esp8266;
 }
 
 bool sim_esp_has_sdm(const fl_sim *s)

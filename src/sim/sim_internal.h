@@ -348,6 +348,8 @@ uint32_t sim_reg_read(fl_sim *s, uint32_t addr);
 void sim_reg_write(fl_sim *s, uint32_t addr, uint32_t value);
 /* Keep a plain read/write register's value (no side effects; the table holds 64). */
 void sim_reg_store(fl_sim *s, uint32_t addr, uint32_t value);
+/* A stored register's value; false when it was never written. */
+bool sim_reg_load(const fl_sim *s, uint32_t addr, uint32_t *value);
 void sim_dev_set_baud(fl_sim *s, uint32_t baud);
 /* Flash operations as the loaders do them: busy time, brown-out, loader-area damage. */
 double sim_dev_erase(fl_sim *s, double t, uint32_t wire_addr, uint32_t unit, bool *browned_out);
@@ -389,7 +391,6 @@ uint8_t sim_esp_begin_words(const fl_sim *s);
 uint32_t sim_esp_boot_baud(const fl_sim *s);
 void sim_esp_default_mac(const fl_sim *s, uint32_t seed, uint8_t mac[6]);
 size_t sim_esp_security_info(const fl_sim *s, uint8_t *out);
-bool sim_esp_has_security_features(const fl_sim *s);
 bool sim_esp_has_sdm(const fl_sim *s);
 size_t sim_esp_rom_banner(const fl_sim *s, bool download, bool power_on, char *buf, size_t cap);
 bool sim_esp_image_present(const fl_sim *s, uint32_t *first_word);

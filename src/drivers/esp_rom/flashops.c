@@ -323,11 +323,8 @@ static fl_status flash_begin(esp_rom *e, uint32_t offset, uint32_t size, uint32_
     fl_put_le32(body + 16, 0); /* not encrypted (ROMs after the ESP32 take this word) */
     esp_reply r;
     /* one try: the caller checks the loader is still there before asking again */
-    fl_status st = esp_command(e, "erasing", ESP_FLASH_BEGIN, body, e->t->begin_has_encrypt ? 20 : 16,
-                               0, esp_timeout(e, 0, size / 1e6 * ERASE_S_PER_MB), 1, &r, err);
-    if (!st)
-        e->flash_mode = true;
-    return st;
+    return esp_command(e, "erasing", ESP_FLASH_BEGIN, body, e->t->begin_has_encrypt ? 20 : 16, 0,
+                       esp_timeout(e, 0, size / 1e6 * ERASE_S_PER_MB), 1, &r, err);
 }
 
 /* Blocks worth sending of [0, size) of img: up to the last one holding a

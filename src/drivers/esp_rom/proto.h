@@ -55,7 +55,6 @@ typedef struct esp_rom {
     uint32_t baud;            /* the rate both sides use now */
     uint32_t baud_max_failed; /* --baud max: the first rate that did not hold */
     bool sdm;                 /* Secure Download Mode: no read, no MD5, no READ_REG */
-    bool flash_mode;          /* a FLASH_BEGIN is open (FLASH_END(stay) not yet sent) */
     bool rebooted;            /* the firmware was started: reconnect before the next command */
     unsigned regains_left;    /* unit resets the current operation may still survive */
     bool watch_reset;         /* in an operation: text outside frames ends a wait at once (a

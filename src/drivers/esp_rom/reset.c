@@ -212,6 +212,5 @@ fl_status esp_connect(esp_rom *e, const fl_flash_opts *o, fl_error *err)
         fl_logf(e->ev, FL_LOG_INFO, "the ROM loader was still listening at %u baud", e->baud);
     fl_logf(e->ev, FL_LOG_INFO, "ROM loader answered after %.2f s", fl_now() - start);
     e->rebooted = false;
-    e->flash_mode = false;
     return FL_OK;
 }

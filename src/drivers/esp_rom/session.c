@@ -243,7 +243,6 @@ static fl_status spi_attach(esp_rom *e, fl_error *err)
         fl_put_le32(body + 8, ESP_BLOCK);
         fl_status st = esp_command(e, "attaching the SPI flash", ESP_FLASH_BEGIN, body, 16, 0,
                                    esp_timeout(e, 0, 0.1), 4, &r, err);
-        e->flash_mode = !st;
         return st;
     }
     /* word 0 = the default pins; the ROM's extra "is legacy" word, 0 */
@@ -397,7 +396,6 @@ static fl_status back_to(esp_rom *e, uint32_t bad, uint32_t good, fl_error *err)
     fl_logf(e->ev, FL_LOG_INFO, "taking the bus again to return to %u baud", good);
     if ((st = esp_connect(e, &o, err)))
         return st;
-    e->flash_mode = false;
     if (e->attached && (st = reattach(e, err)))
         return st;
     return good == e->baud ? FL_OK : switch_to(e, good, err);
